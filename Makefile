@@ -1,0 +1,164 @@
+# EHX — Early Help Exchange.
+#
+#   make            build the broker, the agent and the ehx command line
+#   make test       build and run every test (unit, integration, fault)
+#   make check-asan the same tests built with AddressSanitizer + UBSan
+#   make demo       bring up a throw-away partnership and show the main job
+#   make deps       install missing Debian packages (as root), or say how
+#   make install    install into $(DESTDIR)$(PREFIX)
+#   make clean
+#
+# ---- Configuration (override on the command line) -------------------------
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/ehx
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PROTOC_C   ?= protoc-c
+# Where objects and binaries go; check-asan uses its own.
+BUILD      ?= build
+# Optimisation and debug info; warnings below are always errors.
+CFLAGS     ?= -O2 -g
+# Extra flags for a variant build (sanitizers).
+SANFLAGS   ?=
+# -----------------------------------------------------------------------------
+
+PKGS     := libzmq libprotobuf-c lmdb libsodium openssl inih json-c
+TESTPKGS := cmocka
+
+DEB_PACKAGES := build-essential pkg-config openssl libssl-dev libzmq3-dev \
+	libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev \
+	lmdb-utils libinih-dev libjson-c-dev libcmocka-dev clang \
+	libclang-rt-14-dev procps
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wvla -Wnull-dereference
+GEN  := $(BUILD)/gen
+ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(CFLAGS) \
+	$(SANFLAGS) -Iinclude -I$(GEN) -MMD -MP \
+	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread
+TESTLIBS := $(shell $(PKG_CONFIG) --libs $(TESTPKGS) 2>/dev/null)
+
+LIB_SRC    := $(wildcard lib/*.c)
+BROKER_SRC := $(wildcard broker/*.c)
+AGENT_SRC  := agent/agentd.c agent/users.c
+CLI_SRC    := agent/ehx.c agent/render.c
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+PB_OBJ     := $(BUILD)/obj/gen/ehx.pb-c.o
+LIBEHX     := $(BUILD)/libehx.a
+BROKER     := $(BUILD)/bin/ehx-broker
+AGENT      := $(BUILD)/bin/ehx-agent
+CLI        := $(BUILD)/bin/ehx
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
+
+.PHONY: all test check-asan test-unit test-integration demo deps install \
+	uninstall clean fuzz
+.DELETE_ON_ERROR:
+
+all: $(BROKER) $(AGENT) $(CLI) $(TOOL_BINS)
+
+$(GEN)/ehx.pb-c.c $(GEN)/ehx.pb-c.h: proto/ehx.proto
+	@mkdir -p $(GEN)
+	$(PROTOC_C) --proto_path=proto --c_out=$(GEN) proto/ehx.proto
+
+# Everything that includes the generated header waits for it.
+$(call obj,$(LIB_SRC) $(BROKER_SRC) $(AGENT_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC)): $(GEN)/ehx.pb-c.h
+
+$(PB_OBJ): $(GEN)/ehx.pb-c.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBEHX): $(call obj,$(LIB_SRC)) $(PB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BROKER): $(call obj,$(BROKER_SRC)) $(LIBEHX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+
+$(AGENT): $(call obj,$(AGENT_SRC)) $(LIBEHX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+
+$(CLI): $(call obj,$(CLI_SRC)) $(LIBEHX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/%: $(BUILD)/obj/tests/tools/%.o $(LIBEHX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests may link broker and agent modules (not their main files).
+UNIT_LINK := $(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
+	$(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_LINK) $(LIBEHX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)
+
+test-unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
+	    EHX_TEST_TMP=$${TMPDIR:-/tmp} $$t; done
+
+test-integration: all
+	@EHX_BIN=$(abspath $(BUILD)/bin) tests/integration/run
+
+# The README's test command: everything, then the sanitizer build.
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory test-unit test-integration
+	@$(MAKE) --no-print-directory check-asan
+
+check-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \
+	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    all test-unit test-integration
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@EHX_BIN=$(abspath $(BUILD)/bin) tests/demo
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	        grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	    echo "make deps: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	    echo "make deps: missing Debian packages:$$missing"; \
+	    echo "  install them with: sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	fi
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BROKER) $(AGENT) $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/
+	install -m 0755 certs/ehx-pki $(DESTDIR)$(SBINDIR)/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ehx-broker $(DESTDIR)$(SBINDIR)/ehx-agent \
+	    $(DESTDIR)$(SBINDIR)/ehx-pki $(DESTDIR)$(BINDIR)/ehx
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,99 @@
+/*
+ * crypto.h — keys, certificates and the primitives EHX uses.
+ *
+ * Ed25519 signatures (OpenSSL signs; libsodium verifies on the hot path —
+ * the same algorithm, and about twice as fast here), X.509 certificates from
+ * the partnership CA, X25519 keys for CURVE, and the keyed pseudonym of a
+ * child's NHS number (HMAC-SHA256). Private material is wiped when freed.
+ */
+#ifndef EHX_CRYPTO_H
+#define EHX_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ehx/limits.h"
+
+struct ehx_signer;      /* an Ed25519 private key and its certificate */
+struct ehx_cert;        /* a parsed certificate */
+struct ehx_ca;          /* the partnership CA, to verify chains */
+struct ehx_pseudokey;   /* the HMAC key for child pseudonyms */
+
+/*
+ * Load a PEM Ed25519 private key (refused if group or others can read it)
+ * and the PEM certificate that carries its public key; fails with
+ * EHX_ERR_CRYPTO if they do not match. The caller frees *out.
+ */
+int ehx_signer_load(const char *key_path, const char *cert_path,
+    struct ehx_signer **out);
+void ehx_signer_free(struct ehx_signer *s);
+
+/* Sign len bytes into sig. Returns 0 or EHX_ERR_CRYPTO. */
+int ehx_signer_sign(const struct ehx_signer *s, const void *msg, size_t len,
+    unsigned char sig[EHX_SIG_LEN]);
+
+/* The signer certificate's SHA-256 fingerprint; owned by s. */
+const unsigned char *ehx_signer_fpr(const struct ehx_signer *s);
+
+/* The signer's certificate; owned by s. */
+const struct ehx_cert *ehx_signer_cert(const struct ehx_signer *s);
+
+/*
+ * Load one PEM certificate holding an Ed25519 key. Its subject's CN and OU
+ * (agency id and agency type) must be plain text without embedded NULs.
+ * Returns 0, EHX_ERR_SYSTEM, EHX_ERR_CRYPTO (not a certificate, not
+ * Ed25519, bad names). The caller frees *out.
+ */
+int ehx_cert_load(const char *path, struct ehx_cert **out);
+void ehx_cert_free(struct ehx_cert *c);
+
+const unsigned char *ehx_cert_fpr(const struct ehx_cert *c);    /* 32 bytes */
+const unsigned char *ehx_cert_pubkey(const struct ehx_cert *c); /* 32 bytes */
+const char *ehx_cert_cn(const struct ehx_cert *c);
+const char *ehx_cert_ou(const struct ehx_cert *c);
+int64_t ehx_cert_not_before(const struct ehx_cert *c);          /* ms */
+int64_t ehx_cert_not_after(const struct ehx_cert *c);           /* ms */
+
+/* 0 while now is within the certificate's dates, else
+ * EHX_ERR_CERTIFICATE_NOT_YET_VALID or EHX_ERR_CERTIFICATE_EXPIRED. */
+int ehx_cert_check_time(const struct ehx_cert *c, int64_t now_ms);
+
+/* Load the CA certificate (PEM). The caller frees *out. */
+int ehx_ca_load(const char *path, struct ehx_ca **out);
+void ehx_ca_free(struct ehx_ca *ca);
+
+/*
+ * Verify that c is issued by the CA (signature, extensions, purpose) without
+ * looking at dates — those are checked per message. Returns 0 or
+ * EHX_ERR_UNKNOWN_CERTIFICATE with OpenSSL's reason in why.
+ */
+int ehx_ca_verify(const struct ehx_ca *ca, const struct ehx_cert *c,
+    char *why, size_t whysz);
+
+/* Ed25519 verification. Returns 0 or EHX_ERR_BAD_SIGNATURE. */
+int ehx_ed25519_verify(const unsigned char pub[EHX_KEY_LEN], const void *msg,
+    size_t len, const unsigned char sig[EHX_SIG_LEN]);
+
+/*
+ * Read an X25519 key pair for CURVE from a PEM private key (refused if
+ * others can read it), or a public key from a PEM public key.
+ */
+int ehx_curve_load_secret(const char *path, unsigned char secret[EHX_KEY_LEN],
+    unsigned char pub[EHX_KEY_LEN]);
+int ehx_curve_load_public(const char *path, unsigned char pub[EHX_KEY_LEN]);
+
+/*
+ * Load the pseudonym key: a private file holding 64 hex digits (32 bytes).
+ * The caller frees *out, which wipes the key.
+ */
+int ehx_pseudokey_load(const char *path, struct ehx_pseudokey **out);
+void ehx_pseudokey_free(struct ehx_pseudokey *k);
+
+/* HMAC-SHA256(key, the 10 digits) into out. Returns 0 or EHX_ERR_CRYPTO. */
+int ehx_pseudonym(const struct ehx_pseudokey *k, const char *nhs,
+    unsigned char out[EHX_PSEUDONYM_LEN]);
+
+/* SHA-256 of len bytes. */
+void ehx_sha256(const void *in, size_t len, unsigned char out[32]);
+
+#endif

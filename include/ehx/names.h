@@ -1,0 +1,39 @@
+/*
+ * names.h — the words people and scripts use for the schema's enums
+ * ("domestic_abuse", "information_officer"), and a label for tables.
+ *
+ * Every *_parse returns the enum value, or -1 for an unknown word; every
+ * *_name returns a static string, "unknown" for a value out of range.
+ */
+#ifndef EHX_NAMES_H
+#define EHX_NAMES_H
+
+#include <stdbool.h>
+
+const char *ehx_role_name(int role);
+int ehx_role_parse(const char *s);
+
+const char *ehx_agency_type_name(int type);
+int ehx_agency_type_parse(const char *s);
+
+const char *ehx_category_name(int category);
+const char *ehx_category_label(int category);
+int ehx_category_parse(const char *s);
+bool ehx_category_valid(int category);
+
+const char *ehx_purpose_name(int purpose);
+int ehx_purpose_parse(const char *s);
+
+const char *ehx_basis_name(int basis);
+int ehx_basis_parse(const char *s);
+
+const char *ehx_relation_name(int relation);
+int ehx_relation_parse(const char *s);
+
+/* "universal", "additional", "complex", "acute" for levels 1..4. */
+const char *ehx_level_name(unsigned level);
+
+/* Writes every *_name of a table, comma separated, for help texts. */
+const char *ehx_category_list(void);
+
+#endif

@@ -1,0 +1,416 @@
+/*
+ * crypto.c — Ed25519 keys and certificates with OpenSSL, verification with
+ * libsodium, CURVE keys from PEM, and child pseudonyms.
+ *
+ * Keys are read through ehx_file_read(), which refuses private files that
+ * group or others can read, and every buffer that held a secret is wiped.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <sodium.h>
+
+#include "ehx/crypto.h"
+#include "ehx/err.h"
+#include "ehx/util.h"
+
+struct ehx_cert {
+	X509 *x509;
+	unsigned char fpr[EHX_FPR_LEN];
+	unsigned char pub[EHX_KEY_LEN];
+	char cn[EHX_MAX_NAME + 1];
+	char ou[EHX_MAX_NAME + 1];
+	int64_t not_before, not_after;
+};
+
+struct ehx_signer {
+	EVP_PKEY *key;
+	struct ehx_cert *cert;
+};
+
+struct ehx_ca {
+	X509_STORE *store;
+};
+
+struct ehx_pseudokey {
+	unsigned char key[32];
+};
+
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+
+static void
+sodium_start(void)
+{
+	if (sodium_init() < 0)
+		abort();	/* libsodium cannot run at all: nothing is safe */
+}
+
+void
+ehx_sha256(const void *in, size_t len, unsigned char out[32])
+{
+	EVP_Digest(in, len, out, NULL, EVP_sha256(), NULL);
+}
+
+/* Parse a PEM object held in a private or public file. */
+static EVP_PKEY *
+read_pkey(const char *path, int private, int *err)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	EVP_PKEY *k = NULL;
+	BIO *bio = NULL;
+	int r;
+
+	if ((r = ehx_file_read(path, private, EHX_MAX_KEY_FILE, &buf,
+	    &len)) != 0) {
+		*err = r;
+		return NULL;
+	}
+	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL)
+		goto out;
+	k = private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) :
+	    PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+out:
+	BIO_free(bio);
+	ehx_free_secret(buf, len);
+	*err = k != NULL ? 0 : EHX_ERR_CRYPTO;
+	return k;
+}
+
+static int
+name_field(X509_NAME *name, int nid, char *out, size_t outsz)
+{
+	const ASN1_STRING *s;
+	unsigned char *utf8 = NULL;
+	int i, n;
+
+	if ((i = X509_NAME_get_index_by_NID(name, nid, -1)) < 0)
+		return EHX_ERR_CRYPTO;
+	/* Exactly one of each, or the name is ambiguous. */
+	if (X509_NAME_get_index_by_NID(name, nid, i) >= 0)
+		return EHX_ERR_CRYPTO;
+	s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+	if ((n = ASN1_STRING_to_UTF8(&utf8, s)) < 0)
+		return EHX_ERR_CRYPTO;
+	if ((size_t)n >= outsz || memchr(utf8, '\0', (size_t)n) != NULL) {
+		OPENSSL_free(utf8);
+		return EHX_ERR_CRYPTO;
+	}
+	memcpy(out, utf8, (size_t)n);
+	out[n] = '\0';
+	OPENSSL_free(utf8);
+	return ehx_text_ok(out, 1, outsz - 1) ? 0 : EHX_ERR_CRYPTO;
+}
+
+static int64_t
+asn1_ms(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(t, &tm) != 1)
+		return -1;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+int
+ehx_cert_load(const char *path, struct ehx_cert **out)
+{
+	struct ehx_cert *c = NULL;
+	unsigned char *buf = NULL;
+	size_t len = 0, publen = EHX_KEY_LEN;
+	unsigned int fprlen = 0;
+	EVP_PKEY *pk;
+	BIO *bio = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = ehx_file_read(path, 0, EHX_MAX_KEY_FILE, &buf, &len)) != 0)
+		goto out;
+	r = EHX_ERR_NOMEM;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto out;
+	r = EHX_ERR_CRYPTO;
+	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||
+	    (c->x509 = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		goto out;
+	if ((pk = X509_get0_pubkey(c->x509)) == NULL ||
+	    EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519 ||
+	    EVP_PKEY_get_raw_public_key(pk, c->pub, &publen) != 1 ||
+	    publen != EHX_KEY_LEN)
+		goto out;
+	if (X509_digest(c->x509, EVP_sha256(), c->fpr, &fprlen) != 1 ||
+	    fprlen != EHX_FPR_LEN)
+		goto out;
+	if (name_field(X509_get_subject_name(c->x509), NID_commonName, c->cn,
+	    sizeof(c->cn)) != 0 ||
+	    name_field(X509_get_subject_name(c->x509),
+	    NID_organizationalUnitName, c->ou, sizeof(c->ou)) != 0)
+		goto out;
+	if ((c->not_before = asn1_ms(X509_get0_notBefore(c->x509))) < 0 ||
+	    (c->not_after = asn1_ms(X509_get0_notAfter(c->x509))) < 0)
+		goto out;
+	*out = c;
+	c = NULL;
+	r = 0;
+out:
+	BIO_free(bio);
+	free(buf);
+	ehx_cert_free(c);
+	return r;
+}
+
+void
+ehx_cert_free(struct ehx_cert *c)
+{
+	if (c == NULL)
+		return;
+	X509_free(c->x509);
+	free(c);
+}
+
+const unsigned char *ehx_cert_fpr(const struct ehx_cert *c) { return c->fpr; }
+const unsigned char *ehx_cert_pubkey(const struct ehx_cert *c) { return c->pub; }
+const char *ehx_cert_cn(const struct ehx_cert *c) { return c->cn; }
+const char *ehx_cert_ou(const struct ehx_cert *c) { return c->ou; }
+int64_t ehx_cert_not_before(const struct ehx_cert *c) { return c->not_before; }
+int64_t ehx_cert_not_after(const struct ehx_cert *c) { return c->not_after; }
+
+int
+ehx_cert_check_time(const struct ehx_cert *c, int64_t now_ms)
+{
+	if (now_ms < c->not_before)
+		return EHX_ERR_CERTIFICATE_NOT_YET_VALID;
+	if (now_ms > c->not_after)
+		return EHX_ERR_CERTIFICATE_EXPIRED;
+	return 0;
+}
+
+int
+ehx_signer_load(const char *key_path, const char *cert_path,
+    struct ehx_signer **out)
+{
+	struct ehx_signer *s = NULL;
+	unsigned char pub[EHX_KEY_LEN];
+	size_t publen = sizeof(pub);
+	int r;
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return EHX_ERR_NOMEM;
+	if ((s->key = read_pkey(key_path, 1, &r)) == NULL)
+		goto out;
+	r = EHX_ERR_CRYPTO;
+	if (EVP_PKEY_get_id(s->key) != EVP_PKEY_ED25519)
+		goto out;
+	if ((r = ehx_cert_load(cert_path, &s->cert)) != 0)
+		goto out;
+	r = EHX_ERR_CRYPTO;
+	if (EVP_PKEY_get_raw_public_key(s->key, pub, &publen) != 1 ||
+	    publen != EHX_KEY_LEN || !ehx_ct_eq(pub, s->cert->pub, publen))
+		goto out;
+	*out = s;
+	s = NULL;
+	r = 0;
+out:
+	ehx_signer_free(s);
+	return r;
+}
+
+void
+ehx_signer_free(struct ehx_signer *s)
+{
+	if (s == NULL)
+		return;
+	EVP_PKEY_free(s->key);	/* OpenSSL clears private key material */
+	ehx_cert_free(s->cert);
+	free(s);
+}
+
+const unsigned char *ehx_signer_fpr(const struct ehx_signer *s) { return s->cert->fpr; }
+const struct ehx_cert *ehx_signer_cert(const struct ehx_signer *s) { return s->cert; }
+
+int
+ehx_signer_sign(const struct ehx_signer *s, const void *msg, size_t len,
+    unsigned char sig[EHX_SIG_LEN])
+{
+	EVP_MD_CTX *ctx;
+	size_t siglen = EHX_SIG_LEN;
+	int r = EHX_ERR_CRYPTO;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return EHX_ERR_NOMEM;
+	if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->key) == 1 &&
+	    EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 &&
+	    siglen == EHX_SIG_LEN)
+		r = 0;
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+int
+ehx_ed25519_verify(const unsigned char pub[EHX_KEY_LEN], const void *msg,
+    size_t len, const unsigned char sig[EHX_SIG_LEN])
+{
+	pthread_once(&sodium_once, sodium_start);
+	if (crypto_sign_verify_detached(sig, msg, len, pub) != 0)
+		return EHX_ERR_BAD_SIGNATURE;
+	return 0;
+}
+
+int
+ehx_ca_load(const char *path, struct ehx_ca **out)
+{
+	struct ehx_ca *ca = NULL;
+	struct ehx_cert *c = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = ehx_cert_load(path, &c)) != 0)
+		return r;
+	r = EHX_ERR_NOMEM;
+	if ((ca = calloc(1, sizeof(*ca))) == NULL ||
+	    (ca->store = X509_STORE_new()) == NULL)
+		goto out;
+	r = EHX_ERR_CRYPTO;
+	if (X509_STORE_add_cert(ca->store, c->x509) != 1)
+		goto out;
+	*out = ca;
+	ca = NULL;
+	r = 0;
+out:
+	ehx_cert_free(c);
+	ehx_ca_free(ca);
+	return r;
+}
+
+void
+ehx_ca_free(struct ehx_ca *ca)
+{
+	if (ca == NULL)
+		return;
+	X509_STORE_free(ca->store);
+	free(ca);
+}
+
+int
+ehx_ca_verify(const struct ehx_ca *ca, const struct ehx_cert *c, char *why,
+    size_t whysz)
+{
+	X509_STORE_CTX *ctx;
+	int r = EHX_ERR_UNKNOWN_CERTIFICATE;
+
+	if (whysz > 0)
+		why[0] = '\0';
+	if ((ctx = X509_STORE_CTX_new()) == NULL)
+		return EHX_ERR_NOMEM;
+	if (X509_STORE_CTX_init(ctx, ca->store, c->x509, NULL) != 1)
+		goto out;
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME |
+	    X509_V_FLAG_X509_STRICT);
+	if (X509_verify_cert(ctx) == 1)
+		r = 0;
+	else if (whysz > 0)
+		snprintf(why, whysz, "%s", X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(ctx)));
+out:
+	X509_STORE_CTX_free(ctx);
+	return r;
+}
+
+int
+ehx_curve_load_secret(const char *path, unsigned char secret[EHX_KEY_LEN],
+    unsigned char pub[EHX_KEY_LEN])
+{
+	size_t sl = EHX_KEY_LEN, pl = EHX_KEY_LEN;
+	EVP_PKEY *k;
+	int r;
+
+	if ((k = read_pkey(path, 1, &r)) == NULL)
+		return r;
+	r = EHX_ERR_CRYPTO;
+	if (EVP_PKEY_get_id(k) == EVP_PKEY_X25519 &&
+	    EVP_PKEY_get_raw_private_key(k, secret, &sl) == 1 &&
+	    EVP_PKEY_get_raw_public_key(k, pub, &pl) == 1 &&
+	    sl == EHX_KEY_LEN && pl == EHX_KEY_LEN)
+		r = 0;
+	else
+		OPENSSL_cleanse(secret, EHX_KEY_LEN);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+int
+ehx_curve_load_public(const char *path, unsigned char pub[EHX_KEY_LEN])
+{
+	size_t pl = EHX_KEY_LEN;
+	EVP_PKEY *k;
+	int r;
+
+	if ((k = read_pkey(path, 0, &r)) == NULL)
+		return r;
+	r = EHX_ERR_CRYPTO;
+	if (EVP_PKEY_get_id(k) == EVP_PKEY_X25519 &&
+	    EVP_PKEY_get_raw_public_key(k, pub, &pl) == 1 && pl == EHX_KEY_LEN)
+		r = 0;
+	EVP_PKEY_free(k);
+	return r;
+}
+
+int
+ehx_pseudokey_load(const char *path, struct ehx_pseudokey **out)
+{
+	struct ehx_pseudokey *k = NULL;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	*out = NULL;
+	if ((r = ehx_file_read(path, 1, 1024, &buf, &len)) != 0)
+		return r;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		buf[--len] = '\0';
+	r = EHX_ERR_NOMEM;
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		goto out;
+	r = EHX_ERR_CRYPTO;
+	if (ehx_unhex(k->key, sizeof(k->key), (char *)buf) != 0)
+		goto out;
+	*out = k;
+	k = NULL;
+	r = 0;
+out:
+	ehx_free_secret(buf, len);
+	ehx_pseudokey_free(k);
+	return r;
+}
+
+void
+ehx_pseudokey_free(struct ehx_pseudokey *k)
+{
+	if (k == NULL)
+		return;
+	OPENSSL_cleanse(k, sizeof(*k));
+	free(k);
+}
+
+int
+ehx_pseudonym(const struct ehx_pseudokey *k, const char *nhs,
+    unsigned char out[EHX_PSEUDONYM_LEN])
+{
+	unsigned int len = 0;
+
+	if (HMAC(EVP_sha256(), k->key, (int)sizeof(k->key),
+	    (const unsigned char *)nhs, strlen(nhs), out, &len) == NULL ||
+	    len != EHX_PSEUDONYM_LEN)
+		return EHX_ERR_CRYPTO;
+	return 0;
+}

@@ -1,0 +1,358 @@
+/*
+ * util.c — time, randomness, hex, constant-time compare, bounded and
+ * permission-checked file reading, atomic writes and text checks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "ehx/err.h"
+#include "ehx/util.h"
+
+int64_t
+ehx_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+ehx_random(void *buf, size_t n)
+{
+	if (n > INT32_MAX || RAND_bytes(buf, (int)n) != 1)
+		return EHX_ERR_CRYPTO;
+	return 0;
+}
+
+char *
+ehx_hex(char *out, const void *in, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *p = in;
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+	return out;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+ehx_unhex(void *out, size_t outlen, const char *in)
+{
+	unsigned char *o = out;
+
+	if (strlen(in) != 2 * outlen)
+		return EHX_ERR_MALFORMED;
+	for (size_t i = 0; i < outlen; i++) {
+		int hi = hexval((unsigned char)in[2 * i]);
+		int lo = hexval((unsigned char)in[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return EHX_ERR_MALFORMED;
+		o[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+bool
+ehx_ct_eq(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+int
+ehx_file_read(const char *path, bool secret, size_t max, unsigned char **out,
+    size_t *outlen)
+{
+	unsigned char *buf = NULL;
+	struct stat st;
+	size_t len = 0;
+	int fd = -1, r = EHX_ERR_SYSTEM, saved;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+		goto out;
+	if (fstat(fd, &st) != 0)
+		goto out;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto out;
+	}
+	if (secret && (st.st_mode & 077) != 0) {
+		r = EHX_ERR_KEY_PERMISSIONS;
+		goto out;
+	}
+	if ((size_t)st.st_size > max) {
+		r = EHX_ERR_TOO_LARGE;
+		goto out;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		r = EHX_ERR_NOMEM;
+		goto out;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	buf = NULL;
+	r = 0;
+out:
+	saved = errno;
+	if (buf != NULL)
+		ehx_free_secret(buf, (size_t)st.st_size);
+	if (fd >= 0)
+		close(fd);
+	errno = saved;
+	return r;
+}
+
+void
+ehx_free_secret(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	OPENSSL_cleanse(p, n + 1);
+	free(p);
+}
+
+int
+ehx_file_write_atomic(const char *path, const void *data, size_t len,
+    unsigned mode)
+{
+	char tmp[4096];
+	const unsigned char *p = data;
+	size_t off = 0;
+	int fd = -1, r = EHX_ERR_SYSTEM;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
+	    (long)getpid()) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return EHX_ERR_SYSTEM;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    (mode_t)mode)) < 0)
+		return EHX_ERR_SYSTEM;
+	while (off < len) {
+		ssize_t n = write(fd, p + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		off += (size_t)n;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto out;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r != 0)
+		unlink(tmp);
+	return r;
+}
+
+bool
+ehx_text_ok(const char *s, size_t min, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	if (s == NULL)
+		return min == 0;
+	while (p[n] != '\0') {
+		unsigned char c = p[n];
+		size_t k;
+		uint32_t cp;
+
+		if (n >= max)
+			return false;
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return false;
+			n++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			k = 3;
+			cp = c & 0x07;
+		} else
+			return false;
+		for (size_t i = 1; i <= k; i++) {
+			if ((p[n + i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[n + i] & 0x3f);
+		}
+		/* Overlong forms, surrogates, beyond Unicode, C1 controls. */
+		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) ||
+		    (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0) ||
+		    cp == 0x2028 || cp == 0x2029)
+			return false;
+		n += k + 1;
+	}
+	return n >= min && n <= max;
+}
+
+bool
+ehx_id_ok(const char *s)
+{
+	size_t n;
+
+	if (s == NULL || s[0] == '\0')
+		return false;
+	for (n = 0; s[n] != '\0'; n++) {
+		char c = s[n];
+
+		if (n >= 32)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    (n > 0 && (c == '-' || c == '_'))))
+			return false;
+	}
+	return true;
+}
+
+bool
+ehx_ref_ok(const char *s)
+{
+	size_t n;
+
+	if (s == NULL || s[0] == '\0')
+		return false;
+	for (n = 0; s[n] != '\0'; n++) {
+		char c = s[n];
+
+		if (n >= 64)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+		    c == '/' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+char *
+ehx_fmt_time(char *out, size_t outsz, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || gmtime_r(&t, &tm) == NULL)
+		snprintf(out, outsz, "-");
+	else
+		strftime(out, outsz, "%Y-%m-%d %H:%M", &tm);
+	return out;
+}
+
+char *
+ehx_fmt_iso(char *out, size_t outsz, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	char base[32];
+	struct tm tm;
+
+	if (ms < 0 || gmtime_r(&t, &tm) == NULL) {
+		snprintf(out, outsz, "invalid");
+		return out;
+	}
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, outsz, "%s.%03dZ", base, (int)(ms % 1000));
+	return out;
+}
+
+int
+ehx_parse_time(const char *s, int64_t now_ms, int64_t *out)
+{
+	struct tm tm;
+	char unit = 0, extra = 0;
+	long long n;
+	int y, mo, d, h = 0, mi = 0, sec = 0, k;
+	time_t t;
+
+	*out = 0;
+	if (s[0] == '+') {
+		if (sscanf(s + 1, "%lld%c%c", &n, &unit, &extra) != 2 || n < 0 ||
+		    n > 3660)
+			return EHX_ERR_INVALID_FIELD;
+		if (unit == 'd')
+			*out = now_ms + n * 86400000LL;
+		else if (unit == 'h')
+			*out = now_ms + n * 3600000LL;
+		else
+			return EHX_ERR_INVALID_FIELD;
+		return 0;
+	}
+	k = sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &extra);
+	if (k == 3 && strlen(s) == 10)
+		;
+	else if (strlen(s) >= 17 && (k = sscanf(s, "%4d-%2d-%2dT%2d:%2d",
+	    &y, &mo, &d, &h, &mi)) == 5 && (strcmp(s + 16, "Z") == 0 ||
+	    (sscanf(s + 16, ":%2d%c%c", &sec, &unit, &extra) == 2 &&
+	    unit == 'Z' && strlen(s) == 20)))
+		;
+	else
+		return EHX_ERR_INVALID_FIELD;
+	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 ||
+	    h > 23 || mi > 59 || sec > 59 || h < 0 || mi < 0 || sec < 0)
+		return EHX_ERR_INVALID_FIELD;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return EHX_ERR_INVALID_FIELD;
+	/* timegm normalises 31 February; refuse what it had to move. */
+	if (tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return EHX_ERR_INVALID_FIELD;
+	*out = (int64_t)t * 1000;
+	return 0;
+}

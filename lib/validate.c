@@ -1,0 +1,249 @@
+/*
+ * validate.c — field rules for every request payload (docs/PROTOCOL.md §5).
+ * The first rule broken decides the error code and the sentence.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ehx/err.h"
+#include "ehx/limits.h"
+#include "ehx/names.h"
+#include "ehx/nhs.h"
+#include "ehx/util.h"
+#include "ehx/validate.h"
+
+static int
+fail(int code, char *why, size_t whysz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (whysz > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, whysz, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+#define BAD(...) fail(EHX_ERR_INVALID_FIELD, why, whysz, __VA_ARGS__)
+
+static int
+check_text(const char *s, size_t min, size_t max, const char *what,
+    char *why, size_t whysz)
+{
+	if (!ehx_text_ok(s, min, max)) {
+		if (min > 0 && (s == NULL || s[0] == '\0'))
+			return BAD("%s is required", what);
+		return BAD("%s must be %s%zu bytes of printable UTF-8", what,
+		    min > 0 ? "1.." : "at most ", max);
+	}
+	return 0;
+}
+
+int
+ehx_validate_person(const Ehx__Person *p, char *why, size_t whysz)
+{
+	int r;
+
+	if (p == NULL)
+		return BAD("the acting person is missing");
+	if ((r = check_text(p->user_id, 1, EHX_MAX_USER_ID, "person.user_id",
+	    why, whysz)) != 0 ||
+	    (r = check_text(p->name, 1, EHX_MAX_NAME, "person.name", why,
+	    whysz)) != 0)
+		return r;
+	if (p->role <= EHX__ROLE__ROLE_UNSPECIFIED || p->role > EHX__ROLE__ROLE_ADMIN)
+		return BAD("person.role is not a known role");
+	return 0;
+}
+
+static int
+check_nhs(const char *nhs, char *why, size_t whysz)
+{
+	if (!ehx_nhs_valid(nhs))
+		return fail(EHX_ERR_INVALID_NHS_NUMBER, why, whysz,
+		    "the NHS number is not valid (10 digits with a "
+		    "modulus-11 check digit)");
+	return 0;
+}
+
+static int
+check_practitioner(const Ehx__Practitioner *p, char *why, size_t whysz)
+{
+	int r;
+
+	if (p == NULL)
+		return BAD("practitioner is required");
+	if ((r = check_text(p->name, 1, EHX_MAX_NAME, "practitioner.name",
+	    why, whysz)) != 0 ||
+	    (r = check_text(p->role, 0, EHX_MAX_JOB, "practitioner.role",
+	    why, whysz)) != 0 ||
+	    (r = check_text(p->contact, 0, EHX_MAX_CONTACT,
+	    "practitioner.contact", why, whysz)) != 0)
+		return r;
+	return 0;
+}
+
+static int
+check_publish(const Ehx__PublishFlag *m, char *why, size_t whysz)
+{
+	int r;
+
+	if ((r = check_nhs(m->nhs_number, why, whysz)) != 0)
+		return r;
+	if (!ehx_ref_ok(m->ref))
+		return BAD("ref must be 1..%d of A-Z a-z 0-9 . _ : / -",
+		    EHX_MAX_REF);
+	if (!ehx_category_valid((int)m->category))
+		return BAD("category %d is not a known category", m->category);
+	if (m->level < 1 || m->level > 4)
+		return BAD("level of need must be 1..4, not %u", m->level);
+	if ((r = check_practitioner(m->practitioner, why, whysz)) != 0)
+		return r;
+	return check_text(m->note, 0, EHX_MAX_NOTE, "note", why, whysz);
+}
+
+static int
+check_close(const Ehx__CloseFlag *m, char *why, size_t whysz)
+{
+	int r;
+
+	if ((r = check_nhs(m->nhs_number, why, whysz)) != 0)
+		return r;
+	if (!ehx_ref_ok(m->ref))
+		return BAD("ref must be 1..%d of A-Z a-z 0-9 . _ : / -",
+		    EHX_MAX_REF);
+	return check_text(m->reason, 0, EHX_MAX_REASON, "reason", why, whysz);
+}
+
+static int
+check_scope(const Ehx__ConsentScope *s, char *why, size_t whysz)
+{
+	unsigned seen = 0;
+
+	if (s == NULL)
+		return BAD("scope is required");
+	if (s->n_agencies > EHX_MAX_SCOPE_AGENCIES)
+		return BAD("scope names more than %d agencies",
+		    EHX_MAX_SCOPE_AGENCIES);
+	if (s->n_agency_types > EHX_MAX_SCOPE_TYPES)
+		return BAD("scope names more than %d agency types",
+		    EHX_MAX_SCOPE_TYPES);
+	if (s->n_agencies + s->n_agency_types == 0)
+		return BAD("scope must name at least one agency or agency type");
+	for (size_t i = 0; i < s->n_agencies; i++)
+		if (!ehx_id_ok(s->agencies[i]))
+			return BAD("scope agency %zu is not a valid agency id",
+			    i + 1);
+	for (size_t i = 0; i < s->n_agency_types; i++)
+		if (s->agency_types[i] <= EHX__AGENCY_TYPE__AGENCY_TYPE_UNSPECIFIED ||
+		    s->agency_types[i] > EHX__AGENCY_TYPE__AGENCY_TYPE_VOLUNTARY)
+			return BAD("scope agency type %d is not known",
+			    s->agency_types[i]);
+	if (s->n_purposes == 0 || s->n_purposes > EHX_MAX_PURPOSES)
+		return BAD("scope must name 1..%d purposes", EHX_MAX_PURPOSES);
+	for (size_t i = 0; i < s->n_purposes; i++) {
+		int p = s->purposes[i];
+
+		if (p <= EHX__PURPOSE__PURPOSE_UNSPECIFIED ||
+		    p > EHX__PURPOSE__PURPOSE_ASSESSMENT)
+			return BAD("purpose %d is not known", p);
+		if (seen & (1u << p))
+			return BAD("purpose %s is named twice",
+			    ehx_purpose_name(p));
+		seen |= 1u << p;
+	}
+	return 0;
+}
+
+static int
+check_record_consent(const Ehx__RecordConsent *m, int64_t now, char *why,
+    size_t whysz)
+{
+	int64_t start;
+	int r;
+
+	if ((r = check_nhs(m->nhs_number, why, whysz)) != 0)
+		return r;
+	if (m->given_by == NULL)
+		return BAD("given_by is required");
+	if (m->given_by->relation <= EHX__RELATION__RELATION_UNSPECIFIED ||
+	    m->given_by->relation > EHX__RELATION__RELATION_CARER)
+		return BAD("given_by.relation must be young_person, parent "
+		    "or carer");
+	if ((r = check_text(m->given_by->name, 1, EHX_MAX_NAME,
+	    "given_by.name", why, whysz)) != 0)
+		return r;
+	if ((r = check_scope(m->scope, why, whysz)) != 0)
+		return r;
+	if (m->basis <= EHX__LAWFUL_BASIS__LAWFUL_BASIS_UNSPECIFIED ||
+	    m->basis > EHX__LAWFUL_BASIS__LAWFUL_BASIS_VITAL_INTERESTS)
+		return BAD("basis is not a known lawful basis");
+	if (m->starts_at < 0 || m->starts_at > now + 366LL * 86400000)
+		return BAD("starts_at must be 0 (now) or within a year");
+	start = m->starts_at > 0 ? m->starts_at : now;
+	if (m->expires_at <= start + EHX_MIN_EXPIRY_MS ||
+	    m->expires_at <= now + EHX_MIN_EXPIRY_MS)
+		return BAD("expires_at must be in the future and after "
+		    "starts_at");
+	if (m->expires_at - start > EHX_MAX_CONSENT_MS)
+		return BAD("a consent may last at most three years");
+	return 0;
+}
+
+static int
+check_withdraw(const Ehx__WithdrawConsent *m, char *why, size_t whysz)
+{
+	unsigned char id[8];
+	int r;
+
+	if ((r = check_nhs(m->nhs_number, why, whysz)) != 0)
+		return r;
+	if (strncmp(m->consent_id, "c-", 2) != 0 ||
+	    ehx_unhex(id, sizeof(id), m->consent_id + 2) != 0)
+		return BAD("consent_id must look like c-0123456789abcdef");
+	if ((r = check_text(m->reason, 1, EHX_MAX_REASON, "reason", why,
+	    whysz)) != 0)
+		return r;
+	return check_text(m->withdrawn_by, 0, EHX_MAX_NAME, "withdrawn_by",
+	    why, whysz);
+}
+
+int
+ehx_validate_request(const Ehx__Body *b, int64_t now, char *why, size_t whysz)
+{
+	if (whysz > 0)
+		why[0] = '\0';
+	switch (b->payload_case) {
+	case EHX__BODY__PAYLOAD_PUBLISH_FLAG:
+		return check_publish(b->publish_flag, why, whysz);
+	case EHX__BODY__PAYLOAD_CLOSE_FLAG:
+		return check_close(b->close_flag, why, whysz);
+	case EHX__BODY__PAYLOAD_RECORD_CONSENT:
+		return check_record_consent(b->record_consent, now, why, whysz);
+	case EHX__BODY__PAYLOAD_WITHDRAW_CONSENT:
+		return check_withdraw(b->withdraw_consent, why, whysz);
+	case EHX__BODY__PAYLOAD_QUERY_PICTURE:
+		return check_nhs(b->query_picture->nhs_number, why, whysz);
+	case EHX__BODY__PAYLOAD_QUERY_CONSENT:
+		return check_nhs(b->query_consent->nhs_number, why, whysz);
+	default:
+		return fail(EHX_ERR_MALFORMED, why, whysz,
+		    "the body does not carry a request");
+	}
+}
+
+const char *
+ehx_request_nhs(const Ehx__Body *b)
+{
+	switch (b->payload_case) {
+	case EHX__BODY__PAYLOAD_PUBLISH_FLAG: return b->publish_flag->nhs_number;
+	case EHX__BODY__PAYLOAD_CLOSE_FLAG: return b->close_flag->nhs_number;
+	case EHX__BODY__PAYLOAD_RECORD_CONSENT: return b->record_consent->nhs_number;
+	case EHX__BODY__PAYLOAD_WITHDRAW_CONSENT: return b->withdraw_consent->nhs_number;
+	case EHX__BODY__PAYLOAD_QUERY_PICTURE: return b->query_picture->nhs_number;
+	case EHX__BODY__PAYLOAD_QUERY_CONSENT: return b->query_consent->nhs_number;
+	default: return NULL;
+	}
+}
