@@ -35,7 +35,8 @@ DEB_PACKAGES := build-essential pkg-config openssl libssl-dev libzmq3-dev \
 	libclang-rt-14-dev procps
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
-	-Wmissing-prototypes -Wpointer-arith -Wvla -Wnull-dereference
+	-Wmissing-prototypes -Wpointer-arith -Wvla -Wnull-dereference \
+	-Wno-format-truncation
 GEN  := $(BUILD)/gen
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(CFLAGS) \
 	$(SANFLAGS) -Iinclude -I$(GEN) -MMD -MP \

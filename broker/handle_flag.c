@@ -1,0 +1,93 @@
+/*
+ * handle_flag.c — publish_flag and close_flag. A flag is one agency's
+ * involvement with one child under that agency's own reference: publishing
+ * the same reference again changes it (step up, step down, a new
+ * practitioner) and reopens it if it was closed; closing keeps it, with its
+ * dates, as history. An agency can only ever touch its own flags: the key
+ * holds the verified signer's id, never a field it sent.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "broker.h"
+#include "ehx/err.h"
+#include "ehx/util.h"
+
+static int
+get_flag(struct request *rq, const unsigned char *key, size_t klen,
+    Ehx__StoredFlag **out)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	int rc;
+
+	*out = NULL;
+	if ((rc = mdb_get(rq->txn, rq->b->store.flags, &k, &v)) != 0)
+		return store_err(rc);
+	if ((*out = ehx__stored_flag__unpack(ehx_arena_allocator(rq->b->arena),
+	    v.mv_size, v.mv_data)) == NULL || (*out)->flag == NULL)
+		return EHX_ERR_STORAGE;
+	return 0;
+}
+
+int
+handle_publish_flag(struct request *rq, char *why, size_t whysz)
+{
+	const Ehx__PublishFlag *m = rq->body->publish_flag;
+	Ehx__StoredFlag sf = EHX__STORED_FLAG__INIT, *old = NULL;
+	Ehx__FlagView fv = EHX__FLAG_VIEW__INIT;
+	unsigned char key[STORE_KEY_MAX];
+	size_t klen;
+	int r;
+
+	(void)why;
+	(void)whysz;
+	klen = store_flag_key(key, rq->child, rq->agency->id, m->ref);
+	if ((r = get_flag(rq, key, klen, &old)) != 0 && r != EHX_ERR_NOT_FOUND)
+		return r;
+	fv.ref = m->ref;
+	fv.category = m->category;
+	fv.level = m->level;
+	fv.status = EHX__FLAG_STATUS__FLAG_STATUS_OPEN;
+	fv.opened_at = old != NULL && old->flag->status ==
+	    EHX__FLAG_STATUS__FLAG_STATUS_OPEN ? old->flag->opened_at : rq->now;
+	fv.updated_at = rq->now;
+	fv.practitioner = m->practitioner;
+	fv.lead = m->lead;
+	fv.note = m->note;
+	sf.agency = (char *)rq->agency->id;
+	sf.agency_type = (Ehx__AgencyType)rq->agency->type;
+	sf.flag = &fv;
+	sf.source_message = rq->body->message_id;
+	if ((r = store_put_msg(rq->txn, rq->b->store.flags, key, klen,
+	    &sf.base, rq->b->arena)) != 0)
+		return r;
+	return request_ack(rq, m->ref);
+}
+
+int
+handle_close_flag(struct request *rq, char *why, size_t whysz)
+{
+	const Ehx__CloseFlag *m = rq->body->close_flag;
+	Ehx__StoredFlag *sf = NULL;
+	unsigned char key[STORE_KEY_MAX];
+	size_t klen;
+	int r;
+
+	klen = store_flag_key(key, rq->child, rq->agency->id, m->ref);
+	if ((r = get_flag(rq, key, klen, &sf)) != 0) {
+		if (r == EHX_ERR_NOT_FOUND)
+			snprintf(why, whysz, "%s has no flag \"%s\" for this "
+			    "child", rq->agency->id, m->ref);
+		return r;
+	}
+	if (sf->flag->status != EHX__FLAG_STATUS__FLAG_STATUS_CLOSED) {
+		sf->flag->status = EHX__FLAG_STATUS__FLAG_STATUS_CLOSED;
+		sf->flag->closed_at = rq->now;
+		sf->flag->updated_at = rq->now;
+		sf->source_message = rq->body->message_id;
+		if ((r = store_put_msg(rq->txn, rq->b->store.flags, key, klen,
+		    &sf->base, rq->b->arena)) != 0)
+			return r;
+	}
+	return request_ack(rq, m->ref);
+}

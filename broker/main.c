@@ -1,0 +1,395 @@
+/*
+ * main.c — ehx-broker: load configuration, keys, the registry and the
+ * store; serve agents on a CURVE ROUTER socket with a ZAP handler; answer
+ * every envelope with a signed reply.
+ *
+ * One thread owns the sockets and the store. libzmq's I/O thread does the
+ * CURVE handshakes and hands each to the ZAP socket polled here.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <zmq.h>
+
+#include "broker.h"
+#include "ehx/err.h"
+#include "ehx/log.h"
+#include "ehx/util.h"
+#include "ehx/wire.h"
+
+#define DEFAULT_CONFIG "/etc/ehx/broker.conf"
+#define ARENA_LIMIT (8 * 1024 * 1024)
+#define RECV_BATCH 256
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: ehx-broker [-c FILE] [--check]\n"
+"       ehx-broker audit [-c FILE] [--tail N] [--json]\n"
+"\n"
+"The EHX broker: admits registered agencies over ZeroMQ CURVE, verifies\n"
+"every signed envelope, enforces roles and consent, keeps flags, consent\n"
+"and a hash-chained audit log in LMDB, and signs every reply.\n"
+"\n"
+"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+"      --check        load configuration, keys and registry, then exit\n"
+"  -h, --help         this text\n"
+"      --version      the version\n"
+"\n"
+"audit: print the audit log (read-only; safe while the broker runs) and\n"
+"check its hash chain from the first record.\n"
+"      --tail N       only the last N records (default 20; 0 for all)\n"
+"      --json         one JSON object per line\n"
+"\n"
+"Signals: SIGTERM or SIGINT stop the broker after the current message.\n"
+"Exit status: 0 on a clean stop, 1 on a configuration or start-up error,\n"
+"2 on bad usage, 3 when the audit chain does not verify.\n"
+"See docs/OPERATIONS.md.\n");
+}
+
+static int
+load(struct broker *b, const char *conf, bool need_keys, char *err,
+    size_t errsz)
+{
+	int r;
+
+	if ((r = broker_config_load(conf, &b->cfg, err, errsz)) != 0)
+		return r;
+	ehx_log_level_current = b->cfg.log_level;
+	if (!need_keys)
+		return 0;
+	if ((r = ehx_ca_load(b->cfg.ca, &b->ca)) != 0) {
+		snprintf(err, errsz, "%s: cannot load the CA certificate: %s",
+		    b->cfg.ca, r == EHX_ERR_SYSTEM ? strerror(errno) :
+		    ehx_strerror(r));
+		return r;
+	}
+	if ((r = ehx_signer_load(b->cfg.key, b->cfg.certificate,
+	    &b->signer)) != 0) {
+		snprintf(err, errsz, "%s / %s: cannot load the broker's key "
+		    "and certificate: %s", b->cfg.key, b->cfg.certificate,
+		    r == EHX_ERR_SYSTEM ? strerror(errno) : r == EHX_ERR_CRYPTO ?
+		    "not an Ed25519 key matching the certificate" :
+		    ehx_strerror(r));
+		return r;
+	}
+	if (strcmp(ehx_cert_cn(ehx_signer_cert(b->signer)), b->cfg.id) != 0) {
+		snprintf(err, errsz, "%s names \"%s\", but the broker's id is "
+		    "\"%s\"", b->cfg.certificate,
+		    ehx_cert_cn(ehx_signer_cert(b->signer)), b->cfg.id);
+		return EHX_ERR_CONFIG;
+	}
+	if ((r = ehx_ca_verify(b->ca, ehx_signer_cert(b->signer), err,
+	    errsz)) != 0) {
+		char reason[128];
+
+		snprintf(reason, sizeof(reason), "%s", err);
+		snprintf(err, errsz, "%s: not issued by the partnership CA (%s)",
+		    b->cfg.certificate, reason);
+		return r;
+	}
+	if ((r = ehx_pseudokey_load(b->cfg.pseudonym_key, &b->pkey)) != 0) {
+		snprintf(err, errsz, "%s: cannot load the pseudonym key: %s",
+		    b->cfg.pseudonym_key, r == EHX_ERR_SYSTEM ? strerror(errno) :
+		    r == EHX_ERR_CRYPTO ? "it must hold 64 hex digits" :
+		    ehx_strerror(r));
+		return r;
+	}
+	return registry_load(b->cfg.registry, b->ca, &b->reg, err, errsz);
+}
+
+static int
+open_sockets(struct broker *b, char *err, size_t errsz)
+{
+	unsigned char secret[EHX_KEY_LEN], pub[EHX_KEY_LEN];
+	int one = 1, zero = 0, r;
+	int64_t maxmsg = 2 * EHX_MAX_MESSAGE;
+	char endpoint[256];
+	size_t elen = sizeof(endpoint);
+
+	if ((r = ehx_curve_load_secret(b->cfg.curve_key, secret, pub)) != 0) {
+		snprintf(err, errsz, "%s: cannot load the CURVE key: %s",
+		    b->cfg.curve_key, r == EHX_ERR_SYSTEM ? strerror(errno) :
+		    r == EHX_ERR_CRYPTO ? "not an X25519 private key" :
+		    ehx_strerror(r));
+		return r;
+	}
+	if ((b->zctx = zmq_ctx_new()) == NULL ||
+	    (b->zap = zmq_socket(b->zctx, ZMQ_REP)) == NULL ||
+	    zmq_setsockopt(b->zap, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_bind(b->zap, "inproc://zeromq.zap.01") != 0 ||
+	    (b->router = zmq_socket(b->zctx, ZMQ_ROUTER)) == NULL ||
+	    zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_setsockopt(b->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) != 0 ||
+	    zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY, secret,
+	    sizeof(secret)) != 0 ||
+	    zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, "ehx", 3) != 0 ||
+	    zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg,
+	    sizeof(maxmsg)) != 0) {
+		OPENSSL_cleanse(secret, sizeof(secret));
+		snprintf(err, errsz, "ZeroMQ: %s", zmq_strerror(zmq_errno()));
+		return EHX_ERR_SYSTEM;
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
+	if (zmq_bind(b->router, b->cfg.listen) != 0) {
+		snprintf(err, errsz, "cannot listen on %s: %s", b->cfg.listen,
+		    zmq_strerror(zmq_errno()));
+		return EHX_ERR_SYSTEM;
+	}
+	if (zmq_getsockopt(b->router, ZMQ_LAST_ENDPOINT, endpoint, &elen) != 0)
+		snprintf(endpoint, sizeof(endpoint), "%s", b->cfg.listen);
+	log_info("listening on %s as %s, %zu agencies registered", endpoint,
+	    b->cfg.id, b->reg.n);
+	if (b->cfg.endpoint_file[0] != '\0') {
+		char line[300];
+		int n = snprintf(line, sizeof(line), "%s\n", endpoint);
+
+		if (ehx_file_write_atomic(b->cfg.endpoint_file, line, (size_t)n,
+		    0644) != 0) {
+			snprintf(err, errsz, "%s: %s", b->cfg.endpoint_file,
+			    strerror(errno));
+			return EHX_ERR_SYSTEM;
+		}
+	}
+	return 0;
+}
+
+/* Read one multipart message from the router and answer it. */
+static void
+serve_one(struct broker *b)
+{
+	zmq_msg_t rid, data, extra;
+	const struct agency *conn;
+	const char *user;
+	unsigned char *reply = NULL;
+	size_t replylen = 0;
+	int more = 0, nextra = 0;
+	size_t moresz = sizeof(more);
+
+	zmq_msg_init(&rid);
+	zmq_msg_init(&data);
+	if (zmq_msg_recv(&rid, b->router, ZMQ_DONTWAIT) < 0)
+		goto out;
+	if (!zmq_msg_more(&rid) || zmq_msg_recv(&data, b->router, 0) < 0)
+		goto out;
+	/* One envelope per message: drain and count anything after it. */
+	zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &moresz);
+	while (more) {
+		zmq_msg_init(&extra);
+		zmq_msg_recv(&extra, b->router, 0);
+		zmq_msg_close(&extra);
+		nextra++;
+		zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &moresz);
+	}
+	if ((user = zmq_msg_gets(&data, "User-Id")) == NULL ||
+	    (conn = registry_by_id(&b->reg, user)) == NULL) {
+		log_error("message on a connection with no registered agency");
+		goto out;
+	}
+	if (nextra > 0) {
+		/* Treat as malformed: an empty frame never decodes. */
+		if (broker_process(b, conn, "", 0, &reply, &replylen) != 0)
+			goto out;
+	} else if (broker_process(b, conn, zmq_msg_data(&data),
+	    zmq_msg_size(&data), &reply, &replylen) != 0)
+		goto out;
+	if (zmq_msg_send(&rid, b->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(b->router, reply, replylen, ZMQ_DONTWAIT) < 0)
+		log_warn("reply to %s not sent: %s", conn->id,
+		    zmq_strerror(zmq_errno()));
+out:
+	free(reply);
+	zmq_msg_close(&rid);
+	zmq_msg_close(&data);
+}
+
+static int
+serve(struct broker *b)
+{
+	zmq_pollitem_t items[2] = {
+		{ b->router, 0, ZMQ_POLLIN, 0 },
+		{ b->zap, 0, ZMQ_POLLIN, 0 },
+	};
+
+	while (!stopping) {
+		if (zmq_poll(items, 2, 1000) < 0) {
+			if (zmq_errno() == EINTR)
+				continue;
+			log_error("poll: %s", zmq_strerror(zmq_errno()));
+			return EHX_ERR_SYSTEM;
+		}
+		if (items[1].revents & ZMQ_POLLIN)
+			zap_handle(b);
+		if (items[0].revents & ZMQ_POLLIN)
+			for (int i = 0; i < RECV_BATCH && !stopping; i++) {
+				int ev = 0;
+				size_t evsz = sizeof(ev);
+
+				serve_one(b);
+				if (zmq_getsockopt(b->router, ZMQ_EVENTS, &ev,
+				    &evsz) != 0 || !(ev & ZMQ_POLLIN))
+					break;
+				if (i % 16 == 15) {
+					/* Let pending handshakes through. */
+					int zev = 0;
+
+					evsz = sizeof(zev);
+					zmq_getsockopt(b->zap, ZMQ_EVENTS, &zev,
+					    &evsz);
+					if (zev & ZMQ_POLLIN)
+						zap_handle(b);
+				}
+			}
+	}
+	log_info("stopping");
+	return 0;
+}
+
+static void
+broker_free(struct broker *b)
+{
+	if (b->router != NULL)
+		zmq_close(b->router);
+	if (b->zap != NULL)
+		zmq_close(b->zap);
+	if (b->zctx != NULL)
+		zmq_ctx_term(b->zctx);
+	store_close(&b->store);
+	registry_free(&b->reg);
+	ehx_signer_free(b->signer);
+	ehx_pseudokey_free(b->pkey);
+	ehx_ca_free(b->ca);
+	ehx_arena_free(b->arena);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "tail", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct broker b;
+	struct sigaction sa;
+	const char *conf = DEFAULT_CONFIG;
+	char err[512];
+	bool check = false, json = false, audit = false;
+	unsigned long tail = 20;
+	int c, r, status = 1;
+
+	memset(&b, 0, sizeof(b));
+	ehx_log_init("ehx-broker", EHX_LOG_INFO);
+	if (argc > 1 && strcmp(argv[1], "audit") == 0) {
+		audit = true;
+		argv++;
+		argc--;
+	}
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1)
+		switch (c) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 't': {
+			char *end;
+
+			errno = 0;
+			tail = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || !audit ||
+			    optarg[0] == '-') {
+				fprintf(stderr, "ehx-broker: --tail needs a "
+				    "number (audit only)\n");
+				return 2;
+			}
+			break;
+		}
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("ehx-broker 0.1 (protocol %d)\n",
+			    EHX_PROTOCOL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	if (optind != argc || (json && !audit)) {
+		usage(stderr);
+		return 2;
+	}
+	umask(077);
+
+	if (audit) {
+		if (load(&b, conf, false, err, sizeof(err)) != 0 ||
+		    store_open(&b.store, b.cfg.data_dir, (size_t)b.cfg.map_size,
+		    true, err, sizeof(err)) != 0) {
+			fprintf(stderr, "ehx-broker: %s\n", err);
+			return 1;
+		}
+		r = audit_tool(&b.store, tail, json);
+		broker_free(&b);
+		return r == 0 ? 0 : 3;
+	}
+
+	if ((r = load(&b, conf, true, err, sizeof(err))) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (check) {
+		printf("ehx-broker: %s is valid; %zu agencies registered\n", conf,
+		    b.reg.n);
+		status = 0;
+		goto out;
+	}
+	if ((b.arena = ehx_arena_new(ARENA_LIMIT)) == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	if ((r = store_open(&b.store, b.cfg.data_dir, (size_t)b.cfg.map_size,
+	    false, err, sizeof(err))) != 0) {
+		log_error("cannot open the store: %s", err);
+		goto out;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((r = open_sockets(&b, err, sizeof(err))) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	status = serve(&b) == 0 ? 0 : 1;
+out:
+	broker_free(&b);
+	return status;
+}

@@ -1,0 +1,395 @@
+/*
+ * verify.c — the pipeline every Envelope goes through, in this order:
+ *
+ *   1 size limit, before any decoding          EHX_ERR_TOO_LARGE
+ *   2 decode the Envelope                      MALFORMED, BAD_VERSION
+ *   3 signer certificate registered            UNKNOWN_CERTIFICATE
+ *   4 signature over context ‖ body bytes      BAD_SIGNATURE
+ *   5 decode the signed Body                   MALFORMED
+ *   6 certificate within its dates             CERTIFICATE_NOT_YET_VALID / _EXPIRED
+ *   7 signer is the connection's agency        WRONG_SENDER
+ *   8 recipient is this broker                 WRONG_RECIPIENT
+ *   9 send time within the skew window         STALE
+ *  10 message id not seen in the window        REPLAY (the same envelope
+ *                                               again gets its first reply)
+ *  11 a request payload, a valid person, a role allowed the action, valid
+ *     fields; then the payload's handler       MALFORMED, INVALID_FIELD,
+ *                                               NOT_PERMITTED, INVALID_NHS_NUMBER …
+ *
+ * Certificates were chained to the CA when the registry was loaded; their
+ * dates are checked here because time moves. From step 10 on, the decision
+ * is stored with the reply under the message id, in the same LMDB
+ * transaction as the effect and the audit record: a retry can never cause
+ * a second effect, and a crash before the commit leaves no trace but the
+ * retry. Every decision, allowed or denied, appends an audit record.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "ehx/err.h"
+#include "ehx/log.h"
+#include "ehx/names.h"
+#include "ehx/nhs.h"
+#include "ehx/util.h"
+#include "ehx/validate.h"
+#include "ehx/wire.h"
+
+#define ROLE(r) (1u << EHX__ROLE__ROLE_##r)
+
+/* Which roles may ask for what (DESIGN.md §3, docs/PROTOCOL.md §6). */
+static const struct {
+	int payload;
+	unsigned roles;
+	int (*handle)(struct request *, char *, size_t);
+} actions[] = {
+	{ EHX__BODY__PAYLOAD_PUBLISH_FLAG, ROLE(SYSTEM) | ROLE(PRACTITIONER),
+	    handle_publish_flag },
+	{ EHX__BODY__PAYLOAD_CLOSE_FLAG, ROLE(SYSTEM) | ROLE(PRACTITIONER),
+	    handle_close_flag },
+	{ EHX__BODY__PAYLOAD_RECORD_CONSENT, ROLE(SYSTEM) | ROLE(PRACTITIONER) |
+	    ROLE(INFORMATION_OFFICER), handle_record_consent },
+	{ EHX__BODY__PAYLOAD_WITHDRAW_CONSENT, ROLE(SYSTEM) |
+	    ROLE(PRACTITIONER) | ROLE(INFORMATION_OFFICER),
+	    handle_withdraw_consent },
+	{ EHX__BODY__PAYLOAD_QUERY_PICTURE, ROLE(PRACTITIONER) |
+	    ROLE(INFORMATION_OFFICER), handle_query_picture },
+	{ EHX__BODY__PAYLOAD_QUERY_CONSENT, ROLE(PRACTITIONER) |
+	    ROLE(INFORMATION_OFFICER) | ROLE(IG_OFFICER), handle_query_consent },
+};
+
+int
+request_ack(struct request *rq, const char *id)
+{
+	Ehx__Ack *a;
+
+	if ((a = ehx_arena_alloc(rq->b->arena, sizeof(*a))) == NULL)
+		return EHX_ERR_NOMEM;
+	ehx__ack__init(a);
+	a->id = (char *)id;
+	a->basis = rq->basis;
+	rq->reply.payload_case = EHX__BODY__PAYLOAD_ACK;
+	rq->reply.ack = a;
+	return 0;
+}
+
+/* Sign a reply carrying rq->reply's payload, or an Error for code. */
+static int
+seal_reply(struct request *rq, const unsigned char *in_reply_to, int code,
+    const char *why, unsigned char **out, size_t *outlen)
+{
+	struct broker *b = rq->b;
+	Ehx__Error err = EHX__ERROR__INIT;
+	unsigned char id[EHX_MSGID_LEN];
+	Ehx__Body *r = &rq->reply;
+	int rc;
+
+	if ((rc = ehx_random(id, sizeof(id))) != 0)
+		return rc;
+	r->message_id.data = id;
+	r->message_id.len = sizeof(id);
+	r->sender = b->cfg.id;
+	r->recipient = (char *)rq->conn->id;
+	r->sent_at = ehx_now_ms();
+	r->person = NULL;
+	if (in_reply_to != NULL) {
+		r->in_reply_to.data = (uint8_t *)in_reply_to;
+		r->in_reply_to.len = EHX_MSGID_LEN;
+	}
+	if (code != 0) {
+		err.code = (Ehx__ErrorCode)ehx_err_to_wire(code);
+		err.message = (char *)(why != NULL && why[0] != '\0' ? why :
+		    ehx_strerror(code));
+		r->payload_case = EHX__BODY__PAYLOAD_ERROR;
+		r->error = &err;
+	}
+	return ehx_envelope_seal(b->signer, r, out, outlen);
+}
+
+static void
+audit_fill(struct request *rq, Ehx__AuditRecord *rec, Ehx__Person *person,
+    const char *action, int code)
+{
+	const Ehx__Body *body = rq->body;
+
+	rec->time = rq->now;
+	rec->agency = (char *)rq->conn->id;
+	if (body != NULL && body->person != NULL) {
+		*person = *body->person;
+		rec->person = person;
+	}
+	rec->action = (char *)action;
+	if (rq->has_child) {
+		rec->child.data = rq->child;
+		rec->child.len = EHX_PSEUDONYM_LEN;
+	}
+	rec->decision = code == 0 ? EHX__DECISION__DECISION_ALLOW :
+	    EHX__DECISION__DECISION_DENY;
+	rec->error = (Ehx__ErrorCode)(code == 0 ? 0 : ehx_err_to_wire(code));
+	rec->basis = rq->basis;
+	if (body != NULL)
+		rec->message_id = body->message_id;
+}
+
+/* A refusal before the message id is known to be fresh: audit only. */
+static int
+audit_only(struct request *rq, const char *action, int code)
+{
+	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
+	Ehx__Person person;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if (rq->b->store.failed)
+		return EHX_ERR_STORAGE;
+	audit_fill(rq, &rec, &person, action, code);
+	if ((rc = mdb_txn_begin(rq->b->store.env, NULL, 0, &txn)) != 0)
+		return store_err(rc);
+	if ((rc = store_audit_append(&rq->b->store, txn, &rec)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return store_err(mdb_txn_commit(txn));
+}
+
+/* Run the payload's checks and handler in a child transaction. */
+static int
+decide(struct request *rq, MDB_txn *parent, char *why, size_t whysz)
+{
+	const Ehx__Body *body = rq->body;
+	const char *nhs;
+	size_t i;
+	int r, rc;
+
+	if (!ehx_payload_is_request(body->payload_case)) {
+		snprintf(why, whysz, "the body does not carry a request");
+		return EHX_ERR_MALFORMED;
+	}
+	if ((r = ehx_validate_person(body->person, why, whysz)) != 0)
+		return r;
+	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (actions[i].payload == (int)body->payload_case)
+			break;
+	if (i == sizeof(actions) / sizeof(actions[0]))
+		return EHX_ERR_MALFORMED;
+	if ((nhs = ehx_request_nhs(body)) != NULL && ehx_nhs_valid(nhs)) {
+		if ((r = ehx_pseudonym(rq->b->pkey, nhs, rq->child)) != 0)
+			return EHX_ERR_INTERNAL;
+		rq->has_child = true;
+	}
+	if ((actions[i].roles & (1u << body->person->role)) == 0) {
+		snprintf(why, whysz, "the role %s may not %s",
+		    ehx_role_name(body->person->role),
+		    ehx_payload_name(body->payload_case));
+		return EHX_ERR_NOT_PERMITTED;
+	}
+	if ((r = ehx_validate_request(body, rq->now, why, whysz)) != 0)
+		return r;
+	if ((rc = mdb_txn_begin(rq->b->store.env, parent, 0, &rq->txn)) != 0)
+		return store_err(rc);
+	snprintf(rq->basis, sizeof(rq->basis), "role:%s",
+	    ehx_role_name(body->person->role));
+	if ((r = actions[i].handle(rq, why, whysz)) != 0) {
+		mdb_txn_abort(rq->txn);
+		rq->txn = NULL;
+		return r;
+	}
+	rc = mdb_txn_commit(rq->txn);
+	rq->txn = NULL;
+	return store_err(rc);
+}
+
+int
+broker_process(struct broker *b, const struct agency *conn, const void *frame,
+    size_t len, unsigned char **out, size_t *outlen)
+{
+	struct request rq;
+	Ehx__Envelope *env = NULL;
+	Ehx__Body *body = NULL, *peek = NULL;
+	Ehx__ReplayEntry *seen = NULL, entry = EHX__REPLAY_ENTRY__INIT;
+	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
+	Ehx__Person person;
+	const struct ehx_cert *cert = NULL;
+	const unsigned char *reply_to = NULL;
+	const char *action = "envelope";
+	unsigned char hash[32];
+	char why[256] = "", hexid[2 * EHX_MSGID_LEN + 1];
+	MDB_txn *txn = NULL;
+	int code, rc;
+
+	*out = NULL;
+	*outlen = 0;
+	memset(&rq, 0, sizeof(rq));
+	ehx__body__init(&rq.reply);
+	rq.b = b;
+	rq.conn = conn;
+	rq.now = ehx_now_ms();
+	ehx_arena_reset(b->arena);
+
+	if ((code = ehx_envelope_decode(frame, len, &env)) != 0)
+		goto refuse;
+	if ((rq.agency = registry_by_fpr(&b->reg, env->signer.data,
+	    &cert)) == NULL)
+		code = EHX_ERR_UNKNOWN_CERTIFICATE;
+	else
+		code = ehx_envelope_verify(env, ehx_cert_pubkey(cert));
+	if (code != 0) {
+		/* Unverified: read the message id only to say what we refuse. */
+		if (ehx_body_decode(env->body.data, env->body.len, &peek, NULL,
+		    0) == 0)
+			reply_to = peek->message_id.data;
+		goto refuse;
+	}
+	if ((code = ehx_body_decode(env->body.data, env->body.len, &body, why,
+	    sizeof(why))) != 0)
+		goto refuse;
+	rq.body = body;
+	reply_to = body->message_id.data;
+	action = ehx_payload_name(body->payload_case);
+	if ((code = ehx_cert_check_time(cert, rq.now)) != 0)
+		goto refuse;
+	if (rq.agency != conn || strcmp(body->sender, conn->id) != 0) {
+		snprintf(why, sizeof(why), "signed by %s, sent by %s on the "
+		    "connection of %s", rq.agency->id, body->sender, conn->id);
+		code = EHX_ERR_WRONG_SENDER;
+		goto refuse;
+	}
+	if (strcmp(body->recipient, b->cfg.id) != 0) {
+		code = EHX_ERR_WRONG_RECIPIENT;
+		goto refuse;
+	}
+	if (body->sent_at < rq.now - b->cfg.skew_ms ||
+	    body->sent_at > rq.now + b->cfg.skew_ms) {
+		snprintf(why, sizeof(why), "the send time is %lld s %s the "
+		    "broker's clock; the window is %lld s",
+		    (long long)(llabs(body->sent_at - rq.now) / 1000),
+		    body->sent_at < rq.now ? "behind" : "ahead of",
+		    (long long)(b->cfg.skew_ms / 1000));
+		code = EHX_ERR_STALE;
+		goto refuse;
+	}
+
+	/* From here on the decision is stored under the message id. */
+	if (b->store.failed) {
+		code = EHX_ERR_INTERNAL;
+		goto refuse;
+	}
+	ehx_sha256(frame, len, hash);
+	if ((rc = mdb_txn_begin(b->store.env, NULL, 0, &txn)) != 0) {
+		code = store_err(rc);
+		goto refuse;
+	}
+	code = store_replay_get(&b->store, txn, conn->id,
+	    body->message_id.data, b->arena, &seen);
+	if (code == 0) {
+		bool same = seen->envelope_hash.len == sizeof(hash) &&
+		    memcmp(seen->envelope_hash.data, hash, sizeof(hash)) == 0;
+
+		if (same && (*out = malloc(seen->reply.len)) != NULL) {
+			/* The same envelope again: its first reply, no effect. */
+			memcpy(*out, seen->reply.data, seen->reply.len);
+			*outlen = seen->reply.len;
+		}
+		mdb_txn_abort(txn);
+		txn = NULL;
+		if (*out != NULL) {
+			log_debug("msg %s: retry answered from the replay store",
+			    ehx_hex(hexid, reply_to, EHX_MSGID_LEN));
+			goto done;
+		}
+		code = same ? EHX_ERR_INTERNAL : EHX_ERR_REPLAY;
+		goto refuse;
+	}
+	if (code != EHX_ERR_NOT_FOUND) {
+		mdb_txn_abort(txn);
+		txn = NULL;
+		goto refuse;
+	}
+
+	code = decide(&rq, txn, why, sizeof(why));
+	if (code == EHX_ERR_STORAGE_FULL || code == EHX_ERR_STORAGE ||
+	    code == EHX_ERR_NOMEM) {
+		/* Nothing can be stored: answer, keep no record, let it retry. */
+		log_error("msg %s: storage: %s", ehx_hex(hexid, reply_to,
+		    EHX_MSGID_LEN), ehx_strerror(code));
+		mdb_txn_abort(txn);
+		txn = NULL;
+		if (code != EHX_ERR_STORAGE_FULL)
+			code = EHX_ERR_INTERNAL;
+		goto refuse;
+	}
+	if (code != 0)
+		rq.basis[0] = '\0';
+	if ((rc = seal_reply(&rq, reply_to, code, why, out, outlen)) != 0)
+		goto internal;
+	audit_fill(&rq, &rec, &person, action, code);
+	entry.received_at = rq.now;
+	entry.envelope_hash.data = hash;
+	entry.envelope_hash.len = sizeof(hash);
+	entry.reply.data = *out;
+	entry.reply.len = *outlen;
+	if ((rc = store_audit_append(&b->store, txn, &rec)) != 0 ||
+	    (rc = store_replay_put(&b->store, txn, conn->id,
+	    body->message_id.data, &entry, rq.now - 2 * b->cfg.skew_ms)) != 0)
+		goto storage;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0) {
+		rc = store_err(rc);
+		goto storage;
+	}
+	log_info("msg %s from %s: %s %s%s%s",
+	    ehx_hex(hexid, reply_to, EHX_MSGID_LEN), conn->id, action,
+	    code == 0 ? "allowed" : "denied: ", code == 0 ? "" :
+	    ehx_errname(code), "");
+	goto done;
+
+storage:
+	log_error("msg %s: storage: %s", ehx_hex(hexid, reply_to,
+	    EHX_MSGID_LEN), ehx_strerror(rc));
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	txn = NULL;
+	free(*out);
+	*out = NULL;
+	ehx__body__init(&rq.reply);
+	code = rc == EHX_ERR_STORAGE_FULL ? rc : EHX_ERR_INTERNAL;
+	why[0] = '\0';
+	rq.basis[0] = '\0';
+	if (seal_reply(&rq, reply_to, code, NULL, out, outlen) != 0)
+		goto internal;
+	goto done;
+
+refuse:
+	/* Not stored under the message id: audit the refusal, then answer. */
+	rq.basis[0] = '\0';
+	if ((rc = audit_only(&rq, action, code)) != 0)
+		log_error("audit of a refusal failed: %s", ehx_strerror(rc));
+	{
+		char esc[64];
+
+		log_info("refused %s from %s: %s%s%s", action, conn->id,
+		    ehx_errname(code), why[0] ? ": " : "",
+		    ehx_log_escape(esc, sizeof(esc), why, strlen(why)));
+	}
+	ehx__body__init(&rq.reply);
+	if (seal_reply(&rq, reply_to, code, why, out, outlen) != 0)
+		goto internal;
+	goto done;
+
+internal:
+	log_error("could not sign a reply");
+	free(*out);
+	*out = NULL;
+	*outlen = 0;
+	ehx_body_free(peek);
+	ehx_body_free(body);
+	ehx_envelope_free(env);
+	return EHX_ERR_INTERNAL;
+done:
+	ehx_body_free(peek);
+	ehx_body_free(body);
+	ehx_envelope_free(env);
+	return 0;
+}
