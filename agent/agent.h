@@ -1,0 +1,51 @@
+/*
+ * agent.h — the agent's users file (users.c) and the table renderer the
+ * command line uses (render.c).
+ */
+#ifndef EHX_AGENT_H
+#define EHX_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ehx.pb-c.h"
+#include "ehx/limits.h"
+
+#define EHX_MAX_ACCOUNT 32
+
+/* One local account allowed to use the agent. */
+struct user {
+	char account[EHX_MAX_ACCOUNT + 1];   /* the local login name */
+	char user_id[EHX_MAX_USER_ID + 1];   /* the person's id in the agency */
+	char name[EHX_MAX_NAME + 1];
+	unsigned roles;                      /* bit (1 << Ehx__Role) */
+	int default_role;                    /* the first role listed */
+};
+
+struct users {
+	struct user *u;
+	size_t n;
+};
+
+/*
+ * Load the users file: one [account] section per local account with
+ * name = ..., roles = role[, role …] (the first is the default) and an
+ * optional id = ... (default: the account name). Returns 0 or
+ * EHX_ERR_CONFIG with "file:line: reason" in err. Free with users_free().
+ */
+int users_load(const char *path, struct users *us, char *err, size_t errsz);
+void users_free(struct users *us);
+
+/* The entry for a local account, or NULL. Valid until users_free(). */
+const struct user *users_find(const struct users *us, const char *account);
+
+/* ---- render.c: what the ehx command prints ------------------------------ */
+
+/* Print a broker reply (its payload) as a table for people, or as JSON. */
+void render_reply(FILE *f, const Ehx__Body *reply, bool json, const char *nhs);
+
+/* Print an error reply: a sentence on stderr, or JSON on stdout. */
+void render_error(const Ehx__Error *e, bool from_agent, bool json);
+
+#endif

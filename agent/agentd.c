@@ -1,0 +1,854 @@
+/*
+ * agentd.c — ehx-agent, one per agency. It holds the agency's keys, serves
+ * the agency's people and systems on a Unix-domain socket, and talks to the
+ * broker over ZeroMQ CURVE.
+ *
+ * For each local request it learns the caller's account from the kernel
+ * (SO_PEERCRED) and the person and role from the users file — a caller
+ * cannot claim another person or an ungranted role — then fills in the
+ * Body (message id, sender, recipient, time, person), signs it, and sends
+ * it. It accepts a reply only when it is signed by the broker's
+ * certificate, comes from the broker's id, is addressed to this agency, and
+ * answers a request still waiting; anything else is logged and dropped.
+ *
+ * While no reply comes it re-sends the same envelope (the broker answers a
+ * repeat with its first reply, never a second effect), so a broker restart
+ * within the request's time limit costs the caller nothing but a wait.
+ * ZeroMQ reconnects by itself; ZMQ_IMMEDIATE keeps messages from queueing
+ * on a connection that is not up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <zmq.h>
+
+#include "agent.h"
+#include "ehx/conf.h"
+#include "ehx/err.h"
+#include "ehx/log.h"
+#include "ehx/names.h"
+#include "ehx/util.h"
+#include "ehx/validate.h"
+#include "ehx/wire.h"
+
+#define DEFAULT_CONFIG "/etc/ehx/agent.conf"
+#define PATH_MAX_ 1024
+#define MAX_CLIENTS 128
+#define READ_TIMEOUT_MS 5000
+#define RESEND_MS 3000
+#define RETRY_UNSENT_MS 250
+#define LOCAL_MAX (EHX_MAX_MESSAGE + 1024)
+
+struct agent_config {
+	char file[PATH_MAX_];
+	char agency[EHX_MAX_ID + 1];
+	char broker[256];
+	char broker_id[EHX_MAX_ID + 1];
+	char broker_certificate[PATH_MAX_];
+	char broker_curve_public[PATH_MAX_];
+	char ca[PATH_MAX_];
+	char certificate[PATH_MAX_];
+	char key[PATH_MAX_];
+	char curve_key[PATH_MAX_];
+	char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char socket_group[64];
+	char users[PATH_MAX_];
+	long long socket_mode;
+	long long timeout_ms;
+	int log_level;
+};
+
+enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WAITING };
+
+struct slot {
+	enum slot_state state;
+	int fd;
+	int64_t deadline;
+	int64_t next_send;
+	bool sent;                       /* reached a live connection once */
+	unsigned char id[EHX_MSGID_LEN];
+	unsigned char *env;
+	size_t envlen;
+};
+
+struct agent {
+	struct agent_config cfg;
+	struct ehx_signer *signer;
+	struct ehx_cert *broker_cert;
+	struct ehx_ca *ca;
+	struct users users;
+	void *zctx, *dealer;
+	int listen_fd;
+	struct slot slots[MAX_CLIENTS];
+};
+
+static volatile sig_atomic_t stopping, reload;
+
+static void on_stop(int sig) { (void)sig; stopping = 1; }
+static void on_hup(int sig) { (void)sig; reload = 1; }
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: ehx-agent [-c FILE] [--check]\n"
+"\n"
+"The EHX agent for one agency: signs its people's and systems' requests,\n"
+"sends them to the broker over ZeroMQ CURVE, verifies the broker's signed\n"
+"replies, and serves the ehx command line on a Unix-domain socket.\n"
+"\n"
+"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+"      --check        load configuration, keys and users, then exit\n"
+"  -h, --help         this text\n"
+"      --version      the version\n"
+"\n"
+"Who may use the agent is decided by the socket's file permissions\n"
+"(socket_mode, socket_group) and by the users file, which maps each local\n"
+"account to a person and the roles that person holds.\n"
+"\n"
+"Signals: SIGHUP reloads the users file; SIGTERM or SIGINT stop the agent.\n"
+"Exit status: 0 on a clean stop, 1 on a configuration or start-up error,\n"
+"2 on bad usage. See docs/OPERATIONS.md.\n");
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+static int
+on_key(void *user, const char *section, const char *key, const char *value,
+    char *why, size_t whysz)
+{
+	struct agent_config *c = user;
+	long long v;
+	int r, lvl;
+
+	if (strcmp(section, "agent") != 0) {
+		snprintf(why, whysz, "unknown section [%.40s]; the agent's "
+		    "config has only [agent]", section);
+		return EHX_ERR_CONFIG;
+	}
+#define PATH(name) \
+	if (strcmp(key, #name) == 0) \
+		return ehx_conf_path(c->file, value, c->name, sizeof(c->name), \
+		    why, whysz)
+	PATH(broker_certificate);
+	PATH(broker_curve_public);
+	PATH(ca);
+	PATH(certificate);
+	PATH(key);
+	PATH(curve_key);
+	PATH(socket);
+	PATH(users);
+#undef PATH
+	if (strcmp(key, "agency") == 0 || strcmp(key, "broker_id") == 0) {
+		if (!ehx_id_ok(value)) {
+			snprintf(why, whysz, "%s must be 1..%d of a-z 0-9 _ -",
+			    key, EHX_MAX_ID);
+			return EHX_ERR_CONFIG;
+		}
+		snprintf(key[0] == 'a' ? c->agency : c->broker_id,
+		    sizeof(c->agency), "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "broker") == 0)
+		return ehx_conf_string(value, c->broker, sizeof(c->broker), why,
+		    whysz);
+	if (strcmp(key, "socket_group") == 0)
+		return ehx_conf_string(value, c->socket_group,
+		    sizeof(c->socket_group), why, whysz);
+	if (strcmp(key, "socket_mode") == 0) {
+		char *end;
+
+		v = strtoll(value, &end, 8);
+		if (*end != '\0' || end == value || v < 0600 || v > 0666 ||
+		    (v & 0111) != 0) {
+			snprintf(why, whysz, "socket_mode must be an octal mode "
+			    "such as 0660 (owner must read and write)");
+			return EHX_ERR_CONFIG;
+		}
+		c->socket_mode = v;
+		return 0;
+	}
+	if (strcmp(key, "timeout_seconds") == 0) {
+		if ((r = ehx_conf_int(value, 1, 300, &v, why, whysz)) != 0)
+			return r;
+		c->timeout_ms = v * 1000;
+		return 0;
+	}
+	if (strcmp(key, "log_level") == 0) {
+		if ((lvl = ehx_log_parse_level(value)) < 0) {
+			snprintf(why, whysz, "log_level must be error, warn, "
+			    "info or debug");
+			return EHX_ERR_CONFIG;
+		}
+		c->log_level = lvl;
+		return 0;
+	}
+	snprintf(why, whysz, "unknown key \"%.40s\"", key);
+	return EHX_ERR_CONFIG;
+}
+
+static int
+config_load(const char *path, struct agent_config *c, char *err, size_t errsz)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} required[] = {
+		{ "agency", offsetof(struct agent_config, agency) },
+		{ "broker", offsetof(struct agent_config, broker) },
+		{ "broker_certificate", offsetof(struct agent_config, broker_certificate) },
+		{ "broker_curve_public", offsetof(struct agent_config, broker_curve_public) },
+		{ "ca", offsetof(struct agent_config, ca) },
+		{ "certificate", offsetof(struct agent_config, certificate) },
+		{ "key", offsetof(struct agent_config, key) },
+		{ "curve_key", offsetof(struct agent_config, curve_key) },
+		{ "socket", offsetof(struct agent_config, socket) },
+		{ "users", offsetof(struct agent_config, users) },
+	};
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if ((size_t)snprintf(c->file, sizeof(c->file), "%s", path) >=
+	    sizeof(c->file)) {
+		snprintf(err, errsz, "%s: path too long", path);
+		return EHX_ERR_CONFIG;
+	}
+	snprintf(c->broker_id, sizeof(c->broker_id), "broker");
+	c->socket_mode = 0660;
+	c->timeout_ms = 15000;
+	c->log_level = EHX_LOG_INFO;
+	if ((r = ehx_conf_parse(path, on_key, c, err, errsz)) != 0)
+		return r;
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (((char *)c)[required[i].off] == '\0') {
+			snprintf(err, errsz, "%s: [agent] %s is required", path,
+			    required[i].name);
+			return EHX_ERR_CONFIG;
+		}
+	return 0;
+}
+
+static const char *
+why_load(int r)
+{
+	return r == EHX_ERR_SYSTEM ? strerror(errno) : ehx_strerror(r);
+}
+
+static int
+load_keys(struct agent *ag, char *err, size_t errsz)
+{
+	struct agent_config *c = &ag->cfg;
+	char reason[160];
+	int r;
+
+	if ((r = ehx_ca_load(c->ca, &ag->ca)) != 0) {
+		snprintf(err, errsz, "%s: cannot load the CA certificate: %s",
+		    c->ca, why_load(r));
+		return r;
+	}
+	if ((r = ehx_signer_load(c->key, c->certificate, &ag->signer)) != 0) {
+		snprintf(err, errsz, "%s / %s: cannot load the agency's key and "
+		    "certificate: %s", c->key, c->certificate,
+		    r == EHX_ERR_CRYPTO ? "not an Ed25519 key matching the "
+		    "certificate" : why_load(r));
+		return r;
+	}
+	if (strcmp(ehx_cert_cn(ehx_signer_cert(ag->signer)), c->agency) != 0) {
+		snprintf(err, errsz, "%s names \"%s\", but this agent is for "
+		    "\"%s\"", c->certificate,
+		    ehx_cert_cn(ehx_signer_cert(ag->signer)), c->agency);
+		return EHX_ERR_CONFIG;
+	}
+	if ((r = ehx_cert_load(c->broker_certificate, &ag->broker_cert)) != 0) {
+		snprintf(err, errsz, "%s: cannot load the broker's certificate: "
+		    "%s", c->broker_certificate, why_load(r));
+		return r;
+	}
+	if ((r = ehx_ca_verify(ag->ca, ag->broker_cert, reason,
+	    sizeof(reason))) != 0) {
+		snprintf(err, errsz, "%s: not issued by the partnership CA (%s)",
+		    c->broker_certificate, reason);
+		return r;
+	}
+	if (strcmp(ehx_cert_cn(ag->broker_cert), c->broker_id) != 0) {
+		snprintf(err, errsz, "%s names \"%s\", not the broker id \"%s\"",
+		    c->broker_certificate, ehx_cert_cn(ag->broker_cert),
+		    c->broker_id);
+		return EHX_ERR_CONFIG;
+	}
+	return 0;
+}
+
+/* ---- the broker connection --------------------------------------------- */
+
+static int
+open_dealer(struct agent *ag, char *err, size_t errsz)
+{
+	unsigned char secret[EHX_KEY_LEN], pub[EHX_KEY_LEN], server[EHX_KEY_LEN];
+	int zero = 0, one = 1, ivl = 100, ivl_max = 5000, hb = 2000, hbt = 6000;
+	int64_t maxmsg = 2 * EHX_MAX_MESSAGE;
+	int r;
+
+	if ((r = ehx_curve_load_public(ag->cfg.broker_curve_public,
+	    server)) != 0) {
+		snprintf(err, errsz, "%s: cannot load the broker's CURVE key: %s",
+		    ag->cfg.broker_curve_public, why_load(r));
+		return r;
+	}
+	if ((r = ehx_curve_load_secret(ag->cfg.curve_key, secret, pub)) != 0) {
+		snprintf(err, errsz, "%s: cannot load the CURVE key: %s",
+		    ag->cfg.curve_key, r == EHX_ERR_CRYPTO ?
+		    "not an X25519 private key" : why_load(r));
+		return r;
+	}
+	if ((ag->zctx = zmq_ctx_new()) == NULL ||
+	    (ag->dealer = zmq_socket(ag->zctx, ZMQ_DEALER)) == NULL ||
+	    zmq_setsockopt(ag->dealer, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
+	    sizeof(ivl_max)) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb)) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_HEARTBEAT_TIMEOUT, &hbt,
+	    sizeof(hbt)) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_MAXMSGSIZE, &maxmsg,
+	    sizeof(maxmsg)) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_CURVE_SERVERKEY, server,
+	    sizeof(server)) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_CURVE_PUBLICKEY, pub, sizeof(pub)) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_CURVE_SECRETKEY, secret,
+	    sizeof(secret)) != 0 ||
+	    zmq_connect(ag->dealer, ag->cfg.broker) != 0) {
+		OPENSSL_cleanse(secret, sizeof(secret));
+		snprintf(err, errsz, "cannot connect to %s: %s", ag->cfg.broker,
+		    zmq_strerror(zmq_errno()));
+		return EHX_ERR_SYSTEM;
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
+	return 0;
+}
+
+/* ---- the local socket --------------------------------------------------- */
+
+static int
+open_listener(struct agent *ag, char *err, size_t errsz)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	mode_t old;
+	int fd, r;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(ag->cfg.socket) >= sizeof(sa.sun_path)) {
+		snprintf(err, errsz, "%s: socket path too long", ag->cfg.socket);
+		return EHX_ERR_CONFIG;
+	}
+	memcpy(sa.sun_path, ag->cfg.socket, strlen(ag->cfg.socket) + 1);
+	if (lstat(ag->cfg.socket, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errsz, "%s exists and is not a socket",
+			    ag->cfg.socket);
+			return EHX_ERR_CONFIG;
+		}
+		unlink(ag->cfg.socket);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) < 0)
+		goto sys;
+	old = umask(0777 & ~(mode_t)ag->cfg.socket_mode);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r != 0 || chmod(ag->cfg.socket, (mode_t)ag->cfg.socket_mode) != 0)
+		goto sys;
+	if (ag->cfg.socket_group[0] != '\0') {
+		struct group *g = getgrnam(ag->cfg.socket_group);
+
+		if (g == NULL || chown(ag->cfg.socket, (uid_t)-1, g->gr_gid) != 0) {
+			snprintf(err, errsz, "%s: cannot give the socket to group "
+			    "%s", ag->cfg.socket, ag->cfg.socket_group);
+			close(fd);
+			return EHX_ERR_CONFIG;
+		}
+	}
+	if (listen(fd, 64) != 0)
+		goto sys;
+	ag->listen_fd = fd;
+	return 0;
+sys:
+	snprintf(err, errsz, "%s: %s", ag->cfg.socket, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return EHX_ERR_SYSTEM;
+}
+
+static void
+slot_free(struct slot *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->env);
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->state = SLOT_FREE;
+}
+
+static void
+send_local(struct slot *s, const Ehx__Body *reply, bool from_agent)
+{
+	Ehx__LocalReply lr = EHX__LOCAL_REPLY__INIT;
+	unsigned char *buf;
+	size_t n;
+
+	lr.reply = (Ehx__Body *)reply;
+	lr.from_agent = from_agent;
+	n = ehx__local_reply__get_packed_size(&lr);
+	if ((buf = malloc(n)) == NULL)
+		return;
+	ehx__local_reply__pack(&lr, buf);
+	if (send(s->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_warn("could not answer a local caller: %s", strerror(errno));
+	free(buf);
+}
+
+/* Answer the caller with the agent's own error and free the slot. */
+static void
+fail_local(struct agent *ag, struct slot *s, int code, const char *why)
+{
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__Error e = EHX__ERROR__INIT;
+
+	b.sender = ag->cfg.agency;
+	b.recipient = ag->cfg.agency;
+	b.sent_at = ehx_now_ms();
+	if (s->state == SLOT_WAITING) {
+		b.in_reply_to.data = s->id;
+		b.in_reply_to.len = EHX_MSGID_LEN;
+	}
+	e.code = (Ehx__ErrorCode)ehx_err_to_wire(code);
+	e.message = (char *)(why != NULL ? why : ehx_strerror(code));
+	b.payload_case = EHX__BODY__PAYLOAD_ERROR;
+	b.error = &e;
+	send_local(s, &b, true);
+	slot_free(s);
+}
+
+static void
+try_send(struct agent *ag, struct slot *s, int64_t now)
+{
+	if (zmq_send(ag->dealer, s->env, s->envlen, ZMQ_DONTWAIT) >= 0) {
+		s->sent = true;
+		s->next_send = now + RESEND_MS;
+	} else
+		s->next_send = now + RETRY_UNSENT_MS;
+}
+
+/* The caller's account, from the kernel's record of who connected. */
+static int
+peer_account(int fd, char *out, size_t outsz)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+	    getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) != 0 ||
+	    res == NULL) {
+		snprintf(out, outsz, "uid %ld", (long)cred.uid);
+		return -1;
+	}
+	snprintf(out, outsz, "%s", pw.pw_name);
+	return 0;
+}
+
+static void
+read_request(struct agent *ag, struct slot *s, int64_t now)
+{
+	unsigned char buf[LOCAL_MAX];
+	Ehx__LocalRequest *lr = NULL;
+	Ehx__Body *in;
+	Ehx__Body body = EHX__BODY__INIT;
+	Ehx__Person person = EHX__PERSON__INIT;
+	const struct user *u;
+	char account[64], why[256];
+	ssize_t n;
+	int role, r;
+
+	n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		slot_free(s);
+		return;
+	}
+	if ((size_t)n > sizeof(buf)) {
+		fail_local(ag, s, EHX_ERR_TOO_LARGE, NULL);
+		return;
+	}
+	if (peer_account(s->fd, account, sizeof(account)) != 0 ||
+	    (u = users_find(&ag->users, account)) == NULL) {
+		log_warn("local request from %s refused: not in the users file",
+		    account);
+		snprintf(why, sizeof(why), "the account %s is not in this "
+		    "agent's users file", account);
+		fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+		return;
+	}
+	if ((lr = ehx__local_request__unpack(NULL, (size_t)n, buf)) == NULL ||
+	    (in = lr->body) == NULL || !ehx_payload_is_request(in->payload_case)) {
+		fail_local(ag, s, EHX_ERR_MALFORMED, "the local request is not "
+		    "a well-formed request");
+		goto out;
+	}
+	role = lr->as_role != 0 ? (int)lr->as_role : u->default_role;
+	if (role <= 0 || role > EHX__ROLE__ROLE_ADMIN ||
+	    (u->roles & (1u << role)) == 0) {
+		snprintf(why, sizeof(why), "the users file does not grant %s "
+		    "the role %s", account, ehx_role_name(role));
+		fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+		goto out;
+	}
+	if ((r = ehx_validate_request(in, now, why, sizeof(why))) != 0) {
+		fail_local(ag, s, r, why);
+		goto out;
+	}
+	person.user_id = (char *)u->user_id;
+	person.name = (char *)u->name;
+	person.role = (Ehx__Role)role;
+	if (ehx_random(s->id, sizeof(s->id)) != 0) {
+		fail_local(ag, s, EHX_ERR_INTERNAL, NULL);
+		goto out;
+	}
+	body.message_id.data = s->id;
+	body.message_id.len = sizeof(s->id);
+	body.sender = ag->cfg.agency;
+	body.recipient = ag->cfg.broker_id;
+	body.sent_at = now;
+	body.person = &person;
+	body.payload_case = in->payload_case;
+	/* Every payload member shares the union: copy the one pointer. */
+	body.publish_flag = in->publish_flag;
+	if ((r = ehx_envelope_seal(ag->signer, &body, &s->env,
+	    &s->envlen)) != 0) {
+		fail_local(ag, s, r == EHX_ERR_TOO_LARGE ? r : EHX_ERR_INTERNAL,
+		    NULL);
+		goto out;
+	}
+	s->state = SLOT_WAITING;
+	s->deadline = now + ag->cfg.timeout_ms;
+	{
+		char hex[2 * EHX_MSGID_LEN + 1];
+
+		log_info("msg %s: %s by %s (%s) sent", ehx_hex(hex, s->id,
+		    EHX_MSGID_LEN), ehx_payload_name(in->payload_case),
+		    u->user_id, ehx_role_name(role));
+	}
+	try_send(ag, s, now);
+out:
+	if (lr != NULL)
+		ehx__local_request__free_unpacked(lr, NULL);
+}
+
+static void
+accept_clients(struct agent *ag, int64_t now)
+{
+	int fd, buf = 256 * 1024;
+
+	while ((fd = accept4(ag->listen_fd, NULL, NULL,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		struct slot *s = NULL;
+
+		for (size_t i = 0; i < MAX_CLIENTS && s == NULL; i++)
+			if (ag->slots[i].state == SLOT_FREE)
+				s = &ag->slots[i];
+		if (s == NULL) {
+			log_warn("too many local callers; refusing one");
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+		s->state = SLOT_READING;
+		s->fd = fd;
+		s->deadline = now + READ_TIMEOUT_MS;
+	}
+}
+
+/* Read and check one reply from the broker. */
+static void
+broker_reply(struct agent *ag)
+{
+	zmq_msg_t m;
+	Ehx__Envelope *env = NULL;
+	Ehx__Body *b = NULL;
+	struct slot *s = NULL;
+	char why[128], hex[2 * EHX_MSGID_LEN + 1];
+	int r;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, ag->dealer, ZMQ_DONTWAIT) < 0)
+		goto out;
+	if (zmq_msg_more(&m)) {
+		int more = 1;
+		size_t sz = sizeof(more);
+
+		log_warn("multi-frame reply from the broker dropped");
+		while (more) {
+			zmq_msg_close(&m);
+			zmq_msg_init(&m);
+			zmq_msg_recv(&m, ag->dealer, 0);
+			zmq_getsockopt(ag->dealer, ZMQ_RCVMORE, &more, &sz);
+		}
+		goto out;
+	}
+	if ((r = ehx_envelope_decode(zmq_msg_data(&m), zmq_msg_size(&m),
+	    &env)) != 0) {
+		log_warn("reply dropped: %s", ehx_strerror(r));
+		goto out;
+	}
+	if (!ehx_ct_eq(env->signer.data, ehx_cert_fpr(ag->broker_cert),
+	    EHX_FPR_LEN)) {
+		log_warn("reply dropped: not signed by the broker's certificate");
+		goto out;
+	}
+	if (ehx_envelope_verify(env, ehx_cert_pubkey(ag->broker_cert)) != 0) {
+		log_warn("reply dropped: bad signature");
+		goto out;
+	}
+	if (ehx_body_decode(env->body.data, env->body.len, &b, why,
+	    sizeof(why)) != 0) {
+		log_warn("reply dropped: %s", why);
+		goto out;
+	}
+	if (strcmp(b->sender, ag->cfg.broker_id) != 0 ||
+	    strcmp(b->recipient, ag->cfg.agency) != 0) {
+		log_warn("reply dropped: from %s to %s", b->sender, b->recipient);
+		goto out;
+	}
+	if (b->in_reply_to.len != EHX_MSGID_LEN) {
+		log_warn("reply dropped: it names no request");
+		goto out;
+	}
+	for (size_t i = 0; i < MAX_CLIENTS && s == NULL; i++)
+		if (ag->slots[i].state == SLOT_WAITING &&
+		    memcmp(ag->slots[i].id, b->in_reply_to.data,
+		    EHX_MSGID_LEN) == 0)
+			s = &ag->slots[i];
+	ehx_hex(hex, b->in_reply_to.data, EHX_MSGID_LEN);
+	if (s == NULL) {
+		log_debug("reply to %s: no request waits for it", hex);
+		goto out;
+	}
+	if (b->payload_case == EHX__BODY__PAYLOAD_ERROR && b->error != NULL)
+		log_info("msg %s: refused: %s", hex,
+		    ehx_errname(ehx_err_from_wire(b->error->code)));
+	else
+		log_info("msg %s: %s", hex, ehx_payload_name(b->payload_case));
+	send_local(s, b, false);
+	slot_free(s);
+out:
+	ehx_body_free(b);
+	ehx_envelope_free(env);
+	zmq_msg_close(&m);
+}
+
+static int
+serve(struct agent *ag)
+{
+	zmq_pollitem_t items[2 + MAX_CLIENTS];
+	struct slot *polled[MAX_CLIENTS];
+
+	while (!stopping) {
+		int64_t now = ehx_now_ms(), next = now + 1000;
+		size_t n = 2, np = 0;
+		long timeout;
+
+		if (reload) {
+			struct users fresh;
+			char err[512];
+
+			reload = 0;
+			if (users_load(ag->cfg.users, &fresh, err,
+			    sizeof(err)) != 0)
+				log_error("users file not reloaded: %s", err);
+			else {
+				users_free(&ag->users);
+				ag->users = fresh;
+				log_info("users file reloaded: %zu accounts",
+				    fresh.n);
+			}
+		}
+		for (size_t i = 0; i < MAX_CLIENTS; i++) {
+			struct slot *s = &ag->slots[i];
+
+			if (s->state == SLOT_FREE)
+				continue;
+			if (now >= s->deadline) {
+				if (s->state == SLOT_READING)
+					slot_free(s);
+				else
+					fail_local(ag, s, s->sent ?
+					    EHX_ERR_TIMEOUT : EHX_ERR_UNAVAILABLE,
+					    s->sent ? "the broker did not answer "
+					    "in time; the request may or may not "
+					    "have taken effect, and repeating it "
+					    "is safe" : "the broker cannot be "
+					    "reached; nothing was sent");
+				continue;
+			}
+			if (s->state == SLOT_WAITING && now >= s->next_send)
+				try_send(ag, s, now);
+			if (s->state == SLOT_READING) {
+				items[n].socket = NULL;
+				items[n].fd = s->fd;
+				items[n].events = ZMQ_POLLIN;
+				items[n].revents = 0;
+				polled[np++] = s;
+				n++;
+			}
+			if (s->deadline < next)
+				next = s->deadline;
+			if (s->state == SLOT_WAITING && s->next_send < next)
+				next = s->next_send;
+		}
+		items[0] = (zmq_pollitem_t){ ag->dealer, 0, ZMQ_POLLIN, 0 };
+		items[1] = (zmq_pollitem_t){ NULL, ag->listen_fd, ZMQ_POLLIN, 0 };
+		timeout = next > now ? (long)(next - now) : 0;
+		if (zmq_poll(items, (int)n, timeout) < 0) {
+			if (zmq_errno() == EINTR)
+				continue;
+			log_error("poll: %s", zmq_strerror(zmq_errno()));
+			return EHX_ERR_SYSTEM;
+		}
+		now = ehx_now_ms();
+		if (items[0].revents & ZMQ_POLLIN)
+			for (int i = 0; i < 64; i++) {
+				int ev = 0;
+				size_t sz = sizeof(ev);
+
+				broker_reply(ag);
+				if (zmq_getsockopt(ag->dealer, ZMQ_EVENTS, &ev,
+				    &sz) != 0 || !(ev & ZMQ_POLLIN))
+					break;
+			}
+		for (size_t i = 0; i < np; i++)
+			if (items[2 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+				read_request(ag, polled[i], now);
+		if (items[1].revents & ZMQ_POLLIN)
+			accept_clients(ag, now);
+	}
+	return 0;
+}
+
+static void
+agent_free(struct agent *ag)
+{
+	for (size_t i = 0; i < MAX_CLIENTS; i++)
+		if (ag->slots[i].state != SLOT_FREE)
+			slot_free(&ag->slots[i]);
+	if (ag->listen_fd >= 0) {
+		close(ag->listen_fd);
+		unlink(ag->cfg.socket);
+	}
+	if (ag->dealer != NULL)
+		zmq_close(ag->dealer);
+	if (ag->zctx != NULL)
+		zmq_ctx_term(ag->zctx);
+	users_free(&ag->users);
+	ehx_signer_free(ag->signer);
+	ehx_cert_free(ag->broker_cert);
+	ehx_ca_free(ag->ca);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct agent ag;
+	struct sigaction sa;
+	const char *conf = DEFAULT_CONFIG;
+	char err[512];
+	bool check = false;
+	int c, status = 1;
+
+	ag.listen_fd = -1;
+	for (size_t i = 0; i < MAX_CLIENTS; i++)
+		ag.slots[i].fd = -1;
+	ehx_log_init("ehx-agent", EHX_LOG_INFO);
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1)
+		switch (c) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("ehx-agent 0.1 (protocol %d)\n",
+			    EHX_PROTOCOL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	umask(077);
+	if (config_load(conf, &ag.cfg, err, sizeof(err)) != 0 ||
+	    load_keys(&ag, err, sizeof(err)) != 0 ||
+	    users_load(ag.cfg.users, &ag.users, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	ehx_log_level_current = ag.cfg.log_level;
+	if (check) {
+		printf("ehx-agent: %s is valid; agency %s, %zu users\n", conf,
+		    ag.cfg.agency, ag.users.n);
+		status = 0;
+		goto out;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (open_dealer(&ag, err, sizeof(err)) != 0 ||
+	    open_listener(&ag, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	log_info("agency %s: serving %s, broker %s", ag.cfg.agency,
+	    ag.cfg.socket, ag.cfg.broker);
+	status = serve(&ag) == 0 ? 0 : 1;
+	log_info("stopping");
+out:
+	agent_free(&ag);
+	return status;
+}

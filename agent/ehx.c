@@ -1,0 +1,709 @@
+/*
+ * ehx.c — the command line that people and agency systems use against
+ * their agency's ehx-agent. It checks what it can before anything is sent
+ * (NHS numbers, categories, levels, dates), sends one request over the
+ * agent's Unix-domain socket, and prints the verified answer as a table or,
+ * with --json, as JSON.
+ *
+ * Exit status: 0 done; 1 refused (by the broker or the agent, with a typed
+ * error); 2 bad usage or invalid input, nothing sent; 3 the agent or the
+ * broker could not be reached or did not answer.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "ehx/err.h"
+#include "ehx/names.h"
+#include "ehx/nhs.h"
+#include "ehx/util.h"
+#include "ehx/validate.h"
+
+#define DEFAULT_SOCKET "/run/ehx/agent.sock"
+#define REPLY_WAIT_MS (320 * 1000)   /* beyond the agent's longest timeout */
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+#define MAX_LIST 32
+
+static const char *prog = "ehx";
+
+static struct {
+	const char *agent;
+	int as_role;
+	bool json;
+} g;
+
+static const char main_help[] =
+"usage: ehx [--agent PATH] [--as ROLE] [--json] COMMAND [ARGS]\n"
+"\n"
+"Early Help Exchange: share early help flags about a child with the other\n"
+"agencies of the partnership, record consent, and see a child's whole\n"
+"picture — through this agency's ehx-agent.\n"
+"\n"
+"Commands:\n"
+"  publish NHS_NUMBER ...      open or change this agency's flag on a child\n"
+"  close NHS_NUMBER --ref REF  close one of this agency's flags\n"
+"  consent grant NHS_NUMBER ...    record consent (or another lawful basis)\n"
+"  consent withdraw NHS_NUMBER --id ID --reason TEXT\n"
+"  consent show NHS_NUMBER     consent this agency recorded or is named in\n"
+"  picture NHS_NUMBER          the whole picture of a child (needs consent)\n"
+"  help [COMMAND]              help for a command\n"
+"\n"
+"Options (before or after the command):\n"
+"  --agent PATH   the agent's socket (default $EHX_AGENT, else\n"
+"                 " DEFAULT_SOCKET ")\n"
+"  --as ROLE      act in another of the roles the agent's users file grants\n"
+"                 you: system, practitioner, information_officer,\n"
+"                 ig_officer, admin (default: the first one listed)\n"
+"  --json         print JSON instead of tables\n"
+"  -h, --help     help\n"
+"\n"
+"NHS numbers are 10 digits with a modulus-11 check digit; \"943 476 5919\"\n"
+"and \"943-476-5919\" are accepted too.\n"
+"\n"
+"Exit status: 0 done; 1 refused (the reason is printed, with its code);\n"
+"2 bad usage or invalid input, nothing was sent; 3 the agent or the broker\n"
+"could not be reached or did not answer in time.\n";
+
+static const char publish_help[] =
+"usage: ehx publish NHS_NUMBER --category CATEGORY --level 1-4\n"
+"                   --practitioner NAME [--job TITLE] [--contact CONTACT]\n"
+"                   [--lead] [--note TEXT] [--ref REF]\n"
+"\n"
+"Open a flag saying this agency is involved with the child, or change an\n"
+"open flag with the same --ref (a step up or down, a new practitioner).\n"
+"Publishing a closed flag's ref again reopens it.\n"
+"\n"
+"  --category C       what the involvement is about: %s\n"
+"  --level N          level of need: 1 universal, 2 additional, 3 complex,\n"
+"                     4 acute (statutory)\n"
+"  --practitioner N   the practitioner's name (required)\n"
+"  --job TITLE        the practitioner's job title (\"school nurse\")\n"
+"  --contact C        how other agencies reach the practitioner\n"
+"  --lead             the practitioner is the lead practitioner\n"
+"  --note TEXT        a short note, at most 280 bytes; share only what is\n"
+"                     needed\n"
+"  --ref REF          this agency's own reference for the involvement\n"
+"                     (1-64 of A-Z a-z 0-9 . _ : / -); made up if omitted and\n"
+"                     printed, so it can be closed later\n";
+
+static const char close_help[] =
+"usage: ehx close NHS_NUMBER --ref REF [--reason TEXT]\n"
+"\n"
+"Close one of this agency's flags on the child. The flag stays in the\n"
+"child's history with its dates.\n"
+"\n"
+"  --ref REF       the reference the flag was published with\n"
+"  --reason TEXT   why it closed, at most 280 bytes\n";
+
+static const char consent_help[] =
+"usage: ehx consent grant NHS_NUMBER --given-by NAME --relation RELATION\n"
+"                         (--types T,... | --agencies A,...) --expires DATE\n"
+"                         [--purposes P,...] [--basis BASIS] [--starts DATE]\n"
+"       ehx consent withdraw NHS_NUMBER --id CONSENT_ID --reason TEXT\n"
+"                         [--by NAME]\n"
+"       ehx consent show NHS_NUMBER\n"
+"\n"
+"grant: record the consent of the young person, a parent or a carer, or\n"
+"another lawful basis for sharing, scoped to agencies and purposes.\n"
+"  --given-by NAME     who gave it\n"
+"  --relation R        young_person, parent or carer\n"
+"  --types T,...       agency types it covers: police, health, school,\n"
+"                      housing, local_authority, voluntary\n"
+"  --agencies A,...    agency ids it covers\n"
+"  --purposes P,...    whole_picture, notifications, assessment\n"
+"                      (default: whole_picture)\n"
+"  --basis B           consent (default), public_task, legal_obligation,\n"
+"                      vital_interests\n"
+"  --starts DATE       when it starts (default: now)\n"
+"  --expires DATE      when it ends (at most three years on)\n"
+"  DATE is YYYY-MM-DD, YYYY-MM-DDTHH:MMZ (UTC) or +Nd / +Nh from now.\n"
+"\n"
+"withdraw: record that a consent is withdrawn; it is kept, marked so.\n"
+"  --id ID        the consent's id (c-...)\n"
+"  --reason TEXT  why, at most 280 bytes (required)\n"
+"  --by NAME      who asked for the withdrawal\n"
+"\n"
+"show: the consent records of the child that this agency recorded or that\n"
+"name this agency or its type, with their state.\n";
+
+static const char picture_help[] =
+"usage: ehx picture NHS_NUMBER\n"
+"\n"
+"The whole picture of a child: which agencies and practitioners are\n"
+"involved, the categories and levels of need, open and closed, the lead\n"
+"practitioner and the highest open level of need.\n"
+"\n"
+"The broker answers only when an active consent of the child covers this\n"
+"agency (or its type) for the whole_picture purpose. Otherwise it answers\n"
+"no_consent and reveals nothing, not even whether any flag exists.\n";
+
+static void die_usage(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'ehx help' for more.\n");
+	exit(EXIT_USAGE);
+}
+
+/* The options every command accepts as well as its own. */
+#define COMMON_OPTS \
+	{ "agent", required_argument, NULL, 'A' }, \
+	{ "as", required_argument, NULL, 'R' }, \
+	{ "json", no_argument, NULL, 'J' }, \
+	{ "help", no_argument, NULL, 'h' }
+
+/* Handle a common option; returns 1 if it was one. */
+static int
+common_opt(int c, const char *help)
+{
+	switch (c) {
+	case 'A':
+		g.agent = optarg;
+		return 1;
+	case 'R':
+		if ((g.as_role = ehx_role_parse(optarg)) < 0)
+			die_usage("unknown role \"%s\" (system, practitioner, "
+			    "information_officer, ig_officer, admin)", optarg);
+		return 1;
+	case 'J':
+		g.json = true;
+		return 1;
+	case 'h':
+		if (help == publish_help)
+			printf(publish_help, ehx_category_list());
+		else
+			fputs(help, stdout);
+		exit(0);
+	default:
+		return 0;
+	}
+}
+
+static void
+nhs_arg(const char *in, char out[EHX_NHS_LEN + 1])
+{
+	if (ehx_nhs_normalise(in, out) != 0)
+		die_usage("\"%s\" is not a valid NHS number (10 digits with a "
+		    "modulus-11 check digit)", in);
+}
+
+/* Split a comma list into at most max items (pointers into s). */
+static size_t
+split(char *s, char **items, size_t max, const char *what)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	for (char *t = strtok_r(s, ",", &save); t != NULL;
+	    t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		if (*t == '\0')
+			continue;
+		if (n == max)
+			die_usage("too many %s", what);
+		items[n++] = t;
+	}
+	return n;
+}
+
+/* ---- talking to the agent ---------------------------------------------- */
+
+static int
+exchange(const Ehx__Body *req, Ehx__LocalReply **out)
+{
+	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
+	struct sockaddr_un sa;
+	unsigned char *buf = NULL;
+	size_t n;
+	ssize_t got;
+	struct pollfd pfd;
+	int fd = -1, r = EXIT_UNREACHABLE, rc;
+	const char *path = g.agent;
+
+	*out = NULL;
+	if (path == NULL && (path = getenv("EHX_AGENT")) == NULL)
+		path = DEFAULT_SOCKET;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		die_usage("agent socket path too long: %s", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	lr.body = (Ehx__Body *)req;
+	lr.as_role = (Ehx__Role)(g.as_role > 0 ? g.as_role : 0);
+	n = ehx__local_request__get_packed_size(&lr);
+	if ((buf = malloc(n > EHX_MAX_MESSAGE + 1024 ? n : EHX_MAX_MESSAGE +
+	    1024)) == NULL)
+		goto out;
+	ehx__local_request__pack(&lr, buf);
+	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		fprintf(stderr, "%s: cannot reach the agent at %s: %s\n", prog,
+		    path, strerror(errno));
+		if (errno == EACCES)
+			fprintf(stderr, "%s: the socket's permissions do not "
+			    "let this account use the agent\n", prog);
+		goto out;
+	}
+	if (send(fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n) {
+		fprintf(stderr, "%s: sending to the agent failed: %s\n", prog,
+		    strerror(errno));
+		goto out;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	while ((rc = poll(&pfd, 1, REPLY_WAIT_MS)) < 0 && errno == EINTR)
+		;
+	if (rc <= 0) {
+		fprintf(stderr, "%s: the agent did not answer\n", prog);
+		goto out;
+	}
+	got = recv(fd, buf, EHX_MAX_MESSAGE + 1024, MSG_TRUNC);
+	if (got <= 0 || got > EHX_MAX_MESSAGE + 1024 ||
+	    (*out = ehx__local_reply__unpack(NULL, (size_t)got, buf)) == NULL ||
+	    (*out)->reply == NULL) {
+		fprintf(stderr, "%s: the agent closed the connection without a "
+		    "valid answer\n", prog);
+		if (*out != NULL)
+			ehx__local_reply__free_unpacked(*out, NULL);
+		*out = NULL;
+		goto out;
+	}
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return r;
+}
+
+/*
+ * Send req; on success call done() with the reply, else print the error.
+ * Returns the exit status.
+ */
+static int
+run(const Ehx__Body *req, const char *nhs,
+    void (*done)(const Ehx__Body *, const void *), const void *arg)
+{
+	Ehx__LocalReply *lr = NULL;
+	const Ehx__Body *b;
+	int r;
+
+	if ((r = exchange(req, &lr)) != 0)
+		return r;
+	b = lr->reply;
+	if (b->payload_case == EHX__BODY__PAYLOAD_ERROR && b->error != NULL) {
+		int code = ehx_err_from_wire(b->error->code);
+
+		render_error(b->error, lr->from_agent, g.json);
+		r = code == EHX_ERR_UNAVAILABLE || code == EHX_ERR_TIMEOUT ||
+		    code == EHX_ERR_INTERNAL ? EXIT_UNREACHABLE : EXIT_REFUSED;
+	} else if (done != NULL && b->payload_case == EHX__BODY__PAYLOAD_ACK &&
+	    !g.json) {
+		done(b, arg);
+	} else
+		render_reply(stdout, b, g.json, nhs);
+	ehx__local_reply__free_unpacked(lr, NULL);
+	return r;
+}
+
+/* Check locally with the broker's own rules, so nothing invalid is sent. */
+static void
+precheck(const Ehx__Body *req)
+{
+	char why[256];
+	int r;
+
+	if ((r = ehx_validate_request(req, ehx_now_ms(), why, sizeof(why))) != 0)
+		die_usage("%s", why);
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static void
+said(const Ehx__Body *b, const void *arg)
+{
+	printf("%s %s.\n", (const char *)arg, b->ack->id);
+}
+
+static int
+cmd_publish(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "category", required_argument, NULL, 'c' },
+		{ "level", required_argument, NULL, 'l' },
+		{ "practitioner", required_argument, NULL, 'p' },
+		{ "job", required_argument, NULL, 'j' },
+		{ "contact", required_argument, NULL, 'k' },
+		{ "lead", no_argument, NULL, 'L' },
+		{ "note", required_argument, NULL, 'n' },
+		{ "ref", required_argument, NULL, 'r' },
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__PublishFlag m = EHX__PUBLISH_FLAG__INIT;
+	Ehx__Practitioner p = EHX__PRACTITIONER__INIT;
+	char nhs[EHX_NHS_LEN + 1], ref[EHX_MAX_REF + 1] = "";
+	unsigned char rnd[6];
+	int c, cat = 0;
+	long lvl = 0;
+	char *end;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, publish_help))
+			continue;
+		switch (c) {
+		case 'c':
+			if ((cat = ehx_category_parse(optarg)) < 0)
+				die_usage("unknown category \"%s\" (see ehx "
+				    "publish --help)", optarg);
+			break;
+		case 'l':
+			lvl = strtol(optarg, &end, 10);
+			if (*end != '\0' || lvl < 1 || lvl > 4)
+				die_usage("--level must be 1, 2, 3 or 4, not "
+				    "\"%s\"", optarg);
+			break;
+		case 'p': p.name = optarg; break;
+		case 'j': p.role = optarg; break;
+		case 'k': p.contact = optarg; break;
+		case 'L': m.lead = true; break;
+		case 'n': m.note = optarg; break;
+		case 'r': snprintf(ref, sizeof(ref), "%s", optarg);
+			if (strlen(optarg) > EHX_MAX_REF || !ehx_ref_ok(optarg))
+				die_usage("--ref \"%s\" must be 1-64 of A-Z a-z "
+				    "0-9 . _ : / -", optarg);
+			break;
+		default:
+			exit(EXIT_USAGE);
+		}
+	}
+	if (optind + 1 != argc)
+		die_usage("%s", "publish needs exactly one NHS number");
+	if (cat == 0 || lvl == 0 || p.name == protobuf_c_empty_string)
+		die_usage("%s", "publish needs --category, --level and "
+		    "--practitioner");
+	nhs_arg(argv[optind], nhs);
+	if (ref[0] == '\0') {
+		char hex[13];
+
+		if (ehx_random(rnd, sizeof(rnd)) != 0)
+			return EXIT_UNREACHABLE;
+		snprintf(ref, sizeof(ref), "ehx-%s", ehx_hex(hex, rnd, sizeof(rnd)));
+	}
+	m.nhs_number = nhs;
+	m.ref = ref;
+	m.category = (Ehx__Category)cat;
+	m.level = (uint32_t)lvl;
+	m.practitioner = &p;
+	b.payload_case = EHX__BODY__PAYLOAD_PUBLISH_FLAG;
+	b.publish_flag = &m;
+	precheck(&b);
+	return run(&b, nhs, said, "Published flag");
+}
+
+static int
+cmd_close(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ref", required_argument, NULL, 'r' },
+		{ "reason", required_argument, NULL, 'w' },
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__CloseFlag m = EHX__CLOSE_FLAG__INIT;
+	char nhs[EHX_NHS_LEN + 1];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, close_help))
+			continue;
+		switch (c) {
+		case 'r': m.ref = optarg; break;
+		case 'w': m.reason = optarg; break;
+		default: exit(EXIT_USAGE);
+		}
+	}
+	if (optind + 1 != argc || m.ref == protobuf_c_empty_string)
+		die_usage("%s", "close needs one NHS number and --ref");
+	nhs_arg(argv[optind], nhs);
+	m.nhs_number = nhs;
+	b.payload_case = EHX__BODY__PAYLOAD_CLOSE_FLAG;
+	b.close_flag = &m;
+	precheck(&b);
+	return run(&b, nhs, said, "Closed flag");
+}
+
+static int
+consent_grant(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "given-by", required_argument, NULL, 'g' },
+		{ "relation", required_argument, NULL, 'r' },
+		{ "types", required_argument, NULL, 't' },
+		{ "agencies", required_argument, NULL, 'a' },
+		{ "purposes", required_argument, NULL, 'p' },
+		{ "basis", required_argument, NULL, 'b' },
+		{ "starts", required_argument, NULL, 's' },
+		{ "expires", required_argument, NULL, 'e' },
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__RecordConsent m = EHX__RECORD_CONSENT__INIT;
+	Ehx__GivenBy gb = EHX__GIVEN_BY__INIT;
+	Ehx__ConsentScope sc = EHX__CONSENT_SCOPE__INIT;
+	char nhs[EHX_NHS_LEN + 1], *items[MAX_LIST];
+	Ehx__AgencyType types[MAX_LIST];
+	Ehx__Purpose purposes[MAX_LIST];
+	char *agencies[MAX_LIST];
+	int64_t now = ehx_now_ms();
+	size_t n;
+	int c, v;
+	bool have_expiry = false;
+
+	m.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
+	purposes[0] = EHX__PURPOSE__PURPOSE_WHOLE_PICTURE;
+	sc.purposes = purposes;
+	sc.n_purposes = 1;
+	sc.agencies = agencies;
+	sc.agency_types = types;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, consent_help))
+			continue;
+		switch (c) {
+		case 'g': gb.name = optarg; break;
+		case 'r':
+			if ((v = ehx_relation_parse(optarg)) < 0)
+				die_usage("--relation must be young_person, "
+				    "parent or carer, not \"%s\"", optarg);
+			gb.relation = (Ehx__Relation)v;
+			break;
+		case 't':
+			n = split(optarg, items, MAX_LIST, "agency types");
+			for (size_t i = 0; i < n; i++) {
+				if ((v = ehx_agency_type_parse(items[i])) < 0)
+					die_usage("unknown agency type \"%s\"",
+					    items[i]);
+				types[sc.n_agency_types++] = (Ehx__AgencyType)v;
+				if (sc.n_agency_types == MAX_LIST)
+					break;
+			}
+			break;
+		case 'a':
+			n = split(optarg, items, MAX_LIST, "agencies");
+			for (size_t i = 0; i < n && sc.n_agencies < MAX_LIST; i++)
+				agencies[sc.n_agencies++] = items[i];
+			break;
+		case 'p':
+			n = split(optarg, items, MAX_LIST, "purposes");
+			sc.n_purposes = 0;
+			for (size_t i = 0; i < n; i++) {
+				if ((v = ehx_purpose_parse(items[i])) < 0)
+					die_usage("unknown purpose \"%s\" "
+					    "(whole_picture, notifications, "
+					    "assessment)", items[i]);
+				purposes[sc.n_purposes++] = (Ehx__Purpose)v;
+			}
+			break;
+		case 'b':
+			if ((v = ehx_basis_parse(optarg)) < 0)
+				die_usage("unknown lawful basis \"%s\" (consent, "
+				    "public_task, legal_obligation, "
+				    "vital_interests)", optarg);
+			m.basis = (Ehx__LawfulBasis)v;
+			break;
+		case 's':
+			if (ehx_parse_time(optarg, now, &m.starts_at) != 0)
+				die_usage("--starts \"%s\" is not a date", optarg);
+			break;
+		case 'e':
+			if (ehx_parse_time(optarg, now, &m.expires_at) != 0)
+				die_usage("--expires \"%s\" is not a date", optarg);
+			have_expiry = true;
+			break;
+		default: exit(EXIT_USAGE);
+		}
+	}
+	if (optind + 1 != argc)
+		die_usage("%s", "consent grant needs exactly one NHS number");
+	if (gb.name == protobuf_c_empty_string || gb.relation == 0 ||
+	    !have_expiry)
+		die_usage("%s", "consent grant needs --given-by, --relation and "
+		    "--expires");
+	nhs_arg(argv[optind], nhs);
+	m.nhs_number = nhs;
+	m.given_by = &gb;
+	m.scope = &sc;
+	b.payload_case = EHX__BODY__PAYLOAD_RECORD_CONSENT;
+	b.record_consent = &m;
+	precheck(&b);
+	return run(&b, nhs, said, "Recorded consent");
+}
+
+static int
+consent_withdraw(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "id", required_argument, NULL, 'i' },
+		{ "reason", required_argument, NULL, 'w' },
+		{ "by", required_argument, NULL, 'b' },
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__WithdrawConsent m = EHX__WITHDRAW_CONSENT__INIT;
+	char nhs[EHX_NHS_LEN + 1];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, consent_help))
+			continue;
+		switch (c) {
+		case 'i': m.consent_id = optarg; break;
+		case 'w': m.reason = optarg; break;
+		case 'b': m.withdrawn_by = optarg; break;
+		default: exit(EXIT_USAGE);
+		}
+	}
+	if (optind + 1 != argc || m.consent_id == protobuf_c_empty_string ||
+	    m.reason == protobuf_c_empty_string)
+		die_usage("%s", "consent withdraw needs one NHS number, --id "
+		    "and --reason");
+	nhs_arg(argv[optind], nhs);
+	m.nhs_number = nhs;
+	b.payload_case = EHX__BODY__PAYLOAD_WITHDRAW_CONSENT;
+	b.withdraw_consent = &m;
+	precheck(&b);
+	return run(&b, nhs, said, "Withdrew consent");
+}
+
+/* picture and consent show: one NHS number, no options of their own. */
+static int
+cmd_query(int argc, char **argv, const char *help, bool picture)
+{
+	static const struct option opts[] = {
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__QueryPicture qp = EHX__QUERY_PICTURE__INIT;
+	Ehx__QueryConsent qc = EHX__QUERY_CONSENT__INIT;
+	char nhs[EHX_NHS_LEN + 1];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if (!common_opt(c, help))
+			exit(EXIT_USAGE);
+	if (optind + 1 != argc)
+		die_usage("%s", "give exactly one NHS number");
+	nhs_arg(argv[optind], nhs);
+	if (picture) {
+		qp.nhs_number = nhs;
+		b.payload_case = EHX__BODY__PAYLOAD_QUERY_PICTURE;
+		b.query_picture = &qp;
+	} else {
+		qc.nhs_number = nhs;
+		b.payload_case = EHX__BODY__PAYLOAD_QUERY_CONSENT;
+		b.query_consent = &qc;
+	}
+	return run(&b, nhs, NULL, NULL);
+}
+
+static int
+cmd_consent(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(consent_help, stderr);
+		return EXIT_USAGE;
+	}
+	optind = 0;
+	if (strcmp(argv[1], "grant") == 0)
+		return consent_grant(argc - 1, argv + 1);
+	if (strcmp(argv[1], "withdraw") == 0)
+		return consent_withdraw(argc - 1, argv + 1);
+	if (strcmp(argv[1], "show") == 0)
+		return cmd_query(argc - 1, argv + 1, consent_help, false);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(consent_help, stdout);
+		return 0;
+	}
+	die_usage("unknown consent command \"%s\" (grant, withdraw, show)",
+	    argv[1]);
+	return EXIT_USAGE;
+}
+
+static int
+cmd_help(const char *topic)
+{
+	if (topic == NULL)
+		fputs(main_help, stdout);
+	else if (strcmp(topic, "publish") == 0)
+		printf(publish_help, ehx_category_list());
+	else if (strcmp(topic, "close") == 0)
+		fputs(close_help, stdout);
+	else if (strcmp(topic, "consent") == 0)
+		fputs(consent_help, stdout);
+	else if (strcmp(topic, "picture") == 0)
+		fputs(picture_help, stdout);
+	else
+		die_usage("no help on \"%s\"", topic);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_OPTS,
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd;
+	int c;
+
+	/* Global options stop at the command ("+"). */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (c == 'V') {
+			printf("ehx 0.1 (protocol 1)\n");
+			return 0;
+		}
+		if (!common_opt(c, main_help))
+			return EXIT_USAGE;
+	}
+	if (optind >= argc) {
+		fputs(main_help, stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 0;	/* glibc: start afresh, permuting options again */
+	if (strcmp(cmd, "publish") == 0)
+		return cmd_publish(argc, argv);
+	if (strcmp(cmd, "close") == 0)
+		return cmd_close(argc, argv);
+	if (strcmp(cmd, "consent") == 0)
+		return cmd_consent(argc, argv);
+	if (strcmp(cmd, "picture") == 0)
+		return cmd_query(argc, argv, picture_help, true);
+	if (strcmp(cmd, "help") == 0)
+		return cmd_help(argc > 1 ? argv[1] : NULL);
+	die_usage("unknown command \"%s\"", cmd);
+	return EXIT_USAGE;
+}
