@@ -19,6 +19,7 @@ static void
 print_record(const Ehx__AuditRecord *r, bool json)
 {
 	char t[32], child[2 * EHX_PSEUDONYM_LEN + 1] = "-", msg[33] = "-";
+	char who[EHX_MAX_NAME + 40] = "-";
 	const Ehx__Person *p = r->person;
 
 	if (r->child.len == EHX_PSEUDONYM_LEN)
@@ -56,9 +57,12 @@ print_record(const Ehx__AuditRecord *r, bool json)
 		json_object_put(o);
 		return;
 	}
-	printf("%6llu  %s  %-14.14s %-22.22s %-16.16s %-12.12s %-5s %-20.20s %s\n",
+	if (p != NULL)
+		snprintf(who, sizeof(who), "%s (%s)", p->name,
+		    ehx_role_name(p->role));
+	printf("%6llu  %s  %-14.14s %-34.34s %-16.16s %-12.12s %-5s %-28.28s %s\n",
 	    (unsigned long long)r->seq, ehx_fmt_time(t, sizeof(t), r->time),
-	    r->agency, p ? p->name : "-", r->action, child,
+	    r->agency, who, r->action, child,
 	    r->decision == EHX__DECISION__DECISION_ALLOW ? "allow" : "deny",
 	    r->error ? ehx_errname(ehx_err_from_wire(r->error)) :
 	    (r->basis[0] ? r->basis : "-"), msg);
@@ -83,7 +87,7 @@ audit_tool(struct store *s, unsigned long tail, bool json)
 	}
 	for (pass = 0; pass < 2; pass++) {
 		if (pass == 1 && !json)
-			printf("%6s  %-16s  %-14s %-22s %-16s %-12s %-5s %-20s %s\n",
+			printf("%6s  %-16s  %-14s %-34s %-16s %-12s %-5s %-28s %s\n",
 			    "SEQ", "TIME (UTC)", "AGENCY", "PERSON", "ACTION",
 			    "CHILD", "DECISION", "BASIS/ERROR", "MESSAGE");
 		i = 0;
