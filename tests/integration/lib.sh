@@ -48,15 +48,16 @@ ehx_as() {
 }
 
 # probe AGENCY ARGS...: the raw protocol client with that agency's keys.
-# KEY_OF / CERT_OF / CURVE_OF override whose key, certificate or CURVE key.
+# KEY_OF / CERT_OF / CURVE_OF override whose key, certificate or CURVE key;
+# KEYDIR / CURVEDIR where those are found (default: the sandbox's agencies).
 probe() {
 	local id=$1; shift
 	local k=${KEY_OF:-$id} c=${CERT_OF:-$id} v=${CURVE_OF:-$id}
-	local kd=${KEYDIR:-$SB/agencies}
+	local kd=${KEYDIR:-$SB/agencies} cd=${CURVEDIR:-$SB/agencies}
 	"$BIN/ehx-probe" --broker "$ENDPOINT" \
 		--server-curve "$SB/broker/curve.pub" \
 		--broker-cert "$SB/broker/broker.crt" \
-		--curve "$kd/$v/curve.key" --key "$kd/$k/$k.key" \
+		--curve "$cd/$v/curve.key" --key "$kd/$k/$k.key" \
 		--cert "$kd/$c/$c.crt" --agency "$id" "$@"
 }
 
