@@ -6,6 +6,11 @@
  * frames, unknown enum values, any role. The integration tests use it to
  * show that the broker refuses each with the right typed error.
  *
+ * With --fake-broker MODE it plays a broker that answers every request
+ * wrongly — unsigned (a zero signature), signed by the given key instead
+ * of the broker's, or naming another request — so the tests can show
+ * that an agent drops such replies.
+ *
  * It prints one line per reply: "ok <payload> [<id>]" or
  * "error <name>: <message>", and exits 0 if every reply was ok, 1 if any
  * was an error, 3 if no reply came (with "handshake refused" when the
@@ -36,14 +41,17 @@ usage(void)
 "         --consents NHS | --junk | --size N | --ack\n"
 "options: --sender ID --recipient ID --time-offset SECONDS --id HEX32\n"
 "         --role ROLE|N --category N --level N --ref REF --tamper\n"
-"         --repeat N --extra-frame --timeout MS --consent-types T,...\n");
+"         --repeat N --extra-frame --timeout MS --consent-types T,...\n"
+"       ehx-probe --fake-broker unsigned|other-signer|wrong-request\n"
+"                 --broker ENDPOINT --curve BROKER_CURVE_KEY --key KEY\n"
+"                 --cert CERT --agency ID_TO_CLAIM\n");
 	exit(2);
 }
 
 struct opts {
 	const char *broker, *server_curve, *curve, *key, *cert, *agency;
 	const char *broker_cert, *sender, *recipient, *id, *ref, *nhs;
-	const char *consent_types;
+	const char *consent_types, *fake;
 	int action, role, category, level, repeat, timeout;
 	long long time_offset, size;
 	bool tamper, extra_frame;
@@ -163,6 +171,71 @@ build(const struct opts *o, struct ehx_signer *s, unsigned char **env,
 	return r;
 }
 
+/* Answer requests on endpoint as a broker that gets it wrong; forever. */
+static int
+fake_broker(const char *endpoint, const char *mode, const char *curve,
+    struct ehx_signer *s, const char *as_id)
+{
+	unsigned char secret[32], pub[32];
+	void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
+	int one = 1, zero = 0;
+	char ep[256];
+	size_t eplen = sizeof(ep);
+
+	if (ehx_curve_load_secret(curve, secret, pub) != 0)
+		return 2;
+	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one));
+	zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret, 32);
+	if (zmq_bind(sock, endpoint) != 0)
+		return 2;
+	zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, ep, &eplen);
+	printf("%s\n", ep);
+	fflush(stdout);
+	for (;;) {
+		zmq_msg_t rid, m;
+		Ehx__Envelope *e = NULL;
+		Ehx__Body *rq = NULL, r = EHX__BODY__INIT;
+		Ehx__Ack ack = EHX__ACK__INIT;
+		unsigned char id[16], other[16], *out = NULL;
+		size_t outlen = 0;
+
+		zmq_msg_init(&rid);
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&rid, sock, 0) < 0 || zmq_msg_recv(&m, sock, 0) < 0)
+			break;
+		if (ehx_envelope_decode(zmq_msg_data(&m), zmq_msg_size(&m), &e) != 0 ||
+		    ehx_body_decode(e->body.data, e->body.len, &rq, NULL, 0) != 0)
+			goto next;
+		ehx_random(id, sizeof(id));
+		ehx_random(other, sizeof(other));
+		r.message_id.data = id;
+		r.message_id.len = 16;
+		r.sender = (char *)as_id;
+		r.recipient = rq->sender;
+		r.sent_at = ehx_now_ms();
+		r.in_reply_to = rq->message_id;
+		if (strcmp(mode, "wrong-request") == 0)
+			r.in_reply_to.data = other;
+		ack.id = "fake";
+		r.payload_case = EHX__BODY__PAYLOAD_ACK;
+		r.ack = &ack;
+		if (ehx_envelope_seal(s, &r, &out, &outlen) != 0)
+			goto next;
+		if (strcmp(mode, "unsigned") == 0)
+			memset(out + outlen - EHX_SIG_LEN, 0, EHX_SIG_LEN);
+		zmq_msg_send(&rid, sock, ZMQ_SNDMORE);
+		zmq_send(sock, out, outlen, 0);
+next:
+		free(out);
+		ehx_body_free(rq);
+		ehx_envelope_free(e);
+		zmq_msg_close(&rid);
+		zmq_msg_close(&m);
+	}
+	return 0;
+}
+
 static int
 show_reply(const void *data, size_t len, const struct ehx_cert *bc)
 {
@@ -236,7 +309,8 @@ main(int argc, char **argv)
 		{ "consent", 1, NULL, 'G' }, { "consents", 1, NULL, 'H' },
 		{ "consent-types", 1, NULL, 'y' },
 		{ "junk", 0, NULL, 'J' }, { "size", 1, NULL, 'Z' },
-		{ "ack", 0, NULL, 'k' }, { NULL, 0, NULL, 0 },
+		{ "ack", 0, NULL, 'k' }, { "fake-broker", 1, NULL, 'F' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .role = EHX__ROLE__ROLE_PRACTITIONER,
 	    .category = EHX__CATEGORY__CATEGORY_HOUSING, .level = 2,
@@ -286,8 +360,17 @@ main(int argc, char **argv)
 		case 'J': o.action = A_JUNK; break;
 		case 'Z': o.action = A_SIZE; o.size = atoll(optarg); break;
 		case 'k': o.action = A_ACK; break;
+		case 'F': o.fake = optarg; break;
 		default: usage();
 		}
+	if (o.fake != NULL) {
+		/* --broker ENDPOINT to bind, --curve the broker's CURVE key,
+		 * --key/--cert what to sign with, --agency the id to claim. */
+		if (!o.broker || !o.curve || !o.key || !o.cert || !o.agency ||
+		    ehx_signer_load(o.key, o.cert, &s) != 0)
+			usage();
+		return fake_broker(o.broker, o.fake, o.curve, s, o.agency);
+	}
 	if (!o.broker || !o.server_curve || !o.curve || !o.key || !o.cert ||
 	    !o.agency || o.action == A_NONE || o.repeat < 1 ||
 	    o.size < 0 || o.size > 16 * 1024 * 1024)
