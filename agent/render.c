@@ -156,7 +156,7 @@ picture_table(FILE *f, const Ehx__PictureResult *r, const char *nhs)
 	fprintf(f, "\n");
 	cell(f, "AGENCY", 14); cell(f, "TYPE", 9); cell(f, "CATEGORY", 20);
 	cell(f, "LEVEL", 12); cell(f, "STATUS", 6); cell(f, "OPENED", 10);
-	cell(f, "CLOSED", 10); cell(f, "PRACTITIONER", 24); cell(f, "CONTACT", 18);
+	cell(f, "CLOSED", 10); cell(f, "PRACTITIONER", 34); cell(f, "CONTACT", 24);
 	fprintf(f, "LEAD\n");
 	for (size_t i = 0; i < r->n_involvements; i++) {
 		const Ehx__AgencyInvolvement *inv = r->involvements[i];
@@ -184,8 +184,8 @@ picture_table(FILE *f, const Ehx__PictureResult *r, const char *nhs)
 			    "open" : "closed", 6);
 			cell(f, opened, 10);
 			cell(f, closed, 10);
-			cell(f, who, 24);
-			cell(f, p && p->contact[0] ? p->contact : "-", 18);
+			cell(f, who, 34);
+			cell(f, p && p->contact[0] ? p->contact : "-", 24);
 			fprintf(f, "%s\n", v->lead ? "yes" : "");
 			if (v->note[0] != '\0')
 				nnotes++;

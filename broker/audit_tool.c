@@ -115,6 +115,7 @@ audit_tool(struct store *s, unsigned long tail, bool json)
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
+	fflush(stdout);
 	if (!json)
 		fprintf(stderr, "%llu audit records; hash chain %s\n", n,
 		    bad ? "BROKEN" : "verified");
