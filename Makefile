@@ -24,6 +24,8 @@ BUILD      ?= build
 CFLAGS     ?= -O2 -g
 # Extra flags for a variant build (sanitizers).
 SANFLAGS   ?=
+# How long `make fuzz` runs each fuzzer, in seconds.
+FUZZ_SECONDS ?= 30
 # -----------------------------------------------------------------------------
 
 PKGS     := libzmq libprotobuf-c lmdb libsodium openssl inih json-c
@@ -37,6 +39,7 @@ DEB_PACKAGES := build-essential pkg-config openssl libssl-dev libzmq3-dev \
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wvla -Wnull-dereference \
 	-Wno-format-truncation
+WARN += $(if $(findstring clang,$(CC)),-Wno-unknown-warning-option)
 GEN  := $(BUILD)/gen
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(CFLAGS) \
 	$(SANFLAGS) -Iinclude -I$(GEN) -MMD -MP \
@@ -50,6 +53,8 @@ AGENT_SRC  := agent/agentd.c agent/users.c
 CLI_SRC    := agent/ehx.c agent/render.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS    := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -62,7 +67,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
 
 .PHONY: all test check-asan test-unit test-integration demo deps install \
-	uninstall clean fuzz
+	uninstall clean fuzz fuzz-bins fuzz-run fuzz-seeds
 .DELETE_ON_ERROR:
 
 all: $(BROKER) $(AGENT) $(CLI) $(TOOL_BINS)
@@ -72,7 +77,7 @@ $(GEN)/ehx.pb-c.c $(GEN)/ehx.pb-c.h: proto/ehx.proto
 	$(PROTOC_C) --proto_path=proto --c_out=$(GEN) proto/ehx.proto
 
 # Everything that includes the generated header waits for it.
-$(call obj,$(LIB_SRC) $(BROKER_SRC) $(AGENT_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC)): $(GEN)/ehx.pb-c.h
+$(call obj,$(LIB_SRC) $(BROKER_SRC) $(AGENT_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/fuzz/seeds.c): $(GEN)/ehx.pb-c.h
 
 $(PB_OBJ): $(GEN)/ehx.pb-c.c
 	@mkdir -p $(dir $@)
@@ -130,6 +135,42 @@ check-asan:
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@EHX_BIN=$(abspath $(BUILD)/bin) tests/demo
+
+# libFuzzer harnesses for every decoder that sees outside bytes, built
+# with clang, ASan and UBSan; each runs FUZZ_SECONDS from the seed corpus
+# in tests/fuzz/corpus/NAME (new inputs go to build-fuzz/fuzz/corpus-NAME).
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g" \
+	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fsanitize=fuzzer-no-link" \
+	    fuzz-run
+
+FUZZ_LINK := $(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o $(LIBEHX)
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+fuzz-bins: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))
+
+fuzz-run: fuzz-bins
+	@set -e; for f in $(FUZZERS); do \
+	    mkdir -p $(BUILD)/fuzz/corpus-$$f; rm -f $(BUILD)/fuzz/crash-$$f-*; \
+	    echo "== fuzz_$$f for $(FUZZ_SECONDS)s"; \
+	    $(BUILD)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) \
+	        -max_len=70000 -print_final_stats=1 \
+	        -artifact_prefix=$(BUILD)/fuzz/crash-$$f- \
+	        $(BUILD)/fuzz/corpus-$$f tests/fuzz/corpus/$$f 2>&1 | \
+	        grep -E '^(stat::number_of_executed_units|stat::new_units_added|==|SUMMARY)' || true; \
+	    if ls $(BUILD)/fuzz/crash-$$f-* >/dev/null 2>&1; then \
+	        echo "fuzz_$$f found a crash: $$(ls $(BUILD)/fuzz/crash-$$f-*)"; exit 1; fi; \
+	done
+
+# Regenerate the committed seed corpora from the schema.
+fuzz-seeds: $(BUILD)/bin/seeds
+	$(BUILD)/bin/seeds tests/fuzz/corpus
+
+$(BUILD)/bin/seeds: $(BUILD)/obj/tests/fuzz/seeds.o $(PB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \

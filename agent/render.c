@@ -4,6 +4,7 @@
  * agencies is printed as it was validated by the broker (printable UTF-8,
  * no control characters), so it cannot drive the terminal.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,18 @@ cell(FILE *f, const char *s, int width)
 		int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
 		    (*p & 0xf0) == 0xe0 ? 3 : 4;
 
+		/* Never trust the bytes: a cut sequence prints as one '?'. */
+		for (int i = 1; i < len; i++)
+			if ((p[i] & 0xc0) != 0x80) {
+				len = 0;
+				break;
+			}
+		if (len == 0 || *p < 0x20 || *p == 0x7f) {
+			fputc('?', f);
+			p++;
+			cols++;
+			continue;
+		}
 		if (cols == width - 1 && p[len] != '\0') {
 			fputc('~', f);	/* cut here */
 			cols++;
@@ -38,6 +51,28 @@ cell(FILE *f, const char *s, int width)
 	for (; cols < width; cols++)
 		fputc(' ', f);
 	fputc(' ', f);
+}
+
+/* Append to out (outsz) at *n; a full buffer is left full, never overrun. */
+static void append(char *out, size_t outsz, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+append(char *out, size_t outsz, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (*n >= outsz - 1)
+		return;
+	va_start(ap, fmt);
+	k = vsnprintf(out + *n, outsz - *n, fmt, ap);
+	va_end(ap);
+	if (k < 0)
+		return;
+	*n += (size_t)k;
+	if (*n > outsz - 1)
+		*n = outsz - 1;
 }
 
 static json_object *
@@ -229,17 +264,16 @@ scope_text(char *out, size_t outsz, const Ehx__ConsentScope *s)
 	if (s == NULL)
 		return;
 	if (s->n_agency_types > 0) {
-		n += (size_t)snprintf(out + n, outsz - n, "agency types: ");
-		for (size_t i = 0; i < s->n_agency_types && n < outsz; i++)
-			n += (size_t)snprintf(out + n, outsz - n, "%s%s",
-			    i ? ", " : "", ehx_agency_type_name(s->agency_types[i]));
+		append(out, outsz, &n, "agency types: ");
+		for (size_t i = 0; i < s->n_agency_types; i++)
+			append(out, outsz, &n, "%s%s", i ? ", " : "",
+			    ehx_agency_type_name(s->agency_types[i]));
 	}
-	if (s->n_agencies > 0 && n < outsz) {
-		n += (size_t)snprintf(out + n, outsz - n, "%sagencies: ",
-		    n ? "; " : "");
-		for (size_t i = 0; i < s->n_agencies && n < outsz; i++)
-			n += (size_t)snprintf(out + n, outsz - n, "%s%s",
-			    i ? ", " : "", s->agencies[i]);
+	if (s->n_agencies > 0) {
+		append(out, outsz, &n, "%sagencies: ", n ? "; " : "");
+		for (size_t i = 0; i < s->n_agencies; i++)
+			append(out, outsz, &n, "%s%s", i ? ", " : "",
+			    s->agencies[i]);
 	}
 }
 
@@ -265,8 +299,8 @@ consent_table(FILE *f, const Ehx__ConsentResult *r, const char *nhs)
 		purposes[0] = '\0';
 		if (c->scope != NULL)
 			for (size_t k = 0; k < c->scope->n_purposes; k++)
-				n += (size_t)snprintf(purposes + n,
-				    sizeof(purposes) - n, "%s%s", k ? ", " : "",
+				append(purposes, sizeof(purposes), &n, "%s%s",
+				    k ? ", " : "",
 				    ehx_purpose_name(c->scope->purposes[k]));
 		scope_text(scope, sizeof(scope), c->scope);
 		fprintf(f, "\n%s  %s\n", c->id, consent_state(c, now));

@@ -13,6 +13,9 @@
 #include "ehx/util.h"
 #include "ehx/validate.h"
 
+static int fail(int code, char *why, size_t whysz, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 static int
 fail(int code, char *why, size_t whysz, const char *fmt, ...)
 {

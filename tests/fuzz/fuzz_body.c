@@ -1,0 +1,36 @@
+/*
+ * fuzz_body — a signed Body's decoder and every payload's validation, and
+ * the command line's rendering of whatever a broker reply holds (tables and
+ * JSON), as an agent would hand it to the caller.
+ */
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "../../agent/agent.h"
+#include "ehx/validate.h"
+#include "ehx/wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static FILE *null;
+	Ehx__Body *b = NULL;
+	char why[256];
+
+	if (null == NULL && (null = fopen("/dev/null", "w")) == NULL)
+		return 0;
+	if (ehx_body_decode(data, size, &b, why, sizeof(why)) != 0)
+		return 0;
+	(void)ehx_validate_person(b->person, why, sizeof(why));
+	(void)ehx_validate_request(b, 1767225600000LL, why, sizeof(why));
+	if (!ehx_payload_is_request(b->payload_case) &&
+	    b->payload_case != EHX__BODY__PAYLOAD_ERROR) {
+		render_reply(null, b, false, "9434765919");
+		render_reply(null, b, true, NULL);
+	}
+	ehx_body_free(b);
+	return 0;
+}

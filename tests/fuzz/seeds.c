@@ -1,0 +1,233 @@
+/*
+ * seeds — writes the fuzzers' seed corpora (tests/fuzz/corpus/NAME/) from
+ * the schema: one well-formed example of every payload, as a Body, inside
+ * an Envelope and inside a LocalRequest/LocalReply, plus sample config
+ * files and typed text. Run by `make fuzz-seeds`; the output is committed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ehx.pb-c.h"
+
+static const char *dir;
+
+static void
+put(const char *name, int n, const void *data, size_t len)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%s/seed-%02d", dir, name, n);
+	if ((f = fopen(path, "wb")) == NULL || fwrite(data, 1, len, f) != len) {
+		perror(path);
+		exit(1);
+	}
+	fclose(f);
+}
+
+static size_t
+pack(const ProtobufCMessage *m, unsigned char **out)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+
+	*out = malloc(n ? n : 1);
+	protobuf_c_message_pack(m, *out);
+	return n;
+}
+
+int
+main(int argc, char **argv)
+{
+	static unsigned char id[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+	    14, 15, 16 }, sig[64] = { 7 }, fpr[32] = { 9 }, child[32] = { 3 };
+	Ehx__Person person = EHX__PERSON__INIT;
+	Ehx__Practitioner pr = EHX__PRACTITIONER__INIT;
+	Ehx__PublishFlag pf = EHX__PUBLISH_FLAG__INIT;
+	Ehx__CloseFlag cf = EHX__CLOSE_FLAG__INIT;
+	Ehx__GivenBy gb = EHX__GIVEN_BY__INIT;
+	Ehx__ConsentScope sc = EHX__CONSENT_SCOPE__INIT;
+	Ehx__RecordConsent rc = EHX__RECORD_CONSENT__INIT;
+	Ehx__WithdrawConsent wc = EHX__WITHDRAW_CONSENT__INIT;
+	Ehx__QueryPicture qp = EHX__QUERY_PICTURE__INIT;
+	Ehx__QueryConsent qc = EHX__QUERY_CONSENT__INIT;
+	Ehx__Ack ack = EHX__ACK__INIT;
+	Ehx__Error err = EHX__ERROR__INIT;
+	Ehx__FlagView fv = EHX__FLAG_VIEW__INIT, *fvs[1] = { &fv };
+	Ehx__AgencyInvolvement inv = EHX__AGENCY_INVOLVEMENT__INIT, *invs[1] = { &inv };
+	Ehx__PictureResult pic = EHX__PICTURE_RESULT__INIT;
+	Ehx__ConsentRecord cr = EHX__CONSENT_RECORD__INIT, *crs[1] = { &cr };
+	Ehx__ConsentResult cres = EHX__CONSENT_RESULT__INIT;
+	Ehx__AgencyType types[2] = { EHX__AGENCY_TYPE__AGENCY_TYPE_SCHOOL,
+	    EHX__AGENCY_TYPE__AGENCY_TYPE_HEALTH };
+	Ehx__Purpose purposes[1] = { EHX__PURPOSE__PURPOSE_WHOLE_PICTURE };
+	char *agencies[1] = { "police" };
+	static const char *const confs[] = {
+		"[broker]\nid = broker\nlisten = tcp://127.0.0.1:7700\n"
+		"skew_seconds = 300\n",
+		"[asmith]\nid = A.Smith\nname = Alice Smith\n"
+		"roles = practitioner, information_officer\n",
+		"[police]\ntype = police\nname = Police\n"
+		"certificate = a.crt\ncurve_public = a.pub\n",
+		"; comment\n[x]\nroles=\nname = \xc3\xa9\n",
+	};
+	static const char *const texts[] = {
+		"9434765919", "943 476 5919", "943-476-5919", "2026-11-22",
+		"2026-11-22T07:21Z", "2026-11-22T07:21:29Z", "+365d", "+12h",
+		"domestic_abuse", "information_officer", "police-north",
+		"inc:2026/11-22.a", "\xe2\x80\xa8", "\xc0\xaf",
+	};
+	Ehx__Body bodies[10];
+	unsigned char *buf;
+	size_t n;
+	int k = 0;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: seeds CORPUS_DIR\n");
+		return 2;
+	}
+	dir = argv[1];
+	mkdir(dir, 0755);
+
+	person.user_id = "pc-101";
+	person.name = "PC Sam Jones";
+	person.role = EHX__ROLE__ROLE_PRACTITIONER;
+	pr.name = "Alex Patel";
+	pr.role = "school nurse";
+	pr.contact = "alex@nhs.example";
+	pf.nhs_number = "9434765919";
+	pf.ref = "hv-1";
+	pf.category = EHX__CATEGORY__CATEGORY_MENTAL_HEALTH;
+	pf.level = 2;
+	pf.practitioner = &pr;
+	pf.lead = 1;
+	pf.note = "Weekly sessions";
+	cf.nhs_number = "9434765919";
+	cf.ref = "hv-1";
+	cf.reason = "done";
+	gb.relation = EHX__RELATION__RELATION_PARENT;
+	gb.name = "Jane Doe";
+	sc.agencies = agencies;
+	sc.n_agencies = 1;
+	sc.agency_types = types;
+	sc.n_agency_types = 2;
+	sc.purposes = purposes;
+	sc.n_purposes = 1;
+	rc.nhs_number = "9434765919";
+	rc.given_by = &gb;
+	rc.scope = &sc;
+	rc.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
+	rc.expires_at = 1798761600000LL;
+	wc.nhs_number = "9434765919";
+	wc.consent_id = "c-0123456789abcdef";
+	wc.reason = "asked";
+	qp.nhs_number = "9434765919";
+	qc.nhs_number = "9434765919";
+	ack.id = "hv-1";
+	ack.basis = "role:practitioner";
+	err.code = EHX__ERROR_CODE__ERROR_NO_CONSENT;
+	err.message = "no consent";
+	fv.ref = "hv-1";
+	fv.category = EHX__CATEGORY__CATEGORY_MENTAL_HEALTH;
+	fv.level = 2;
+	fv.status = EHX__FLAG_STATUS__FLAG_STATUS_OPEN;
+	fv.opened_at = 1767225600000LL;
+	fv.practitioner = &pr;
+	fv.note = "note";
+	inv.agency = "health";
+	inv.agency_type = EHX__AGENCY_TYPE__AGENCY_TYPE_HEALTH;
+	inv.flags = fvs;
+	inv.n_flags = 1;
+	pic.child.data = child;
+	pic.child.len = 32;
+	pic.consent_id = "c-0123456789abcdef";
+	pic.highest_open_level = 2;
+	pic.involvements = invs;
+	pic.n_involvements = 1;
+	cr.id = "c-0123456789abcdef";
+	cr.given_by = &gb;
+	cr.recorded_by_agency = "health";
+	cr.recorded_by = &person;
+	cr.scope = &sc;
+	cr.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
+	cr.starts_at = 1767225600000LL;
+	cr.expires_at = 1798761600000LL;
+	cres.child.data = child;
+	cres.child.len = 32;
+	cres.records = crs;
+	cres.n_records = 1;
+
+	for (int i = 0; i < 10; i++) {
+		ehx__body__init(&bodies[i]);
+		bodies[i].message_id.data = id;
+		bodies[i].message_id.len = 16;
+		bodies[i].sender = i < 6 ? "police" : "broker";
+		bodies[i].recipient = i < 6 ? "broker" : "police";
+		bodies[i].sent_at = 1767225600000LL;
+		if (i < 6)
+			bodies[i].person = &person;
+		else {
+			bodies[i].in_reply_to.data = id;
+			bodies[i].in_reply_to.len = 16;
+		}
+	}
+	bodies[0].payload_case = EHX__BODY__PAYLOAD_PUBLISH_FLAG;
+	bodies[0].publish_flag = &pf;
+	bodies[1].payload_case = EHX__BODY__PAYLOAD_CLOSE_FLAG;
+	bodies[1].close_flag = &cf;
+	bodies[2].payload_case = EHX__BODY__PAYLOAD_RECORD_CONSENT;
+	bodies[2].record_consent = &rc;
+	bodies[3].payload_case = EHX__BODY__PAYLOAD_WITHDRAW_CONSENT;
+	bodies[3].withdraw_consent = &wc;
+	bodies[4].payload_case = EHX__BODY__PAYLOAD_QUERY_PICTURE;
+	bodies[4].query_picture = &qp;
+	bodies[5].payload_case = EHX__BODY__PAYLOAD_QUERY_CONSENT;
+	bodies[5].query_consent = &qc;
+	bodies[6].payload_case = EHX__BODY__PAYLOAD_ACK;
+	bodies[6].ack = &ack;
+	bodies[7].payload_case = EHX__BODY__PAYLOAD_ERROR;
+	bodies[7].error = &err;
+	bodies[8].payload_case = EHX__BODY__PAYLOAD_PICTURE;
+	bodies[8].picture = &pic;
+	bodies[9].payload_case = EHX__BODY__PAYLOAD_CONSENT;
+	bodies[9].consent = &cres;
+
+	for (int i = 0; i < 10; i++) {
+		Ehx__Envelope env = EHX__ENVELOPE__INIT;
+		Ehx__LocalRequest lrq = EHX__LOCAL_REQUEST__INIT;
+		Ehx__LocalReply lrp = EHX__LOCAL_REPLY__INIT;
+		unsigned char *eb;
+
+		n = pack(&bodies[i].base, &buf);
+		put("body", i, buf, n);
+		env.version = 1;
+		env.body.data = buf;
+		env.body.len = n;
+		env.signer.data = fpr;
+		env.signer.len = 32;
+		env.signature.data = sig;
+		env.signature.len = 64;
+		n = pack(&env.base, &eb);
+		put("envelope", i, eb, n);
+		free(eb);
+		if (i < 6) {
+			lrq.body = &bodies[i];
+			lrq.as_role = EHX__ROLE__ROLE_INFORMATION_OFFICER;
+			n = pack(&lrq.base, &eb);
+		} else {
+			lrp.reply = &bodies[i];
+			n = pack(&lrp.base, &eb);
+		}
+		put("local", i, eb, n);
+		free(eb);
+		free(buf);
+	}
+	for (size_t i = 0; i < sizeof(confs) / sizeof(confs[0]); i++)
+		put("conf", k++, confs[i], strlen(confs[i]));
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		put("text", (int)i, texts[i], strlen(texts[i]));
+	return 0;
+}
