@@ -90,6 +90,9 @@ struct agent {
 	struct ehx_cert *broker_cert;
 	struct ehx_ca *ca;
 	struct users users;
+	unsigned char curve_secret[EHX_KEY_LEN];   /* wiped once set on the socket */
+	unsigned char curve_pub[EHX_KEY_LEN];
+	unsigned char broker_curve[EHX_KEY_LEN];
 	void *zctx, *dealer;
 	int listen_fd;
 	struct slot slots[MAX_CLIENTS];
@@ -289,6 +292,20 @@ load_keys(struct agent *ag, char *err, size_t errsz)
 		    c->broker_id);
 		return EHX_ERR_CONFIG;
 	}
+	if ((r = ehx_curve_load_public(c->broker_curve_public,
+	    ag->broker_curve)) != 0) {
+		snprintf(err, errsz, "%s: cannot load the broker's CURVE key: %s",
+		    c->broker_curve_public, r == EHX_ERR_CRYPTO ?
+		    "not an X25519 public key" : why_load(r));
+		return r;
+	}
+	if ((r = ehx_curve_load_secret(c->curve_key, ag->curve_secret,
+	    ag->curve_pub)) != 0) {
+		snprintf(err, errsz, "%s: cannot load the CURVE key: %s",
+		    c->curve_key, r == EHX_ERR_CRYPTO ?
+		    "not an X25519 private key" : why_load(r));
+		return r;
+	}
 	return 0;
 }
 
@@ -297,23 +314,10 @@ load_keys(struct agent *ag, char *err, size_t errsz)
 static int
 open_dealer(struct agent *ag, char *err, size_t errsz)
 {
-	unsigned char secret[EHX_KEY_LEN], pub[EHX_KEY_LEN], server[EHX_KEY_LEN];
 	int zero = 0, one = 1, ivl = 100, ivl_max = 5000, hb = 2000, hbt = 6000;
 	int64_t maxmsg = 2 * EHX_MAX_MESSAGE;
-	int r;
+	int r = 0;
 
-	if ((r = ehx_curve_load_public(ag->cfg.broker_curve_public,
-	    server)) != 0) {
-		snprintf(err, errsz, "%s: cannot load the broker's CURVE key: %s",
-		    ag->cfg.broker_curve_public, why_load(r));
-		return r;
-	}
-	if ((r = ehx_curve_load_secret(ag->cfg.curve_key, secret, pub)) != 0) {
-		snprintf(err, errsz, "%s: cannot load the CURVE key: %s",
-		    ag->cfg.curve_key, r == EHX_ERR_CRYPTO ?
-		    "not an X25519 private key" : why_load(r));
-		return r;
-	}
 	if ((ag->zctx = zmq_ctx_new()) == NULL ||
 	    (ag->dealer = zmq_socket(ag->zctx, ZMQ_DEALER)) == NULL ||
 	    zmq_setsockopt(ag->dealer, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
@@ -326,19 +330,20 @@ open_dealer(struct agent *ag, char *err, size_t errsz)
 	    sizeof(hbt)) != 0 ||
 	    zmq_setsockopt(ag->dealer, ZMQ_MAXMSGSIZE, &maxmsg,
 	    sizeof(maxmsg)) != 0 ||
-	    zmq_setsockopt(ag->dealer, ZMQ_CURVE_SERVERKEY, server,
-	    sizeof(server)) != 0 ||
-	    zmq_setsockopt(ag->dealer, ZMQ_CURVE_PUBLICKEY, pub, sizeof(pub)) != 0 ||
-	    zmq_setsockopt(ag->dealer, ZMQ_CURVE_SECRETKEY, secret,
-	    sizeof(secret)) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_CURVE_SERVERKEY, ag->broker_curve,
+	    EHX_KEY_LEN) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_CURVE_PUBLICKEY, ag->curve_pub,
+	    EHX_KEY_LEN) != 0 ||
+	    zmq_setsockopt(ag->dealer, ZMQ_CURVE_SECRETKEY, ag->curve_secret,
+	    EHX_KEY_LEN) != 0 ||
 	    zmq_connect(ag->dealer, ag->cfg.broker) != 0) {
-		OPENSSL_cleanse(secret, sizeof(secret));
 		snprintf(err, errsz, "cannot connect to %s: %s", ag->cfg.broker,
 		    zmq_strerror(zmq_errno()));
-		return EHX_ERR_SYSTEM;
+		r = EHX_ERR_SYSTEM;
 	}
-	OPENSSL_cleanse(secret, sizeof(secret));
-	return 0;
+	/* libzmq keeps its own copy; ours is not needed again. */
+	OPENSSL_cleanse(ag->curve_secret, sizeof(ag->curve_secret));
+	return r;
 }
 
 /* ---- the local socket --------------------------------------------------- */
@@ -768,6 +773,7 @@ agent_free(struct agent *ag)
 	if (ag->zctx != NULL)
 		zmq_ctx_term(ag->zctx);
 	users_free(&ag->users);
+	OPENSSL_cleanse(ag->curve_secret, sizeof(ag->curve_secret));
 	ehx_signer_free(ag->signer);
 	ehx_cert_free(ag->broker_cert);
 	ehx_ca_free(ag->ca);

@@ -127,6 +127,7 @@ struct broker {
 	struct ehx_pseudokey *pkey;
 	struct store store;
 	struct ehx_arena *arena;
+	unsigned char curve_secret[EHX_KEY_LEN];  /* wiped once set on the socket */
 	void *zctx, *router, *zap;
 };
 

@@ -112,42 +112,47 @@ load(struct broker *b, const char *conf, bool need_keys, char *err,
 		    ehx_strerror(r));
 		return r;
 	}
+	{
+		unsigned char pub[EHX_KEY_LEN];
+
+		if ((r = ehx_curve_load_secret(b->cfg.curve_key, b->curve_secret,
+		    pub)) != 0) {
+			snprintf(err, errsz, "%s: cannot load the CURVE key: %s",
+			    b->cfg.curve_key, r == EHX_ERR_SYSTEM ?
+			    strerror(errno) : r == EHX_ERR_CRYPTO ?
+			    "not an X25519 private key" : ehx_strerror(r));
+			return r;
+		}
+	}
 	return registry_load(b->cfg.registry, b->ca, &b->reg, err, errsz);
 }
 
 static int
 open_sockets(struct broker *b, char *err, size_t errsz)
 {
-	unsigned char secret[EHX_KEY_LEN], pub[EHX_KEY_LEN];
-	int one = 1, zero = 0, r;
+	int one = 1, zero = 0, rc;
 	int64_t maxmsg = 2 * EHX_MAX_MESSAGE;
 	char endpoint[256];
 	size_t elen = sizeof(endpoint);
 
-	if ((r = ehx_curve_load_secret(b->cfg.curve_key, secret, pub)) != 0) {
-		snprintf(err, errsz, "%s: cannot load the CURVE key: %s",
-		    b->cfg.curve_key, r == EHX_ERR_SYSTEM ? strerror(errno) :
-		    r == EHX_ERR_CRYPTO ? "not an X25519 private key" :
-		    ehx_strerror(r));
-		return r;
-	}
-	if ((b->zctx = zmq_ctx_new()) == NULL ||
+	rc = (b->zctx = zmq_ctx_new()) == NULL ||
 	    (b->zap = zmq_socket(b->zctx, ZMQ_REP)) == NULL ||
 	    zmq_setsockopt(b->zap, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
 	    zmq_bind(b->zap, "inproc://zeromq.zap.01") != 0 ||
 	    (b->router = zmq_socket(b->zctx, ZMQ_ROUTER)) == NULL ||
 	    zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
 	    zmq_setsockopt(b->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) != 0 ||
-	    zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY, secret,
-	    sizeof(secret)) != 0 ||
+	    zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY, b->curve_secret,
+	    EHX_KEY_LEN) != 0 ||
 	    zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, "ehx", 3) != 0 ||
 	    zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg,
-	    sizeof(maxmsg)) != 0) {
-		OPENSSL_cleanse(secret, sizeof(secret));
+	    sizeof(maxmsg)) != 0;
+	/* libzmq keeps its own copy; ours is not needed again. */
+	OPENSSL_cleanse(b->curve_secret, sizeof(b->curve_secret));
+	if (rc) {
 		snprintf(err, errsz, "ZeroMQ: %s", zmq_strerror(zmq_errno()));
 		return EHX_ERR_SYSTEM;
 	}
-	OPENSSL_cleanse(secret, sizeof(secret));
 	if (zmq_bind(b->router, b->cfg.listen) != 0) {
 		snprintf(err, errsz, "cannot listen on %s: %s", b->cfg.listen,
 		    zmq_strerror(zmq_errno()));
@@ -277,6 +282,7 @@ broker_free(struct broker *b)
 	ehx_pseudokey_free(b->pkey);
 	ehx_ca_free(b->ca);
 	ehx_arena_free(b->arena);
+	OPENSSL_cleanse(b->curve_secret, sizeof(b->curve_secret));
 }
 
 int

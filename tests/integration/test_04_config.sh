@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Configuration, registry and key files: bad ones stop the daemons with the
+# file, the line and a reason; private keys others can read are refused.
+. "$(dirname "$0")/lib.sh"
+sandbox_up
+"$top/tests/sandbox" down "$SB" >/dev/null
+conf=$SB/broker/broker.conf
+aconf=$SB/agencies/police/agent.conf
+
+expect_status 0 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "is valid; 4 agencies registered" "ehx-broker --check on a good configuration"
+expect_status 0 "$BIN/ehx-agent" --check -c "$aconf"
+assert_match "$OUT" "is valid; agency police, 1 users" "ehx-agent --check on a good configuration"
+
+cp "$conf" "$SB/bad.conf"
+echo "colour = blue" >>"$SB/bad.conf"
+sed -i 's|= \.\./|= broker/../|; s|^\(certificate\|key\|curve_key\|pseudonym_key\) = |\1 = broker/|; s|^endpoint_file = .*|endpoint_file = broker/endpoint|; s|^data_dir = .*|data_dir = broker/data|' "$SB/bad.conf"
+line=$(grep -n '^colour' "$SB/bad.conf" | cut -d: -f1)
+expect_status 1 "$BIN/ehx-broker" --check -c "$SB/bad.conf"
+assert_match "$OUT" "bad.conf:$line: unknown key \"colour\"" "unknown key: file, line and reason"
+
+sed -i '/^colour/d; s/^skew_seconds = .*/skew_seconds = 2/' "$SB/bad.conf"
+expect_status 1 "$BIN/ehx-broker" --check -c "$SB/bad.conf"
+assert_match "$OUT" "\"2\" is not a whole number in 5..3600" "out-of-range value"
+sed -i 's/^skew_seconds = .*/skew_seconds = 300/; /^listen/d' "$SB/bad.conf"
+expect_status 1 "$BIN/ehx-broker" --check -c "$SB/bad.conf"
+assert_match "$OUT" "\\[broker\\] listen is required" "missing required key"
+
+chmod 644 "$SB/broker/broker.key"
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "broker.key.*readable by group or others" "a readable broker key is refused"
+chmod 600 "$SB/broker/broker.key"
+chmod 640 "$SB/agencies/police/curve.key"
+expect_status 1 "$BIN/ehx-agent" --check -c "$aconf"
+assert_match "$OUT" "curve.key: cannot load the CURVE key: a key file is readable by group or others" "a readable agent key is refused"
+chmod 600 "$SB/agencies/police/curve.key"
+chmod 604 "$SB/broker/pseudonym.key"
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "pseudonym.key.*readable by group or others" "a readable pseudonym key is refused"
+chmod 600 "$SB/broker/pseudonym.key"
+
+# Registry: a certificate from another CA, a CN that is not the section,
+# a type that is not the certificate's, a duplicated CURVE key.
+"$top/certs/ehx-pki" ca "$SB/other" >/dev/null
+"$top/certs/ehx-pki" agency "$SB/other" rogue police >/dev/null
+reg=$SB/registry.ini
+cp "$reg" "$SB/registry.good"
+printf '[rogue]\ntype = police\ncertificate = other/agencies/rogue/rogue.crt\ncurve_public = other/agencies/rogue/curve.pub\n' >>"$reg"
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "registry.ini:[0-9]+: .*rogue.crt: not issued by the partnership CA" "registry: foreign certificate"
+cp "$SB/registry.good" "$reg"
+printf '[impostor]\ntype = police\ncertificate = agencies/police/police.crt\n' >>"$reg"
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "names agency \"police\", not \"impostor\"" "registry: certificate of another agency"
+cp "$SB/registry.good" "$reg"
+sed -i '0,/^type = police/s//type = housing/' "$reg"
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "\\[police\\] is type housing but its certificate says police" "registry: type differs from the certificate"
+cp "$SB/registry.good" "$reg"
+sed -i 's|agencies/health/curve.pub|agencies/police/curve.pub|' "$reg"
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "share a CURVE key" "registry: a CURVE key used twice"
+cp "$SB/registry.good" "$reg"
+printf '[Bad Id]\ntype = police\n' >>"$reg"
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "is not a valid agency id" "registry: a bad agency id"
+cp "$SB/registry.good" "$reg"
+
+# An agent whose certificate is another agency's.
+sed 's|^certificate = .*|certificate = ../health/health.crt|' "$aconf" >"$SB/agencies/police/bad.conf"
+expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
+assert_match "$OUT" "not an Ed25519 key matching the certificate" "agent: key and certificate must match"
+
+expect_status 0 "$BIN/ehx-broker" --help
+assert_match "$OUT" "usage: ehx-broker" "ehx-broker --help"
+expect_status 0 "$BIN/ehx-agent" --help
+assert_match "$OUT" "usage: ehx-agent" "ehx-agent --help"
+expect_status 2 "$BIN/ehx-broker" --frobnicate
+expect_status 2 "$BIN/ehx-agent" --frobnicate
+ok "unknown options: exit 2"
+expect_status 2 "$BIN/ehx-broker" audit --tail -3 -c "$conf"
+ok "audit --tail needs a number"
