@@ -135,7 +135,7 @@ on_key(void *user, const char *section, const char *key, const char *value,
 {
 	struct agent_config *c = user;
 	long long v;
-	int r, lvl;
+	int r;
 
 	if (strcmp(section, "agent") != 0) {
 		snprintf(why, whysz, "unknown section [%.40s]; the agent's "
@@ -190,15 +190,8 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		c->timeout_ms = v * 1000;
 		return 0;
 	}
-	if (strcmp(key, "log_level") == 0) {
-		if ((lvl = ehx_log_parse_level(value)) < 0) {
-			snprintf(why, whysz, "log_level must be error, warn, "
-			    "info or debug");
-			return EHX_ERR_CONFIG;
-		}
-		c->log_level = lvl;
-		return 0;
-	}
+	if (strcmp(key, "log_level") == 0)
+		return ehx_conf_log_level(value, &c->log_level, why, whysz);
 	snprintf(why, whysz, "unknown key \"%.40s\"", key);
 	return EHX_ERR_CONFIG;
 }
@@ -206,10 +199,7 @@ on_key(void *user, const char *section, const char *key, const char *value,
 static int
 config_load(const char *path, struct agent_config *c, char *err, size_t errsz)
 {
-	static const struct {
-		const char *name;
-		size_t off;
-	} required[] = {
+	static const struct ehx_conf_required required[] = {
 		{ "agency", offsetof(struct agent_config, agency) },
 		{ "broker", offsetof(struct agent_config, broker) },
 		{ "broker_certificate", offsetof(struct agent_config, broker_certificate) },
@@ -235,13 +225,8 @@ config_load(const char *path, struct agent_config *c, char *err, size_t errsz)
 	c->log_level = EHX_LOG_INFO;
 	if ((r = ehx_conf_parse(path, on_key, c, err, errsz)) != 0)
 		return r;
-	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-		if (((char *)c)[required[i].off] == '\0') {
-			snprintf(err, errsz, "%s: [agent] %s is required", path,
-			    required[i].name);
-			return EHX_ERR_CONFIG;
-		}
-	return 0;
+	return ehx_conf_check_required(path, "agent", c, required,
+	    sizeof(required) / sizeof(required[0]), err, errsz);
 }
 
 static const char *

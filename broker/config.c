@@ -17,7 +17,7 @@ on_key(void *user, const char *section, const char *key, const char *value,
 {
 	struct broker_config *c = user;
 	long long v;
-	int r, lvl;
+	int r;
 
 	if (strcmp(section, "broker") != 0) {
 		snprintf(why, whysz, "unknown section [%.40s]; the broker's "
@@ -61,15 +61,8 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		c->map_size = v * 1024 * 1024;
 		return 0;
 	}
-	if (strcmp(key, "log_level") == 0) {
-		if ((lvl = ehx_log_parse_level(value)) < 0) {
-			snprintf(why, whysz, "log_level must be error, warn, "
-			    "info or debug");
-			return EHX_ERR_CONFIG;
-		}
-		c->log_level = lvl;
-		return 0;
-	}
+	if (strcmp(key, "log_level") == 0)
+		return ehx_conf_log_level(value, &c->log_level, why, whysz);
 	snprintf(why, whysz, "unknown key \"%.40s\"", key);
 	return EHX_ERR_CONFIG;
 }
@@ -78,10 +71,7 @@ int
 broker_config_load(const char *path, struct broker_config *c, char *err,
     size_t errsz)
 {
-	static const struct {
-		const char *name;
-		size_t off;
-	} required[] = {
+	static const struct ehx_conf_required required[] = {
 		{ "listen", offsetof(struct broker_config, listen) },
 		{ "data_dir", offsetof(struct broker_config, data_dir) },
 		{ "certificate", offsetof(struct broker_config, certificate) },
@@ -105,11 +95,6 @@ broker_config_load(const char *path, struct broker_config *c, char *err,
 	c->log_level = EHX_LOG_INFO;
 	if ((r = ehx_conf_parse(path, on_key, c, err, errsz)) != 0)
 		return r;
-	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-		if (((char *)c)[required[i].off] == '\0') {
-			snprintf(err, errsz, "%s: [broker] %s is required", path,
-			    required[i].name);
-			return EHX_ERR_CONFIG;
-		}
-	return 0;
+	return ehx_conf_check_required(path, "broker", c, required,
+	    sizeof(required) / sizeof(required[0]), err, errsz);
 }

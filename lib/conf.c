@@ -14,6 +14,7 @@
 #include "ehx/conf.h"
 #include "ehx/err.h"
 #include "ehx/limits.h"
+#include "ehx/log.h"
 #include "ehx/util.h"
 
 struct parse {
@@ -140,5 +141,33 @@ ehx_conf_path(const char *conf_file, const char *value, char *out,
 		snprintf(why, whysz, "the path is too long");
 		return EHX_ERR_CONFIG;
 	}
+	return 0;
+}
+
+int
+ehx_conf_check_required(const char *path, const char *section,
+    const void *cfg, const struct ehx_conf_required *req, size_t n, char *err,
+    size_t errsz)
+{
+	for (size_t i = 0; i < n; i++)
+		if (((const char *)cfg)[req[i].off] == '\0') {
+			snprintf(err, errsz, "%s: [%s] %s is required", path,
+			    section, req[i].name);
+			return EHX_ERR_CONFIG;
+		}
+	return 0;
+}
+
+int
+ehx_conf_log_level(const char *value, int *out, char *why, size_t whysz)
+{
+	int lvl;
+
+	if ((lvl = ehx_log_parse_level(value)) < 0) {
+		snprintf(why, whysz, "log_level must be error, warn, info or "
+		    "debug");
+		return EHX_ERR_CONFIG;
+	}
+	*out = lvl;
 	return 0;
 }

@@ -40,4 +40,22 @@ int ehx_conf_bool(const char *value, bool *out, char *why, size_t whysz);
 int ehx_conf_path(const char *conf_file, const char *value, char *out,
     size_t outsz, char *why, size_t whysz);
 
+/* A config key that must be given: its name and where its string field
+ * lives in the config struct (empty means not given). */
+struct ehx_conf_required {
+	const char *name;
+	size_t off;
+};
+
+/*
+ * Check that each required string field of cfg is set. Returns 0, or
+ * EHX_ERR_CONFIG with "path: [section] NAME is required" in err.
+ */
+int ehx_conf_check_required(const char *path, const char *section,
+    const void *cfg, const struct ehx_conf_required *req, size_t n,
+    char *err, size_t errsz);
+
+/* Parse a log level (error, warn, info, debug) into *out. */
+int ehx_conf_log_level(const char *value, int *out, char *why, size_t whysz);
+
 #endif
