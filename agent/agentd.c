@@ -694,9 +694,10 @@ serve(struct agent *ag)
 					    EHX_ERR_TIMEOUT : EHX_ERR_UNAVAILABLE,
 					    s->sent ? "the broker did not answer "
 					    "in time; the request may or may not "
-					    "have taken effect, and repeating it "
-					    "is safe" : "the broker cannot be "
-					    "reached; nothing was sent");
+					    "have taken effect: check (ehx "
+					    "picture, ehx consent show) before "
+					    "repeating it" : "the broker cannot "
+					    "be reached; nothing was sent");
 				continue;
 			}
 			if (s->state == SLOT_WAITING && now >= s->next_send)

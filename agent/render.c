@@ -156,6 +156,8 @@ picture_json(FILE *f, const Ehx__PictureResult *r)
 			json_object_object_add(j, "lead",
 			    json_object_new_boolean(v->lead));
 			json_object_object_add(j, "note", jstr(v->note));
+			json_object_object_add(j, "close_reason",
+			    jstr(v->close_reason));
 			json_object_array_add(fl, j);
 		}
 		json_object_object_add(a, "flags", fl);
@@ -222,7 +224,7 @@ picture_table(FILE *f, const Ehx__PictureResult *r, const char *nhs)
 			cell(f, who, 34);
 			cell(f, p && p->contact[0] ? p->contact : "-", 24);
 			fprintf(f, "%s\n", v->lead ? "yes" : "");
-			if (v->note[0] != '\0')
+			if (v->note[0] != '\0' || v->close_reason[0] != '\0')
 				nnotes++;
 		}
 	}
@@ -236,6 +238,10 @@ picture_table(FILE *f, const Ehx__PictureResult *r, const char *nhs)
 					fprintf(f, "  %s/%s: %s\n",
 					    r->involvements[i]->agency, v->ref,
 					    v->note);
+				if (v->close_reason[0] != '\0')
+					fprintf(f, "  %s/%s closed: %s\n",
+					    r->involvements[i]->agency, v->ref,
+					    v->close_reason);
 			}
 	}
 	if (r->truncated)
@@ -325,6 +331,9 @@ consent_table(FILE *f, const Ehx__ConsentResult *r, const char *nhs)
 			    c->withdrawn_by[0] ? ", asked by " : "",
 			    c->withdrawn_by, c->withdrawn_reason);
 	}
+	if (r->truncated)
+		fprintf(f, "\n(More consent records exist than one answer "
+		    "holds.)\n");
 }
 
 static void
@@ -381,6 +390,8 @@ consent_json(FILE *f, const Ehx__ConsentResult *r)
 		json_object_array_add(arr, j);
 	}
 	json_object_object_add(o, "records", arr);
+	json_object_object_add(o, "truncated",
+	    json_object_new_boolean(r->truncated));
 	print_json(f, o);
 }
 

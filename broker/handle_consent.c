@@ -190,6 +190,7 @@ handle_withdraw_consent(struct request *rq, char *why, size_t whysz)
 struct list {
 	Ehx__ConsentRecord **recs;
 	size_t n;
+	bool truncated;
 };
 
 static int
@@ -203,8 +204,10 @@ list_one(struct request *rq, Ehx__StoredConsent *sc, void *arg)
 	    !covers(c, rq->agency, EHX__PURPOSE__PURPOSE_NOTIFICATIONS) &&
 	    !covers(c, rq->agency, EHX__PURPOSE__PURPOSE_ASSESSMENT))
 		return 0;
-	if (l->n >= EHX_MAX_CONSENTS)
+	if (l->n >= EHX_MAX_CONSENTS) {
+		l->truncated = true;
 		return 1;
+	}
 	l->recs[l->n++] = sc->record;
 	return 0;
 }
@@ -229,6 +232,7 @@ handle_query_consent(struct request *rq, char *why, size_t whysz)
 	res->child.len = EHX_PSEUDONYM_LEN;
 	res->records = l.recs;
 	res->n_records = l.n;
+	res->truncated = l.truncated;
 	snprintf(rq->basis, sizeof(rq->basis), "scope");
 	rq->reply.payload_case = EHX__BODY__PAYLOAD_CONSENT;
 	rq->reply.consent = res;

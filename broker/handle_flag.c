@@ -83,6 +83,7 @@ handle_close_flag(struct request *rq, char *why, size_t whysz)
 	if (sf->flag->status != EHX__FLAG_STATUS__FLAG_STATUS_CLOSED) {
 		sf->flag->status = EHX__FLAG_STATUS__FLAG_STATUS_CLOSED;
 		sf->flag->closed_at = rq->now;
+		sf->flag->close_reason = m->reason;
 		sf->flag->updated_at = rq->now;
 		sf->source_message = rq->body->message_id;
 		if ((r = store_put_msg(rq->txn, rq->b->store.flags, key, klen,

@@ -204,8 +204,10 @@ check_withdraw(const Ehx__WithdrawConsent *m, char *why, size_t whysz)
 	if ((r = check_nhs(m->nhs_number, why, whysz)) != 0)
 		return r;
 	if (strncmp(m->consent_id, "c-", 2) != 0 ||
-	    ehx_unhex(id, sizeof(id), m->consent_id + 2) != 0)
-		return BAD("consent_id must look like c-0123456789abcdef");
+	    ehx_unhex(id, sizeof(id), m->consent_id + 2) != 0 ||
+	    strspn(m->consent_id + 2, "0123456789abcdef") != 2 * sizeof(id))
+		return BAD("consent_id must look like c-0123456789abcdef "
+		    "(lower-case hex)");
 	if ((r = check_text(m->reason, 1, EHX_MAX_REASON, "reason", why,
 	    whysz)) != 0)
 		return r;

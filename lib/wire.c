@@ -103,8 +103,12 @@ ehx_envelope_decode(const void *buf, size_t len, Ehx__Envelope **out)
 		ehx_envelope_free(e);
 		return EHX_ERR_BAD_VERSION;
 	}
-	if (e->body.len == 0 || e->body.len > EHX_MAX_BODY ||
-	    e->signer.len != EHX_FPR_LEN || e->signature.len != EHX_SIG_LEN) {
+	if (e->body.len > EHX_MAX_BODY) {
+		ehx_envelope_free(e);
+		return EHX_ERR_TOO_LARGE;
+	}
+	if (e->body.len == 0 || e->signer.len != EHX_FPR_LEN ||
+	    e->signature.len != EHX_SIG_LEN) {
 		ehx_envelope_free(e);
 		return EHX_ERR_MALFORMED;
 	}

@@ -53,8 +53,8 @@ expect_status 0 ehx_as police publish "$CHILD_A" --category domestic_abuse \
 expect_status 0 ehx_as police close "$CHILD_A" --ref inc-7 --reason "no further incidents"
 assert_eq "$OUT" "Closed flag inc-7." "police closes its flag"
 expect_status 0 ehx_as school --json picture "$CHILD_A"
-assert_eq "$(printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); f=[f for a in d["involvements"] for f in a["flags"] if f["ref"]=="inc-7"][0]; print(d["highest_open_level"], f["status"], f["level"], f["closed_at"] is not None)')" \
-	"2 closed 2 True" "closed flag kept as history; highest open level drops to 2"
+assert_eq "$(printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); f=[f for a in d["involvements"] for f in a["flags"] if f["ref"]=="inc-7"][0]; print(d["highest_open_level"], f["status"], f["level"], f["closed_at"] is not None, f["close_reason"])')" \
+	"2 closed 2 True no further incidents" "closed flag kept as history with its reason; highest open level drops to 2"
 expect_status 1 ehx_as police close "$CHILD_A" --ref no-such-ref
 assert_match "$OUT" "not_found" "closing an unknown flag is refused"
 expect_status 1 ehx_as health close "$CHILD_A" --ref inc-7
