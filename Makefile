@@ -34,7 +34,7 @@ TESTPKGS := cmocka
 DEB_PACKAGES := build-essential pkg-config openssl libssl-dev libzmq3-dev \
 	libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev \
 	lmdb-utils libinih-dev libjson-c-dev libcmocka-dev clang \
-	libclang-rt-14-dev procps
+	libclang-rt-14-dev procps python3
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wvla -Wnull-dereference \
