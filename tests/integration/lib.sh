@@ -15,12 +15,23 @@ CHILD_E=9990080631
 BAD_NHS=9434765918
 
 cleanup() {
+	local st=$?
 	"$top/tests/sandbox" down "$SB" >/dev/null 2>&1 || true
+	# A sanitizer report from any daemon fails the test, even one that
+	# only showed at exit (leaks).
+	if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" \
+		"$SB"/broker/*.log "$SB"/agencies/*/*.log 2>/dev/null; then
+		grep -hE -A12 "ERROR: (Address|Leak)Sanitizer|runtime error:" \
+			"$SB"/broker/*.log "$SB"/agencies/*/*.log | head -60
+		echo "FAILED: a sanitizer reported an error in a daemon" >&2
+		st=1
+	fi
 	if [ "${KEEP_SANDBOX:-}" = 1 ]; then
 		echo "sandbox kept in $SB"
 	else
 		rm -rf "$SB"
 	fi
+	exit $st
 }
 trap cleanup EXIT
 
