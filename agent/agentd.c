@@ -254,6 +254,11 @@ load_keys(struct agent *ag, char *err, size_t errsz)
 		    "certificate" : why_load(r));
 		return r;
 	}
+	if ((r = ehx_cert_check_time(ehx_signer_cert(ag->signer),
+	    ehx_now_ms())) != 0) {
+		snprintf(err, errsz, "%s: %s", c->certificate, ehx_strerror(r));
+		return EHX_ERR_CONFIG;
+	}
 	if (strcmp(ehx_cert_cn(ehx_signer_cert(ag->signer)), c->agency) != 0) {
 		snprintf(err, errsz, "%s names \"%s\", but this agent is for "
 		    "\"%s\"", c->certificate,
@@ -270,6 +275,11 @@ load_keys(struct agent *ag, char *err, size_t errsz)
 		snprintf(err, errsz, "%s: not issued by the partnership CA (%s)",
 		    c->broker_certificate, reason);
 		return r;
+	}
+	if ((r = ehx_cert_check_time(ag->broker_cert, ehx_now_ms())) != 0) {
+		snprintf(err, errsz, "%s: %s", c->broker_certificate,
+		    ehx_strerror(r));
+		return EHX_ERR_CONFIG;
 	}
 	if (strcmp(ehx_cert_cn(ag->broker_cert), c->broker_id) != 0) {
 		snprintf(err, errsz, "%s names \"%s\", not the broker id \"%s\"",
@@ -499,7 +509,8 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 		return;
 	}
 	if ((lr = ehx__local_request__unpack(NULL, (size_t)n, buf)) == NULL ||
-	    (in = lr->body) == NULL || !ehx_payload_is_request(in->payload_case)) {
+	    (in = lr->body) == NULL || !ehx_payload_is_request(in->payload_case) ||
+	    ehx_message_has_unknown(&lr->base)) {
 		fail_local(ag, s, EHX_ERR_MALFORMED, "the local request is not "
 		    "a well-formed request");
 		goto out;
@@ -616,6 +627,11 @@ broker_reply(struct agent *ag)
 	}
 	if (ehx_envelope_verify(env, ehx_cert_pubkey(ag->broker_cert)) != 0) {
 		log_warn("reply dropped: bad signature");
+		goto out;
+	}
+	if ((r = ehx_cert_check_time(ag->broker_cert, ehx_now_ms())) != 0) {
+		log_warn("reply dropped: the broker's certificate: %s",
+		    ehx_strerror(r));
 		goto out;
 	}
 	if (ehx_body_decode(env->body.data, env->body.len, &b, why,

@@ -502,15 +502,18 @@ consent_grant(int argc, char **argv)
 				if ((v = ehx_agency_type_parse(items[i])) < 0)
 					die_usage("unknown agency type \"%s\"",
 					    items[i]);
-				types[sc.n_agency_types++] = (Ehx__AgencyType)v;
 				if (sc.n_agency_types == MAX_LIST)
-					break;
+					die_usage("%s", "too many agency types");
+				types[sc.n_agency_types++] = (Ehx__AgencyType)v;
 			}
 			break;
 		case 'a':
 			n = split(optarg, items, MAX_LIST, "agencies");
-			for (size_t i = 0; i < n && sc.n_agencies < MAX_LIST; i++)
+			for (size_t i = 0; i < n; i++) {
+				if (sc.n_agencies == MAX_LIST)
+					die_usage("%s", "too many agencies");
 				agencies[sc.n_agencies++] = items[i];
+			}
 			break;
 		case 'p':
 			n = split(optarg, items, MAX_LIST, "purposes");

@@ -33,6 +33,16 @@ covers(const Ehx__ConsentRecord *c, const struct agency *a, int purpose)
 	return who && what;
 }
 
+/* Whether agency a may see or act on c: it recorded it or is named in it. */
+static bool
+concerns(const Ehx__ConsentRecord *c, const struct agency *a)
+{
+	return strcmp(c->recorded_by_agency, a->id) == 0 ||
+	    covers(c, a, EHX__PURPOSE__PURPOSE_WHOLE_PICTURE) ||
+	    covers(c, a, EHX__PURPOSE__PURPOSE_NOTIFICATIONS) ||
+	    covers(c, a, EHX__PURPOSE__PURPOSE_ASSESSMENT);
+}
+
 static bool
 active(const Ehx__ConsentRecord *c, int64_t now)
 {
@@ -42,11 +52,12 @@ active(const Ehx__ConsentRecord *c, int64_t now)
 
 /*
  * Call fn for each consent record of rq's child until it returns nonzero.
- * Records are unpacked into the request's arena.
+ * Each record is freed after fn returns (fn copies what it keeps), so a
+ * child with many records costs time but no memory.
  */
 static int
 each_consent(struct request *rq, int (*fn)(struct request *,
-    Ehx__StoredConsent *, void *), void *arg)
+    const Ehx__ConsentRecord *, void *), void *arg)
 {
 	MDB_cursor *cur = NULL;
 	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
@@ -60,13 +71,16 @@ each_consent(struct request *rq, int (*fn)(struct request *,
 		if (k.mv_size < EHX_PSEUDONYM_LEN ||
 		    memcmp(k.mv_data, rq->child, EHX_PSEUDONYM_LEN) != 0)
 			break;
-		if ((sc = ehx__stored_consent__unpack(
-		    ehx_arena_allocator(rq->b->arena), v.mv_size,
-		    v.mv_data)) == NULL || sc->record == NULL) {
+		if ((sc = ehx__stored_consent__unpack(NULL, v.mv_size,
+		    v.mv_data)) == NULL)
 			r = EHX_ERR_STORAGE;
-			break;
-		}
-		if ((r = fn(rq, sc, arg)) != 0)
+		else if (sc->record == NULL)
+			r = EHX_ERR_STORAGE;
+		else
+			r = fn(rq, sc->record, arg);
+		if (sc != NULL)
+			ehx__stored_consent__free_unpacked(sc, NULL);
+		if (r != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -77,18 +91,20 @@ each_consent(struct request *rq, int (*fn)(struct request *,
 
 struct find {
 	int purpose;
-	const Ehx__ConsentRecord *best;
+	int64_t best_expiry;
+	char best[32];
 };
 
 static int
-find_one(struct request *rq, Ehx__StoredConsent *sc, void *arg)
+find_one(struct request *rq, const Ehx__ConsentRecord *c, void *arg)
 {
 	struct find *f = arg;
-	const Ehx__ConsentRecord *c = sc->record;
 
 	if (active(c, rq->now) && covers(c, rq->agency, f->purpose) &&
-	    (f->best == NULL || c->expires_at > f->best->expires_at))
-		f->best = c;
+	    (f->best[0] == '\0' || c->expires_at > f->best_expiry)) {
+		snprintf(f->best, sizeof(f->best), "%s", c->id);
+		f->best_expiry = c->expires_at;
+	}
 	return 0;
 }
 
@@ -101,9 +117,9 @@ consent_find_active(struct request *rq, int purpose, char *id_out,
 
 	if ((r = each_consent(rq, find_one, &f)) != 0)
 		return r;
-	if (f.best == NULL)
+	if (f.best[0] == '\0')
 		return EHX_ERR_NO_CONSENT;
-	snprintf(id_out, idsz, "%s", f.best->id);
+	snprintf(id_out, idsz, "%s", f.best);
 	return 0;
 }
 
@@ -173,6 +189,12 @@ handle_withdraw_consent(struct request *rq, char *why, size_t whysz)
 	if ((sc = ehx__stored_consent__unpack(ehx_arena_allocator(rq->b->arena),
 	    v.mv_size, v.mv_data)) == NULL || (c = sc->record) == NULL)
 		return EHX_ERR_STORAGE;
+	if (!concerns(c, rq->agency)) {
+		/* As if absent: an agency learns nothing of others' consents. */
+		snprintf(why, whysz, "this child has no consent %s",
+		    m->consent_id);
+		return EHX_ERR_NOT_FOUND;
+	}
 	snprintf(rq->basis, sizeof(rq->basis), "consent:%s", m->consent_id);
 	if (c->withdrawn_at != 0)
 		return request_ack(rq, m->consent_id);	/* already withdrawn */
@@ -187,28 +209,40 @@ handle_withdraw_consent(struct request *rq, char *why, size_t whysz)
 	return request_ack(rq, m->consent_id);
 }
 
+/* Room kept for the Body's other fields and the Envelope around it. */
+#define CONSENT_BUDGET (EHX_MAX_BODY - 2048)
+
 struct list {
 	Ehx__ConsentRecord **recs;
-	size_t n;
+	size_t n, used;
 	bool truncated;
 };
 
 static int
-list_one(struct request *rq, Ehx__StoredConsent *sc, void *arg)
+list_one(struct request *rq, const Ehx__ConsentRecord *c, void *arg)
 {
 	struct list *l = arg;
-	const Ehx__ConsentRecord *c = sc->record;
-	bool mine = strcmp(c->recorded_by_agency, rq->agency->id) == 0;
+	struct ehx_arena *a = rq->b->arena;
+	size_t n;
+	unsigned char *buf;
+	Ehx__ConsentRecord *copy;
 
-	if (!mine && !covers(c, rq->agency, EHX__PURPOSE__PURPOSE_WHOLE_PICTURE) &&
-	    !covers(c, rq->agency, EHX__PURPOSE__PURPOSE_NOTIFICATIONS) &&
-	    !covers(c, rq->agency, EHX__PURPOSE__PURPOSE_ASSESSMENT))
+	if (!concerns(c, rq->agency))
 		return 0;
-	if (l->n >= EHX_MAX_CONSENTS) {
+	n = protobuf_c_message_get_packed_size(&c->base);
+	if (l->n >= EHX_MAX_CONSENTS || l->used + n + 8 > CONSENT_BUDGET) {
 		l->truncated = true;
 		return 1;
 	}
-	l->recs[l->n++] = sc->record;
+	/* Keep a deep copy in the arena: pack, then unpack from there. */
+	if ((buf = ehx_arena_alloc(a, n)) == NULL)
+		return EHX_ERR_NOMEM;
+	protobuf_c_message_pack(&c->base, buf);
+	if ((copy = ehx__consent_record__unpack(ehx_arena_allocator(a), n,
+	    buf)) == NULL)
+		return EHX_ERR_NOMEM;
+	l->recs[l->n++] = copy;
+	l->used += n + 8;
 	return 0;
 }
 

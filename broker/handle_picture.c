@@ -7,8 +7,9 @@
  * any agency holds a flag: the flags are not even read.
  *
  * The child's flags are one LMDB range (child ‖ agency ‖ ref), already
- * grouped by agency, so the answer is built in one pass. It stops, marked
- * truncated, before the reply would outgrow one message.
+ * grouped by agency, so the answer is built in one pass. It stops adding,
+ * marked truncated, before the reply would outgrow one message; the
+ * highest open level of need still counts every flag.
  */
 #include <stdio.h>
 #include <string.h>
@@ -69,6 +70,9 @@ handle_query_picture(struct request *rq, char *why, size_t whysz)
 			r = EHX_ERR_STORAGE;
 			break;
 		}
+		if (sf->flag->status == EHX__FLAG_STATUS__FLAG_STATUS_OPEN &&
+		    sf->flag->level > res->highest_open_level)
+			res->highest_open_level = sf->flag->level;
 		need = protobuf_c_message_get_packed_size(&sf->flag->base) + 16;
 		if (cur == NULL || strcmp(cur->agency, sf->agency) != 0)
 			need += strlen(sf->agency) + 16;
@@ -97,12 +101,26 @@ handle_query_picture(struct request *rq, char *why, size_t whysz)
 		cur->flags[cur->n_flags++] = sf->flag;
 		nflags++;
 		used += need;
-		if (sf->flag->status == EHX__FLAG_STATUS__FLAG_STATUS_OPEN &&
-		    sf->flag->level > res->highest_open_level)
-			res->highest_open_level = sf->flag->level;
 	}
+	/* Cut short: the highest open level still counts every flag. */
+	if (res->truncated)
+		while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+			if (k.mv_size < EHX_PSEUDONYM_LEN ||
+			    memcmp(k.mv_data, rq->child, EHX_PSEUDONYM_LEN) != 0)
+				break;
+			if ((sf = ehx__stored_flag__unpack(NULL, v.mv_size,
+			    v.mv_data)) == NULL) {
+				r = EHX_ERR_STORAGE;
+				break;
+			}
+			if (sf->flag != NULL && sf->flag->status ==
+			    EHX__FLAG_STATUS__FLAG_STATUS_OPEN &&
+			    sf->flag->level > res->highest_open_level)
+				res->highest_open_level = sf->flag->level;
+			ehx__stored_flag__free_unpacked(sf, NULL);
+		}
 	mdb_cursor_close(c);
-	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND && !res->truncated)
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
 		r = store_err(rc);
 	if (r != 0)
 		return r;

@@ -90,6 +90,12 @@ load(struct broker *b, const char *conf, bool need_keys, char *err,
 		    ehx_strerror(r));
 		return r;
 	}
+	if ((r = ehx_cert_check_time(ehx_signer_cert(b->signer),
+	    ehx_now_ms())) != 0) {
+		snprintf(err, errsz, "%s: %s", b->cfg.certificate,
+		    ehx_strerror(r));
+		return EHX_ERR_CONFIG;
+	}
 	if (strcmp(ehx_cert_cn(ehx_signer_cert(b->signer)), b->cfg.id) != 0) {
 		snprintf(err, errsz, "%s names \"%s\", but the broker's id is "
 		    "\"%s\"", b->cfg.certificate,

@@ -9,15 +9,15 @@
  *   6 certificate within its dates             CERTIFICATE_NOT_YET_VALID / _EXPIRED
  *   7 signer is the connection's agency        WRONG_SENDER
  *   8 recipient is this broker                 WRONG_RECIPIENT
- *   9 send time within the skew window         STALE
- *  10 message id not seen in the window        REPLAY (the same envelope
- *                                               again gets its first reply)
- *  11 a request payload, a valid person, a role allowed the action, valid
+ *   9 the very same envelope seen before?      its stored first reply, again
+ *  10 send time within the skew window         STALE
+ *  11 message id not seen in the window        REPLAY
+ *  12 a request payload, a valid person, a role allowed the action, valid
  *     fields; then the payload's handler       MALFORMED, INVALID_FIELD,
  *                                               NOT_PERMITTED, INVALID_NHS_NUMBER …
  *
  * Certificates were chained to the CA when the registry was loaded; their
- * dates are checked here because time moves. From step 10 on, the decision
+ * dates are checked here because time moves. From step 9 on, the decision
  * is stored with the reply under the message id, in the same LMDB
  * transaction as the effect and the audit record: a retry can never cause
  * a second effect, and a crash before the commit leaves no trace but the
@@ -130,6 +130,21 @@ audit_fill(struct request *rq, Ehx__AuditRecord *rec, Ehx__Person *person,
 	rec->basis = rq->basis;
 	if (body != NULL)
 		rec->message_id = body->message_id;
+}
+
+/*
+ * After a storage error that is not a full map, the store may be damaged:
+ * refuse all further work (STYLE.md: LMDB's sticky MDB_PANIC) rather than
+ * limp on. The operator restarts the broker once the cause is fixed.
+ */
+static void
+note_storage_failure(struct broker *b, int code)
+{
+	if (code == EHX_ERR_STORAGE && !b->store.failed) {
+		b->store.failed = true;
+		log_error("storage failure: refusing all further requests "
+		    "until the broker is restarted");
+	}
 }
 
 /* A refusal before the message id is known to be fresh: audit only. */
@@ -259,18 +274,9 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 		code = EHX_ERR_WRONG_RECIPIENT;
 		goto refuse;
 	}
-	if (body->sent_at < rq.now - b->cfg.skew_ms ||
-	    body->sent_at > rq.now + b->cfg.skew_ms) {
-		snprintf(why, sizeof(why), "the send time is %lld s %s the "
-		    "broker's clock; the window is %lld s",
-		    (long long)(llabs(body->sent_at - rq.now) / 1000),
-		    body->sent_at < rq.now ? "behind" : "ahead of",
-		    (long long)(b->cfg.skew_ms / 1000));
-		code = EHX_ERR_STALE;
-		goto refuse;
-	}
-
-	/* From here on the decision is stored under the message id. */
+	/* From here on the decision is stored under the message id. The
+	 * same envelope again gets its stored reply even when its send time
+	 * has since left the window: it is a retry, not a new request. */
 	if (b->store.failed) {
 		code = EHX_ERR_INTERNAL;
 		goto refuse;
@@ -282,28 +288,44 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	}
 	code = store_replay_get(&b->store, txn, conn->id,
 	    body->message_id.data, b->arena, &seen);
-	if (code == 0) {
-		bool same = seen->envelope_hash.len == sizeof(hash) &&
-		    memcmp(seen->envelope_hash.data, hash, sizeof(hash)) == 0;
-
-		if (same && (*out = malloc(seen->reply.len)) != NULL) {
-			/* The same envelope again: its first reply, no effect. */
+	if (code == 0 && seen->envelope_hash.len == sizeof(hash) &&
+	    memcmp(seen->envelope_hash.data, hash, sizeof(hash)) == 0) {
+		if ((*out = malloc(seen->reply.len)) != NULL) {
 			memcpy(*out, seen->reply.data, seen->reply.len);
 			*outlen = seen->reply.len;
 		}
 		mdb_txn_abort(txn);
 		txn = NULL;
-		if (*out != NULL) {
-			log_debug("msg %s: retry answered from the replay store",
-			    ehx_hex(hexid, reply_to, EHX_MSGID_LEN));
-			goto done;
+		if (*out == NULL) {
+			code = EHX_ERR_INTERNAL;
+			goto refuse;
 		}
-		code = same ? EHX_ERR_INTERNAL : EHX_ERR_REPLAY;
-		goto refuse;
+		log_debug("msg %s: retry answered from the replay store",
+		    ehx_hex(hexid, reply_to, EHX_MSGID_LEN));
+		goto done;
 	}
-	if (code != EHX_ERR_NOT_FOUND) {
+	if (code != 0 && code != EHX_ERR_NOT_FOUND) {
 		mdb_txn_abort(txn);
 		txn = NULL;
+		note_storage_failure(b, code);
+		goto refuse;
+	}
+	if (body->sent_at < rq.now - b->cfg.skew_ms ||
+	    body->sent_at > rq.now + b->cfg.skew_ms) {
+		snprintf(why, sizeof(why), "the send time is %lld s %s the "
+		    "broker's clock; the window is %lld s",
+		    (long long)(llabs(body->sent_at - rq.now) / 1000),
+		    body->sent_at < rq.now ? "behind" : "ahead of",
+		    (long long)(b->cfg.skew_ms / 1000));
+		mdb_txn_abort(txn);
+		txn = NULL;
+		code = EHX_ERR_STALE;
+		goto refuse;
+	}
+	if (code == 0) {
+		mdb_txn_abort(txn);
+		txn = NULL;
+		code = EHX_ERR_REPLAY;
 		goto refuse;
 	}
 
@@ -315,14 +337,25 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 		    EHX_MSGID_LEN), ehx_strerror(code));
 		mdb_txn_abort(txn);
 		txn = NULL;
+		note_storage_failure(b, code);
 		if (code != EHX_ERR_STORAGE_FULL)
 			code = EHX_ERR_INTERNAL;
+		why[0] = '\0';
 		goto refuse;
 	}
 	if (code != 0)
 		rq.basis[0] = '\0';
-	if ((rc = seal_reply(&rq, reply_to, code, why, out, outlen)) != 0)
-		goto internal;
+	if ((rc = seal_reply(&rq, reply_to, code, why, out, outlen)) != 0) {
+		/* An answer too large to sign (or no memory): nothing is
+		 * stored, and the caller hears so in a signed error. */
+		log_error("msg %s: the reply could not be signed: %s",
+		    ehx_hex(hexid, reply_to, EHX_MSGID_LEN), ehx_strerror(rc));
+		mdb_txn_abort(txn);
+		txn = NULL;
+		code = EHX_ERR_INTERNAL;
+		why[0] = '\0';
+		goto refuse;
+	}
 	audit_fill(&rq, &rec, &person, action, code);
 	entry.received_at = rq.now;
 	entry.envelope_hash.data = hash;
@@ -351,6 +384,7 @@ storage:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	txn = NULL;
+	note_storage_failure(b, rc);
 	free(*out);
 	*out = NULL;
 	ehx__body__init(&rq.reply);
@@ -380,6 +414,8 @@ refuse:
 
 internal:
 	log_error("could not sign a reply");
+	if (txn != NULL)
+		mdb_txn_abort(txn);
 	free(*out);
 	*out = NULL;
 	*outlen = 0;

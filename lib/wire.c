@@ -140,6 +140,53 @@ ehx_envelope_verify(const Ehx__Envelope *e,
 	return r;
 }
 
+static bool
+has_unknown(const ProtobufCMessage *m, int depth)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+
+	/* The schema nests four deep; protobuf-c bounds what it decodes. */
+	if (m->n_unknown_fields > 0 || depth > 16)
+		return true;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			int which;
+
+			memcpy(&which, base + f->quantifier_offset, sizeof(which));
+			if ((uint32_t)which != f->id)
+				continue;
+		}
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			ProtobufCMessage *const *arr;
+			size_t n;
+
+			memcpy(&n, base + f->quantifier_offset, sizeof(n));
+			memcpy(&arr, base + f->offset, sizeof(arr));
+			for (size_t k = 0; k < n; k++)
+				if (arr[k] != NULL && has_unknown(arr[k], depth + 1))
+					return true;
+		} else {
+			const ProtobufCMessage *sub;
+
+			memcpy(&sub, base + f->offset, sizeof(sub));
+			if (sub != NULL && has_unknown(sub, depth + 1))
+				return true;
+		}
+	}
+	return false;
+}
+
+bool
+ehx_message_has_unknown(const ProtobufCMessage *m)
+{
+	return has_unknown(m, 0);
+}
+
 static int
 malformed(char *why, size_t whysz, const char *what)
 {
@@ -161,7 +208,10 @@ ehx_body_decode(const void *buf, size_t len, Ehx__Body **out, char *why,
 	if (len == 0 || len > EHX_MAX_BODY ||
 	    (b = ehx__body__unpack(NULL, len, buf)) == NULL)
 		return malformed(why, whysz, "the body is not a valid Body message");
-	if (b->message_id.len != EHX_MSGID_LEN)
+	if (ehx_message_has_unknown(&b->base))
+		r = malformed(why, whysz, "the body has fields this version "
+		    "of the protocol does not define");
+	else if (b->message_id.len != EHX_MSGID_LEN)
 		r = malformed(why, whysz, "message_id must be 16 bytes");
 	else if (!ehx_id_ok(b->sender))
 		r = malformed(why, whysz, "sender is not a valid id");

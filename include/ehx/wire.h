@@ -9,6 +9,7 @@
 #ifndef EHX_WIRE_H
 #define EHX_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ehx.pb-c.h"
@@ -52,6 +53,13 @@ int ehx_envelope_verify(const Ehx__Envelope *e,
 int ehx_body_decode(const void *buf, size_t len, Ehx__Body **out,
     char *why, size_t whysz);
 void ehx_body_free(Ehx__Body *b);
+
+/*
+ * True when msg or any message inside it carries fields the schema does
+ * not define. protobuf-c keeps such fields and packs them again, so a Body
+ * holding any is refused: nothing unchecked is stored or passed on.
+ */
+bool ehx_message_has_unknown(const ProtobufCMessage *msg);
 
 /* Is this payload one an agent may send to the broker? */
 int ehx_payload_is_request(int payload_case);

@@ -41,7 +41,8 @@ usage(void)
 "         --consents NHS | --junk | --size N | --ack\n"
 "options: --sender ID --recipient ID --time-offset SECONDS --id HEX32\n"
 "         --role ROLE|N --category N --level N --ref REF --tamper\n"
-"         --repeat N --extra-frame --timeout MS --consent-types T,...\n"
+"         --repeat N --repeat-delay MS --extra-frame --timeout MS\n"
+"         --consent-types T,... --unknown-field\n"
 "       ehx-probe --fake-broker unsigned|other-signer|wrong-request\n"
 "                 --broker ENDPOINT --curve BROKER_CURVE_KEY --key KEY\n"
 "                 --cert CERT --agency ID_TO_CLAIM\n");
@@ -52,6 +53,8 @@ struct opts {
 	const char *broker, *server_curve, *curve, *key, *cert, *agency;
 	const char *broker_cert, *sender, *recipient, *id, *ref, *nhs;
 	const char *consent_types, *fake;
+	bool unknown_field;
+	int repeat_delay;
 	int action, role, category, level, repeat, timeout;
 	long long time_offset, size;
 	bool tamper, extra_frame;
@@ -106,6 +109,18 @@ build(const struct opts *o, struct ehx_signer *s, unsigned char **env,
 		pf.level = (uint32_t)o->level;
 		pr.name = "Probe Practitioner";
 		pr.contact = "01234 567890";
+		if (o->unknown_field) {
+			/* A field the schema does not define, nested one deep. */
+			static ProtobufCMessageUnknownField uf = {
+				.tag = 99,
+				.wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+				/* protobuf-c keeps the length prefix in data */
+				.len = 6, .data = (uint8_t *)"\x05hello",
+			};
+
+			pr.base.n_unknown_fields = 1;
+			pr.base.unknown_fields = &uf;
+		}
 		pf.practitioner = &pr;
 		b.payload_case = EHX__BODY__PAYLOAD_PUBLISH_FLAG;
 		b.publish_flag = &pf;
@@ -310,6 +325,7 @@ main(int argc, char **argv)
 		{ "consent-types", 1, NULL, 'y' },
 		{ "junk", 0, NULL, 'J' }, { "size", 1, NULL, 'Z' },
 		{ "ack", 0, NULL, 'k' }, { "fake-broker", 1, NULL, 'F' },
+		{ "unknown-field", 0, NULL, 'U' }, { "repeat-delay", 1, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .role = EHX__ROLE__ROLE_PRACTITIONER,
@@ -361,6 +377,8 @@ main(int argc, char **argv)
 		case 'Z': o.action = A_SIZE; o.size = atoll(optarg); break;
 		case 'k': o.action = A_ACK; break;
 		case 'F': o.fake = optarg; break;
+		case 'U': o.unknown_field = true; break;
+		case 'D': o.repeat_delay = atoi(optarg); break;
 		default: usage();
 		}
 	if (o.fake != NULL) {
@@ -411,9 +429,12 @@ main(int argc, char **argv)
 	for (int i = 0; i < o.repeat && status != 3; i++) {
 		zmq_pollitem_t items[2] = { { sock, 0, ZMQ_POLLIN, 0 },
 		    { mon, 0, ZMQ_POLLIN, 0 } };
-		int64_t deadline = ehx_now_ms() + o.timeout;
+		int64_t deadline;
 		bool got = false;
 
+		if (i > 0 && o.repeat_delay > 0)
+			zmq_poll(NULL, 0, o.repeat_delay);
+		deadline = ehx_now_ms() + o.timeout;
 		zmq_send(sock, env, envlen, o.extra_frame ? ZMQ_SNDMORE : 0);
 		if (o.extra_frame)
 			zmq_send(sock, "x", 1, 0);
