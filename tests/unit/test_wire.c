@@ -543,6 +543,69 @@ setup(void **state)
 	return 0;
 }
 
+/* Fields the schema does not define, anywhere in a Body, are refused. */
+static void
+test_unknown_fields(void **state)
+{
+	ProtobufCMessageUnknownField uf;
+	uint8_t val[4] = { 3, 'a', 'b', 'c' };  /* the length, then bytes */
+	struct req r;
+	char why[128];
+
+	(void)state;
+	memset(&uf, 0, sizeof(uf));
+	uf.tag = 1000;
+	uf.wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+	uf.len = sizeof(val);
+	uf.data = val;
+	req_init(&r);
+	r.body.base.n_unknown_fields = 1;
+	r.body.base.unknown_fields = &uf;
+	assert_int_equal(decode_req(&r, why, sizeof(why)), EHX_ERR_MALFORMED);
+	assert_non_null(strstr(why, "does not define"));
+	req_init(&r);
+	r.person.base.n_unknown_fields = 1;
+	r.person.base.unknown_fields = &uf;
+	assert_int_equal(decode_req(&r, why, sizeof(why)), EHX_ERR_MALFORMED);
+	req_init(&r);
+	r.pr.base.n_unknown_fields = 1;         /* three levels down */
+	r.pr.base.unknown_fields = &uf;
+	assert_int_equal(decode_req(&r, why, sizeof(why)), EHX_ERR_MALFORMED);
+	req_init(&r);
+	assert_int_equal(decode_req(&r, why, sizeof(why)), 0);
+
+	/* Inside repeated messages too (a picture's flag views). */
+	{
+		Ehx__PictureResult pr = EHX__PICTURE_RESULT__INIT, *back;
+		Ehx__AgencyInvolvement inv = EHX__AGENCY_INVOLVEMENT__INIT;
+		Ehx__AgencyInvolvement *invs[1] = { &inv };
+		Ehx__FlagView f1 = EHX__FLAG_VIEW__INIT, f2 = EHX__FLAG_VIEW__INIT;
+		Ehx__FlagView *fl[2] = { &f1, &f2 };
+		unsigned char buf[256];
+		size_t n;
+
+		inv.agency = "police";
+		inv.flags = fl;
+		inv.n_flags = 2;
+		pr.involvements = invs;
+		pr.n_involvements = 1;
+		f1.ref = "A";
+		f2.ref = "B";
+		n = ehx__picture_result__pack(&pr, buf);
+		back = ehx__picture_result__unpack(NULL, n, buf);
+		assert_non_null(back);
+		assert_false(ehx_message_has_unknown(&back->base));
+		ehx__picture_result__free_unpacked(back, NULL);
+		f2.base.n_unknown_fields = 1;
+		f2.base.unknown_fields = &uf;
+		n = ehx__picture_result__pack(&pr, buf);
+		back = ehx__picture_result__unpack(NULL, n, buf);
+		assert_non_null(back);
+		assert_true(ehx_message_has_unknown(&back->base));
+		ehx__picture_result__free_unpacked(back, NULL);
+	}
+}
+
 int
 main(void)
 {
@@ -554,6 +617,7 @@ main(void)
 		cmocka_unit_test(test_verify_tampered),
 		cmocka_unit_test(test_body_rules),
 		cmocka_unit_test(test_body_bytes),
+		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_payload_names),
 	};
 
