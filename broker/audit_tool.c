@@ -113,6 +113,32 @@ audit_tool(struct store *s, unsigned long tail, bool json)
 		}
 		n = i;
 	}
+	/* The chain's end must be the head the broker recorded: otherwise
+	 * the newest records were removed. */
+	{
+		static const char head_key[] = "audit_head";
+		MDB_val hk = { sizeof(head_key) - 1, (void *)head_key }, hv;
+		unsigned long long head_seq = 0;
+
+		rc = mdb_get(txn, s->meta, &hk, &hv);
+		if (rc == 0 && hv.mv_size == 40) {
+			for (int b = 0; b < 8; b++)
+				head_seq = head_seq << 8 |
+				    ((unsigned char *)hv.mv_data)[b];
+			if (head_seq != n || memcmp((unsigned char *)hv.mv_data +
+			    8, prev, 32) != 0) {
+				fprintf(stderr, "ehx-broker: audit chain ends at "
+				    "record %llu, but the head names record %llu "
+				    "or another hash: records were removed or "
+				    "changed\n", n, head_seq);
+				bad++;
+			}
+		} else if (!(rc == MDB_NOTFOUND && n == 0)) {
+			fprintf(stderr, "ehx-broker: the audit head is missing "
+			    "or damaged\n");
+			bad++;
+		}
+	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	fflush(stdout);

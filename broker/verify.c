@@ -74,6 +74,20 @@ request_ack(struct request *rq, const char *id)
 	return 0;
 }
 
+/*
+ * The message id of a Body we refuse before (or instead of) accepting it,
+ * read only so that the refusal names the request it answers; NULL if
+ * there is none. *peek owns the memory.
+ */
+static const unsigned char *
+peek_id(const Ehx__Envelope *env, Ehx__Body **peek)
+{
+	*peek = ehx__body__unpack(NULL, env->body.len, env->body.data);
+	if (*peek == NULL || (*peek)->message_id.len != EHX_MSGID_LEN)
+		return NULL;
+	return (*peek)->message_id.data;
+}
+
 /* Sign a reply carrying rq->reply's payload, or an Error for code. */
 static int
 seal_reply(struct request *rq, const unsigned char *in_reply_to, int code,
@@ -250,15 +264,14 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	else
 		code = ehx_envelope_verify(env, ehx_cert_pubkey(cert));
 	if (code != 0) {
-		/* Unverified: read the message id only to say what we refuse. */
-		if (ehx_body_decode(env->body.data, env->body.len, &peek, NULL,
-		    0) == 0)
-			reply_to = peek->message_id.data;
+		reply_to = peek_id(env, &peek);
 		goto refuse;
 	}
 	if ((code = ehx_body_decode(env->body.data, env->body.len, &body, why,
-	    sizeof(why))) != 0)
+	    sizeof(why))) != 0) {
+		reply_to = peek_id(env, &peek);
 		goto refuse;
+	}
 	rq.body = body;
 	reply_to = body->message_id.data;
 	action = ehx_payload_name(body->payload_case);

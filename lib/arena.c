@@ -79,6 +79,8 @@ ehx_arena_alloc(struct ehx_arena *a, size_t n)
 	if (c == NULL || c->size - c->used < n) {
 		size = n > CHUNK_MIN ? n : CHUNK_MIN;
 		if (a->total + size > a->limit)
+			size = n;	/* near the limit: only what is asked */
+		if (a->total + size > a->limit)
 			return NULL;
 		if ((c = malloc(sizeof(*c) + size)) == NULL)
 			return NULL;

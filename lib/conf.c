@@ -17,12 +17,47 @@
 #include "ehx/log.h"
 #include "ehx/util.h"
 
+/*
+ * inih reads through our reader, one line a call, so we know the line each
+ * handler call is about; we stop at the first error (Debian's inih would go
+ * on) and refuse a line longer than inih's buffer instead of letting it cut
+ * the line in two.
+ */
 struct parse {
 	ehx_conf_fn fn;
 	void *user;
-	int code;
+	const char *buf;
+	size_t len, pos;
+	int line;
+	int code, err_line;
 	char why[256];
 };
+
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	const char *start, *nl;
+	size_t n;
+
+	if (p->code != 0 || p->pos >= p->len || num < 3)
+		return NULL;
+	start = p->buf + p->pos;
+	nl = memchr(start, '\n', p->len - p->pos);
+	n = nl != NULL ? (size_t)(nl - start) + 1 : p->len - p->pos;
+	p->line++;
+	if (n > (size_t)num - 1) {
+		p->code = EHX_ERR_CONFIG;
+		p->err_line = p->line;
+		snprintf(p->why, sizeof(p->why), "the line is longer than %d "
+		    "bytes", num - 2);
+		return NULL;
+	}
+	memcpy(str, start, n);
+	str[n] = '\0';
+	p->pos += n;
+	return str;
+}
 
 static int
 handler(void *user, const char *section, const char *key, const char *value)
@@ -30,9 +65,12 @@ handler(void *user, const char *section, const char *key, const char *value)
 	struct parse *p = user;
 	int r;
 
+	if (p->code != 0)
+		return 0;
 	if ((r = p->fn(p->user, section, key, value, p->why,
 	    sizeof(p->why))) != 0) {
 		p->code = r;
+		p->err_line = p->line;
 		return 0;
 	}
 	return 1;
@@ -58,15 +96,18 @@ ehx_conf_parse(const char *path, ehx_conf_fn fn, void *user, char *err,
 		free(buf);
 		return EHX_ERR_CONFIG;
 	}
-	line = ini_parse_string((const char *)buf, handler, &p);
+	p.buf = (const char *)buf;
+	p.len = len;
+	line = ini_parse_stream(reader, &p, handler, &p);
 	free(buf);
-	if (line == 0)
-		return 0;
-	if (p.code != 0)
-		snprintf(err, errsz, "%s:%d: %s", path, line, p.why);
-	else
+	/* inih reports its first syntax error; ours is the first of ours. */
+	if (line > 0 && (p.code == 0 || line < p.err_line))
 		snprintf(err, errsz, "%s:%d: not a \"key = value\" or "
-		    "\"[section]\" line (or a line too long)", path, line);
+		    "\"[section]\" line", path, line);
+	else if (p.code != 0)
+		snprintf(err, errsz, "%s:%d: %s", path, p.err_line, p.why);
+	else
+		return 0;
 	return EHX_ERR_CONFIG;
 }
 

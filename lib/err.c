@@ -61,10 +61,9 @@ static const struct errdef *
 lookup(int code)
 {
 	static const struct errdef unknown = { "unknown", "unknown error" };
-	int n = -code;
 
-	if (code <= 0 && n <= -EHX_ERR_WIRE_LAST)
-		return &wire_errs[n];
+	if (code <= 0 && code >= EHX_ERR_WIRE_LAST)
+		return &wire_errs[-code];
 	if (code <= EHX_ERR_SYSTEM && code >= EHX_ERR_LOCAL_LAST)
 		return &local_errs[EHX_ERR_SYSTEM - code];
 	return &unknown;

@@ -95,7 +95,8 @@ ehx_file_read(const char *path, bool secret, size_t max, unsigned char **out,
 
 	*out = NULL;
 	*outlen = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+	/* O_NONBLOCK: a FIFO put where a key belongs must not hang us. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0)
 		goto out;
 	if (fstat(fd, &st) != 0)
 		goto out;
@@ -162,8 +163,14 @@ ehx_file_write_atomic(const char *path, const void *data, size_t len,
 		errno = ENAMETOOLONG;
 		return EHX_ERR_SYSTEM;
 	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    (mode_t)mode)) < 0)
+	/* A new file of our own: never a leftover with another mode, never
+	 * through a link someone placed there. */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, (mode_t)mode)) < 0 && errno == EEXIST &&
+	    unlink(tmp) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, (mode_t)mode);
+	if (fd < 0)
 		return EHX_ERR_SYSTEM;
 	while (off < len) {
 		ssize_t n = write(fd, p + off, len - off);
@@ -306,40 +313,66 @@ ehx_fmt_iso(char *out, size_t outsz, int64_t ms)
 	return out;
 }
 
+/* Does s match pat exactly, where 'd' stands for a digit? */
+static bool
+shape(const char *s, const char *pat)
+{
+	for (; *pat != '\0'; s++, pat++) {
+		if (*pat == 'd' ? !(*s >= '0' && *s <= '9') : *s != *pat)
+			return false;
+	}
+	return *s == '\0';
+}
+
+static int
+num(const char *s, int n)
+{
+	int v = 0;
+
+	while (n-- > 0)
+		v = v * 10 + (*s++ - '0');
+	return v;
+}
+
 int
 ehx_parse_time(const char *s, int64_t now_ms, int64_t *out)
 {
 	struct tm tm;
-	char unit = 0, extra = 0;
-	long long n;
-	int y, mo, d, h = 0, mi = 0, sec = 0, k;
+	size_t len = strlen(s);
+	long long n = 0;
+	int y, mo, d, h = 0, mi = 0, sec = 0;
 	time_t t;
 
 	*out = 0;
 	if (s[0] == '+') {
-		if (sscanf(s + 1, "%lld%c%c", &n, &unit, &extra) != 2 || n < 0 ||
-		    n > 3660)
+		char unit = len >= 3 ? s[len - 1] : 0;
+
+		if (len < 3 || len > 6 || (unit != 'd' && unit != 'h'))
 			return EHX_ERR_INVALID_FIELD;
-		if (unit == 'd')
-			*out = now_ms + n * 86400000LL;
-		else if (unit == 'h')
-			*out = now_ms + n * 3600000LL;
-		else
+		for (size_t i = 1; i < len - 1; i++) {
+			if (s[i] < '0' || s[i] > '9')
+				return EHX_ERR_INVALID_FIELD;
+			n = n * 10 + (s[i] - '0');
+		}
+		if (n > 3660)
 			return EHX_ERR_INVALID_FIELD;
+		*out = now_ms + n * (unit == 'd' ? 86400000LL : 3600000LL);
 		return 0;
 	}
-	k = sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &extra);
-	if (k == 3 && strlen(s) == 10)
-		;
-	else if (strlen(s) >= 17 && (k = sscanf(s, "%4d-%2d-%2dT%2d:%2d",
-	    &y, &mo, &d, &h, &mi)) == 5 && (strcmp(s + 16, "Z") == 0 ||
-	    (sscanf(s + 16, ":%2d%c%c", &sec, &unit, &extra) == 2 &&
-	    unit == 'Z' && strlen(s) == 20)))
-		;
-	else
+	if (!shape(s, "dddd-dd-dd") && !shape(s, "dddd-dd-ddTdd:ddZ") &&
+	    !shape(s, "dddd-dd-ddTdd:dd:ddZ"))
 		return EHX_ERR_INVALID_FIELD;
-	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 ||
-	    h > 23 || mi > 59 || sec > 59 || h < 0 || mi < 0 || sec < 0)
+	y = num(s, 4);
+	mo = num(s + 5, 2);
+	d = num(s + 8, 2);
+	if (len > 10) {
+		h = num(s + 11, 2);
+		mi = num(s + 14, 2);
+		if (len == 20)
+			sec = num(s + 17, 2);
+	}
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || sec > 59)
 		return EHX_ERR_INVALID_FIELD;
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = y - 1900;

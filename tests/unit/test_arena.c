@@ -200,9 +200,15 @@ test_protobuf_unpack(void **state)
 	/* Garbage fails cleanly through the arena too. */
 	assert_null(ehx__stored_flag__unpack(ehx_arena_allocator(a), 3,
 	    (const uint8_t *)"\xff\xff\xff"));
-	/* An arena that cannot hold the message: unpack fails, no crash. */
-	tiny = ehx_arena_new(1 * KiB);
+	/* An arena too small to hold the message: unpack fails, no crash. */
+	tiny = ehx_arena_new(64);
 	assert_null(ehx__stored_flag__unpack(ehx_arena_allocator(tiny), n, buf));
+	ehx_arena_free(tiny);
+	/* One under the 64 KiB chunk size still serves what fits in it. */
+	tiny = ehx_arena_new(1 * KiB);
+	assert_non_null(ehx__stored_flag__unpack(ehx_arena_allocator(tiny), n,
+	    buf));
+	assert_null(ehx_arena_alloc(tiny, 2 * KiB));
 	ehx_arena_free(tiny);
 	free(buf);
 	ehx_arena_free(a);

@@ -175,8 +175,6 @@ test_two_handler_errors(void **state)
 	char err[512], path[PATH_MAX], want[PATH_MAX + 128];
 
 	(void)state;
-	tu_known_bug("lib/conf.c:33: handler() overwrites the reason of the "
-	    "first error with later ones; \"file:2: <reason of line 4>\"");
 	assert_int_equal(parse_text("two.ini",
 	    "[s]\n"
 	    "bad = first\n"
@@ -196,8 +194,6 @@ test_syntax_then_handler_error(void **state)
 	char err[512], path[PATH_MAX], want[PATH_MAX + 128];
 
 	(void)state;
-	tu_known_bug("lib/conf.c:66: a syntax error on line 2 is reported with "
-	    "the reason of a handler error on line 3");
 	assert_int_equal(parse_text("mixed.ini",
 	    "[s]\n"
 	    "this line has no separator\n"
@@ -262,8 +258,6 @@ test_long_line_split(void **state)
 	char err[512], path[PATH_MAX], text[600], pad[256];
 
 	(void)state;
-	tu_known_bug("lib/conf.c:61: lines over inih's INI_MAX_LINE (200) are "
-	    "split; the tail of a long value is read as another key");
 	/* "name = " (7) + 192 bytes fill the first 199; then "roles = admin". */
 	memset(pad, 'x', 192);
 	pad[192] = '\0';

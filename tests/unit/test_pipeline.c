@@ -852,7 +852,8 @@ test_signed_malformed_body(void **state)
 	assert_int_equal(ehx_envelope_seal_bytes(signers[POLICE], body, blen,
 	    &frame, &len), 0);
 	before = counts_of(&b);
-	process(&b, "police", frame, len, NULL, &r);
+	/* Refused, but the reply still names the request by its id. */
+	process(&b, "police", frame, len, m.id, &r);
 	expect_error(&r, EHX_ERR_MALFORMED);
 	assert_non_null(strstr(r.body->error->message, "in_reply_to"));
 	expect_refusal_effects(&b, before);
@@ -1353,10 +1354,11 @@ test_picture_truncated(void **state)
 	reply_free(&r);
 }
 
-/* Send m; expect code with no in_reply_to (the Body was refused before
- * its message id counted), and nothing but one audit record changed. */
+/* Send m; expect code (the Body was refused before its message id
+ * counted, though the reply names it), and nothing but one audit record
+ * changed. */
 static void
-expect_refused_unanswerable(int s, const char *conn, struct msg *m, int code)
+expect_refused_body(int s, const char *conn, struct msg *m, int code)
 {
 	struct counts before = counts_of(&b);
 	unsigned char *frame = NULL;
@@ -1365,7 +1367,8 @@ expect_refused_unanswerable(int s, const char *conn, struct msg *m, int code)
 
 	assert_int_equal(ehx_envelope_seal(signers[s], &m->body, &frame, &len),
 	    0);
-	process(&b, conn, frame, len, NULL, &r);
+	/* The refusal still names the request it answers. */
+	process(&b, conn, frame, len, m->id, &r);
 	expect_error(&r, code);
 	expect_refusal_effects(&b, before);
 	reply_free(&r);
@@ -1392,12 +1395,12 @@ test_unknown_fields(void **state)
 	    EHX__ROLE__ROLE_PRACTITIONER);
 	m.pr.base.n_unknown_fields = 1;         /* deep inside the payload */
 	m.pr.base.unknown_fields = &uf;
-	expect_refused_unanswerable(POLICE, "police", &m, EHX_ERR_MALFORMED);
+	expect_refused_body(POLICE, "police", &m, EHX_ERR_MALFORMED);
 	msg_publish(&m, "police", nhs, "CASE-UF", 2,
 	    EHX__ROLE__ROLE_PRACTITIONER);
 	m.body.base.n_unknown_fields = 1;       /* at the top */
 	m.body.base.unknown_fields = &uf;
-	expect_refused_unanswerable(POLICE, "police", &m, EHX_ERR_MALFORMED);
+	expect_refused_body(POLICE, "police", &m, EHX_ERR_MALFORMED);
 	expect_audit(&b, "police", "envelope", EHX_ERR_MALFORMED, NULL);
 	/* Without them, the same request is fine. */
 	{

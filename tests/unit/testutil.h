@@ -1,16 +1,11 @@
 /*
  * testutil.h — what the unit tests share: temporary directories under
  * $EHX_TEST_TMP (or /tmp), removed again afterwards; files written with a
- * given mode; shell commands (certs/ehx-pki, openssl); and the known-bug
- * gate.
+ * given mode; shell commands (certs/ehx-pki, openssl).
  *
  * Header-only, with static functions, because the Makefile links each
  * tests/unit/test_*.c on its own. Tests run from the repository root (make
  * does that); EHX_PKI may name the ehx-pki script elsewhere.
- *
- * A test that shows a known, reported bug calls tu_known_bug() first: it is
- * skipped unless EHX_TEST_KNOWN_BUGS=1, so the suite stays green while the
- * bug is open, and `EHX_TEST_KNOWN_BUGS=1 make test-unit` shows it failing.
  */
 #ifndef EHX_TESTUTIL_H
 #define EHX_TESTUTIL_H
@@ -194,15 +189,5 @@ tu_join(char *out, size_t outsz, const char *dir, const char *rel)
 	snprintf(out, outsz, "%s/%s", dir, rel);
 	return out;
 }
-
-/* Skip a test that shows an open, reported bug unless asked to run it. */
-#define tu_known_bug(what) do { \
-	const char *kb_ = getenv("EHX_TEST_KNOWN_BUGS"); \
-	if (kb_ == NULL || strcmp(kb_, "1") != 0) { \
-		fprintf(stderr, "known bug, skipped (EHX_TEST_KNOWN_BUGS=1 " \
-		    "runs it): %s\n", (what)); \
-		skip(); \
-	} \
-} while (0)
 
 #endif
