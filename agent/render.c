@@ -16,6 +16,41 @@
 #include "ehx/nhs.h"
 #include "ehx/util.h"
 
+/*
+ * s made safe for a terminal: a byte that does not start a complete UTF-8
+ * sequence, and every control character, becomes '?'. The broker refuses
+ * such text on the way in; the command line does not count on it. Returns
+ * one of eight rotating buffers, so a few may appear in one printf.
+ */
+static const char *
+safe(const char *s)
+{
+	static char ring[8][1024];
+	static unsigned next;
+	char *out = ring[next++ % 8];
+	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+	size_t o = 0;
+
+	while (*p != '\0' && o + 5 < sizeof(ring[0])) {
+		int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
+		    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+
+		for (int i = 1; i < len; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				len = 0;
+		if (len == 0 || *p < 0x20 || *p == 0x7f) {
+			out[o++] = '?';
+			p++;
+			continue;
+		}
+		memcpy(out + o, p, (size_t)len);
+		o += (size_t)len;
+		p += len;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* Print s in exactly width columns (code points), cut or padded. */
 static void
 cell(FILE *f, const char *s, int width)
@@ -178,7 +213,7 @@ picture_table(FILE *f, const Ehx__PictureResult *r, const char *nhs)
 	if (r->child.len == EHX_PSEUDONYM_LEN)
 		ehx_hex(child, r->child.data, 6);
 	fprintf(f, "Whole picture of child %s (pseudonym %s…), shared under "
-	    "consent %s\n", pretty, child, r->consent_id);
+	    "consent %s\n", pretty, child, safe(r->consent_id));
 	if (r->highest_open_level > 0)
 		fprintf(f, "Highest open level of need: %u (%s)\n",
 		    r->highest_open_level, ehx_level_name(r->highest_open_level));
@@ -236,12 +271,12 @@ picture_table(FILE *f, const Ehx__PictureResult *r, const char *nhs)
 
 				if (v->note[0] != '\0')
 					fprintf(f, "  %s/%s: %s\n",
-					    r->involvements[i]->agency, v->ref,
-					    v->note);
+					    safe(r->involvements[i]->agency),
+					    safe(v->ref), safe(v->note));
 				if (v->close_reason[0] != '\0')
 					fprintf(f, "  %s/%s closed: %s\n",
-					    r->involvements[i]->agency, v->ref,
-					    v->close_reason);
+					    safe(r->involvements[i]->agency),
+					    safe(v->ref), safe(v->close_reason));
 			}
 	}
 	if (r->truncated)
@@ -309,16 +344,16 @@ consent_table(FILE *f, const Ehx__ConsentResult *r, const char *nhs)
 				    k ? ", " : "",
 				    ehx_purpose_name(c->scope->purposes[k]));
 		scope_text(scope, sizeof(scope), c->scope);
-		fprintf(f, "\n%s  %s\n", c->id, consent_state(c, now));
+		fprintf(f, "\n%s  %s\n", safe(c->id), consent_state(c, now));
 		fprintf(f, "  given by      %s %s\n", c->given_by ?
 		    ehx_relation_name(c->given_by->relation) : "-",
-		    c->given_by ? c->given_by->name : "");
+		    safe(c->given_by ? c->given_by->name : ""));
 		fprintf(f, "  recorded by   %s, %s (%s), %s UTC\n",
-		    c->recorded_by_agency, c->recorded_by ? c->recorded_by->name :
-		    "-", c->recorded_by ? ehx_role_name(c->recorded_by->role) : "-",
+		    safe(c->recorded_by_agency), safe(c->recorded_by ?
+		    c->recorded_by->name : "-"), c->recorded_by ? ehx_role_name(c->recorded_by->role) : "-",
 		    ehx_fmt_time(a, sizeof(a), c->recorded_at));
 		fprintf(f, "  lawful basis  %s\n", ehx_basis_name(c->basis));
-		fprintf(f, "  scope         %s\n", scope);
+		fprintf(f, "  scope         %s\n", safe(scope));
 		fprintf(f, "  purposes      %s\n", purposes);
 		fprintf(f, "  valid         %s to %s UTC\n",
 		    ehx_fmt_time(a, sizeof(a), c->starts_at),
@@ -326,10 +361,11 @@ consent_table(FILE *f, const Ehx__ConsentResult *r, const char *nhs)
 		if (c->withdrawn_at != 0)
 			fprintf(f, "  withdrawn     %s UTC by %s (%s)%s%s: %s\n",
 			    ehx_fmt_time(a, sizeof(a), c->withdrawn_at),
-			    c->withdrawn_by_agency, c->withdrawn_recorded_by ?
-			    c->withdrawn_recorded_by->name : "-",
+			    safe(c->withdrawn_by_agency),
+			    safe(c->withdrawn_recorded_by ?
+			    c->withdrawn_recorded_by->name : "-"),
 			    c->withdrawn_by[0] ? ", asked by " : "",
-			    c->withdrawn_by, c->withdrawn_reason);
+			    safe(c->withdrawn_by), safe(c->withdrawn_reason));
 	}
 	if (r->truncated)
 		fprintf(f, "\n(More consent records exist than one answer "
@@ -443,5 +479,5 @@ render_error(const Ehx__Error *e, bool from_agent, bool json)
 		return;
 	}
 	fprintf(stderr, "ehx: %s refused (%s): %s\n", from_agent ? "the agent" :
-	    "the broker", ehx_errname(code), e->message);
+	    "the broker", ehx_errname(code), safe(e->message));
 }
