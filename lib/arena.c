@@ -5,7 +5,6 @@
 #include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "ehx/arena.h"
 
@@ -92,17 +91,6 @@ ehx_arena_alloc(struct ehx_arena *a, size_t n)
 	}
 	c->used += n;
 	return c->data + c->used - n;
-}
-
-char *
-ehx_arena_strdup(struct ehx_arena *a, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p;
-
-	if ((p = ehx_arena_alloc(a, n)) != NULL)
-		memcpy(p, s, n);
-	return p;
 }
 
 void

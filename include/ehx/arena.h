@@ -20,9 +20,6 @@ void ehx_arena_free(struct ehx_arena *a);
 /* n bytes aligned for any type, or NULL past the limit. Valid until reset. */
 void *ehx_arena_alloc(struct ehx_arena *a, size_t n);
 
-/* Copy of s, or NULL. */
-char *ehx_arena_strdup(struct ehx_arena *a, const char *s);
-
 /* Release everything allocated; keeps the first chunk. */
 void ehx_arena_reset(struct ehx_arena *a);
 

@@ -45,21 +45,6 @@ test_alignment(void **state)
 }
 
 static void
-test_strdup(void **state)
-{
-	struct ehx_arena *a = ehx_arena_new(256 * KiB);
-	char *s, *t;
-
-	(void)state;
-	s = ehx_arena_strdup(a, "police-north");
-	t = ehx_arena_strdup(a, "");
-	assert_string_equal(s, "police-north");
-	assert_string_equal(t, "");
-	assert_int_equal((uintptr_t)s % ALIGN, 0);
-	ehx_arena_free(a);
-}
-
-static void
 test_limit(void **state)
 {
 	struct ehx_arena *a = ehx_arena_new(256 * KiB);
@@ -77,7 +62,6 @@ test_limit(void **state)
 	/* Once refused, refused again; a larger request too. */
 	assert_null(ehx_arena_alloc(a, KiB));
 	assert_null(ehx_arena_alloc(a, 64 * KiB));
-	assert_null(ehx_arena_strdup(a, "no room"));
 	/* A request over the limit on an empty arena. */
 	ehx_arena_reset(a);
 	assert_null(ehx_arena_alloc(a, 256 * KiB + 1));
@@ -219,7 +203,6 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_alignment),
-		cmocka_unit_test(test_strdup),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_reset_reuses),
 		cmocka_unit_test(test_large),
