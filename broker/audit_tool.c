@@ -116,24 +116,18 @@ audit_tool(struct store *s, unsigned long tail, bool json)
 	/* The chain's end must be the head the broker recorded: otherwise
 	 * the newest records were removed. */
 	{
-		static const char head_key[] = "audit_head";
-		MDB_val hk = { sizeof(head_key) - 1, (void *)head_key }, hv;
-		unsigned long long head_seq = 0;
+		unsigned char head_hash[32];
+		uint64_t head_seq;
 
-		rc = mdb_get(txn, s->meta, &hk, &hv);
-		if (rc == 0 && hv.mv_size == 40) {
-			for (int b = 0; b < 8; b++)
-				head_seq = head_seq << 8 |
-				    ((unsigned char *)hv.mv_data)[b];
-			if (head_seq != n || memcmp((unsigned char *)hv.mv_data +
-			    8, prev, 32) != 0) {
-				fprintf(stderr, "ehx-broker: audit chain ends at "
-				    "record %llu, but the head names record %llu "
-				    "or another hash: records were removed or "
-				    "changed\n", n, head_seq);
-				bad++;
-			}
-		} else if (!(rc == MDB_NOTFOUND && n == 0)) {
+		rc = store_audit_head(s, txn, &head_seq, head_hash);
+		if (rc == 0 && (head_seq != n ||
+		    memcmp(head_hash, prev, 32) != 0)) {
+			fprintf(stderr, "ehx-broker: audit chain ends at record "
+			    "%llu, but the head names record %llu or another "
+			    "hash: records were removed or changed\n", n,
+			    (unsigned long long)head_seq);
+			bad++;
+		} else if (rc != 0 && !(rc == EHX_ERR_NOT_FOUND && n == 0)) {
 			fprintf(stderr, "ehx-broker: the audit head is missing "
 			    "or damaged\n");
 			bad++;

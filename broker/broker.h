@@ -103,6 +103,11 @@ int store_replay_put(struct store *s, MDB_txn *txn, const char *sender,
     const unsigned char id[EHX_MSGID_LEN], const Ehx__ReplayEntry *entry,
     int64_t horizon_ms);
 
+/* The audit log's head: the newest record's seq and SHA-256 (0 and zeros
+ * when empty, with EHX_ERR_NOT_FOUND). 0, NOT_FOUND or a storage error. */
+int store_audit_head(struct store *s, MDB_txn *txn, uint64_t *seq,
+    unsigned char hash[32]);
+
 /* Append rec (seq and prev_hash are filled in) to the audit log. */
 int store_audit_append(struct store *s, MDB_txn *txn, Ehx__AuditRecord *rec);
 

@@ -222,22 +222,38 @@ store_replay_put(struct store *s, MDB_txn *txn, const char *sender,
 	return store_err(mdb_put(txn, s->replay_time, &tkey, &empty, 0));
 }
 
+static const char head_key[] = "audit_head";
+
+int
+store_audit_head(struct store *s, MDB_txn *txn, uint64_t *seq,
+    unsigned char hash[32])
+{
+	MDB_val key = { sizeof(head_key) - 1, (void *)head_key }, val;
+	int rc;
+
+	*seq = 0;
+	memset(hash, 0, 32);
+	if ((rc = mdb_get(txn, s->meta, &key, &val)) != 0)
+		return store_err(rc);
+	if (val.mv_size != 8 + 32)
+		return EHX_ERR_STORAGE;
+	*seq = get_be64(val.mv_data);
+	memcpy(hash, (unsigned char *)val.mv_data + 8, 32);
+	return 0;
+}
+
 int
 store_audit_append(struct store *s, MDB_txn *txn, Ehx__AuditRecord *rec)
 {
-	static const char head_key[] = "audit_head";
-	unsigned char prev[32] = { 0 }, headbuf[8 + 32], k[8], *buf;
-	MDB_val key = { sizeof(head_key) - 1, (void *)head_key }, val;
-	uint64_t seq = 0;
+	unsigned char prev[32], headbuf[8 + 32], k[8], *buf;
+	MDB_val key, val;
+	uint64_t seq;
 	size_t len;
 	int rc;
 
-	rc = mdb_get(txn, s->meta, &key, &val);
-	if (rc == 0 && val.mv_size == sizeof(headbuf)) {
-		seq = get_be64(val.mv_data);
-		memcpy(prev, (unsigned char *)val.mv_data + 8, 32);
-	} else if (rc != MDB_NOTFOUND)
-		return rc == 0 ? EHX_ERR_STORAGE : store_err(rc);
+	if ((rc = store_audit_head(s, txn, &seq, prev)) != 0 &&
+	    rc != EHX_ERR_NOT_FOUND)
+		return rc;
 	rec->seq = ++seq;
 	rec->prev_hash.data = prev;
 	rec->prev_hash.len = sizeof(prev);
