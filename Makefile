@@ -49,8 +49,9 @@ TESTLIBS := $(shell $(PKG_CONFIG) --libs $(TESTPKGS) 2>/dev/null)
 
 LIB_SRC    := $(wildcard lib/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
-AGENT_SRC  := agent/agentd.c agent/users.c
+AGENT_SRC  := agent/agentd.c agent/users.c agent/watch.c
 CLI_SRC    := agent/ehx.c agent/render.c
+VERIFY_SRC := agent/auditverify.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
@@ -63,6 +64,7 @@ LIBEHX     := $(BUILD)/libehx.a
 BROKER     := $(BUILD)/bin/ehx-broker
 AGENT      := $(BUILD)/bin/ehx-agent
 CLI        := $(BUILD)/bin/ehx
+VERIFY     := $(BUILD)/bin/ehx-auditverify
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
 
@@ -70,14 +72,14 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
 	uninstall clean fuzz fuzz-bins fuzz-run fuzz-seeds
 .DELETE_ON_ERROR:
 
-all: $(BROKER) $(AGENT) $(CLI) $(TOOL_BINS)
+all: $(BROKER) $(AGENT) $(CLI) $(VERIFY) $(TOOL_BINS)
 
 $(GEN)/ehx.pb-c.c $(GEN)/ehx.pb-c.h: proto/ehx.proto
 	@mkdir -p $(GEN)
 	$(PROTOC_C) --proto_path=proto --c_out=$(GEN) proto/ehx.proto
 
 # Everything that includes the generated header waits for it.
-$(call obj,$(LIB_SRC) $(BROKER_SRC) $(AGENT_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/fuzz/seeds.c): $(GEN)/ehx.pb-c.h
+$(call obj,$(LIB_SRC) $(BROKER_SRC) $(AGENT_SRC) $(CLI_SRC) $(VERIFY_SRC) $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/fuzz/seeds.c): $(GEN)/ehx.pb-c.h
 
 $(PB_OBJ): $(GEN)/ehx.pb-c.c
 	@mkdir -p $(dir $@)
@@ -103,13 +105,18 @@ $(CLI): $(call obj,$(CLI_SRC)) $(LIBEHX)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
 
+$(VERIFY): $(call obj,$(VERIFY_SRC)) $(LIBEHX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/bin/%: $(BUILD)/obj/tests/tools/%.o $(LIBEHX)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
 
 # Unit tests may link broker and agent modules (not their main files).
 UNIT_LINK := $(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
-	$(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o
+	$(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o \
+	$(BUILD)/obj/agent/watch.o
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_LINK) $(LIBEHX)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)
@@ -191,13 +198,14 @@ deps:
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BROKER) $(AGENT) $(DESTDIR)$(SBINDIR)/
-	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(CLI) $(VERIFY) $(DESTDIR)$(BINDIR)/
 	install -m 0755 certs/ehx-pki $(DESTDIR)$(SBINDIR)/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/ehx-broker $(DESTDIR)$(SBINDIR)/ehx-agent \
-	    $(DESTDIR)$(SBINDIR)/ehx-pki $(DESTDIR)$(BINDIR)/ehx
+	    $(DESTDIR)$(SBINDIR)/ehx-pki $(DESTDIR)$(BINDIR)/ehx \
+	    $(DESTDIR)$(BINDIR)/ehx-auditverify
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:

@@ -43,6 +43,7 @@
 #include "ehx/util.h"
 #include "ehx/validate.h"
 #include "ehx/wire.h"
+#include "watch.h"
 
 #define DEFAULT_CONFIG "/etc/ehx/agent.conf"
 #define PATH_MAX_ 1024
@@ -66,6 +67,7 @@ struct agent_config {
 	char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char socket_group[64];
 	char users[PATH_MAX_];
+	char state_file[PATH_MAX_];
 	long long socket_mode;
 	long long timeout_ms;
 	int log_level;
@@ -95,8 +97,12 @@ struct agent {
 	unsigned char broker_curve[EHX_KEY_LEN];
 	void *zctx, *dealer;
 	int listen_fd;
+	struct watch watch;
 	struct slot slots[MAX_CLIENTS];
 };
+
+/* For send_local: the agent whose warning every answer carries. */
+static struct watch *the_watch;
 
 static volatile sig_atomic_t stopping, reload;
 
@@ -154,6 +160,7 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	PATH(curve_key);
 	PATH(socket);
 	PATH(users);
+	PATH(state_file);
 #undef PATH
 	if (strcmp(key, "agency") == 0 || strcmp(key, "broker_id") == 0) {
 		if (!ehx_id_ok(value)) {
@@ -210,6 +217,7 @@ config_load(const char *path, struct agent_config *c, char *err, size_t errsz)
 		{ "curve_key", offsetof(struct agent_config, curve_key) },
 		{ "socket", offsetof(struct agent_config, socket) },
 		{ "users", offsetof(struct agent_config, users) },
+		{ "state_file", offsetof(struct agent_config, state_file) },
 	};
 	int r;
 
@@ -415,6 +423,8 @@ send_local(struct slot *s, const Ehx__Body *reply, bool from_agent)
 
 	lr.reply = (Ehx__Body *)reply;
 	lr.from_agent = from_agent;
+	if (the_watch != NULL && watch_warning(the_watch) != NULL)
+		lr.warning = (char *)watch_warning(the_watch);
 	n = ehx__local_reply__get_packed_size(&lr);
 	if ((buf = malloc(n)) == NULL)
 		return;
@@ -475,6 +485,8 @@ peer_account(int fd, char *out, size_t outsz)
 	return 0;
 }
 
+static void send_state(struct agent *ag, struct slot *s);
+
 static void
 read_request(struct agent *ag, struct slot *s, int64_t now)
 {
@@ -508,7 +520,12 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 		fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
 		return;
 	}
-	if ((lr = ehx__local_request__unpack(NULL, (size_t)n, buf)) == NULL ||
+	if ((lr = ehx__local_request__unpack(NULL, (size_t)n, buf)) != NULL &&
+	    lr->agent_state && !ehx_message_has_unknown(&lr->base)) {
+		send_state(ag, s);
+		goto out;
+	}
+	if (lr == NULL ||
 	    (in = lr->body) == NULL || !ehx_payload_is_request(in->payload_case) ||
 	    ehx_message_has_unknown(&lr->base)) {
 		fail_local(ag, s, EHX_ERR_MALFORMED, "the local request is not "
@@ -562,6 +579,29 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 out:
 	if (lr != NULL)
 		ehx__local_request__free_unpacked(lr, NULL);
+}
+
+/* Answer a caller asking about the agent itself, and free the slot. */
+static void
+send_state(struct agent *ag, struct slot *s)
+{
+	Ehx__LocalReply lr = EHX__LOCAL_REPLY__INIT;
+	unsigned char *buf;
+	size_t n;
+
+	lr.from_agent = true;
+	lr.state = ag->watch.state;
+	if (watch_warning(&ag->watch) != NULL)
+		lr.warning = (char *)watch_warning(&ag->watch);
+	n = ehx__local_reply__get_packed_size(&lr);
+	if ((buf = malloc(n)) != NULL) {
+		ehx__local_reply__pack(&lr, buf);
+		if (send(s->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_warn("could not answer a local caller: %s",
+			    strerror(errno));
+		free(buf);
+	}
+	slot_free(s);
 }
 
 static void
@@ -648,6 +688,10 @@ broker_reply(struct agent *ag)
 		log_warn("reply dropped: it names no request");
 		goto out;
 	}
+	if (b->checkpoint != NULL)
+		watch_seen(&ag->watch, b->checkpoint, ehx_now_ms());
+	if (watch_reply(&ag->watch, b, ehx_now_ms()))
+		goto out;
 	for (size_t i = 0; i < MAX_CLIENTS && s == NULL; i++)
 		if (ag->slots[i].state == SLOT_WAITING &&
 		    memcmp(ag->slots[i].id, b->in_reply_to.data,
@@ -731,6 +775,7 @@ serve(struct agent *ag)
 			if (s->state == SLOT_WAITING && s->next_send < next)
 				next = s->next_send;
 		}
+		watch_tick(&ag->watch, ag->dealer, now, &next);
 		items[0] = (zmq_pollitem_t){ ag->dealer, 0, ZMQ_POLLIN, 0 };
 		items[1] = (zmq_pollitem_t){ NULL, ag->listen_fd, ZMQ_POLLIN, 0 };
 		timeout = next > now ? (long)(next - now) : 0;
@@ -775,6 +820,7 @@ agent_free(struct agent *ag)
 	if (ag->zctx != NULL)
 		zmq_ctx_term(ag->zctx);
 	users_free(&ag->users);
+	watch_free(&ag->watch);
 	OPENSSL_cleanse(ag->curve_secret, sizeof(ag->curve_secret));
 	ehx_signer_free(ag->signer);
 	ehx_cert_free(ag->broker_cert);
@@ -828,10 +874,17 @@ main(int argc, char **argv)
 	umask(077);
 	if (config_load(conf, &ag.cfg, err, sizeof(err)) != 0 ||
 	    load_keys(&ag, err, sizeof(err)) != 0 ||
-	    users_load(ag.cfg.users, &ag.users, err, sizeof(err)) != 0) {
+	    users_load(ag.cfg.users, &ag.users, err, sizeof(err)) != 0 ||
+	    watch_open(&ag.watch, ag.cfg.state_file, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		goto out;
 	}
+	ag.watch.agency = ag.cfg.agency;
+	ag.watch.broker_id = ag.cfg.broker_id;
+	ag.watch.broker_cert = ag.broker_cert;
+	ag.watch.signer = ag.signer;
+	ag.watch.timeout_ms = ag.cfg.timeout_ms;
+	the_watch = &ag.watch;
 	ehx_log_level_current = ag.cfg.log_level;
 	if (check) {
 		printf("ehx-agent: %s is valid; agency %s, %zu users\n", conf,

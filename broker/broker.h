@@ -17,6 +17,8 @@
 #include "ehx/arena.h"
 #include "ehx/crypto.h"
 #include "ehx/limits.h"
+#include "ehx/merkle.h"
+#include "ehx/policy.h"
 
 #define BROKER_PATH_MAX 1024
 #define BROKER_MAX_CERTS 4   /* per agency: the current one and rotations */
@@ -33,6 +35,12 @@ struct broker_config {
 	char registry[BROKER_PATH_MAX];
 	char pseudonym_key[BROKER_PATH_MAX];
 	char endpoint_file[BROKER_PATH_MAX];    /* optional: where to write the bound endpoint */
+	char policy[BROKER_PATH_MAX];           /* the sharing policy */
+	long long checkpoint_records;           /* sign a checkpoint every N records */
+	long long checkpoint_seconds;           /* or T seconds, whichever first */
+	long long retention_flag_days;          /* 0: keep closed flags */
+	long long retention_consent_days;       /* 0: keep ended consents */
+	long long retention_evidence_days;      /* 0: keep envelopes */
 	long long skew_ms;
 	long long map_size;
 	int log_level;
@@ -79,6 +87,8 @@ const struct agency *registry_by_fpr(const struct registry *reg,
 struct store {
 	MDB_env *env;
 	MDB_dbi flags, consent, audit, replay, replay_time, meta;
+	MDB_dbi tree, checkpoints, cosign, evidence, audit_child, alerts;
+	MDB_dbi disclosures;
 	bool failed;            /* a fatal storage error: refuse writes */
 };
 
@@ -103,20 +113,50 @@ int store_replay_put(struct store *s, MDB_txn *txn, const char *sender,
     const unsigned char id[EHX_MSGID_LEN], const Ehx__ReplayEntry *entry,
     int64_t horizon_ms);
 
-/* The audit log's head: the newest record's seq and SHA-256 (0 and zeros
- * when empty, with EHX_ERR_NOT_FOUND). 0, NOT_FOUND or a storage error. */
-int store_audit_head(struct store *s, MDB_txn *txn, uint64_t *seq,
-    unsigned char hash[32]);
+/* Records in the audit log (0 when empty). */
+int store_audit_size(struct store *s, MDB_txn *txn, uint64_t *size);
 
-/* Append rec (seq and prev_hash are filled in) to the audit log. */
+/* Append rec to the audit log and its Merkle tree; rec->seq is set (the
+ * record is leaf seq - 1). Indexes it by child when it names one. */
 int store_audit_append(struct store *s, MDB_txn *txn, Ehx__AuditRecord *rec);
+
+/* The stored bytes of record seq (valid until the transaction ends). */
+int store_audit_get(struct store *s, MDB_txn *txn, uint64_t seq, MDB_val *val);
+
+/* The leaf hash the tree holds for record seq. */
+int store_audit_leaf(struct store *s, MDB_txn *txn, uint64_t seq,
+    unsigned char out[EHX_HASH_LEN]);
+
+/* Root of the first size records; proofs (at most EHX_MERKLE_MAX_PROOF). */
+int store_audit_root(struct store *s, MDB_txn *txn, uint64_t size,
+    unsigned char root[EHX_HASH_LEN]);
+int store_audit_inclusion(struct store *s, MDB_txn *txn, uint64_t seq,
+    uint64_t size, unsigned char (*path)[EHX_HASH_LEN], size_t *n);
+int store_audit_consistency(struct store *s, MDB_txn *txn, uint64_t old_size,
+    uint64_t new_size, unsigned char (*path)[EHX_HASH_LEN], size_t *n);
+
+/* The checkpoint of size (0: the newest), unpacked in a (NULL: malloc,
+ * free with ehx__checkpoint__free_unpacked). EHX_ERR_NOT_FOUND if none. */
+int store_checkpoint_get(struct store *s, MDB_txn *txn, uint64_t size,
+    struct ehx_arena *a, Ehx__Checkpoint **cp);
+int store_checkpoint_put(struct store *s, MDB_txn *txn,
+    const Ehx__Checkpoint *cp, struct ehx_arena *a);
+
+/* Keep the envelope with this SHA-256 as evidence (once). */
+int store_evidence_put(struct store *s, MDB_txn *txn,
+    const unsigned char hash[32], const void *env, size_t len);
+
+void put_be64(unsigned char *p, uint64_t v);
+uint64_t get_be64(const unsigned char *p);
 
 /* Key helpers for the child-prefixed databases. */
 #define STORE_KEY_MAX (EHX_PSEUDONYM_LEN + EHX_MAX_ID + 1 + EHX_MAX_REF + 1)
 size_t store_flag_key(unsigned char *out, const unsigned char *child,
     const char *agency, const char *ref);
+#define STORE_CONSENT_RECORD 0
+#define STORE_CONSENT_WITHDRAWAL 1
 size_t store_consent_key(unsigned char *out, const unsigned char *child,
-    const char *consent_id);
+    const char *consent_id, int kind);
 
 /* Serialize msg into the arena and put it under key. */
 int store_put_msg(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
@@ -132,6 +172,9 @@ struct broker {
 	struct ehx_pseudokey *pkey;
 	struct store store;
 	struct ehx_arena *arena;
+	struct ehx_policy policy;
+	Ehx__Checkpoint *cp;            /* the newest checkpoint (malloc'd) */
+	int64_t cp_due;                 /* when the next timed one is due */
 	unsigned char curve_secret[EHX_KEY_LEN];  /* wiped once set on the socket */
 	void *zctx, *router, *zap;
 };
@@ -147,6 +190,16 @@ struct request {
 	unsigned char child[EHX_PSEUDONYM_LEN];
 	bool has_child;
 	char basis[64];                 /* recorded in the audit record */
+	char consent_id[32];            /* the consent a decision rested on */
+	bool break_glass;               /* answered by break-glass */
+	bool unaudited;                 /* proofs and cosignatures: no record */
+	unsigned char envelope_hash[32];
+	/* Whose flags an answer disclosed (handle_picture), for the index. */
+	struct disclosed {
+		const char *owner;
+		uint32_t flags;
+	} *disclosed;
+	size_t ndisclosed;
 	Ehx__Body reply;                /* handlers set the payload */
 };
 
@@ -167,10 +220,59 @@ int handle_record_consent(struct request *rq, char *why, size_t whysz);
 int handle_withdraw_consent(struct request *rq, char *why, size_t whysz);
 int handle_query_consent(struct request *rq, char *why, size_t whysz);
 int handle_query_picture(struct request *rq, char *why, size_t whysz);
+int handle_query_audit(struct request *rq, char *why, size_t whysz);
+int handle_query_alerts(struct request *rq, char *why, size_t whysz);
+int handle_review_alert(struct request *rq, char *why, size_t whysz);
+int handle_query_disclosures(struct request *rq, char *why, size_t whysz);
+int handle_export_audit(struct request *rq, char *why, size_t whysz);
+int handle_query_proof(struct request *rq, char *why, size_t whysz);
+int handle_cosign_checkpoint(struct request *rq, char *why, size_t whysz);
+int handle_query_sar(struct request *rq, char *why, size_t whysz);
+
+/*
+ * After rq's audit record was appended as seq (in txn): index what the
+ * decision disclosed and raise a break-glass alert. 0 or a storage error.
+ */
+int audit_side_records(struct request *rq, MDB_txn *txn, uint64_t seq);
+
+/*
+ * Sign a checkpoint of the audit log in txn when one is due: every
+ * checkpoint_records records, or when `timed` and the log grew since the
+ * last. *made is set when one was stored; the caller commits, then calls
+ * checkpoint_adopt. 0 or an error.
+ */
+int checkpoint_maybe(struct broker *b, MDB_txn *txn, bool timed, bool *made);
+
+/* After the commit: make the newest stored checkpoint the one replies carry. */
+int checkpoint_adopt(struct broker *b);
+
+/* The timer: sign a checkpoint when checkpoint_seconds have passed. */
+void checkpoint_tick(struct broker *b);
 
 /* Answer rq with an Ack naming id (which must outlive the request) and
  * rq->basis. Returns 0 or EHX_ERR_NOMEM. */
 int request_ack(struct request *rq, const char *id);
+
+/*
+ * Call fn for each consent record of rq's child, as it stands now (its
+ * withdrawal merged in), until fn returns nonzero (>0 stops quietly). The
+ * record is freed after fn returns.
+ */
+int consent_each(struct request *rq, int (*fn)(struct request *,
+    const Ehx__ConsentRecord *, void *), void *arg);
+
+/* Whether agency a may see c: it recorded it or c's scope names it. */
+bool consent_concerns(const Ehx__ConsentRecord *c, const struct agency *a);
+
+/* c's state changes up to now (recorded, withdrawn, expired) into ev
+ * (at most 3), allocated in arena a; returns how many, or -1 (no memory). */
+int consent_events(const Ehx__ConsentRecord *c, int64_t now,
+    struct ehx_arena *a, Ehx__ConsentEvent **ev);
+
+/* The child's consent records (all of them, or those concerning rq's
+ * agency), with their history when asked, bounded to one answer. */
+int consent_list(struct request *rq, bool history, bool all, size_t budget,
+    Ehx__ConsentResult **out);
 
 /* The active consent of rq's child that covers rq's agency for purpose, if
  * any: 0 and its id in id_out, or EHX_ERR_NO_CONSENT. */
@@ -179,9 +281,11 @@ int consent_find_active(struct request *rq, int purpose, char *id_out,
 
 /* ---- audit_tool.c: the operator's view of the audit log ----------------- */
 
-/* Print the last `tail` audit records (0: all) and check the hash chain
- * from the first record. Returns 0, or EHX_ERR_STORAGE if the chain breaks. */
-int audit_tool(struct store *s, unsigned long tail, bool json);
+/* Print the last `tail` audit records (0: all) after checking the whole
+ * log against its Merkle tree and checkpoints (signatures too, when the
+ * broker's certificate is given). 0, or EHX_ERR_STORAGE on any fault. */
+int audit_tool(struct store *s, unsigned long tail, bool json,
+    const struct ehx_cert *broker);
 
 /* ---- zap.c ---------------------------------------------------------------- */
 

@@ -36,6 +36,7 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	PATH(registry);
 	PATH(pseudonym_key);
 	PATH(endpoint_file);
+	PATH(policy);
 #undef PATH
 	if (strcmp(key, "id") == 0) {
 		if (!ehx_id_ok(value)) {
@@ -61,6 +62,21 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		c->map_size = v * 1024 * 1024;
 		return 0;
 	}
+	if (strcmp(key, "checkpoint_records") == 0)
+		return ehx_conf_int(value, 1, 1000000, &c->checkpoint_records,
+		    why, whysz);
+	if (strcmp(key, "checkpoint_seconds") == 0)
+		return ehx_conf_int(value, 1, 86400, &c->checkpoint_seconds,
+		    why, whysz);
+	if (strcmp(key, "retention_closed_flag_days") == 0)
+		return ehx_conf_int(value, 0, 36500, &c->retention_flag_days,
+		    why, whysz);
+	if (strcmp(key, "retention_consent_days") == 0)
+		return ehx_conf_int(value, 0, 36500, &c->retention_consent_days,
+		    why, whysz);
+	if (strcmp(key, "retention_evidence_days") == 0)
+		return ehx_conf_int(value, 0, 36500,
+		    &c->retention_evidence_days, why, whysz);
 	if (strcmp(key, "log_level") == 0)
 		return ehx_conf_log_level(value, &c->log_level, why, whysz);
 	snprintf(why, whysz, "unknown key \"%.40s\"", key);
@@ -80,6 +96,7 @@ broker_config_load(const char *path, struct broker_config *c, char *err,
 		{ "ca", offsetof(struct broker_config, ca) },
 		{ "registry", offsetof(struct broker_config, registry) },
 		{ "pseudonym_key", offsetof(struct broker_config, pseudonym_key) },
+		{ "policy", offsetof(struct broker_config, policy) },
 	};
 	int r;
 
@@ -93,6 +110,8 @@ broker_config_load(const char *path, struct broker_config *c, char *err,
 	c->skew_ms = 300 * 1000;
 	c->map_size = 1024LL * 1024 * 1024;
 	c->log_level = EHX_LOG_INFO;
+	c->checkpoint_records = 1000;
+	c->checkpoint_seconds = 60;
 	if ((r = ehx_conf_parse(path, on_key, c, err, errsz)) != 0)
 		return r;
 	return ehx_conf_check_required(path, "broker", c, required,

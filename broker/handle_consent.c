@@ -2,12 +2,15 @@
  * handle_consent.c — record_consent, withdraw_consent and query_consent,
  * and the check every consent-gated answer makes.
  *
- * A consent record is never deleted or rewritten: withdrawal adds the time,
- * who asked and why to the record, once; expiry is read from the dates. A
- * record is active from starts_at until expires_at unless withdrawn, and it
- * covers an agency when its scope names the agency or the agency's type.
+ * A consent's history is append-only: the record is stored once as it was
+ * given (child ‖ id ‖ 0) and never rewritten; a withdrawal is a second,
+ * separate entry beside it (child ‖ id ‖ 1), written once; expiry is the
+ * passing of expires_at. A record is active from starts_at until
+ * expires_at unless withdrawn, and it covers an agency when its scope names
+ * the agency or the agency's type.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
@@ -33,9 +36,8 @@ covers(const Ehx__ConsentRecord *c, const struct agency *a, int purpose)
 	return who && what;
 }
 
-/* Whether agency a may see or act on c: it recorded it or is named in it. */
-static bool
-concerns(const Ehx__ConsentRecord *c, const struct agency *a)
+bool
+consent_concerns(const Ehx__ConsentRecord *c, const struct agency *a)
 {
 	return strcmp(c->recorded_by_agency, a->id) == 0 ||
 	    covers(c, a, EHX__PURPOSE__PURPOSE_WHOLE_PICTURE) ||
@@ -50,43 +52,143 @@ active(const Ehx__ConsentRecord *c, int64_t now)
 	    now < c->expires_at;
 }
 
-/*
- * Call fn for each consent record of rq's child until it returns nonzero.
- * Each record is freed after fn returns (fn copies what it keeps), so a
- * child with many records costs time but no memory.
- */
-static int
-each_consent(struct request *rq, int (*fn)(struct request *,
+/* The consent id in a consent key, and the entry's kind (record or
+ * withdrawal); false for a key of another shape. */
+static bool
+split_key(const MDB_val *k, const unsigned char *child, size_t *idlen,
+    int *kind)
+{
+	const unsigned char *p = k->mv_data;
+
+	if (k->mv_size < EHX_PSEUDONYM_LEN + 2 ||
+	    memcmp(p, child, EHX_PSEUDONYM_LEN) != 0)
+		return false;
+	*idlen = k->mv_size - EHX_PSEUDONYM_LEN - 1;
+	*kind = p[k->mv_size - 1];
+	return true;
+}
+
+/* Undo merge_withdrawal before the record is freed: the merged fields
+ * belong to the withdrawal. */
+static void
+unmerge(Ehx__ConsentRecord *c)
+{
+	c->withdrawn_by = (char *)protobuf_c_empty_string;
+	c->withdrawn_reason = (char *)protobuf_c_empty_string;
+	c->withdrawn_by_agency = (char *)protobuf_c_empty_string;
+	c->withdrawn_recorded_by = NULL;
+}
+
+static void
+merge_withdrawal(Ehx__ConsentRecord *c, const Ehx__ConsentEvent *ev)
+{
+	c->withdrawn_at = ev->at;
+	c->withdrawn_by = ev->by;
+	c->withdrawn_reason = ev->reason;
+	c->withdrawn_by_agency = ev->agency;
+	c->withdrawn_recorded_by = ev->person;
+}
+
+int
+consent_each(struct request *rq, int (*fn)(struct request *,
     const Ehx__ConsentRecord *, void *), void *arg)
 {
 	MDB_cursor *cur = NULL;
 	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
-	Ehx__StoredConsent *sc;
-	int rc, r = 0;
+	Ehx__StoredConsent *sc = NULL;
+	Ehx__StoredWithdrawal *sw = NULL;
+	size_t idlen;
+	int rc, r = 0, kind;
 
 	if ((rc = mdb_cursor_open(rq->txn, rq->b->store.consent, &cur)) != 0)
 		return store_err(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	/* Keys sort as record, then its withdrawal: hold each record until
+	 * the next key shows whether it was withdrawn. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < EHX_PSEUDONYM_LEN ||
-		    memcmp(k.mv_data, rq->child, EHX_PSEUDONYM_LEN) != 0)
+		if (!split_key(&k, rq->child, &idlen, &kind))
 			break;
-		if ((sc = ehx__stored_consent__unpack(NULL, v.mv_size,
-		    v.mv_data)) == NULL)
-			r = EHX_ERR_STORAGE;
-		else if (sc->record == NULL)
-			r = EHX_ERR_STORAGE;
-		else
+		if (kind == STORE_CONSENT_WITHDRAWAL && sc != NULL &&
+		    strlen(sc->record->id) == idlen &&
+		    memcmp(sc->record->id, (char *)k.mv_data +
+		    EHX_PSEUDONYM_LEN, idlen) == 0) {
+			if ((sw = ehx__stored_withdrawal__unpack(NULL, v.mv_size,
+			    v.mv_data)) == NULL || sw->event == NULL) {
+				r = EHX_ERR_STORAGE;
+				break;
+			}
+			merge_withdrawal(sc->record, sw->event);
+			continue;
+		}
+		if (sc != NULL) {
 			r = fn(rq, sc->record, arg);
-		if (sc != NULL)
+			unmerge(sc->record);
 			ehx__stored_consent__free_unpacked(sc, NULL);
-		if (r != 0)
+			sc = NULL;
+			if (sw != NULL)
+				ehx__stored_withdrawal__free_unpacked(sw, NULL);
+			sw = NULL;
+			if (r != 0)
+				break;
+		}
+		if (kind != STORE_CONSENT_RECORD) {
+			r = EHX_ERR_STORAGE;    /* a withdrawal without its record */
 			break;
+		}
+		if ((sc = ehx__stored_consent__unpack(NULL, v.mv_size,
+		    v.mv_data)) == NULL || sc->record == NULL ||
+		    sc->record->id == NULL) {
+			r = EHX_ERR_STORAGE;
+			break;
+		}
 	}
+	if (r == 0 && sc != NULL)
+		r = fn(rq, sc->record, arg);
+	if (sc != NULL) {
+		unmerge(sc->record);
+		ehx__stored_consent__free_unpacked(sc, NULL);
+	}
+	if (sw != NULL)
+		ehx__stored_withdrawal__free_unpacked(sw, NULL);
 	mdb_cursor_close(cur);
 	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
 		r = store_err(rc);
 	return r > 0 ? 0 : r;
+}
+
+int
+consent_events(const Ehx__ConsentRecord *c, int64_t now, struct ehx_arena *a,
+    Ehx__ConsentEvent **ev)
+{
+	int n = 0;
+
+	for (int i = 0; i < 3; i++)
+		if ((ev[i] = ehx_arena_alloc(a, sizeof(**ev))) == NULL)
+			return -1;
+		else
+			ehx__consent_event__init(ev[i]);
+	ev[n]->consent_id = c->id;
+	ev[n]->state = EHX__CONSENT_STATE__CONSENT_STATE_RECORDED;
+	ev[n]->at = c->recorded_at;
+	ev[n]->agency = c->recorded_by_agency;
+	ev[n]->person = c->recorded_by;
+	n++;
+	if (c->withdrawn_at != 0 && c->withdrawn_at < c->expires_at) {
+		ev[n]->consent_id = c->id;
+		ev[n]->state = EHX__CONSENT_STATE__CONSENT_STATE_WITHDRAWN;
+		ev[n]->at = c->withdrawn_at;
+		ev[n]->agency = c->withdrawn_by_agency;
+		ev[n]->person = c->withdrawn_recorded_by;
+		ev[n]->reason = c->withdrawn_reason;
+		ev[n]->by = c->withdrawn_by;
+		n++;
+	} else if (c->expires_at <= now) {
+		ev[n]->consent_id = c->id;
+		ev[n]->state = EHX__CONSENT_STATE__CONSENT_STATE_EXPIRED;
+		ev[n]->at = c->expires_at;
+		n++;
+	}
+	return n;
 }
 
 struct find {
@@ -115,7 +217,7 @@ consent_find_active(struct request *rq, int purpose, char *id_out,
 	struct find f = { .purpose = purpose };
 	int r;
 
-	if ((r = each_consent(rq, find_one, &f)) != 0)
+	if ((r = consent_each(rq, find_one, &f)) != 0)
 		return r;
 	if (f.best[0] == '\0')
 		return EHX_ERR_NO_CONSENT;
@@ -144,7 +246,8 @@ handle_record_consent(struct request *rq, char *why, size_t whysz)
 		id[0] = 'c';
 		id[1] = '-';
 		ehx_hex(id + 2, rnd, sizeof(rnd));
-		k.mv_size = store_consent_key(key, rq->child, id);
+		k.mv_size = store_consent_key(key, rq->child, id,
+		    STORE_CONSENT_RECORD);
 		k.mv_data = key;
 	} while ((rc = mdb_get(rq->txn, rq->b->store.consent, &k, &v)) == 0);
 	if (rc != MDB_NOTFOUND)
@@ -166,6 +269,7 @@ handle_record_consent(struct request *rq, char *why, size_t whysz)
 	    &sc.base, rq->b->arena)) != 0)
 		return r;
 	snprintf(rq->basis, sizeof(rq->basis), "consent:%s", id);
+	snprintf(rq->consent_id, sizeof(rq->consent_id), "%s", id);
 	return request_ack(rq, id);
 }
 
@@ -173,13 +277,15 @@ int
 handle_withdraw_consent(struct request *rq, char *why, size_t whysz)
 {
 	const Ehx__WithdrawConsent *m = rq->body->withdraw_consent;
+	Ehx__StoredWithdrawal sw = EHX__STORED_WITHDRAWAL__INIT;
+	Ehx__ConsentEvent ev = EHX__CONSENT_EVENT__INIT;
 	Ehx__StoredConsent *sc;
-	Ehx__ConsentRecord *c;
-	unsigned char key[STORE_KEY_MAX];
+	unsigned char key[STORE_KEY_MAX + 1];
 	MDB_val k = { 0, key }, v;
 	int rc;
 
-	k.mv_size = store_consent_key(key, rq->child, m->consent_id);
+	k.mv_size = store_consent_key(key, rq->child, m->consent_id,
+	    STORE_CONSENT_RECORD);
 	if ((rc = mdb_get(rq->txn, rq->b->store.consent, &k, &v)) != 0) {
 		if (rc == MDB_NOTFOUND)
 			snprintf(why, whysz, "this child has no consent %s",
@@ -187,24 +293,32 @@ handle_withdraw_consent(struct request *rq, char *why, size_t whysz)
 		return store_err(rc);
 	}
 	if ((sc = ehx__stored_consent__unpack(ehx_arena_allocator(rq->b->arena),
-	    v.mv_size, v.mv_data)) == NULL || (c = sc->record) == NULL)
+	    v.mv_size, v.mv_data)) == NULL || sc->record == NULL)
 		return EHX_ERR_STORAGE;
-	if (!concerns(c, rq->agency)) {
+	if (!consent_concerns(sc->record, rq->agency)) {
 		/* As if absent: an agency learns nothing of others' consents. */
 		snprintf(why, whysz, "this child has no consent %s",
 		    m->consent_id);
 		return EHX_ERR_NOT_FOUND;
 	}
 	snprintf(rq->basis, sizeof(rq->basis), "consent:%s", m->consent_id);
-	if (c->withdrawn_at != 0)
+	snprintf(rq->consent_id, sizeof(rq->consent_id), "%s", m->consent_id);
+	key[k.mv_size - 1] = STORE_CONSENT_WITHDRAWAL;
+	if ((rc = mdb_get(rq->txn, rq->b->store.consent, &k, &v)) == 0)
 		return request_ack(rq, m->consent_id);	/* already withdrawn */
-	c->withdrawn_at = rq->now;
-	c->withdrawn_by = m->withdrawn_by;
-	c->withdrawn_reason = m->reason;
-	c->withdrawn_by_agency = (char *)rq->agency->id;
-	c->withdrawn_recorded_by = rq->body->person;
+	if (rc != MDB_NOTFOUND)
+		return store_err(rc);
+	ev.consent_id = m->consent_id;
+	ev.state = EHX__CONSENT_STATE__CONSENT_STATE_WITHDRAWN;
+	ev.at = rq->now;
+	ev.agency = (char *)rq->agency->id;
+	ev.person = rq->body->person;
+	ev.reason = m->reason;
+	ev.by = m->withdrawn_by;
+	sw.event = &ev;
+	sw.source_message = rq->body->message_id;
 	if ((rc = store_put_msg(rq->txn, rq->b->store.consent, key, k.mv_size,
-	    &sc->base, rq->b->arena)) != 0)
+	    &sw.base, rq->b->arena)) != 0)
 		return rc;
 	return request_ack(rq, m->consent_id);
 }
@@ -214,8 +328,9 @@ handle_withdraw_consent(struct request *rq, char *why, size_t whysz)
 
 struct list {
 	Ehx__ConsentRecord **recs;
-	size_t n, used;
-	bool truncated;
+	Ehx__ConsentEvent **events;     /* when history is asked for */
+	size_t n, nevents, used, budget;
+	bool truncated, all;            /* all: not only those concerning us */
 };
 
 static int
@@ -223,14 +338,16 @@ list_one(struct request *rq, const Ehx__ConsentRecord *c, void *arg)
 {
 	struct list *l = arg;
 	struct ehx_arena *a = rq->b->arena;
-	size_t n;
+	size_t n, cost;
 	unsigned char *buf;
 	Ehx__ConsentRecord *copy;
 
-	if (!concerns(c, rq->agency))
+	if (!l->all && !consent_concerns(c, rq->agency))
 		return 0;
 	n = protobuf_c_message_get_packed_size(&c->base);
-	if (l->n >= EHX_MAX_CONSENTS || l->used + n + 8 > CONSENT_BUDGET) {
+	/* The events repeat the record's names: count them too. */
+	cost = n + 8 + (l->events != NULL ? 3 * 64 + 2 * n : 0);
+	if (l->n >= EHX_MAX_CONSENTS || l->used + cost > l->budget) {
 		l->truncated = true;
 		return 1;
 	}
@@ -242,24 +359,46 @@ list_one(struct request *rq, const Ehx__ConsentRecord *c, void *arg)
 	    buf)) == NULL)
 		return EHX_ERR_NOMEM;
 	l->recs[l->n++] = copy;
-	l->used += n + 8;
+	l->used += cost;
+	if (l->events != NULL) {
+		int ne = consent_events(copy, rq->now, a, l->events + l->nevents);
+
+		if (ne < 0)
+			return EHX_ERR_NOMEM;
+		l->nevents += (size_t)ne;
+	}
 	return 0;
 }
 
+static int
+by_time(const void *a, const void *b)
+{
+	const Ehx__ConsentEvent *x = *(Ehx__ConsentEvent *const *)a;
+	const Ehx__ConsentEvent *y = *(Ehx__ConsentEvent *const *)b;
+
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	return strcmp(x->consent_id, y->consent_id);
+}
+
 int
-handle_query_consent(struct request *rq, char *why, size_t whysz)
+consent_list(struct request *rq, bool history, bool all, size_t budget,
+    Ehx__ConsentResult **out)
 {
 	Ehx__ConsentResult *res;
 	struct list l = { 0 };
 	int r;
 
-	(void)why;
-	(void)whysz;
+	*out = NULL;
+	l.all = all;
+	l.budget = budget;
 	if ((res = ehx_arena_alloc(rq->b->arena, sizeof(*res))) == NULL ||
 	    (l.recs = ehx_arena_alloc(rq->b->arena,
-	    EHX_MAX_CONSENTS * sizeof(*l.recs))) == NULL)
+	    EHX_MAX_CONSENTS * sizeof(*l.recs))) == NULL ||
+	    (history && (l.events = ehx_arena_alloc(rq->b->arena,
+	    3 * EHX_MAX_CONSENTS * sizeof(*l.events))) == NULL))
 		return EHX_ERR_NOMEM;
-	if ((r = each_consent(rq, list_one, &l)) != 0)
+	if ((r = consent_each(rq, list_one, &l)) != 0)
 		return r;
 	ehx__consent_result__init(res);
 	res->child.data = rq->child;
@@ -267,6 +406,26 @@ handle_query_consent(struct request *rq, char *why, size_t whysz)
 	res->records = l.recs;
 	res->n_records = l.n;
 	res->truncated = l.truncated;
+	if (history) {
+		qsort(l.events, l.nevents, sizeof(*l.events), by_time);
+		res->history = l.events;
+		res->n_history = l.nevents;
+	}
+	*out = res;
+	return 0;
+}
+
+int
+handle_query_consent(struct request *rq, char *why, size_t whysz)
+{
+	Ehx__ConsentResult *res;
+	int r;
+
+	(void)why;
+	(void)whysz;
+	if ((r = consent_list(rq, rq->body->query_consent->history, false,
+	    CONSENT_BUDGET, &res)) != 0)
+		return r;
 	snprintf(rq->basis, sizeof(rq->basis), "scope");
 	rq->reply.payload_case = EHX__BODY__PAYLOAD_CONSENT;
 	rq->reply.consent = res;

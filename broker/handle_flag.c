@@ -54,6 +54,7 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 	fv.practitioner = m->practitioner;
 	fv.lead = m->lead;
 	fv.note = m->note;
+	fv.withhold = m->withhold;
 	sf.agency = (char *)rq->agency->id;
 	sf.agency_type = (Ehx__AgencyType)rq->agency->type;
 	sf.flag = &fv;

@@ -2,9 +2,17 @@
  * handle_picture.c — query_picture: the whole picture of one child.
  *
  * Answered only when an active consent of the child covers the asking
- * agency (or its type) for the whole-picture purpose. Otherwise the answer
- * is NO_CONSENT and nothing else, and it is the same answer whether or not
+ * agency (or its type) for the whole-picture purpose, or the sharing
+ * policy names another lawful basis for the asking agency's type, or the
+ * person breaks the glass with a reason. Otherwise the answer is
+ * NO_CONSENT and nothing else, and it is the same answer whether or not
  * any agency holds a flag: the flags are not even read.
+ *
+ * What is shown of other agencies' flags is the sharing policy's view for
+ * the asking agency's type: a category it may not see is left out (and
+ * does not count towards the highest level), and level, contact and note
+ * are blanked unless the view names them. An agency sees its own flags in
+ * full. Break-glass lifts the consent gate, never the policy.
  *
  * The child's flags are one LMDB range (child ‖ agency ‖ ref), already
  * grouped by agency, so the answer is built in one pass. It stops adding,
@@ -16,9 +24,40 @@
 
 #include "broker.h"
 #include "ehx/err.h"
+#include "ehx/names.h"
 
 /* Room kept for the Body's other fields and the Envelope around it. */
 #define PICTURE_BUDGET (EHX_MAX_BODY - 2048)
+
+/*
+ * Cut sf (unpacked in the arena) down to what the asking agency may see;
+ * false when it may not see the flag at all. The withhold marker concerns
+ * subject access only.
+ */
+static bool
+apply_policy(const struct request *rq, Ehx__StoredFlag *sf)
+{
+	Ehx__FlagView *f = sf->flag;
+	unsigned view;
+
+	f->withhold = false;
+	if (strcmp(sf->agency, rq->agency->id) == 0)
+		return true;
+	view = ehx_policy_view(&rq->b->policy, rq->agency->type, f->category);
+	if (!(view & EHX_POLICY_SEE))
+		return false;
+	if (!(view & EHX_POLICY_LEVEL))
+		f->level = 0;
+	if (!(view & EHX_POLICY_CONTACT)) {
+		f->practitioner = NULL;
+		f->lead = false;
+	}
+	if (!(view & EHX_POLICY_NOTE)) {
+		f->note = (char *)protobuf_c_empty_string;
+		f->close_reason = (char *)protobuf_c_empty_string;
+	}
+	return true;
+}
 
 int
 handle_query_picture(struct request *rq, char *why, size_t whysz)
@@ -31,16 +70,30 @@ handle_query_picture(struct request *rq, char *why, size_t whysz)
 	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
 	char *consent_id;
 	size_t used = 0, nflags = 0;
-	int rc, r;
+	int rc, r, basis;
 
 	(void)why;
 	(void)whysz;
-	if ((consent_id = ehx_arena_alloc(a, 32)) == NULL)
+	if ((consent_id = ehx_arena_alloc(a, 32)) == NULL ||
+	    (rq->disclosed = ehx_arena_alloc(a, EHX_MAX_PICTURE_FLAGS *
+	    sizeof(*rq->disclosed))) == NULL)
 		return EHX_ERR_NOMEM;
-	if ((r = consent_find_active(rq, EHX__PURPOSE__PURPOSE_WHOLE_PICTURE,
-	    consent_id, 32)) != 0)
-		return r;
-	snprintf(rq->basis, sizeof(rq->basis), "consent:%s", consent_id);
+	consent_id[0] = '\0';
+	if (rq->body->query_picture->break_glass_reason[0] != '\0') {
+		rq->break_glass = true;
+		snprintf(rq->basis, sizeof(rq->basis), "break-glass");
+	} else if ((basis = ehx_policy_picture_basis(&rq->b->policy,
+	    rq->agency->type)) != EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT) {
+		snprintf(rq->basis, sizeof(rq->basis), "policy:%s:%s",
+		    rq->b->policy.id, ehx_basis_name(basis));
+	} else {
+		if ((r = consent_find_active(rq,
+		    EHX__PURPOSE__PURPOSE_WHOLE_PICTURE, consent_id, 32)) != 0)
+			return r;
+		snprintf(rq->basis, sizeof(rq->basis), "consent:%s", consent_id);
+		snprintf(rq->consent_id, sizeof(rq->consent_id), "%s",
+		    consent_id);
+	}
 	if ((res = ehx_arena_alloc(a, sizeof(*res))) == NULL ||
 	    (res->involvements = ehx_arena_alloc(a, EHX_MAX_PICTURE_FLAGS *
 	    sizeof(*res->involvements))) == NULL)
@@ -70,6 +123,8 @@ handle_query_picture(struct request *rq, char *why, size_t whysz)
 			r = EHX_ERR_STORAGE;
 			break;
 		}
+		if (!apply_policy(rq, sf))
+			continue;
 		if (sf->flag->status == EHX__FLAG_STATUS__FLAG_STATUS_OPEN &&
 		    sf->flag->level > res->highest_open_level)
 			res->highest_open_level = sf->flag->level;
@@ -101,6 +156,14 @@ handle_query_picture(struct request *rq, char *why, size_t whysz)
 		cur->flags[cur->n_flags++] = sf->flag;
 		nflags++;
 		used += need;
+		if (strcmp(sf->agency, rq->agency->id) != 0) {
+			if (rq->ndisclosed == 0 || strcmp(rq->disclosed[
+			    rq->ndisclosed - 1].owner, sf->agency) != 0) {
+				rq->disclosed[rq->ndisclosed].owner = sf->agency;
+				rq->disclosed[rq->ndisclosed++].flags = 0;
+			}
+			rq->disclosed[rq->ndisclosed - 1].flags++;
+		}
 	}
 	/* Cut short: the highest open level still counts every flag. */
 	if (res->truncated)
@@ -115,6 +178,10 @@ handle_query_picture(struct request *rq, char *why, size_t whysz)
 			}
 			if (sf->flag != NULL && sf->flag->status ==
 			    EHX__FLAG_STATUS__FLAG_STATUS_OPEN &&
+			    (strcmp(sf->agency, rq->agency->id) == 0 ||
+			    (ehx_policy_view(&rq->b->policy, rq->agency->type,
+			    sf->flag->category) & (EHX_POLICY_SEE | EHX_POLICY_LEVEL)) ==
+			    (EHX_POLICY_SEE | EHX_POLICY_LEVEL)) &&
 			    sf->flag->level > res->highest_open_level)
 				res->highest_open_level = sf->flag->level;
 			ehx__stored_flag__free_unpacked(sf, NULL);

@@ -45,22 +45,24 @@ usage(FILE *f)
 "       ehx-broker audit [-c FILE] [--tail N] [--json]\n"
 "\n"
 "The EHX broker: admits registered agencies over ZeroMQ CURVE, verifies\n"
-"every signed envelope, enforces roles and consent, keeps flags, consent\n"
-"and a hash-chained audit log in LMDB, and signs every reply.\n"
+"every signed envelope, enforces roles, consent and the sharing policy,\n"
+"keeps flags, consent and a Merkle-tree audit log with signed checkpoints\n"
+"in LMDB, and signs every reply.\n"
 "\n"
 "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 "      --check        load configuration, keys and registry, then exit\n"
 "  -h, --help         this text\n"
 "      --version      the version\n"
 "\n"
-"audit: print the audit log (read-only; safe while the broker runs) and\n"
-"check its hash chain from the first record.\n"
+"audit: print the audit log (read-only; safe while the broker runs) after\n"
+"rebuilding its Merkle tree from the records and checking it against the\n"
+"stored tree and every signed checkpoint.\n"
 "      --tail N       only the last N records (default 20; 0 for all)\n"
 "      --json         one JSON object per line\n"
 "\n"
 "Signals: SIGTERM or SIGINT stop the broker after the current message.\n"
 "Exit status: 0 on a clean stop, 1 on a configuration or start-up error,\n"
-"2 on bad usage, 3 when the audit chain does not verify.\n"
+"2 on bad usage, 3 when the audit log does not verify.\n"
 "See docs/OPERATIONS.md.\n");
 }
 
@@ -130,6 +132,8 @@ load(struct broker *b, const char *conf, bool need_keys, char *err,
 			return r;
 		}
 	}
+	if ((r = ehx_policy_load(b->cfg.policy, &b->policy, err, errsz)) != 0)
+		return r;
 	return registry_load(b->cfg.registry, b->ca, &b->reg, err, errsz);
 }
 
@@ -246,6 +250,7 @@ serve(struct broker *b)
 			log_error("poll: %s", zmq_strerror(zmq_errno()));
 			return EHX_ERR_SYSTEM;
 		}
+		checkpoint_tick(b);
 		if (items[1].revents & ZMQ_POLLIN)
 			zap_handle(b);
 		if (items[0].revents & ZMQ_POLLIN)
@@ -282,6 +287,8 @@ broker_free(struct broker *b)
 		zmq_close(b->zap);
 	if (b->zctx != NULL)
 		zmq_ctx_term(b->zctx);
+	if (b->cp != NULL)
+		ehx__checkpoint__free_unpacked(b->cp, NULL);
 	store_close(&b->store);
 	registry_free(&b->reg);
 	ehx_signer_free(b->signer);
@@ -366,7 +373,16 @@ main(int argc, char **argv)
 			fprintf(stderr, "ehx-broker: %s\n", err);
 			return 1;
 		}
-		r = audit_tool(&b.store, tail, json);
+		{
+			struct ehx_cert *cert = NULL;
+
+			if (ehx_cert_load(b.cfg.certificate, &cert) != 0)
+				fprintf(stderr, "ehx-broker: %s: cannot load the "
+				    "broker's certificate; checkpoint signatures "
+				    "are not checked\n", b.cfg.certificate);
+			r = audit_tool(&b.store, tail, json, cert);
+			ehx_cert_free(cert);
+		}
 		broker_free(&b);
 		return r == 0 ? 0 : 3;
 	}
@@ -388,6 +404,11 @@ main(int argc, char **argv)
 	if ((r = store_open(&b.store, b.cfg.data_dir, (size_t)b.cfg.map_size,
 	    false, err, sizeof(err))) != 0) {
 		log_error("cannot open the store: %s", err);
+		goto out;
+	}
+	if ((r = checkpoint_adopt(&b)) != 0) {
+		log_error("cannot read the newest checkpoint: %s",
+		    ehx_strerror(r));
 		goto out;
 	}
 	memset(&sa, 0, sizeof(sa));

@@ -2,11 +2,24 @@
  * store.c — the broker's one LMDB environment and its named databases:
  *
  *   flags        child ‖ agency ‖ 0 ‖ ref     → StoredFlag
- *   consent      child ‖ consent id           → StoredConsent
- *   audit        seq (8 bytes, big-endian)    → AuditRecord
+ *   consent      child ‖ consent id ‖ 0       → StoredConsent (as recorded)
+ *                child ‖ consent id ‖ 1       → StoredWithdrawal
+ *   audit        seq (8 bytes, big-endian)    → AuditRecord (leaf seq - 1)
+ *   tree         level (1) ‖ index (8, BE)    → SHA-256 of that complete subtree
+ *   checkpoints  size (8, BE)                 → Checkpoint (signed, immutable)
+ *   cosign       size (8, BE) ‖ agency        → Cosignature
+ *   evidence     SHA-256 of an envelope       → the envelope's bytes
+ *   audit_child  child ‖ seq (8, BE)          → (empty): one child's records
+ *   alerts       seq (8, BE) ‖ 0              → Alert (a break-glass event)
+ *                seq (8, BE) ‖ 1              → StoredReview (its review)
+ *   disclosures  owner agency ‖ 0 ‖ seq (8, BE) → Disclosure
  *   replay       sender ‖ 0 ‖ message id      → ReplayEntry (the reply)
  *   replay_time  received (8, BE) ‖ replay key → (empty), for pruning
- *   meta         "audit_head"                 → seq (8, BE) ‖ SHA-256
+ *   meta         "audit_size"                 → records in the audit (8, BE)
+ *
+ * The audit log is an RFC 9162 Merkle tree: leaf = SHA-256(0 ‖ record
+ * bytes); the tree database keeps every complete subtree's hash, so roots
+ * and proofs are a few reads (lib/merkle.c).
  *
  * Children are keyed by their 32-byte pseudonym, so all of one child's
  * records sit together and a picture is one range scan. LMDB's default
@@ -21,12 +34,13 @@
 #include "broker.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
+#include "ehx/merkle.h"
 #include "ehx/util.h"
 
 #define REPLAY_KEY_MAX (EHX_MAX_ID + 1 + EHX_MSGID_LEN)
 #define PRUNE_BATCH 64
 
-static void
+void
 put_be64(unsigned char *p, uint64_t v)
 {
 	for (int i = 7; i >= 0; i--) {
@@ -35,7 +49,7 @@ put_be64(unsigned char *p, uint64_t v)
 	}
 }
 
-static uint64_t
+uint64_t
 get_be64(const unsigned char *p)
 {
 	uint64_t v = 0;
@@ -75,6 +89,13 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		{ "replay", offsetof(struct store, replay) },
 		{ "replay_time", offsetof(struct store, replay_time) },
 		{ "meta", offsetof(struct store, meta) },
+		{ "tree", offsetof(struct store, tree) },
+		{ "checkpoints", offsetof(struct store, checkpoints) },
+		{ "cosign", offsetof(struct store, cosign) },
+		{ "evidence", offsetof(struct store, evidence) },
+		{ "audit_child", offsetof(struct store, audit_child) },
+		{ "alerts", offsetof(struct store, alerts) },
+		{ "disclosures", offsetof(struct store, disclosures) },
 	};
 	MDB_txn *txn = NULL;
 	int rc;
@@ -85,7 +106,7 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		return EHX_ERR_STORAGE;
 	}
 	if ((rc = mdb_env_create(&s->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(s->env, 8)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, 16)) != 0 ||
 	    (rc = mdb_env_set_mapsize(s->env, map_size)) != 0 ||
 	    (rc = mdb_env_set_maxreaders(s->env, 126)) != 0 ||
 	    (rc = mdb_env_open(s->env, dir, MDB_NOTLS |
@@ -222,61 +243,198 @@ store_replay_put(struct store *s, MDB_txn *txn, const char *sender,
 	return store_err(mdb_put(txn, s->replay_time, &tkey, &empty, 0));
 }
 
-static const char head_key[] = "audit_head";
+static const char size_key[] = "audit_size";
 
 int
-store_audit_head(struct store *s, MDB_txn *txn, uint64_t *seq,
-    unsigned char hash[32])
+store_audit_size(struct store *s, MDB_txn *txn, uint64_t *size)
 {
-	MDB_val key = { sizeof(head_key) - 1, (void *)head_key }, val;
+	MDB_val key = { sizeof(size_key) - 1, (void *)size_key }, val;
 	int rc;
 
-	*seq = 0;
-	memset(hash, 0, 32);
+	*size = 0;
 	if ((rc = mdb_get(txn, s->meta, &key, &val)) != 0)
-		return store_err(rc);
-	if (val.mv_size != 8 + 32)
+		return rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	if (val.mv_size != 8)
 		return EHX_ERR_STORAGE;
-	*seq = get_be64(val.mv_data);
-	memcpy(hash, (unsigned char *)val.mv_data + 8, 32);
+	*size = get_be64(val.mv_data);
 	return 0;
+}
+
+struct tree_ctx {
+	struct store *s;
+	MDB_txn *txn;
+};
+
+static int
+tree_get(void *ctx, unsigned level, uint64_t index,
+    unsigned char out[EHX_HASH_LEN])
+{
+	struct tree_ctx *t = ctx;
+	unsigned char k[9];
+	MDB_val key = { sizeof(k), k }, val;
+	int rc;
+
+	k[0] = (unsigned char)level;
+	put_be64(k + 1, index);
+	if ((rc = mdb_get(t->txn, t->s->tree, &key, &val)) != 0)
+		return rc == MDB_NOTFOUND ? EHX_ERR_STORAGE : store_err(rc);
+	if (val.mv_size != EHX_HASH_LEN)
+		return EHX_ERR_STORAGE;
+	memcpy(out, val.mv_data, EHX_HASH_LEN);
+	return 0;
+}
+
+static int
+tree_put(void *ctx, unsigned level, uint64_t index,
+    const unsigned char hash[EHX_HASH_LEN])
+{
+	struct tree_ctx *t = ctx;
+	unsigned char k[9];
+	MDB_val key = { sizeof(k), k }, val = { EHX_HASH_LEN, (void *)hash };
+
+	k[0] = (unsigned char)level;
+	put_be64(k + 1, index);
+	return store_err(mdb_put(t->txn, t->s->tree, &key, &val, 0));
 }
 
 int
 store_audit_append(struct store *s, MDB_txn *txn, Ehx__AuditRecord *rec)
 {
-	unsigned char prev[32], headbuf[8 + 32], k[8], *buf;
-	MDB_val key, val;
-	uint64_t seq;
+	struct tree_ctx t = { s, txn };
+	unsigned char k[8], ck[EHX_PSEUDONYM_LEN + 8], leaf[EHX_HASH_LEN];
+	MDB_val key, val, empty = { 0, NULL };
+	uint64_t size;
 	size_t len;
 	int rc;
 
-	if ((rc = store_audit_head(s, txn, &seq, prev)) != 0 &&
-	    rc != EHX_ERR_NOT_FOUND)
+	if ((rc = store_audit_size(s, txn, &size)) != 0)
 		return rc;
-	rec->seq = ++seq;
-	rec->prev_hash.data = prev;
-	rec->prev_hash.len = sizeof(prev);
+	rec->seq = size + 1;
 	len = ehx__audit_record__get_packed_size(rec);
-	put_be64(k, seq);
+	put_be64(k, rec->seq);
 	key.mv_data = k;
 	key.mv_size = sizeof(k);
 	val.mv_size = len;
 	if ((rc = mdb_put(txn, s->audit, &key, &val,
 	    MDB_RESERVE | MDB_APPEND)) != 0)
 		return store_err(rc);
-	buf = val.mv_data;
-	ehx__audit_record__pack(rec, buf);
-	/* The head names this record: the next one chains to its hash. */
-	put_be64(headbuf, seq);
-	ehx_sha256(buf, len, headbuf + 8);
-	rec->prev_hash.data = NULL;
-	rec->prev_hash.len = 0;
-	key.mv_data = (void *)head_key;
-	key.mv_size = sizeof(head_key) - 1;
-	val.mv_data = headbuf;
-	val.mv_size = sizeof(headbuf);
+	ehx__audit_record__pack(rec, val.mv_data);
+	ehx_merkle_leaf_hash(val.mv_data, len, leaf);
+	if ((rc = ehx_merkle_append(tree_get, tree_put, &t, size, leaf)) != 0)
+		return rc;
+	if (rec->child.len == EHX_PSEUDONYM_LEN) {
+		memcpy(ck, rec->child.data, EHX_PSEUDONYM_LEN);
+		put_be64(ck + EHX_PSEUDONYM_LEN, rec->seq);
+		key.mv_data = ck;
+		key.mv_size = sizeof(ck);
+		if ((rc = mdb_put(txn, s->audit_child, &key, &empty, 0)) != 0)
+			return store_err(rc);
+	}
+	key.mv_data = (void *)size_key;
+	key.mv_size = sizeof(size_key) - 1;
+	val.mv_data = k;
+	val.mv_size = sizeof(k);
 	return store_err(mdb_put(txn, s->meta, &key, &val, 0));
+}
+
+int
+store_audit_get(struct store *s, MDB_txn *txn, uint64_t seq, MDB_val *val)
+{
+	unsigned char k[8];
+	MDB_val key = { sizeof(k), k };
+
+	put_be64(k, seq);
+	return store_err(mdb_get(txn, s->audit, &key, val));
+}
+
+int
+store_audit_leaf(struct store *s, MDB_txn *txn, uint64_t seq,
+    unsigned char out[EHX_HASH_LEN])
+{
+	struct tree_ctx t = { s, txn };
+
+	if (seq == 0)
+		return EHX_ERR_NOT_FOUND;
+	return tree_get(&t, 0, seq - 1, out);
+}
+
+int
+store_audit_root(struct store *s, MDB_txn *txn, uint64_t size,
+    unsigned char root[EHX_HASH_LEN])
+{
+	struct tree_ctx t = { s, txn };
+
+	return ehx_merkle_root(tree_get, &t, size, root);
+}
+
+int
+store_audit_inclusion(struct store *s, MDB_txn *txn, uint64_t seq,
+    uint64_t size, unsigned char (*path)[EHX_HASH_LEN], size_t *n)
+{
+	struct tree_ctx t = { s, txn };
+
+	if (seq == 0)
+		return EHX_ERR_INVALID_FIELD;
+	return ehx_merkle_inclusion_proof(tree_get, &t, seq - 1, size, path,
+	    EHX_MERKLE_MAX_PROOF, n);
+}
+
+int
+store_audit_consistency(struct store *s, MDB_txn *txn, uint64_t old_size,
+    uint64_t new_size, unsigned char (*path)[EHX_HASH_LEN], size_t *n)
+{
+	struct tree_ctx t = { s, txn };
+
+	return ehx_merkle_consistency_proof(tree_get, &t, old_size, new_size,
+	    path, EHX_MERKLE_MAX_PROOF, n);
+}
+
+int
+store_checkpoint_get(struct store *s, MDB_txn *txn, uint64_t size,
+    struct ehx_arena *a, Ehx__Checkpoint **cp)
+{
+	MDB_cursor *cur;
+	unsigned char k[8];
+	MDB_val key = { sizeof(k), k }, val;
+	int rc;
+
+	*cp = NULL;
+	if ((rc = mdb_cursor_open(txn, s->checkpoints, &cur)) != 0)
+		return store_err(rc);
+	if (size == 0)
+		rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+	else {
+		put_be64(k, size);
+		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0)
+		return store_err(rc);
+	if ((*cp = ehx__checkpoint__unpack(a != NULL ?
+	    ehx_arena_allocator(a) : NULL, val.mv_size, val.mv_data)) == NULL)
+		return EHX_ERR_STORAGE;
+	return 0;
+}
+
+int
+store_checkpoint_put(struct store *s, MDB_txn *txn, const Ehx__Checkpoint *cp,
+    struct ehx_arena *a)
+{
+	unsigned char k[8];
+
+	put_be64(k, cp->size);
+	return store_put_msg(txn, s->checkpoints, k, sizeof(k), &cp->base, a);
+}
+
+int
+store_evidence_put(struct store *s, MDB_txn *txn,
+    const unsigned char hash[32], const void *env, size_t len)
+{
+	MDB_val key = { 32, (void *)hash }, val = { len, (void *)env };
+	int rc;
+
+	rc = mdb_put(txn, s->evidence, &key, &val, MDB_NOOVERWRITE);
+	return rc == MDB_KEYEXIST ? 0 : store_err(rc);
 }
 
 size_t
@@ -295,11 +453,12 @@ store_flag_key(unsigned char *out, const unsigned char *child,
 
 size_t
 store_consent_key(unsigned char *out, const unsigned char *child,
-    const char *consent_id)
+    const char *consent_id, int kind)
 {
 	size_t n = strlen(consent_id);
 
 	memcpy(out, child, EHX_PSEUDONYM_LEN);
 	memcpy(out + EHX_PSEUDONYM_LEN, consent_id, n);
-	return EHX_PSEUDONYM_LEN + n;
+	out[EHX_PSEUDONYM_LEN + n] = (unsigned char)kind;
+	return EHX_PSEUDONYM_LEN + n + 1;
 }

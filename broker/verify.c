@@ -39,6 +39,9 @@
 #define ROLE(r) (1u << EHX__ROLE__ROLE_##r)
 
 /* Which roles may ask for what (DESIGN.md §3, docs/PROTOCOL.md §6). */
+#define ANY_ROLE (ROLE(SYSTEM) | ROLE(PRACTITIONER) | \
+	ROLE(INFORMATION_OFFICER) | ROLE(IG_OFFICER) | ROLE(ADMIN))
+
 static const struct {
 	int payload;
 	unsigned roles;
@@ -57,6 +60,19 @@ static const struct {
 	    ROLE(INFORMATION_OFFICER), handle_query_picture },
 	{ EHX__BODY__PAYLOAD_QUERY_CONSENT, ROLE(PRACTITIONER) |
 	    ROLE(INFORMATION_OFFICER) | ROLE(IG_OFFICER), handle_query_consent },
+	{ EHX__BODY__PAYLOAD_QUERY_AUDIT, ROLE(IG_OFFICER), handle_query_audit },
+	{ EHX__BODY__PAYLOAD_QUERY_ALERTS, ROLE(IG_OFFICER),
+	    handle_query_alerts },
+	{ EHX__BODY__PAYLOAD_REVIEW_ALERT, ROLE(IG_OFFICER),
+	    handle_review_alert },
+	{ EHX__BODY__PAYLOAD_QUERY_DISCLOSURES, ROLE(IG_OFFICER),
+	    handle_query_disclosures },
+	{ EHX__BODY__PAYLOAD_QUERY_SAR, ROLE(IG_OFFICER), handle_query_sar },
+	{ EHX__BODY__PAYLOAD_EXPORT_AUDIT, ROLE(IG_OFFICER),
+	    handle_export_audit },
+	{ EHX__BODY__PAYLOAD_QUERY_PROOF, ANY_ROLE, handle_query_proof },
+	{ EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT, ANY_ROLE,
+	    handle_cosign_checkpoint },
 };
 
 int
@@ -107,6 +123,7 @@ seal_reply(struct request *rq, const unsigned char *in_reply_to, int code,
 	r->recipient = (char *)rq->conn->id;
 	r->sent_at = ehx_now_ms();
 	r->person = NULL;
+	r->checkpoint = b->cp;
 	if (in_reply_to != NULL) {
 		r->in_reply_to.data = (uint8_t *)in_reply_to;
 		r->in_reply_to.len = EHX_MSGID_LEN;
@@ -142,8 +159,16 @@ audit_fill(struct request *rq, Ehx__AuditRecord *rec, Ehx__Person *person,
 	    EHX__DECISION__DECISION_DENY;
 	rec->error = (Ehx__ErrorCode)(code == 0 ? 0 : ehx_err_to_wire(code));
 	rec->basis = rq->basis;
-	if (body != NULL)
+	if (body != NULL) {
 		rec->message_id = body->message_id;
+		if (body->person != NULL)
+			rec->role = body->person->role;
+	}
+	rec->envelope_hash.data = rq->envelope_hash;
+	rec->envelope_hash.len = sizeof(rq->envelope_hash);
+	rec->break_glass = code == 0 && rq->break_glass;
+	if (code == 0 && rq->consent_id[0] != '\0')
+		rec->consent_id = rq->consent_id;
 }
 
 /*
@@ -161,9 +186,29 @@ note_storage_failure(struct broker *b, int code)
 	}
 }
 
+/* Sign a checkpoint in txn when one is due, commit, and adopt it. */
+static int
+commit_with_checkpoint(struct broker *b, MDB_txn *txn)
+{
+	bool made = false;
+	int rc;
+
+	if ((rc = checkpoint_maybe(b, txn, false, &made)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	if ((rc = store_err(mdb_txn_commit(txn))) != 0)
+		return rc;
+	if (made && (rc = checkpoint_adopt(b)) != 0)
+		log_error("the new checkpoint could not be read back: %s",
+		    ehx_strerror(rc));
+	return 0;
+}
+
 /* A refusal before the message id is known to be fresh: audit only. */
 static int
-audit_only(struct request *rq, const char *action, int code)
+audit_only(struct request *rq, const char *action, int code,
+    const void *evidence, size_t evlen)
 {
 	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
 	Ehx__Person person;
@@ -175,11 +220,13 @@ audit_only(struct request *rq, const char *action, int code)
 	audit_fill(rq, &rec, &person, action, code);
 	if ((rc = mdb_txn_begin(rq->b->store.env, NULL, 0, &txn)) != 0)
 		return store_err(rc);
-	if ((rc = store_audit_append(&rq->b->store, txn, &rec)) != 0) {
+	if ((rc = store_audit_append(&rq->b->store, txn, &rec)) != 0 ||
+	    (evidence != NULL && (rc = store_evidence_put(&rq->b->store, txn,
+	    rq->envelope_hash, evidence, evlen)) != 0)) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return store_err(mdb_txn_commit(txn));
+	return commit_with_checkpoint(rq->b, txn);
 }
 
 /* Run the payload's checks and handler in a child transaction. */
@@ -202,6 +249,8 @@ decide(struct request *rq, MDB_txn *parent, char *why, size_t whysz)
 			break;
 	if (i == sizeof(actions) / sizeof(actions[0]))
 		return EHX_ERR_MALFORMED;
+	rq->unaudited = body->payload_case == EHX__BODY__PAYLOAD_QUERY_PROOF ||
+	    body->payload_case == EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT;
 	if ((nhs = ehx_request_nhs(body)) != NULL && ehx_nhs_valid(nhs)) {
 		if ((r = ehx_pseudonym(rq->b->pkey, nhs, rq->child)) != 0)
 			return EHX_ERR_INTERNAL;
@@ -242,7 +291,8 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	const struct ehx_cert *cert = NULL;
 	const unsigned char *reply_to = NULL;
 	const char *action = "envelope";
-	unsigned char hash[32];
+	unsigned char *hash = rq.envelope_hash;
+	bool evidence = false;
 	char why[256] = "", hexid[2 * EHX_MSGID_LEN + 1];
 	MDB_txn *txn = NULL;
 	int code, rc;
@@ -255,6 +305,7 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	rq.conn = conn;
 	rq.now = ehx_now_ms();
 	ehx_arena_reset(b->arena);
+	ehx_sha256(frame, len, hash);
 
 	if ((code = ehx_envelope_decode(frame, len, &env)) != 0)
 		goto refuse;
@@ -274,6 +325,9 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	}
 	rq.body = body;
 	reply_to = body->message_id.data;
+	/* Signed by a registered agency and well formed: worth keeping as
+	 * evidence of who asked for what, when it is of a sane size. */
+	evidence = len <= EHX_MAX_EVIDENCE;
 	action = ehx_payload_name(body->payload_case);
 	if ((code = ehx_cert_check_time(cert, rq.now)) != 0)
 		goto refuse;
@@ -294,15 +348,14 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 		code = EHX_ERR_INTERNAL;
 		goto refuse;
 	}
-	ehx_sha256(frame, len, hash);
 	if ((rc = mdb_txn_begin(b->store.env, NULL, 0, &txn)) != 0) {
 		code = store_err(rc);
 		goto refuse;
 	}
 	code = store_replay_get(&b->store, txn, conn->id,
 	    body->message_id.data, b->arena, &seen);
-	if (code == 0 && seen->envelope_hash.len == sizeof(hash) &&
-	    memcmp(seen->envelope_hash.data, hash, sizeof(hash)) == 0) {
+	if (code == 0 && seen->envelope_hash.len == 32 &&
+	    memcmp(seen->envelope_hash.data, hash, 32) == 0) {
 		if ((*out = malloc(seen->reply.len)) != NULL) {
 			memcpy(*out, seen->reply.data, seen->reply.len);
 			*outlen = seen->reply.len;
@@ -372,19 +425,24 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	audit_fill(&rq, &rec, &person, action, code);
 	entry.received_at = rq.now;
 	entry.envelope_hash.data = hash;
-	entry.envelope_hash.len = sizeof(hash);
+	entry.envelope_hash.len = 32;
 	entry.reply.data = *out;
 	entry.reply.len = *outlen;
-	if ((rc = store_audit_append(&b->store, txn, &rec)) != 0 ||
-	    (rc = store_replay_put(&b->store, txn, conn->id,
+	if (!rq.unaudited || code != 0) {
+		if ((rc = store_audit_append(&b->store, txn, &rec)) != 0 ||
+		    (code == 0 && (rc = audit_side_records(&rq, txn,
+		    rec.seq)) != 0) ||
+		    (evidence && (rc = store_evidence_put(&b->store, txn, hash,
+		    frame, len)) != 0))
+			goto storage;
+	}
+	if ((rc = store_replay_put(&b->store, txn, conn->id,
 	    body->message_id.data, &entry, rq.now - 2 * b->cfg.skew_ms)) != 0)
 		goto storage;
-	rc = mdb_txn_commit(txn);
+	rc = commit_with_checkpoint(b, txn);
 	txn = NULL;
-	if (rc != 0) {
-		rc = store_err(rc);
+	if (rc != 0)
 		goto storage;
-	}
 	log_info("msg %s from %s: %s %s%s%s",
 	    ehx_hex(hexid, reply_to, EHX_MSGID_LEN), conn->id, action,
 	    code == 0 ? "allowed" : "denied: ", code == 0 ? "" :
@@ -411,7 +469,8 @@ storage:
 refuse:
 	/* Not stored under the message id: audit the refusal, then answer. */
 	rq.basis[0] = '\0';
-	if ((rc = audit_only(&rq, action, code)) != 0)
+	if ((rc = audit_only(&rq, action, code, evidence ? frame : NULL,
+	    len)) != 0)
 		log_error("audit of a refusal failed: %s", ehx_strerror(rc));
 	{
 		char esc[64];

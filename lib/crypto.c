@@ -122,24 +122,23 @@ asn1_ms(const ASN1_TIME *t)
 }
 
 int
-ehx_cert_load(const char *path, struct ehx_cert **out)
+ehx_cert_parse(const void *pem, size_t len, struct ehx_cert **out)
 {
 	struct ehx_cert *c = NULL;
-	unsigned char *buf = NULL;
-	size_t len = 0, publen = EHX_KEY_LEN;
+	size_t publen = EHX_KEY_LEN;
 	unsigned int fprlen = 0;
 	EVP_PKEY *pk;
 	BIO *bio = NULL;
 	int r;
 
 	*out = NULL;
-	if ((r = ehx_file_read(path, 0, EHX_MAX_KEY_FILE, &buf, &len)) != 0)
-		goto out;
+	if (len == 0 || len > EHX_MAX_KEY_FILE)
+		return EHX_ERR_CRYPTO;
 	r = EHX_ERR_NOMEM;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto out;
 	r = EHX_ERR_CRYPTO;
-	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (c->x509 = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
 		goto out;
 	if ((pk = X509_get0_pubkey(c->x509)) == NULL ||
@@ -163,8 +162,48 @@ ehx_cert_load(const char *path, struct ehx_cert **out)
 	r = 0;
 out:
 	BIO_free(bio);
-	free(buf);
 	ehx_cert_free(c);
+	return r;
+}
+
+int
+ehx_cert_load(const char *path, struct ehx_cert **out)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	*out = NULL;
+	if ((r = ehx_file_read(path, 0, EHX_MAX_KEY_FILE, &buf, &len)) != 0)
+		return r;
+	r = ehx_cert_parse(buf, len, out);
+	free(buf);
+	return r;
+}
+
+int
+ehx_cert_pem(const struct ehx_cert *c, char **pem, size_t *len)
+{
+	BIO *bio;
+	char *p;
+	long n;
+	int r = EHX_ERR_CRYPTO;
+
+	*pem = NULL;
+	*len = 0;
+	if ((bio = BIO_new(BIO_s_mem())) == NULL)
+		return EHX_ERR_NOMEM;
+	if (PEM_write_bio_X509(bio, c->x509) == 1 &&
+	    (n = BIO_get_mem_data(bio, &p)) > 0) {
+		if ((*pem = malloc((size_t)n)) == NULL)
+			r = EHX_ERR_NOMEM;
+		else {
+			memcpy(*pem, p, (size_t)n);
+			*len = (size_t)n;
+			r = 0;
+		}
+	}
+	BIO_free(bio);
 	return r;
 }
 

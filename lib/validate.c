@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ehx/checkpoint.h"
 #include "ehx/err.h"
 #include "ehx/limits.h"
 #include "ehx/names.h"
@@ -215,6 +216,92 @@ check_withdraw(const Ehx__WithdrawConsent *m, char *why, size_t whysz)
 	    why, whysz);
 }
 
+/* A break-glass reason must say why: 20..280 bytes, at least three words. */
+static int
+check_break_glass(const char *reason, char *why, size_t whysz)
+{
+	size_t words = 0;
+	bool in = false;
+
+	if (reason[0] == '\0')
+		return 0;
+	if (!ehx_text_ok(reason, EHX_MIN_BREAK_GLASS, EHX_MAX_REASON))
+		return BAD("a break-glass reason must be %d..%d bytes of "
+		    "printable UTF-8 saying why the child is at risk",
+		    EHX_MIN_BREAK_GLASS, EHX_MAX_REASON);
+	for (const char *p = reason; *p != '\0'; p++) {
+		bool sp = *p == ' ' || *p == '\t';
+
+		if (!sp && !in)
+			words++;
+		in = !sp;
+	}
+	if (words < 3)
+		return BAD("a break-glass reason must say why in words, not "
+		    "one token");
+	return 0;
+}
+
+static int
+check_optional_nhs(const char *nhs, char *why, size_t whysz)
+{
+	return nhs[0] == '\0' ? 0 : check_nhs(nhs, why, whysz);
+}
+
+static int
+check_limit(uint32_t limit, char *why, size_t whysz)
+{
+	if (limit > EHX_MAX_AUDIT_PAGE)
+		return BAD("limit must be 0..%d", EHX_MAX_AUDIT_PAGE);
+	return 0;
+}
+
+static int
+check_query_audit(const Ehx__QueryAudit *m, char *why, size_t whysz)
+{
+	int r;
+
+	if ((r = check_optional_nhs(m->nhs_number, why, whysz)) != 0)
+		return r;
+	if (m->agency[0] != '\0' && !ehx_id_ok(m->agency))
+		return BAD("agency must be an agency id");
+	if ((r = check_text(m->user_id, 0, EHX_MAX_USER_ID, "user_id", why,
+	    whysz)) != 0)
+		return r;
+	if (m->from_time < 0 || m->to_time < 0 ||
+	    (m->to_time != 0 && m->to_time <= m->from_time))
+		return BAD("the time range is empty or negative");
+	if (m->decision != 0 && m->decision != EHX__DECISION__DECISION_ALLOW &&
+	    m->decision != EHX__DECISION__DECISION_DENY)
+		return BAD("decision must be allow or deny");
+	return check_limit(m->limit, why, whysz);
+}
+
+static int
+check_review(const Ehx__ReviewAlert *m, char *why, size_t whysz)
+{
+	if (m->alert == 0)
+		return BAD("alert must name a break-glass audit record");
+	if (m->outcome != EHX__REVIEW_OUTCOME__REVIEW_OUTCOME_JUSTIFIED &&
+	    m->outcome != EHX__REVIEW_OUTCOME__REVIEW_OUTCOME_UNJUSTIFIED)
+		return BAD("outcome must be justified or unjustified");
+	return check_text(m->note, 1, EHX_MAX_REASON, "note", why, whysz);
+}
+
+static int
+check_cosign(const Ehx__CosignCheckpoint *m, char *why, size_t whysz)
+{
+	const Ehx__Cosignature *c = m->cosignature;
+
+	if (ehx_checkpoint_check(m->checkpoint) != 0 || m->checkpoint->size == 0)
+		return BAD("checkpoint is missing or malformed");
+	if (c == NULL || !ehx_id_ok(c->agency) ||
+	    c->signer.len != EHX_FPR_LEN || c->signature.len != EHX_SIG_LEN ||
+	    c->time < 0)
+		return BAD("cosignature is missing or malformed");
+	return 0;
+}
+
 int
 ehx_validate_request(const Ehx__Body *b, int64_t now, char *why, size_t whysz)
 {
@@ -229,10 +316,36 @@ ehx_validate_request(const Ehx__Body *b, int64_t now, char *why, size_t whysz)
 		return check_record_consent(b->record_consent, now, why, whysz);
 	case EHX__BODY__PAYLOAD_WITHDRAW_CONSENT:
 		return check_withdraw(b->withdraw_consent, why, whysz);
-	case EHX__BODY__PAYLOAD_QUERY_PICTURE:
-		return check_nhs(b->query_picture->nhs_number, why, whysz);
+	case EHX__BODY__PAYLOAD_QUERY_PICTURE: {
+		int r;
+
+		if ((r = check_nhs(b->query_picture->nhs_number, why,
+		    whysz)) != 0)
+			return r;
+		return check_break_glass(b->query_picture->break_glass_reason,
+		    why, whysz);
+	}
 	case EHX__BODY__PAYLOAD_QUERY_CONSENT:
 		return check_nhs(b->query_consent->nhs_number, why, whysz);
+	case EHX__BODY__PAYLOAD_QUERY_AUDIT:
+		return check_query_audit(b->query_audit, why, whysz);
+	case EHX__BODY__PAYLOAD_QUERY_ALERTS:
+		return check_limit(b->query_alerts->limit, why, whysz);
+	case EHX__BODY__PAYLOAD_REVIEW_ALERT:
+		return check_review(b->review_alert, why, whysz);
+	case EHX__BODY__PAYLOAD_QUERY_DISCLOSURES:
+		return check_limit(b->query_disclosures->limit, why, whysz);
+	case EHX__BODY__PAYLOAD_QUERY_SAR:
+		return check_nhs(b->query_sar->nhs_number, why, whysz);
+	case EHX__BODY__PAYLOAD_EXPORT_AUDIT:
+		return check_limit(b->export_audit->limit, why, whysz);
+	case EHX__BODY__PAYLOAD_QUERY_PROOF:
+		if (b->query_proof->new_size != 0 &&
+		    b->query_proof->old_size > b->query_proof->new_size)
+			return BAD("old_size is larger than new_size");
+		return 0;
+	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT:
+		return check_cosign(b->cosign_checkpoint, why, whysz);
 	default:
 		return fail(EHX_ERR_MALFORMED, why, whysz,
 		    "the body does not carry a request");
@@ -249,6 +362,10 @@ ehx_request_nhs(const Ehx__Body *b)
 	case EHX__BODY__PAYLOAD_WITHDRAW_CONSENT: return b->withdraw_consent->nhs_number;
 	case EHX__BODY__PAYLOAD_QUERY_PICTURE: return b->query_picture->nhs_number;
 	case EHX__BODY__PAYLOAD_QUERY_CONSENT: return b->query_consent->nhs_number;
+	case EHX__BODY__PAYLOAD_QUERY_SAR: return b->query_sar->nhs_number;
+	case EHX__BODY__PAYLOAD_QUERY_AUDIT:
+		return b->query_audit->nhs_number[0] != '\0' ?
+		    b->query_audit->nhs_number : NULL;
 	default: return NULL;
 	}
 }

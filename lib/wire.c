@@ -250,6 +250,14 @@ ehx_payload_is_request(int c)
 	case EHX__BODY__PAYLOAD_WITHDRAW_CONSENT:
 	case EHX__BODY__PAYLOAD_QUERY_PICTURE:
 	case EHX__BODY__PAYLOAD_QUERY_CONSENT:
+	case EHX__BODY__PAYLOAD_QUERY_AUDIT:
+	case EHX__BODY__PAYLOAD_QUERY_ALERTS:
+	case EHX__BODY__PAYLOAD_REVIEW_ALERT:
+	case EHX__BODY__PAYLOAD_QUERY_DISCLOSURES:
+	case EHX__BODY__PAYLOAD_QUERY_SAR:
+	case EHX__BODY__PAYLOAD_EXPORT_AUDIT:
+	case EHX__BODY__PAYLOAD_QUERY_PROOF:
+	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT:
 		return 1;
 	default:
 		return 0;
@@ -270,6 +278,20 @@ ehx_payload_name(int c)
 	case EHX__BODY__PAYLOAD_ERROR: return "error";
 	case EHX__BODY__PAYLOAD_PICTURE: return "picture";
 	case EHX__BODY__PAYLOAD_CONSENT: return "consent";
+	case EHX__BODY__PAYLOAD_QUERY_AUDIT: return "query_audit";
+	case EHX__BODY__PAYLOAD_QUERY_ALERTS: return "query_alerts";
+	case EHX__BODY__PAYLOAD_REVIEW_ALERT: return "review_alert";
+	case EHX__BODY__PAYLOAD_QUERY_DISCLOSURES: return "query_disclosures";
+	case EHX__BODY__PAYLOAD_QUERY_SAR: return "query_sar";
+	case EHX__BODY__PAYLOAD_EXPORT_AUDIT: return "export_audit";
+	case EHX__BODY__PAYLOAD_QUERY_PROOF: return "query_proof";
+	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT: return "cosign_checkpoint";
+	case EHX__BODY__PAYLOAD_AUDIT: return "audit";
+	case EHX__BODY__PAYLOAD_ALERTS: return "alerts";
+	case EHX__BODY__PAYLOAD_DISCLOSURES: return "disclosures";
+	case EHX__BODY__PAYLOAD_SAR: return "sar";
+	case EHX__BODY__PAYLOAD_EXPORT: return "export";
+	case EHX__BODY__PAYLOAD_PROOF: return "proof";
 	default: return "none";
 	}
 }

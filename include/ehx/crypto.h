@@ -45,6 +45,10 @@ const struct ehx_cert *ehx_signer_cert(const struct ehx_signer *s);
  * Ed25519, bad names). The caller frees *out.
  */
 int ehx_cert_load(const char *path, struct ehx_cert **out);
+/* The same from PEM text in memory (at most EHX_MAX_KEY_FILE bytes). */
+int ehx_cert_parse(const void *pem, size_t len, struct ehx_cert **out);
+/* The certificate as PEM text, in a new buffer the caller frees. */
+int ehx_cert_pem(const struct ehx_cert *c, char **pem, size_t *len);
 void ehx_cert_free(struct ehx_cert *c);
 
 const unsigned char *ehx_cert_fpr(const struct ehx_cert *c);    /* 32 bytes */

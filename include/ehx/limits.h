@@ -30,6 +30,10 @@
 #define EHX_MAX_USERS          4096    /* users-file entries */
 #define EHX_MAX_CONFIG_FILE    (1024 * 1024)
 #define EHX_MAX_KEY_FILE       16384
+#define EHX_MAX_EVIDENCE       8192    /* envelopes kept as evidence */
+#define EHX_MAX_AUDIT_PAGE     256     /* records, alerts, disclosures in one answer */
+#define EHX_MAX_AUDIT_SCAN     20000   /* records one audit query reads */
+#define EHX_MIN_BREAK_GLASS    20      /* bytes of a break-glass reason */
 #define EHX_MIN_EXPIRY_MS      (60LL * 1000)            /* a consent lasts at least a minute */
 #define EHX_MAX_CONSENT_MS     (3LL * 366 * 86400 * 1000) /* and at most three years */
 

@@ -1,16 +1,19 @@
 /*
  * test_audit_tool — `ehx-broker audit` (broker/audit_tool.c) over a real
  * LMDB store: it prints the last records as a table or JSON lines, and
- * says when the hash chain is broken — an edited record, a removed one,
- * one put back out of order.
+ * says when the log does not hold — an edited record, a removed one, the
+ * newest ones removed, a checkpoint that does not match or is not the
+ * broker's.
  */
 #include "testutil.h"
 
 #include "../../broker/broker.h"
+#include "ehx/checkpoint.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
 
 static char tmpdir[PATH_MAX];
+static const struct ehx_cert *signing_cert;   /* the broker's, when set */
 
 static int
 setup(void **state)
@@ -88,7 +91,7 @@ run_tool(struct store *s, unsigned long tail, bool json, char *out,
 	saved_err = dup(2);
 	dup2(fo, 1);
 	dup2(fe, 2);
-	r = audit_tool(s, tail, json);
+	r = audit_tool(s, tail, json, signing_cert);
 	fflush(stdout);
 	fflush(stderr);
 	dup2(saved_out, 1);
@@ -131,7 +134,7 @@ test_good_log(void **state)
 	assert_non_null(strstr(out, "no_consent"));
 	assert_null(strstr(out, "\n     4  "));  /* record 4 is not among them */
 	assert_non_null(strstr(out, "     7  2026-01-01 00:00"));
-	assert_non_null(strstr(err, "7 audit records; hash chain verified"));
+	assert_non_null(strstr(err, "7 audit records; Merkle tree and checkpoints verified"));
 	/* All of them. */
 	assert_int_equal(run_tool(&s, 0, false, out, sizeof(out), err,
 	    sizeof(err)), 0);
@@ -202,7 +205,8 @@ test_edited_record(void **state)
 	ehx__audit_record__free_unpacked(r, NULL);
 	assert_int_equal(run_tool(&s, 0, true, out, sizeof(out), err,
 	    sizeof(err)), EHX_ERR_STORAGE);
-	assert_non_null(strstr(err, "audit chain broken at record 4"));
+	assert_non_null(strstr(err, "audit record 3 is not the record the tree "
+	    "committed to"));
 	store_close(&s);
 }
 
@@ -223,7 +227,7 @@ test_removed_record(void **state)
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	assert_int_equal(run_tool(&s, 0, false, out, sizeof(out), err,
 	    sizeof(err)), EHX_ERR_STORAGE);
-	assert_non_null(strstr(err, "audit chain broken at record 2"));
+	assert_non_null(strstr(err, "audit record 2 is damaged or out of place"));
 	assert_non_null(strstr(err, "BROKEN"));
 	store_close(&s);
 	/* The first record removed. */
@@ -234,16 +238,12 @@ test_removed_record(void **state)
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	assert_int_equal(run_tool(&s, 0, false, out, sizeof(out), err,
 	    sizeof(err)), EHX_ERR_STORAGE);
-	assert_non_null(strstr(err, "audit chain broken at record 1"));
+	assert_non_null(strstr(err, "audit record 1 is damaged or out of place"));
 	store_close(&s);
 }
 
-/*
- * Removing the newest records leaves a chain that is consistent from the
- * first record on. The store keeps the head (seq and hash of the last
- * record) in meta "audit_head", but the audit tool never compares the
- * chain's end with it, so the removal does not show.
- */
+/* Removing the newest records leaves a log that is whole from the first
+ * record on; the stored size and tree show it. */
 static void
 test_removed_tail(void **state)
 {
@@ -263,7 +263,76 @@ test_removed_tail(void **state)
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	assert_int_equal(run_tool(&s, 0, false, out, sizeof(out), err,
 	    sizeof(err)), EHX_ERR_STORAGE);
+	assert_non_null(strstr(err, "the log holds 4 records, but the store "
+	    "counted a different number"));
 	store_close(&s);
+}
+
+/* Checkpoints: the right root signed by the broker passes; a root that is
+ * not the records', or a signature by someone else, is named. */
+static void
+test_checkpoints(void **state)
+{
+	struct store s;
+	static char out[65536], err[4096];
+	struct ehx_signer *broker = NULL, *other = NULL;
+	char path[PATH_MAX], key[PATH_MAX], crt[PATH_MAX];
+	Ehx__Checkpoint cp = EHX__CHECKPOINT__INIT;
+	unsigned char root[32], sig[64];
+	struct ehx_arena *a = ehx_arena_new(1 << 20);
+	MDB_txn *txn;
+
+	(void)state;
+	tu_join(path, sizeof(path), tmpdir, "pki");
+	assert_int_equal(tu_sh("'%s' ca '%s' >/dev/null && '%s' broker '%s' "
+	    ">/dev/null && '%s' agency '%s' police police >/dev/null",
+	    tu_pki(), path, tu_pki(), path, tu_pki(), path), 0);
+	snprintf(key, sizeof(key), "%s/broker/broker.key", path);
+	snprintf(crt, sizeof(crt), "%s/broker/broker.crt", path);
+	assert_int_equal(ehx_signer_load(key, crt, &broker), 0);
+	snprintf(key, sizeof(key), "%s/agencies/police/police.key", path);
+	snprintf(crt, sizeof(crt), "%s/agencies/police/police.crt", path);
+	assert_int_equal(ehx_signer_load(key, crt, &other), 0);
+	make_log(&s, "cp", 5);
+	assert_int_equal(mdb_txn_begin(s.env, NULL, 0, &txn), 0);
+	assert_int_equal(store_audit_root(&s, txn, 3, root), 0);
+	cp.origin = "broker";
+	cp.size = 3;
+	cp.root.data = root;
+	cp.root.len = 32;
+	cp.time = 1767225600000LL;
+	assert_int_equal(ehx_checkpoint_sign(broker, &cp, sig), 0);
+	assert_int_equal(store_checkpoint_put(&s, txn, &cp, a), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	signing_cert = ehx_signer_cert(broker);
+	assert_int_equal(run_tool(&s, 0, false, out, sizeof(out), err,
+	    sizeof(err)), 0);
+	/* The root of 4 records claimed for 3. */
+	assert_int_equal(mdb_txn_begin(s.env, NULL, 0, &txn), 0);
+	assert_int_equal(store_audit_root(&s, txn, 4, root), 0);
+	assert_int_equal(ehx_checkpoint_sign(broker, &cp, sig), 0);
+	assert_int_equal(store_checkpoint_put(&s, txn, &cp, a), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_int_equal(run_tool(&s, 0, false, out, sizeof(out), err,
+	    sizeof(err)), EHX_ERR_STORAGE);
+	assert_non_null(strstr(err, "the checkpoint of 3 records does not "
+	    "match the records"));
+	/* The right root, signed by an agency's key. */
+	assert_int_equal(mdb_txn_begin(s.env, NULL, 0, &txn), 0);
+	assert_int_equal(store_audit_root(&s, txn, 3, root), 0);
+	assert_int_equal(ehx_checkpoint_sign(other, &cp, sig), 0);
+	assert_int_equal(store_checkpoint_put(&s, txn, &cp, a), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	signing_cert = ehx_signer_cert(broker);
+	assert_int_equal(run_tool(&s, 0, false, out, sizeof(out), err,
+	    sizeof(err)), EHX_ERR_STORAGE);
+	assert_non_null(strstr(err, "the checkpoint of 3 records is not signed "
+	    "by this broker"));
+	signing_cert = NULL;
+	store_close(&s);
+	ehx_signer_free(broker);
+	ehx_signer_free(other);
+	ehx_arena_free(a);
 }
 
 int
@@ -274,6 +343,7 @@ main(void)
 		cmocka_unit_test(test_edited_record),
 		cmocka_unit_test(test_removed_record),
 		cmocka_unit_test(test_removed_tail),
+		cmocka_unit_test(test_checkpoints),
 	};
 
 	return cmocka_run_group_tests_name("test_audit_tool", tests, setup,

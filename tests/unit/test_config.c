@@ -34,7 +34,8 @@ teardown(void **state)
 	"curve_key = curve.key\n" \
 	"ca = ../ca/ca.crt\n" \
 	"registry = /etc/ehx/registry.ini\n" \
-	"pseudonym_key = pseudonym.key\n"
+	"pseudonym_key = pseudonym.key\n" \
+	"policy = policy.ini\n"
 
 static int
 load_text(const char *text, struct broker_config *c, char *err, size_t errsz,
@@ -62,6 +63,9 @@ test_minimal(void **state)
 	assert_int_equal(c.map_size, 1024LL * 1024 * 1024);
 	assert_int_equal(c.log_level, EHX_LOG_INFO);
 	assert_string_equal(c.endpoint_file, "");
+	assert_int_equal(c.checkpoint_records, 1000);
+	assert_int_equal(c.checkpoint_seconds, 60);
+	assert_int_equal(c.retention_flag_days, 0);
 	/* Values; paths relative to the file's directory. */
 	assert_string_equal(c.listen, "tcp://127.0.0.1:7000");
 	snprintf(want, sizeof(want), "%s/data", tmpdir);
@@ -85,8 +89,20 @@ test_all_keys(void **state)
 	    "endpoint_file = endpoint\n"
 	    "skew_seconds = 5\n"
 	    "map_size_mb = 1\n"
-	    "log_level = debug\n",
+	    "log_level = debug\n"
+	    "checkpoint_records = 16\n"
+	    "checkpoint_seconds = 5\n"
+	    "retention_closed_flag_days = 2190\n"
+	    "retention_consent_days = 365\n"
+	    "retention_evidence_days = 730\n",
 	    &c, err, sizeof(err), path, sizeof(path)), 0);
+	assert_int_equal(c.checkpoint_records, 16);
+	assert_int_equal(c.checkpoint_seconds, 5);
+	assert_int_equal(c.retention_flag_days, 2190);
+	assert_int_equal(c.retention_consent_days, 365);
+	assert_int_equal(c.retention_evidence_days, 730);
+	snprintf(want, sizeof(want), "%s/policy.ini", tmpdir);
+	assert_string_equal(c.policy, want);
 	assert_string_equal(c.id, "broker-north_1");
 	snprintf(want, sizeof(want), "%s/endpoint", tmpdir);
 	assert_string_equal(c.endpoint_file, want);
@@ -104,7 +120,7 @@ static void
 test_required(void **state)
 {
 	static const char *const keys[] = { "listen", "data_dir", "certificate",
-	    "key", "curve_key", "ca", "registry", "pseudonym_key" };
+	    "key", "curve_key", "ca", "registry", "pseudonym_key", "policy" };
 	struct broker_config c;
 	char path[PATH_MAX], err[512], want[PATH_MAX + 64], text[1024];
 
@@ -125,7 +141,7 @@ test_required(void **state)
 			p = eol + 1;
 			n++;
 		}
-		assert_int_equal(n, 8);
+		assert_int_equal(n, 9);
 		assert_int_equal(load_text(text, &c, err, sizeof(err), path,
 		    sizeof(path)), EHX_ERR_CONFIG);
 		snprintf(want, sizeof(want), "%s: [broker] %s is required", path,

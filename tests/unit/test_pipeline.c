@@ -17,6 +17,7 @@
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/nhs.h"
+#include "ehx/policy.h"
 #include "ehx/util.h"
 #include "ehx/wire.h"
 
@@ -43,6 +44,8 @@ load_broker(struct broker *br, const char *data, size_t map)
 	snprintf(br->cfg.id, sizeof(br->cfg.id), "broker");
 	br->cfg.skew_ms = 300 * 1000;
 	br->cfg.map_size = (long long)map;
+	br->cfg.checkpoint_records = 1000;
+	br->cfg.checkpoint_seconds = 3600;
 	tu_join(br->cfg.data_dir, sizeof(br->cfg.data_dir), dir, data);
 	if (ehx_ca_load(tu_join(path, sizeof(path), dir, "ca/ca.crt"),
 	    &br->ca) != 0 ||
@@ -56,6 +59,8 @@ load_broker(struct broker *br, const char *data, size_t map)
 	}
 	if (registry_load(tu_join(path, sizeof(path), dir, "registry.ini"),
 	    br->ca, &br->reg, err, sizeof(err)) != 0 ||
+	    ehx_policy_load("docs/sharing-policy.ini", &br->policy, err,
+	    sizeof(err)) != 0 ||
 	    store_open(&br->store, br->cfg.data_dir, map, false, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "test_pipeline: %s\n", err);
@@ -69,6 +74,8 @@ load_broker(struct broker *br, const char *data, size_t map)
 static void
 free_broker(struct broker *br)
 {
+	if (br->cp != NULL)
+		ehx__checkpoint__free_unpacked(br->cp, NULL);
 	store_close(&br->store);
 	registry_free(&br->reg);
 	ehx_signer_free(br->signer);
@@ -85,7 +92,7 @@ setup_inner(void **state)
 	char key[PATH_MAX], crt[PATH_MAX];
 
 	(void)state;
-	ehx_log_level_current = -1;     /* quiet: refusals are expected */
+	ehx_log_level_current = getenv("EHX_TEST_LOG") ? 3 : -1;
 	if ((pki = tu_pki()) == NULL ||
 	    tu_mkdtemp(dir, sizeof(dir), "pipeline") != 0)
 		return -1;
@@ -1075,6 +1082,8 @@ test_consent_flow(void **state)
 
 		snprintf(basis, sizeof(basis), "consent:%s", consent_id);
 		assert_string_equal(a->basis, basis);
+		assert_string_equal(a->consent_id, consent_id);
+		assert_int_equal(a->envelope_hash.len, 32);
 		assert_int_equal(a->decision, EHX__DECISION__DECISION_ALLOW);
 		ehx__audit_record__free_unpacked(a, NULL);
 	}
@@ -1101,8 +1110,9 @@ test_consent_flow(void **state)
 			assert_int_equal(f->status,
 			    EHX__FLAG_STATUS__FLAG_STATUS_CLOSED);
 			assert_true(f->closed_at > 0);
-			assert_string_equal(f->close_reason,
-			    "no further concerns");
+			/* docs/sharing-policy.ini shows health no police
+			 * notes, and the close reason is one. */
+			assert_string_equal(f->close_reason, "");
 		}
 	reply_free(&r);
 
@@ -1135,9 +1145,37 @@ test_consent_flow(void **state)
 	{
 		struct counts now = counts_of(&b);
 
-		assert_int_equal(now.consent, before.consent);
+		/* Append-only: the withdrawal is a new entry beside the
+		 * record, which stays as it was recorded. */
+		assert_int_equal(now.consent, before.consent + 1);
 		assert_int_equal(now.audit, before.audit + 1);
 	}
+	/* Withdrawing again changes nothing stored. */
+	before = counts_of(&b);
+	msg_withdraw(&m, "health", nhs, consent_id);
+	send_msg(HEALTH, "health", &m, &r);
+	expect_ack(&r);
+	reply_free(&r);
+	assert_int_equal(counts_of(&b).consent, before.consent);
+	/* The history: recorded, then withdrawn, by whom and why. */
+	msg_query_consent(&m, "health", nhs, EHX__ROLE__ROLE_IG_OFFICER);
+	m.qc.history = true;
+	send_msg(HEALTH, "health", &m, &r);
+	if (r.body->payload_case == EHX__BODY__PAYLOAD_ERROR)
+		fail_msg("history: %s", r.body->error->message);
+	assert_int_equal(r.body->consent->n_history, 2);
+	assert_int_equal(r.body->consent->history[0]->state,
+	    EHX__CONSENT_STATE__CONSENT_STATE_RECORDED);
+	assert_string_equal(r.body->consent->history[0]->agency, "police");
+	assert_int_equal(r.body->consent->history[1]->state,
+	    EHX__CONSENT_STATE__CONSENT_STATE_WITHDRAWN);
+	assert_string_equal(r.body->consent->history[1]->agency, "health");
+	assert_string_equal(r.body->consent->history[1]->reason,
+	    "the parent asked");
+	assert_string_equal(r.body->consent->history[1]->by, "Pat Doe");
+	assert_true(r.body->consent->history[1]->at >=
+	    r.body->consent->history[0]->at);
+	reply_free(&r);
 	/* And the picture is closed to health again. */
 	msg_picture(&m, "health", nhs);
 	expect_refused(HEALTH, "health", &m, EHX_ERR_NO_CONSENT);

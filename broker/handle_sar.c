@@ -1,0 +1,174 @@
+/*
+ * handle_sar.c — query_sar: everything the broker holds about one child,
+ * for a subject access request answered by an IG officer.
+ *
+ * Every agency's flags in full, except those carrying a withhold marker
+ * (disclosure to a parent would not be in the child's interests): those
+ * are left out and counted. Then every consent record with its history,
+ * and every whole-picture answer about the child (the disclosures). Each
+ * part has its own share of one message; a cut answer says truncated.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "broker.h"
+#include "ehx/err.h"
+
+#define SAR_FLAG_BUDGET        20000
+#define SAR_CONSENT_BUDGET     20000
+#define SAR_DISCLOSURE_BUDGET  14000
+
+static int
+sar_flags(struct request *rq, Ehx__SarResult *res)
+{
+	struct ehx_arena *a = rq->b->arena;
+	Ehx__AgencyInvolvement *cur = NULL;
+	Ehx__StoredFlag *sf;
+	MDB_cursor *c;
+	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
+	size_t used = 0, nflags = 0;
+	int rc, r = 0;
+
+	if ((res->involvements = ehx_arena_alloc(a, EHX_MAX_PICTURE_FLAGS *
+	    sizeof(*res->involvements))) == NULL)
+		return EHX_ERR_NOMEM;
+	if ((rc = mdb_cursor_open(rq->txn, rq->b->store.flags, &c)) != 0)
+		return store_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < EHX_PSEUDONYM_LEN ||
+		    memcmp(k.mv_data, rq->child, EHX_PSEUDONYM_LEN) != 0)
+			break;
+		if ((sf = ehx__stored_flag__unpack(ehx_arena_allocator(a),
+		    v.mv_size, v.mv_data)) == NULL || sf->flag == NULL) {
+			r = EHX_ERR_STORAGE;
+			break;
+		}
+		if (sf->flag->withhold) {
+			res->withheld++;
+			continue;
+		}
+		if (nflags == EHX_MAX_PICTURE_FLAGS ||
+		    used + v.mv_size + 64 > SAR_FLAG_BUDGET) {
+			res->truncated = true;
+			continue;               /* still count the withheld */
+		}
+		if (cur == NULL || strcmp(cur->agency, sf->agency) != 0) {
+			Ehx__FlagView **fl;
+
+			if ((cur = ehx_arena_alloc(a, sizeof(*cur))) == NULL ||
+			    (fl = ehx_arena_alloc(a, EHX_MAX_PICTURE_FLAGS *
+			    sizeof(*fl))) == NULL) {
+				r = EHX_ERR_NOMEM;
+				break;
+			}
+			ehx__agency_involvement__init(cur);
+			cur->flags = fl;
+			cur->agency = sf->agency;
+			cur->agency_type = sf->agency_type;
+			res->involvements[res->n_involvements++] = cur;
+		}
+		cur->flags[cur->n_flags++] = sf->flag;
+		nflags++;
+		used += v.mv_size + 64;
+	}
+	mdb_cursor_close(c);
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = store_err(rc);
+	return r;
+}
+
+/* Every allowed whole-picture answer about the child, from its audit. */
+static int
+sar_disclosures(struct request *rq, Ehx__SarResult *res)
+{
+	struct ehx_arena *a = rq->b->arena;
+	struct store *s = &rq->b->store;
+	unsigned char k[EHX_PSEUDONYM_LEN + 8];
+	MDB_cursor *c;
+	MDB_val key = { sizeof(k), k }, val;
+	Ehx__AuditRecord *rec;
+	Ehx__Disclosure *d;
+	size_t used = 0, max = EHX_MAX_AUDIT_PAGE, scanned = 0;
+	int rc, r = 0;
+
+	if ((res->disclosures = ehx_arena_alloc(a, max *
+	    sizeof(*res->disclosures))) == NULL)
+		return EHX_ERR_NOMEM;
+	memcpy(k, rq->child, EHX_PSEUDONYM_LEN);
+	memset(k + EHX_PSEUDONYM_LEN, 0, 8);
+	if ((rc = mdb_cursor_open(rq->txn, s->audit_child, &c)) != 0)
+		return store_err(rc);
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		if (key.mv_size != sizeof(k) ||
+		    memcmp(key.mv_data, rq->child, EHX_PSEUDONYM_LEN) != 0)
+			break;
+		if (++scanned > EHX_MAX_AUDIT_SCAN) {
+			res->truncated = true;
+			break;
+		}
+		if ((r = store_audit_get(s, rq->txn, get_be64((unsigned char *)
+		    key.mv_data + EHX_PSEUDONYM_LEN), &val)) != 0)
+			break;
+		if ((rec = ehx__audit_record__unpack(ehx_arena_allocator(a),
+		    val.mv_size, val.mv_data)) == NULL) {
+			r = EHX_ERR_STORAGE;
+			break;
+		}
+		if (strcmp(rec->action, "query_picture") != 0 ||
+		    rec->decision != EHX__DECISION__DECISION_ALLOW)
+			continue;
+		if (res->n_disclosures == max ||
+		    used + val.mv_size > SAR_DISCLOSURE_BUDGET) {
+			res->truncated = true;
+			break;
+		}
+		if ((d = ehx_arena_alloc(a, sizeof(*d))) == NULL) {
+			r = EHX_ERR_NOMEM;
+			break;
+		}
+		ehx__disclosure__init(d);
+		d->seq = rec->seq;
+		d->time = rec->time;
+		d->to_agency = rec->agency;
+		d->to_person = rec->person;
+		d->child = rec->child;
+		d->basis = rec->basis;
+		res->disclosures[res->n_disclosures++] = d;
+		used += val.mv_size;
+	}
+	mdb_cursor_close(c);
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = store_err(rc);
+	return r;
+}
+
+int
+handle_query_sar(struct request *rq, char *why, size_t whysz)
+{
+	Ehx__SarResult *res;
+	Ehx__ConsentResult *cr;
+	int r;
+
+	(void)why;
+	(void)whysz;
+	if ((res = ehx_arena_alloc(rq->b->arena, sizeof(*res))) == NULL)
+		return EHX_ERR_NOMEM;
+	ehx__sar_result__init(res);
+	res->child.data = rq->child;
+	res->child.len = EHX_PSEUDONYM_LEN;
+	if ((r = sar_flags(rq, res)) != 0 ||
+	    (r = consent_list(rq, true, true, SAR_CONSENT_BUDGET, &cr)) != 0 ||
+	    (r = sar_disclosures(rq, res)) != 0)
+		return r;
+	res->consents = cr->records;
+	res->n_consents = cr->n_records;
+	res->history = cr->history;
+	res->n_history = cr->n_history;
+	res->truncated = res->truncated || cr->truncated;
+	snprintf(rq->basis, sizeof(rq->basis), "subject-access");
+	rq->reply.payload_case = EHX__BODY__PAYLOAD_SAR;
+	rq->reply.sar = res;
+	return 0;
+}

@@ -1,0 +1,55 @@
+/*
+ * policy.h — the partnership's sharing policy (an information sharing
+ * agreement), read by the broker from an INI file (docs/sharing-policy.ini
+ * documents the format and is the default policy).
+ *
+ * For each requesting agency type it says which categories of other
+ * agencies' flags a whole picture shows and which of their details, and
+ * on which lawful basis that type's whole-picture queries rest; for each
+ * category, which agency types are notified and on which lawful basis.
+ * An agency always sees its own flags in full: that is not a policy matter.
+ */
+#ifndef EHX_POLICY_H
+#define EHX_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ehx/limits.h"
+
+#define EHX_POLICY_SEE     1u   /* visible: agency, type, category, status, dates, ref */
+#define EHX_POLICY_LEVEL   2u   /* its level of need */
+#define EHX_POLICY_CONTACT 4u   /* practitioner name, job, contact, lead marker */
+#define EHX_POLICY_NOTE    8u   /* the note and the close reason */
+
+#define EHX_POLICY_TYPES 6          /* agency types 1..6 */
+#define EHX_POLICY_CATEGORIES 20    /* categories 1..20 */
+
+struct ehx_policy {
+	char id[EHX_MAX_ID + 1];
+	char name[EHX_MAX_NAME + 1];
+	bool view_present[EHX_POLICY_TYPES + 1];
+	/* EHX_POLICY_* bits per (viewer type, category); 0 = invisible */
+	unsigned view[EHX_POLICY_TYPES + 1][EHX_POLICY_CATEGORIES + 1];
+	int picture_basis[EHX_POLICY_TYPES + 1];        /* LawfulBasis */
+	/* LawfulBasis per (category, notified type); 0 = not notified */
+	int notify[EHX_POLICY_CATEGORIES + 1][EHX_POLICY_TYPES + 1];
+};
+
+/* Load and check path. 0, or EHX_ERR_CONFIG with "path:line: reason". */
+int ehx_policy_load(const char *path, struct ehx_policy *p, char *err,
+    size_t errsz);
+
+/* The EHX_POLICY_* bits viewer_type sees of category (0 when out of range). */
+unsigned ehx_policy_view(const struct ehx_policy *p, int viewer_type,
+    int category);
+
+/* The lawful basis of viewer_type's whole-picture queries (consent unless
+ * the policy names another; consent for out-of-range types). */
+int ehx_policy_picture_basis(const struct ehx_policy *p, int viewer_type);
+
+/* The basis on which agency_type is notified of category (0: it is not). */
+int ehx_policy_notify_basis(const struct ehx_policy *p, int category,
+    int agency_type);
+
+#endif
