@@ -48,4 +48,21 @@ void render_reply(FILE *f, const Ehx__Body *reply, bool json, const char *nhs);
 /* Print an error reply: a sentence on stderr, or JSON on stdout. */
 void render_error(const Ehx__Error *e, bool from_agent, bool json);
 
+enum render_format { RENDER_TABLE, RENDER_CSV, RENDER_JSON };
+
+/* One page of an IG answer; header before the first page's rows (tables
+ * and CSV). JSON is one object per line. */
+void render_audit_page(FILE *f, const Ehx__AuditResult *r,
+    enum render_format fmt, bool header);
+void render_alerts_page(FILE *f, const Ehx__AlertResult *r, bool json,
+    bool header);
+void render_disclosures_page(FILE *f, const Ehx__DisclosureResult *r,
+    bool json, bool header);
+
+/* A subject access answer, always as one JSON document. */
+void render_sar(FILE *f, const Ehx__SarResult *r);
+
+/* The agent's own view of the broker's audit log. */
+void render_agent_state(FILE *f, const Ehx__AgentState *s, bool json);
+
 #endif

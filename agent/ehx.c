@@ -10,6 +10,8 @@
  * broker could not be reached or did not answer.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "ehx/auditverify.h"
 #include "ehx/err.h"
 #include "ehx/names.h"
 #include "ehx/nhs.h"
@@ -55,7 +58,14 @@ static const char main_help[] =
 "  consent grant NHS_NUMBER ...    record consent (or another lawful basis)\n"
 "  consent withdraw NHS_NUMBER --id ID --reason TEXT\n"
 "  consent show NHS_NUMBER     consent this agency recorded or is named in\n"
-"  picture NHS_NUMBER          the whole picture of a child (needs consent)\n"
+"  consent history NHS_NUMBER  every state change of those consent records\n"
+"  picture NHS_NUMBER [--break-glass REASON]\n"
+"                              the whole picture of a child (needs consent)\n"
+"  audit [FILTERS]             the audit log (IG officers; see ehx help audit)\n"
+"  audit alerts|review|disclosures|export|checkpoint\n"
+"                              break-glass review, disclosures, export, and\n"
+"                              this agent's check of the audit log\n"
+"  sar NHS_NUMBER              subject access: all that is held on a child\n"
 "  help [COMMAND]              help for a command\n"
 "\n"
 "Options (before or after the command):\n"
@@ -77,7 +87,7 @@ static const char main_help[] =
 static const char publish_help[] =
 "usage: ehx publish NHS_NUMBER --category CATEGORY --level 1-4\n"
 "                   --practitioner NAME [--job TITLE] [--contact CONTACT]\n"
-"                   [--lead] [--note TEXT] [--ref REF]\n"
+"                   [--lead] [--note TEXT] [--ref REF] [--withhold]\n"
 "\n"
 "Open a flag saying this agency is involved with the child, or change an\n"
 "open flag with the same --ref (a step up or down, a new practitioner).\n"
@@ -94,7 +104,10 @@ static const char publish_help[] =
 "                     needed\n"
 "  --ref REF          this agency's own reference for the involvement\n"
 "                     (1-64 of A-Z a-z 0-9 . _ : / -); made up if omitted and\n"
-"                     printed, so it can be closed later\n";
+"                     printed, so it can be closed later\n"
+"  --withhold         leave this flag out of subject access exports:\n"
+"                     disclosing it to a parent would not be in the\n"
+"                     child's interests (it still shows in pictures)\n";
 
 static const char close_help[] =
 "usage: ehx close NHS_NUMBER --ref REF [--reason TEXT]\n"
@@ -112,6 +125,7 @@ static const char consent_help[] =
 "       ehx consent withdraw NHS_NUMBER --id CONSENT_ID --reason TEXT\n"
 "                         [--by NAME]\n"
 "       ehx consent show NHS_NUMBER\n"
+"       ehx consent history NHS_NUMBER\n"
 "\n"
 "grant: record the consent of the young person, a parent or a carer, or\n"
 "another lawful basis for sharing, scoped to agencies and purposes.\n"
@@ -134,18 +148,83 @@ static const char consent_help[] =
 "  --by NAME      who asked for the withdrawal\n"
 "\n"
 "show: the consent records of the child that this agency recorded or that\n"
-"name this agency or its type, with their state.\n";
+"name this agency or its type, with their state.\n"
+"\n"
+"history: the same records with every change of state, oldest first:\n"
+"recorded, withdrawn (when, by whom, why) and expired. Nothing in a\n"
+"consent's history is ever rewritten or deleted.\n";
 
 static const char picture_help[] =
-"usage: ehx picture NHS_NUMBER\n"
+"usage: ehx picture NHS_NUMBER [--break-glass REASON]\n"
 "\n"
 "The whole picture of a child: which agencies and practitioners are\n"
 "involved, the categories and levels of need, open and closed, the lead\n"
 "practitioner and the highest open level of need.\n"
 "\n"
 "The broker answers only when an active consent of the child covers this\n"
-"agency (or its type) for the whole_picture purpose. Otherwise it answers\n"
-"no_consent and reveals nothing, not even whether any flag exists.\n";
+"agency (or its type) for the whole_picture purpose, or the partnership's\n"
+"sharing policy names another lawful basis for this agency's type.\n"
+"Otherwise it answers no_consent and reveals nothing, not even whether\n"
+"any flag exists. Other agencies' flags are shown as the sharing policy\n"
+"lets this agency's type see them: some categories, levels, contacts or\n"
+"notes may be left out; this agency's own flags are shown in full.\n"
+"\n"
+"  --break-glass REASON\n"
+"        for a child at risk of significant harm, when consent cannot wait:\n"
+"        the picture is answered without consent (still within the sharing\n"
+"        policy), audited as break-glass, and raised to the information\n"
+"        governance officers, who review every one. Only the practitioner\n"
+"        and information_officer roles may; REASON must say why, in at\n"
+"        least 20 characters and three words.\n";
+
+static const char audit_help[] =
+"usage: ehx audit [--child NHS_NUMBER] [--agency ID] [--user USER_ID]\n"
+"                 [--from DATE] [--to DATE] [--decision allow|deny]\n"
+"                 [--break-glass] [--limit N] [--csv | --json]\n"
+"       ehx audit alerts [--all]\n"
+"       ehx audit review ALERT --outcome justified|unjustified --note TEXT\n"
+"       ehx audit disclosures\n"
+"       ehx audit export FILE [--force]\n"
+"       ehx audit checkpoint\n"
+"\n"
+"Information governance over the broker's tamper-evident audit log. All but\n"
+"checkpoint are for the ig_officer role (use --as ig_officer), and every\n"
+"one of these queries is itself audited.\n"
+"\n"
+"audit: the records matching every filter given, oldest first: who (agency,\n"
+"person, role) did what about which child (its pseudonym; children are\n"
+"never named in the audit), allowed or denied, on what basis.\n"
+"  --child NHS_NUMBER  one child (the broker turns it into the pseudonym)\n"
+"  --agency ID         the acting agency\n"
+"  --user USER_ID      the acting person\n"
+"  --from DATE         at or after; --to DATE: before (DATE as for consent:\n"
+"                      YYYY-MM-DD, YYYY-MM-DDTHH:MMZ or -Nd / -Nh ago)\n"
+"  --decision D        allow or deny\n"
+"  --break-glass       only break-glass answers\n"
+"  --limit N           at most N records (default: all)\n"
+"  --csv               CSV with a header row; --json: one object per line\n"
+"\n"
+"alerts: the break-glass answers not yet reviewed (--all: reviewed too).\n"
+"review: close alert ALERT (its audit record number) with an outcome and a\n"
+"note, at most 280 bytes. An alert is reviewed once.\n"
+"disclosures: every answer that showed this agency's flags to another\n"
+"agency: when, to whom, about which child, on what basis.\n"
+"export: write the whole log with the broker's signed checkpoints, the\n"
+"agencies' cosignatures, the signed envelopes kept as evidence and the\n"
+"certificates to FILE (mode 0600; --force replaces an existing file),\n"
+"for checking offline with: ehx-auditverify FILE --ca CA_CERT\n"
+"checkpoint: the newest checkpoint this agent checked and whether the\n"
+"broker's log has stayed consistent with every one it has seen (exit 1\n"
+"if not). Any role; the agent answers itself.\n";
+
+static const char sar_help[] =
+"usage: ehx sar NHS_NUMBER\n"
+"\n"
+"A subject access export, as JSON, of everything the broker holds about a\n"
+"child: every agency's flags, the consent records and their history, and\n"
+"every whole-picture answer about the child (who saw it, when, on what\n"
+"basis). Flags an agency marked --withhold are left out and counted. For\n"
+"the ig_officer role; audited.\n";
 
 static void die_usage(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
@@ -227,8 +306,18 @@ split(char *s, char **items, size_t max, const char *what)
 
 /* ---- talking to the agent ---------------------------------------------- */
 
+static int exchange2(const Ehx__Body *req, bool state, Ehx__LocalReply **out);
+
 static int
 exchange(const Ehx__Body *req, Ehx__LocalReply **out)
+{
+	return exchange2(req, false, out);
+}
+
+/* Send req (or, with state, ask the agent about itself); the reply in
+ * *out. Any warning the agent gives is printed first. */
+static int
+exchange2(const Ehx__Body *req, bool state, Ehx__LocalReply **out)
 {
 	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
 	struct sockaddr_un sa;
@@ -248,6 +337,7 @@ exchange(const Ehx__Body *req, Ehx__LocalReply **out)
 		die_usage("agent socket path too long: %s", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	lr.body = (Ehx__Body *)req;
+	lr.agent_state = state;
 	lr.as_role = (Ehx__Role)(g.as_role > 0 ? g.as_role : 0);
 	n = ehx__local_request__get_packed_size(&lr);
 	if ((buf = malloc(n > EHX_MAX_MESSAGE + 1024 ? n : EHX_MAX_MESSAGE +
@@ -279,7 +369,7 @@ exchange(const Ehx__Body *req, Ehx__LocalReply **out)
 	got = recv(fd, buf, EHX_MAX_MESSAGE + 1024, MSG_TRUNC);
 	if (got <= 0 || got > EHX_MAX_MESSAGE + 1024 ||
 	    (*out = ehx__local_reply__unpack(NULL, (size_t)got, buf)) == NULL ||
-	    (*out)->reply == NULL) {
+	    ((*out)->reply == NULL && (!state || (*out)->state == NULL))) {
 		fprintf(stderr, "%s: the agent closed the connection without a "
 		    "valid answer\n", prog);
 		if (*out != NULL)
@@ -287,6 +377,8 @@ exchange(const Ehx__Body *req, Ehx__LocalReply **out)
 		*out = NULL;
 		goto out;
 	}
+	if ((*out)->warning[0] != '\0')
+		fprintf(stderr, "%s: %s\n", prog, (*out)->warning);
 	r = 0;
 out:
 	if (fd >= 0)
@@ -356,6 +448,7 @@ cmd_publish(int argc, char **argv)
 		{ "lead", no_argument, NULL, 'L' },
 		{ "note", required_argument, NULL, 'n' },
 		{ "ref", required_argument, NULL, 'r' },
+		{ "withhold", no_argument, NULL, 'W' },
 		COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
 	Ehx__Body b = EHX__BODY__INIT;
@@ -386,6 +479,7 @@ cmd_publish(int argc, char **argv)
 		case 'j': p.role = optarg; break;
 		case 'k': p.contact = optarg; break;
 		case 'L': m.lead = true; break;
+		case 'W': m.withhold = true; break;
 		case 'n': m.note = optarg; break;
 		case 'r': snprintf(ref, sizeof(ref), "%s", optarg);
 			if (strlen(optarg) > EHX_MAX_REF || !ehx_ref_ok(optarg))
@@ -597,11 +691,12 @@ consent_withdraw(int argc, char **argv)
 	return run(&b, nhs, said, "Withdrew consent");
 }
 
-/* picture and consent show: one NHS number, no options of their own. */
+/* picture, consent show and consent history: one NHS number. */
 static int
-cmd_query(int argc, char **argv, const char *help, bool picture)
+cmd_query(int argc, char **argv, const char *help, bool picture, bool history)
 {
 	static const struct option opts[] = {
+		{ "break-glass", required_argument, NULL, 'B' },
 		COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
 	Ehx__Body b = EHX__BODY__INIT;
@@ -610,9 +705,18 @@ cmd_query(int argc, char **argv, const char *help, bool picture)
 	char nhs[EHX_NHS_LEN + 1];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-		if (!common_opt(c, help))
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, help))
+			continue;
+		if (c == 'B' && picture)
+			qp.break_glass_reason = optarg;
+		else {
+			if (c == 'B')
+				fprintf(stderr, "%s: --break-glass is for ehx "
+				    "picture\n", prog);
 			exit(EXIT_USAGE);
+		}
+	}
 	if (optind + 1 != argc)
 		die_usage("%s", "give exactly one NHS number");
 	nhs_arg(argv[optind], nhs);
@@ -622,9 +726,11 @@ cmd_query(int argc, char **argv, const char *help, bool picture)
 		b.query_picture = &qp;
 	} else {
 		qc.nhs_number = nhs;
+		qc.history = history;
 		b.payload_case = EHX__BODY__PAYLOAD_QUERY_CONSENT;
 		b.query_consent = &qc;
 	}
+	precheck(&b);
 	return run(&b, nhs, NULL, NULL);
 }
 
@@ -641,14 +747,453 @@ cmd_consent(int argc, char **argv)
 	if (strcmp(argv[1], "withdraw") == 0)
 		return consent_withdraw(argc - 1, argv + 1);
 	if (strcmp(argv[1], "show") == 0)
-		return cmd_query(argc - 1, argv + 1, consent_help, false);
+		return cmd_query(argc - 1, argv + 1, consent_help, false, false);
+	if (strcmp(argv[1], "history") == 0)
+		return cmd_query(argc - 1, argv + 1, consent_help, false, true);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(consent_help, stdout);
 		return 0;
 	}
-	die_usage("unknown consent command \"%s\" (grant, withdraw, show)",
+	die_usage("unknown consent command \"%s\" (grant, withdraw, show, "
+	    "history)",
 	    argv[1]);
 	return EXIT_USAGE;
+}
+
+/* ---- information governance ------------------------------------------------ */
+
+/*
+ * Send req and hand back the reply if it is the payload wanted; otherwise
+ * print the refusal and return the exit status (with *out NULL).
+ */
+static int
+ask_for(const Ehx__Body *req, int want, Ehx__LocalReply **out)
+{
+	const Ehx__Body *b;
+	int r;
+
+	if ((r = exchange(req, out)) != 0)
+		return r;
+	b = (*out)->reply;
+	if (b->payload_case == (Ehx__Body__PayloadCase)want)
+		return 0;
+	if (b->payload_case == EHX__BODY__PAYLOAD_ERROR && b->error != NULL) {
+		int code = ehx_err_from_wire(b->error->code);
+
+		render_error(b->error, (*out)->from_agent, g.json);
+		r = code == EHX_ERR_UNAVAILABLE || code == EHX_ERR_TIMEOUT ||
+		    code == EHX_ERR_INTERNAL ? EXIT_UNREACHABLE : EXIT_REFUSED;
+	} else {
+		fprintf(stderr, "%s: the broker answered with %d\n", prog,
+		    b->payload_case);
+		r = EXIT_UNREACHABLE;
+	}
+	ehx__local_reply__free_unpacked(*out, NULL);
+	*out = NULL;
+	return r;
+}
+
+static int
+audit_query(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "child", required_argument, NULL, 'c' },
+		{ "agency", required_argument, NULL, 'a' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "decision", required_argument, NULL, 'd' },
+		{ "break-glass", no_argument, NULL, 'B' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "csv", no_argument, NULL, 'C' },
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__QueryAudit q = EHX__QUERY_AUDIT__INIT;
+	Ehx__LocalReply *lr;
+	char nhs[EHX_NHS_LEN + 1];
+	int64_t now = ehx_now_ms();
+	unsigned long long limit = 0, printed = 0;
+	bool csv = false, first = true;
+	char *end;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, audit_help))
+			continue;
+		switch (c) {
+		case 'c': nhs_arg(optarg, nhs); q.nhs_number = nhs; break;
+		case 'a':
+			if (!ehx_id_ok(optarg))
+				die_usage("--agency \"%s\" is not an agency id",
+				    optarg);
+			q.agency = optarg;
+			break;
+		case 'u': q.user_id = optarg; break;
+		case 'f':
+		case 't':
+			if (ehx_parse_time(optarg, now, c == 'f' ? &q.from_time :
+			    &q.to_time) != 0)
+				die_usage("--%s \"%s\" is not a date", c == 'f' ?
+				    "from" : "to", optarg);
+			break;
+		case 'd':
+			if (strcmp(optarg, "allow") == 0)
+				q.decision = EHX__DECISION__DECISION_ALLOW;
+			else if (strcmp(optarg, "deny") == 0)
+				q.decision = EHX__DECISION__DECISION_DENY;
+			else
+				die_usage("--decision must be allow or deny, not "
+				    "\"%s\"", optarg);
+			break;
+		case 'B': q.break_glass = true; break;
+		case 'l':
+			errno = 0;
+			limit = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] == '-' || limit == 0)
+				die_usage("--limit needs a positive number, not "
+				    "\"%s\"", optarg);
+			break;
+		case 'C': csv = true; break;
+		default: exit(EXIT_USAGE);
+		}
+	}
+	if (optind != argc)
+		die_usage("%s", "audit takes options only (see ehx help audit)");
+	if (csv && g.json)
+		die_usage("%s", "choose --csv or --json, not both");
+	b.payload_case = EHX__BODY__PAYLOAD_QUERY_AUDIT;
+	b.query_audit = &q;
+	precheck(&b);
+	do {
+		Ehx__AuditResult *res;
+
+		if (limit > 0 && limit - printed < EHX_MAX_AUDIT_PAGE)
+			q.limit = (uint32_t)(limit - printed);
+		if ((r = ask_for(&b, EHX__BODY__PAYLOAD_AUDIT, &lr)) != 0)
+			return r;
+		res = lr->reply->audit;
+		render_audit_page(stdout, res, csv ? RENDER_CSV : g.json ?
+		    RENDER_JSON : RENDER_TABLE, first);
+		first = false;
+		printed += res->n_records;
+		q.after_seq = res->next_seq;
+		ehx__local_reply__free_unpacked(lr, NULL);
+	} while (q.after_seq != 0 && (limit == 0 || printed < limit));
+	return 0;
+}
+
+static int
+audit_alerts(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__QueryAlerts q = EHX__QUERY_ALERTS__INIT;
+	Ehx__LocalReply *lr;
+	size_t shown = 0;
+	bool first = true;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, audit_help))
+			continue;
+		if (c != 'a')
+			exit(EXIT_USAGE);
+		q.all = true;
+	}
+	if (optind != argc)
+		die_usage("%s", "audit alerts takes no arguments");
+	b.payload_case = EHX__BODY__PAYLOAD_QUERY_ALERTS;
+	b.query_alerts = &q;
+	do {
+		if ((r = ask_for(&b, EHX__BODY__PAYLOAD_ALERTS, &lr)) != 0)
+			return r;
+		if (lr->reply->alerts->n_alerts > 0 || g.json)
+			render_alerts_page(stdout, lr->reply->alerts, g.json,
+			    first);
+		if (lr->reply->alerts->n_alerts > 0)
+			first = false;
+		shown += lr->reply->alerts->n_alerts;
+		q.after_seq = lr->reply->alerts->next_seq;
+		ehx__local_reply__free_unpacked(lr, NULL);
+	} while (q.after_seq != 0);
+	if (shown == 0 && !g.json)
+		printf("No %sbreak-glass alerts.\n", q.all ? "" : "unreviewed ");
+	return 0;
+}
+
+static int
+audit_review(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "outcome", required_argument, NULL, 'o' },
+		{ "note", required_argument, NULL, 'n' },
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__ReviewAlert m = EHX__REVIEW_ALERT__INIT;
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, audit_help))
+			continue;
+		switch (c) {
+		case 'o':
+			if (strcmp(optarg, "justified") == 0)
+				m.outcome = EHX__REVIEW_OUTCOME__REVIEW_OUTCOME_JUSTIFIED;
+			else if (strcmp(optarg, "unjustified") == 0)
+				m.outcome =
+				    EHX__REVIEW_OUTCOME__REVIEW_OUTCOME_UNJUSTIFIED;
+			else
+				die_usage("--outcome must be justified or "
+				    "unjustified, not \"%s\"", optarg);
+			break;
+		case 'n': m.note = optarg; break;
+		default: exit(EXIT_USAGE);
+		}
+	}
+	if (optind + 1 != argc || m.outcome == 0 ||
+	    m.note == protobuf_c_empty_string)
+		die_usage("%s", "audit review needs one ALERT, --outcome and "
+		    "--note");
+	errno = 0;
+	m.alert = strtoull(argv[optind], &end, 10);
+	if (errno || *end || argv[optind][0] == '-' || m.alert == 0)
+		die_usage("\"%s\" is not an alert number (see ehx audit alerts)",
+		    argv[optind]);
+	b.payload_case = EHX__BODY__PAYLOAD_REVIEW_ALERT;
+	b.review_alert = &m;
+	precheck(&b);
+	return run(&b, NULL, said, "Reviewed");
+}
+
+static int
+audit_disclosures(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__QueryDisclosures q = EHX__QUERY_DISCLOSURES__INIT;
+	Ehx__LocalReply *lr;
+	size_t shown = 0;
+	bool first = true;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if (!common_opt(c, audit_help))
+			exit(EXIT_USAGE);
+	if (optind != argc)
+		die_usage("%s", "audit disclosures takes no arguments");
+	b.payload_case = EHX__BODY__PAYLOAD_QUERY_DISCLOSURES;
+	b.query_disclosures = &q;
+	do {
+		if ((r = ask_for(&b, EHX__BODY__PAYLOAD_DISCLOSURES, &lr)) != 0)
+			return r;
+		if (lr->reply->disclosures->n_disclosures > 0) {
+			render_disclosures_page(stdout, lr->reply->disclosures,
+			    g.json, first);
+			first = false;
+		}
+		shown += lr->reply->disclosures->n_disclosures;
+		q.after_seq = lr->reply->disclosures->next_seq;
+		ehx__local_reply__free_unpacked(lr, NULL);
+	} while (q.after_seq != 0);
+	if (shown == 0 && !g.json)
+		printf("No other agency has been shown this agency's flags.\n");
+	return 0;
+}
+
+/* Write all of buf to fd. */
+static int
+write_all(int fd, const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+audit_export(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'F' },
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__ExportAudit q = EHX__EXPORT_AUDIT__INIT;
+	Ehx__LocalReply *lr;
+	unsigned long long records = 0, checkpoints = 0;
+	char tmp[PATH_MAX];
+	const char *path;
+	bool force = false;
+	int c, r = 0, fd;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, audit_help))
+			continue;
+		if (c != 'F')
+			exit(EXIT_USAGE);
+		force = true;
+	}
+	if (optind + 1 != argc)
+		die_usage("%s", "audit export needs one FILE");
+	path = argv[optind];
+	if (strcmp(path, "-") == 0)
+		die_usage("%s", "the export is binary: give a FILE, not -");
+	if (!force && access(path, F_OK) == 0)
+		die_usage("%s exists; use --force to replace it", path);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		die_usage("%s", "FILE's name is too long");
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, tmp, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (write_all(fd, EHX_EXPORT_MAGIC, strlen(EHX_EXPORT_MAGIC)) != 0)
+		goto ioerr;
+	b.payload_case = EHX__BODY__PAYLOAD_EXPORT_AUDIT;
+	b.export_audit = &q;
+	do {
+		Ehx__ExportResult *page;
+		unsigned char *buf, hdr[4];
+		size_t n;
+
+		if ((r = ask_for(&b, EHX__BODY__PAYLOAD_EXPORT, &lr)) != 0)
+			goto fail;
+		page = lr->reply->export;
+		n = ehx__export_result__get_packed_size(page);
+		if ((buf = malloc(n)) == NULL) {
+			ehx__local_reply__free_unpacked(lr, NULL);
+			goto ioerr;
+		}
+		ehx__export_result__pack(page, buf);
+		hdr[0] = (unsigned char)(n >> 24);
+		hdr[1] = (unsigned char)(n >> 16);
+		hdr[2] = (unsigned char)(n >> 8);
+		hdr[3] = (unsigned char)n;
+		r = write_all(fd, hdr, 4) != 0 || write_all(fd, buf, n) != 0;
+		free(buf);
+		records += page->n_records;
+		checkpoints += page->n_checkpoints;
+		q.after_seq = page->next_seq;
+		ehx__local_reply__free_unpacked(lr, NULL);
+		if (r != 0)
+			goto ioerr;
+	} while (q.after_seq != 0);
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		goto ioerr;
+	}
+	if (rename(tmp, path) != 0) {
+		fd = -1;
+		goto ioerr;
+	}
+	printf("Exported %llu audit records and %llu checkpoints to %s.\n"
+	    "Check it offline with: ehx-auditverify %s --ca CA_CERT\n", records,
+	    checkpoints, path, path);
+	return 0;
+ioerr:
+	fprintf(stderr, "%s: writing %s: %s\n", prog, tmp, strerror(errno));
+	r = EXIT_UNREACHABLE;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return r;
+}
+
+static int
+audit_checkpoint(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__LocalReply *lr;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if (!common_opt(c, audit_help))
+			exit(EXIT_USAGE);
+	if (optind != argc)
+		die_usage("%s", "audit checkpoint takes no arguments");
+	if ((r = exchange2(NULL, true, &lr)) != 0)
+		return r;
+	if (lr->state == NULL) {
+		if (lr->reply != NULL && lr->reply->payload_case ==
+		    EHX__BODY__PAYLOAD_ERROR && lr->reply->error != NULL)
+			render_error(lr->reply->error, true, g.json);
+		ehx__local_reply__free_unpacked(lr, NULL);
+		return EXIT_REFUSED;
+	}
+	render_agent_state(stdout, lr->state, g.json);
+	r = lr->state->consistent ? 0 : EXIT_REFUSED;
+	ehx__local_reply__free_unpacked(lr, NULL);
+	return r;
+}
+
+static int
+cmd_audit(int argc, char **argv)
+{
+	optind = 0;
+	if (argc >= 2 && argv[1][0] != '-') {
+		if (strcmp(argv[1], "alerts") == 0)
+			return audit_alerts(argc - 1, argv + 1);
+		if (strcmp(argv[1], "review") == 0)
+			return audit_review(argc - 1, argv + 1);
+		if (strcmp(argv[1], "disclosures") == 0)
+			return audit_disclosures(argc - 1, argv + 1);
+		if (strcmp(argv[1], "export") == 0)
+			return audit_export(argc - 1, argv + 1);
+		if (strcmp(argv[1], "checkpoint") == 0)
+			return audit_checkpoint(argc - 1, argv + 1);
+		die_usage("unknown audit command \"%s\" (alerts, review, "
+		    "disclosures, export, checkpoint)", argv[1]);
+	}
+	return audit_query(argc, argv);
+}
+
+static int
+cmd_sar(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__QuerySar q = EHX__QUERY_SAR__INIT;
+	Ehx__LocalReply *lr;
+	char nhs[EHX_NHS_LEN + 1];
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if (!common_opt(c, sar_help))
+			exit(EXIT_USAGE);
+	if (optind + 1 != argc)
+		die_usage("%s", "sar needs exactly one NHS number");
+	nhs_arg(argv[optind], nhs);
+	q.nhs_number = nhs;
+	b.payload_case = EHX__BODY__PAYLOAD_QUERY_SAR;
+	b.query_sar = &q;
+	precheck(&b);
+	if ((r = ask_for(&b, EHX__BODY__PAYLOAD_SAR, &lr)) != 0)
+		return r;
+	render_sar(stdout, lr->reply->sar);
+	ehx__local_reply__free_unpacked(lr, NULL);
+	return 0;
 }
 
 static int
@@ -664,6 +1209,10 @@ cmd_help(const char *topic)
 		fputs(consent_help, stdout);
 	else if (strcmp(topic, "picture") == 0)
 		fputs(picture_help, stdout);
+	else if (strcmp(topic, "audit") == 0)
+		fputs(audit_help, stdout);
+	else if (strcmp(topic, "sar") == 0)
+		fputs(sar_help, stdout);
 	else
 		die_usage("no help on \"%s\"", topic);
 	return 0;
@@ -704,7 +1253,11 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "consent") == 0)
 		return cmd_consent(argc, argv);
 	if (strcmp(cmd, "picture") == 0)
-		return cmd_query(argc, argv, picture_help, true);
+		return cmd_query(argc, argv, picture_help, true, false);
+	if (strcmp(cmd, "audit") == 0)
+		return cmd_audit(argc, argv);
+	if (strcmp(cmd, "sar") == 0)
+		return cmd_sar(argc, argv);
 	if (strcmp(cmd, "help") == 0)
 		return cmd_help(argc > 1 ? argv[1] : NULL);
 	die_usage("unknown command \"%s\"", cmd);

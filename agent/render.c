@@ -146,10 +146,55 @@ json_practitioner(const Ehx__Practitioner *p)
 	return o;
 }
 
+static json_object *
+flag_json(const Ehx__FlagView *v)
+{
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "ref", jstr(v->ref));
+	json_object_object_add(j, "category",
+	    jstr(ehx_category_name(v->category)));
+	json_object_object_add(j, "level", json_object_new_int((int)v->level));
+	json_object_object_add(j, "level_name", jstr(v->level == 0 ? "" :
+	    ehx_level_name(v->level)));
+	json_object_object_add(j, "status", jstr(v->status ==
+	    EHX__FLAG_STATUS__FLAG_STATUS_OPEN ? "open" : "closed"));
+	json_object_object_add(j, "opened_at", jtime(v->opened_at));
+	json_object_object_add(j, "closed_at", jtime(v->closed_at));
+	json_object_object_add(j, "updated_at", jtime(v->updated_at));
+	json_object_object_add(j, "practitioner",
+	    v->practitioner != NULL ? json_practitioner(v->practitioner) : NULL);
+	json_object_object_add(j, "lead", json_object_new_boolean(v->lead));
+	json_object_object_add(j, "note", jstr(v->note));
+	json_object_object_add(j, "close_reason", jstr(v->close_reason));
+	return j;
+}
+
+static json_object *
+involvements_json(Ehx__AgencyInvolvement **invs, size_t n)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++) {
+		const Ehx__AgencyInvolvement *inv = invs[i];
+		json_object *a = json_object_new_object(),
+		    *fl = json_object_new_array();
+
+		json_object_object_add(a, "agency", jstr(inv->agency));
+		json_object_object_add(a, "agency_type",
+		    jstr(ehx_agency_type_name(inv->agency_type)));
+		for (size_t k = 0; k < inv->n_flags; k++)
+			json_object_array_add(fl, flag_json(inv->flags[k]));
+		json_object_object_add(a, "flags", fl);
+		json_object_array_add(arr, a);
+	}
+	return arr;
+}
+
 static void
 picture_json(FILE *f, const Ehx__PictureResult *r)
 {
-	json_object *o = json_object_new_object(), *invs = json_object_new_array();
+	json_object *o = json_object_new_object();
 	char child[2 * EHX_PSEUDONYM_LEN + 1] = "";
 
 	if (r->child.len == EHX_PSEUDONYM_LEN)
@@ -157,48 +202,13 @@ picture_json(FILE *f, const Ehx__PictureResult *r)
 	json_object_object_add(o, "ok", json_object_new_boolean(1));
 	json_object_object_add(o, "child", jstr(child));
 	json_object_object_add(o, "consent_id", jstr(r->consent_id));
+	json_object_object_add(o, "basis", jstr(r->basis));
 	json_object_object_add(o, "highest_open_level",
 	    json_object_new_int((int)r->highest_open_level));
 	json_object_object_add(o, "truncated",
 	    json_object_new_boolean(r->truncated));
-	for (size_t i = 0; i < r->n_involvements; i++) {
-		const Ehx__AgencyInvolvement *inv = r->involvements[i];
-		json_object *a = json_object_new_object(),
-		    *fl = json_object_new_array();
-
-		json_object_object_add(a, "agency", jstr(inv->agency));
-		json_object_object_add(a, "agency_type",
-		    jstr(ehx_agency_type_name(inv->agency_type)));
-		for (size_t k = 0; k < inv->n_flags; k++) {
-			const Ehx__FlagView *v = inv->flags[k];
-			json_object *j = json_object_new_object();
-
-			json_object_object_add(j, "ref", jstr(v->ref));
-			json_object_object_add(j, "category",
-			    jstr(ehx_category_name(v->category)));
-			json_object_object_add(j, "level",
-			    json_object_new_int((int)v->level));
-			json_object_object_add(j, "level_name",
-			    jstr(ehx_level_name(v->level)));
-			json_object_object_add(j, "status", jstr(v->status ==
-			    EHX__FLAG_STATUS__FLAG_STATUS_OPEN ? "open" : "closed"));
-			json_object_object_add(j, "opened_at", jtime(v->opened_at));
-			json_object_object_add(j, "closed_at", jtime(v->closed_at));
-			json_object_object_add(j, "updated_at",
-			    jtime(v->updated_at));
-			json_object_object_add(j, "practitioner",
-			    json_practitioner(v->practitioner));
-			json_object_object_add(j, "lead",
-			    json_object_new_boolean(v->lead));
-			json_object_object_add(j, "note", jstr(v->note));
-			json_object_object_add(j, "close_reason",
-			    jstr(v->close_reason));
-			json_object_array_add(fl, j);
-		}
-		json_object_object_add(a, "flags", fl);
-		json_object_array_add(invs, a);
-	}
-	json_object_object_add(o, "involvements", invs);
+	json_object_object_add(o, "involvements",
+	    involvements_json(r->involvements, r->n_involvements));
 	print_json(f, o);
 }
 
@@ -212,8 +222,18 @@ picture_table(FILE *f, const Ehx__PictureResult *r, const char *nhs)
 		ehx_nhs_format(pretty, nhs);
 	if (r->child.len == EHX_PSEUDONYM_LEN)
 		ehx_hex(child, r->child.data, 6);
-	fprintf(f, "Whole picture of child %s (pseudonym %s…), shared under "
-	    "consent %s\n", pretty, child, safe(r->consent_id));
+	if (strcmp(r->basis, "break-glass") == 0)
+		fprintf(f, "Whole picture of child %s (pseudonym %s…), shared by "
+		    "BREAK-GLASS: this access is audited and will be reviewed "
+		    "by information governance\n", pretty, child);
+	else if (r->consent_id[0] != '\0')
+		fprintf(f, "Whole picture of child %s (pseudonym %s…), shared "
+		    "under consent %s\n", pretty, child, safe(r->consent_id));
+	else
+		fprintf(f, "Whole picture of child %s (pseudonym %s…), shared "
+		    "under %s\n", pretty, child, safe(r->basis));
+	fprintf(f, "(Other agencies' flags as the partnership's sharing policy "
+	    "lets this agency see them.)\n");
 	if (r->highest_open_level > 0)
 		fprintf(f, "Highest open level of need: %u (%s)\n",
 		    r->highest_open_level, ehx_level_name(r->highest_open_level));
@@ -238,8 +258,11 @@ picture_table(FILE *f, const Ehx__PictureResult *r, const char *nhs)
 			const Ehx__Practitioner *p = v->practitioner;
 			char lvl[32], who[200];
 
-			snprintf(lvl, sizeof(lvl), "%u %s", v->level,
-			    ehx_level_name(v->level));
+			if (v->level == 0)
+				snprintf(lvl, sizeof(lvl), "-");
+			else
+				snprintf(lvl, sizeof(lvl), "%u %s", v->level,
+				    ehx_level_name(v->level));
 			if (p != NULL && p->role[0] != '\0')
 				snprintf(who, sizeof(who), "%s (%s)", p->name,
 				    p->role);
@@ -372,6 +395,86 @@ consent_table(FILE *f, const Ehx__ConsentResult *r, const char *nhs)
 		    "holds.)\n");
 }
 
+static json_object *
+consent_record_json(const Ehx__ConsentRecord *c, int64_t now)
+{
+	json_object *j = json_object_new_object(), *sc, *ag, *ty, *pu;
+	char state[32];
+
+	snprintf(state, sizeof(state), "%s", consent_state(c, now));
+	for (char *p = state; *p; p++)
+		*p = *p == ' ' ? '_' : (char)(*p | 0x20);
+	json_object_object_add(j, "id", jstr(c->id));
+	json_object_object_add(j, "state", jstr(state));
+	json_object_object_add(j, "given_by_relation", jstr(c->given_by ?
+	    ehx_relation_name(c->given_by->relation) : ""));
+	json_object_object_add(j, "given_by_name",
+	    jstr(c->given_by ? c->given_by->name : ""));
+	json_object_object_add(j, "recorded_by_agency",
+	    jstr(c->recorded_by_agency));
+	json_object_object_add(j, "recorded_by",
+	    jstr(c->recorded_by ? c->recorded_by->name : ""));
+	json_object_object_add(j, "basis", jstr(ehx_basis_name(c->basis)));
+	sc = json_object_new_object();
+	ag = json_object_new_array();
+	ty = json_object_new_array();
+	pu = json_object_new_array();
+	if (c->scope != NULL) {
+		for (size_t k = 0; k < c->scope->n_agencies; k++)
+			json_object_array_add(ag, jstr(c->scope->agencies[k]));
+		for (size_t k = 0; k < c->scope->n_agency_types; k++)
+			json_object_array_add(ty, jstr(ehx_agency_type_name(
+			    c->scope->agency_types[k])));
+		for (size_t k = 0; k < c->scope->n_purposes; k++)
+			json_object_array_add(pu, jstr(ehx_purpose_name(
+			    c->scope->purposes[k])));
+	}
+	json_object_object_add(sc, "agencies", ag);
+	json_object_object_add(sc, "agency_types", ty);
+	json_object_object_add(sc, "purposes", pu);
+	json_object_object_add(j, "scope", sc);
+	json_object_object_add(j, "recorded_at", jtime(c->recorded_at));
+	json_object_object_add(j, "starts_at", jtime(c->starts_at));
+	json_object_object_add(j, "expires_at", jtime(c->expires_at));
+	json_object_object_add(j, "withdrawn_at", jtime(c->withdrawn_at));
+	json_object_object_add(j, "withdrawn_by", jstr(c->withdrawn_by));
+	json_object_object_add(j, "withdrawn_reason", jstr(c->withdrawn_reason));
+	return j;
+}
+
+static const char *
+event_state(int state)
+{
+	switch (state) {
+	case EHX__CONSENT_STATE__CONSENT_STATE_RECORDED: return "recorded";
+	case EHX__CONSENT_STATE__CONSENT_STATE_WITHDRAWN: return "withdrawn";
+	case EHX__CONSENT_STATE__CONSENT_STATE_EXPIRED: return "expired";
+	default: return "unknown";
+	}
+}
+
+static json_object *
+history_json(Ehx__ConsentEvent **ev, size_t n)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "consent_id", jstr(ev[i]->consent_id));
+		json_object_object_add(j, "state", jstr(event_state(
+		    ev[i]->state)));
+		json_object_object_add(j, "at", jtime(ev[i]->at));
+		json_object_object_add(j, "agency", jstr(ev[i]->agency));
+		json_object_object_add(j, "person", jstr(ev[i]->person ?
+		    ev[i]->person->name : ""));
+		json_object_object_add(j, "reason", jstr(ev[i]->reason));
+		json_object_object_add(j, "by", jstr(ev[i]->by));
+		json_object_array_add(arr, j);
+	}
+	return arr;
+}
+
 static void
 consent_json(FILE *f, const Ehx__ConsentResult *r)
 {
@@ -379,56 +482,40 @@ consent_json(FILE *f, const Ehx__ConsentResult *r)
 	int64_t now = ehx_now_ms();
 
 	json_object_object_add(o, "ok", json_object_new_boolean(1));
-	for (size_t i = 0; i < r->n_records; i++) {
-		const Ehx__ConsentRecord *c = r->records[i];
-		json_object *j = json_object_new_object(), *sc, *ag, *ty, *pu;
-		char state[32];
-
-		snprintf(state, sizeof(state), "%s", consent_state(c, now));
-		for (char *p = state; *p; p++)
-			*p = *p == ' ' ? '_' : (char)(*p | 0x20);
-		json_object_object_add(j, "id", jstr(c->id));
-		json_object_object_add(j, "state", jstr(state));
-		json_object_object_add(j, "given_by_relation", jstr(c->given_by ?
-		    ehx_relation_name(c->given_by->relation) : ""));
-		json_object_object_add(j, "given_by_name",
-		    jstr(c->given_by ? c->given_by->name : ""));
-		json_object_object_add(j, "recorded_by_agency",
-		    jstr(c->recorded_by_agency));
-		json_object_object_add(j, "recorded_by",
-		    jstr(c->recorded_by ? c->recorded_by->name : ""));
-		json_object_object_add(j, "basis", jstr(ehx_basis_name(c->basis)));
-		sc = json_object_new_object();
-		ag = json_object_new_array();
-		ty = json_object_new_array();
-		pu = json_object_new_array();
-		if (c->scope != NULL) {
-			for (size_t k = 0; k < c->scope->n_agencies; k++)
-				json_object_array_add(ag, jstr(c->scope->agencies[k]));
-			for (size_t k = 0; k < c->scope->n_agency_types; k++)
-				json_object_array_add(ty, jstr(ehx_agency_type_name(
-				    c->scope->agency_types[k])));
-			for (size_t k = 0; k < c->scope->n_purposes; k++)
-				json_object_array_add(pu, jstr(ehx_purpose_name(
-				    c->scope->purposes[k])));
-		}
-		json_object_object_add(sc, "agencies", ag);
-		json_object_object_add(sc, "agency_types", ty);
-		json_object_object_add(sc, "purposes", pu);
-		json_object_object_add(j, "scope", sc);
-		json_object_object_add(j, "recorded_at", jtime(c->recorded_at));
-		json_object_object_add(j, "starts_at", jtime(c->starts_at));
-		json_object_object_add(j, "expires_at", jtime(c->expires_at));
-		json_object_object_add(j, "withdrawn_at", jtime(c->withdrawn_at));
-		json_object_object_add(j, "withdrawn_by", jstr(c->withdrawn_by));
-		json_object_object_add(j, "withdrawn_reason",
-		    jstr(c->withdrawn_reason));
-		json_object_array_add(arr, j);
-	}
+	for (size_t i = 0; i < r->n_records; i++)
+		json_object_array_add(arr, consent_record_json(r->records[i],
+		    now));
 	json_object_object_add(o, "records", arr);
+	json_object_object_add(o, "history", history_json(r->history,
+	    r->n_history));
 	json_object_object_add(o, "truncated",
 	    json_object_new_boolean(r->truncated));
 	print_json(f, o);
+}
+
+static void
+history_table(FILE *f, const Ehx__ConsentResult *r)
+{
+	char t[32];
+
+	fprintf(f, "\nHistory, oldest first:\n\n");
+	cell(f, "TIME (UTC)", 16); cell(f, "CONSENT", 18); cell(f, "STATE", 9);
+	cell(f, "AGENCY", 14); cell(f, "PERSON", 24); fprintf(f, "DETAIL\n");
+	for (size_t i = 0; i < r->n_history; i++) {
+		const Ehx__ConsentEvent *e = r->history[i];
+		char detail[700];
+
+		snprintf(detail, sizeof(detail), "%s%s%s", e->reason,
+		    e->by[0] ? " (asked by " : "", e->by[0] ? e->by : "");
+		if (e->by[0])
+			strncat(detail, ")", sizeof(detail) - strlen(detail) - 1);
+		cell(f, ehx_fmt_time(t, sizeof(t), e->at), 16);
+		cell(f, e->consent_id, 18);
+		cell(f, event_state(e->state), 9);
+		cell(f, e->agency[0] ? e->agency : "-", 14);
+		cell(f, e->person ? e->person->name : "-", 24);
+		fprintf(f, "%s\n", safe(detail));
+	}
 }
 
 void
@@ -444,8 +531,11 @@ render_reply(FILE *f, const Ehx__Body *reply, bool json, const char *nhs)
 	case EHX__BODY__PAYLOAD_CONSENT:
 		if (json)
 			consent_json(f, reply->consent);
-		else
+		else {
 			consent_table(f, reply->consent, nhs);
+			if (reply->consent->n_history > 0)
+				history_table(f, reply->consent);
+		}
 		break;
 	case EHX__BODY__PAYLOAD_ACK:
 		if (json) {
@@ -480,4 +570,315 @@ render_error(const Ehx__Error *e, bool from_agent, bool json)
 	}
 	fprintf(stderr, "ehx: %s refused (%s): %s\n", from_agent ? "the agent" :
 	    "the broker", ehx_errname(code), safe(e->message));
+}
+
+/* ---- information governance ------------------------------------------------ */
+
+static void
+hexof(char *out, const ProtobufCBinaryData *b, size_t max)
+{
+	out[0] = '\0';
+	if (b->len > 0 && b->len <= max)
+		ehx_hex(out, b->data, b->len);
+}
+
+static void
+print_line(FILE *f, json_object *o)
+{
+	fprintf(f, "%s\n", json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+static const char *
+decision_name(int d)
+{
+	return d == EHX__DECISION__DECISION_ALLOW ? "allow" :
+	    d == EHX__DECISION__DECISION_DENY ? "deny" : "";
+}
+
+/* One CSV field, quoted as RFC 4180 says when it must be. */
+static void
+csv_field(FILE *f, const char *s, bool last)
+{
+	const char *v = safe(s);
+
+	if (strpbrk(v, ",\"\r\n") != NULL || v[0] == ' ') {
+		fputc('"', f);
+		for (; *v != '\0'; v++) {
+			if (*v == '"')
+				fputc('"', f);
+			fputc(*v, f);
+		}
+		fputc('"', f);
+	} else
+		fputs(v, f);
+	fputs(last ? "\r\n" : ",", f);
+}
+
+void
+render_audit_page(FILE *f, const Ehx__AuditResult *r, enum render_format fmt,
+    bool header)
+{
+	static const char *const cols[] = { "seq", "time", "agency", "user_id",
+	    "person", "role", "action", "child", "decision", "error", "basis",
+	    "consent_id", "break_glass", "message_id", "envelope_hash" };
+	const size_t ncols = sizeof(cols) / sizeof(cols[0]);
+
+	if (header && fmt == RENDER_CSV)
+		for (size_t i = 0; i < ncols; i++)
+			csv_field(f, cols[i], i + 1 == ncols);
+	if (header && fmt == RENDER_TABLE) {
+		cell(f, "SEQ", 6); cell(f, "TIME (UTC)", 16); cell(f, "AGENCY", 12);
+		cell(f, "PERSON", 30); cell(f, "ACTION", 17); cell(f, "CHILD", 12);
+		cell(f, "DECISION", 8); fprintf(f, "BASIS/ERROR\n");
+	}
+	for (size_t i = 0; i < r->n_records; i++) {
+		const Ehx__AuditRecord *a = r->records[i];
+		const Ehx__Person *p = a->person;
+		char seq[24], t[40], child[65], msg[33], env[65], who[220];
+		const char *v[15];
+
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)a->seq);
+		hexof(child, &a->child, 32);
+		hexof(msg, &a->message_id, 16);
+		hexof(env, &a->envelope_hash, 32);
+		if (fmt == RENDER_TABLE) {
+			snprintf(who, sizeof(who), "%s (%s)", p ? p->name : "-",
+			    ehx_role_name(a->role));
+			child[12] = '\0';
+			cell(f, seq, 6);
+			cell(f, ehx_fmt_time(t, sizeof(t), a->time), 16);
+			cell(f, a->agency, 12);
+			cell(f, who, 30);
+			cell(f, a->action, 17);
+			cell(f, child[0] ? child : "-", 12);
+			cell(f, decision_name(a->decision), 8);
+			fprintf(f, "%s%s\n", a->error ? ehx_errname(
+			    ehx_err_from_wire(a->error)) : safe(a->basis),
+			    a->break_glass ? " BREAK-GLASS" : "");
+			continue;
+		}
+		v[0] = seq;
+		v[1] = ehx_fmt_iso(t, sizeof(t), a->time);
+		v[2] = a->agency;
+		v[3] = p ? p->user_id : "";
+		v[4] = p ? p->name : "";
+		v[5] = ehx_role_name(a->role);
+		v[6] = a->action;
+		v[7] = child;
+		v[8] = decision_name(a->decision);
+		v[9] = a->error ? ehx_errname(ehx_err_from_wire(a->error)) : "";
+		v[10] = a->basis;
+		v[11] = a->consent_id;
+		v[12] = a->break_glass ? "true" : "false";
+		v[13] = msg;
+		v[14] = env;
+		if (fmt == RENDER_CSV) {
+			for (size_t k = 0; k < ncols; k++)
+				csv_field(f, v[k], k + 1 == ncols);
+		} else {
+			json_object *o = json_object_new_object();
+
+			for (size_t k = 0; k < ncols; k++)
+				json_object_object_add(o, cols[k], k == 0 ?
+				    json_object_new_uint64(a->seq) : k == 12 ?
+				    json_object_new_boolean(a->break_glass) :
+				    jstr(v[k]));
+			print_line(f, o);
+		}
+	}
+}
+
+static const char *
+outcome_name(int o)
+{
+	return o == EHX__REVIEW_OUTCOME__REVIEW_OUTCOME_JUSTIFIED ? "justified" :
+	    o == EHX__REVIEW_OUTCOME__REVIEW_OUTCOME_UNJUSTIFIED ?
+	    "unjustified" : "";
+}
+
+void
+render_alerts_page(FILE *f, const Ehx__AlertResult *r, bool json, bool header)
+{
+	if (header && !json) {
+		cell(f, "ALERT", 6); cell(f, "TIME (UTC)", 16); cell(f, "AGENCY", 12);
+		cell(f, "PERSON", 30); cell(f, "CHILD", 12); cell(f, "REASON", 40);
+		fprintf(f, "REVIEW\n");
+	}
+	for (size_t i = 0; i < r->n_alerts; i++) {
+		const Ehx__Alert *a = r->alerts[i];
+		char seq[24], t[40], t2[40], child[65], who[220], rv[400];
+
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)a->seq);
+		hexof(child, &a->child, 32);
+		if (json) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "seq",
+			    json_object_new_uint64(a->seq));
+			json_object_object_add(o, "time", jtime(a->time));
+			json_object_object_add(o, "agency", jstr(a->agency));
+			json_object_object_add(o, "user_id",
+			    jstr(a->person ? a->person->user_id : ""));
+			json_object_object_add(o, "person",
+			    jstr(a->person ? a->person->name : ""));
+			json_object_object_add(o, "role", jstr(a->person ?
+			    ehx_role_name(a->person->role) : ""));
+			json_object_object_add(o, "child", jstr(child));
+			json_object_object_add(o, "reason", jstr(a->reason));
+			json_object_object_add(o, "reviewed_at",
+			    jtime(a->reviewed_at));
+			json_object_object_add(o, "reviewed_by_agency",
+			    jstr(a->reviewed_by_agency));
+			json_object_object_add(o, "reviewed_by", jstr(
+			    a->reviewed_by ? a->reviewed_by->name : ""));
+			json_object_object_add(o, "outcome",
+			    jstr(outcome_name(a->outcome)));
+			json_object_object_add(o, "note", jstr(a->note));
+			print_line(f, o);
+			continue;
+		}
+		snprintf(who, sizeof(who), "%s (%s)", a->person ?
+		    a->person->name : "-", a->person ?
+		    ehx_role_name(a->person->role) : "-");
+		if (a->reviewed_at != 0)
+			snprintf(rv, sizeof(rv), "%s by %s/%s %s: %s",
+			    outcome_name(a->outcome), safe(a->reviewed_by_agency),
+			    safe(a->reviewed_by ? a->reviewed_by->name : "-"),
+			    ehx_fmt_time(t2, sizeof(t2), a->reviewed_at),
+			    safe(a->note));
+		else
+			snprintf(rv, sizeof(rv), "OPEN");
+		child[12] = '\0';
+		cell(f, seq, 6);
+		cell(f, ehx_fmt_time(t, sizeof(t), a->time), 16);
+		cell(f, a->agency, 12);
+		cell(f, who, 30);
+		cell(f, child, 12);
+		cell(f, a->reason, 40);
+		fprintf(f, "%s\n", rv);
+	}
+}
+
+static json_object *
+disclosure_json(const Ehx__Disclosure *d)
+{
+	json_object *o = json_object_new_object();
+	char child[65];
+
+	hexof(child, &d->child, 32);
+	json_object_object_add(o, "seq", json_object_new_uint64(d->seq));
+	json_object_object_add(o, "time", jtime(d->time));
+	json_object_object_add(o, "to_agency", jstr(d->to_agency));
+	json_object_object_add(o, "to_user_id",
+	    jstr(d->to_person ? d->to_person->user_id : ""));
+	json_object_object_add(o, "to_person",
+	    jstr(d->to_person ? d->to_person->name : ""));
+	json_object_object_add(o, "child", jstr(child));
+	json_object_object_add(o, "basis", jstr(d->basis));
+	json_object_object_add(o, "flags", json_object_new_int((int)d->flags));
+	return o;
+}
+
+void
+render_disclosures_page(FILE *f, const Ehx__DisclosureResult *r, bool json,
+    bool header)
+{
+	if (header && !json) {
+		cell(f, "WHEN (UTC)", 16); cell(f, "TO AGENCY", 12);
+		cell(f, "TO PERSON", 30); cell(f, "CHILD", 12);
+		cell(f, "FLAGS", 5); fprintf(f, "BASIS\n");
+	}
+	for (size_t i = 0; i < r->n_disclosures; i++) {
+		const Ehx__Disclosure *d = r->disclosures[i];
+		char t[40], child[65], who[220], n[16];
+
+		if (json) {
+			print_line(f, disclosure_json(d));
+			continue;
+		}
+		hexof(child, &d->child, 32);
+		child[12] = '\0';
+		snprintf(who, sizeof(who), "%s (%s)", d->to_person ?
+		    d->to_person->name : "-", d->to_person ?
+		    ehx_role_name(d->to_person->role) : "-");
+		snprintf(n, sizeof(n), "%u", d->flags);
+		cell(f, ehx_fmt_time(t, sizeof(t), d->time), 16);
+		cell(f, d->to_agency, 12);
+		cell(f, who, 30);
+		cell(f, child, 12);
+		cell(f, n, 5);
+		fprintf(f, "%s\n", safe(d->basis));
+	}
+}
+
+void
+render_sar(FILE *f, const Ehx__SarResult *r)
+{
+	json_object *o = json_object_new_object(), *cs = json_object_new_array(),
+	    *ds = json_object_new_array();
+	char child[65], note[200];
+	int64_t now = ehx_now_ms();
+
+	hexof(child, &r->child, 32);
+	json_object_object_add(o, "child", jstr(child));
+	json_object_object_add(o, "involvements",
+	    involvements_json(r->involvements, r->n_involvements));
+	json_object_object_add(o, "withheld", json_object_new_int(
+	    (int)r->withheld));
+	snprintf(note, sizeof(note), r->withheld == 0 ? "No flag was withheld." :
+	    "%u flag%s left out: the agency that holds %s marked that "
+	    "disclosing %s would not be in the child's interests.", r->withheld,
+	    r->withheld == 1 ? " is" : "s are", r->withheld == 1 ? "it" : "them",
+	    r->withheld == 1 ? "it" : "them");
+	json_object_object_add(o, "withheld_note", jstr(note));
+	for (size_t i = 0; i < r->n_consents; i++)
+		json_object_array_add(cs, consent_record_json(r->consents[i], now));
+	json_object_object_add(o, "consents", cs);
+	json_object_object_add(o, "history", history_json(r->history,
+	    r->n_history));
+	for (size_t i = 0; i < r->n_disclosures; i++)
+		json_object_array_add(ds, disclosure_json(r->disclosures[i]));
+	json_object_object_add(o, "disclosures", ds);
+	json_object_object_add(o, "truncated",
+	    json_object_new_boolean(r->truncated));
+	print_json(f, o);
+}
+
+void
+render_agent_state(FILE *f, const Ehx__AgentState *s, bool json)
+{
+	const Ehx__Checkpoint *cp = s->checkpoint;
+	char root[65] = "", t[40], t2[40];
+
+	if (cp != NULL)
+		hexof(root, &cp->root, 32);
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "consistent",
+		    json_object_new_boolean(s->consistent));
+		json_object_object_add(o, "problem", jstr(s->problem));
+		json_object_object_add(o, "size", json_object_new_uint64(
+		    cp != NULL ? cp->size : 0));
+		json_object_object_add(o, "root", jstr(root));
+		json_object_object_add(o, "time", cp ? jtime(cp->time) : NULL);
+		json_object_object_add(o, "checked_at", jtime(s->checked_at));
+		print_json(f, o);
+		return;
+	}
+	if (cp == NULL)
+		fprintf(f, "This agent has not seen a signed checkpoint yet.\n");
+	else
+		fprintf(f, "Newest checkpoint this agent checked: %llu records, "
+		    "root %s,\n  signed %s UTC, checked %s UTC\n",
+		    (unsigned long long)cp->size, root,
+		    ehx_fmt_time(t, sizeof(t), cp->time),
+		    ehx_fmt_time(t2, sizeof(t2), s->checked_at));
+	if (s->consistent)
+		fprintf(f, "The broker's audit log is consistent with every "
+		    "checkpoint this agent has seen.\n");
+	else
+		fprintf(f, "INCONSISTENT: %s\n", safe(s->problem));
 }

@@ -698,7 +698,7 @@ handle_export_audit(struct request *rq, char *why, size_t whysz)
 	Ehx__AuditRecord *rec;
 	Ehx__Checkpoint *cp;
 	unsigned char leaf[EHX_HASH_LEN];
-	MDB_val key, val, ev;
+	MDB_val val;
 	uint64_t size, seq;
 	size_t used = 0;
 	int r;
@@ -727,29 +727,36 @@ handle_export_audit(struct request *rq, char *why, size_t whysz)
 		return EHX_ERR_NOMEM;
 	for (seq = m->after_seq + 1; seq <= size; seq++) {
 		size_t evlen = 0, cplen = 0, need;
+		unsigned char *env = NULL;
 
 		if ((r = store_audit_get(s, rq->txn, seq, &val)) != 0)
 			return r;
 		if ((rec = ehx__audit_record__unpack(NULL, val.mv_size,
 		    val.mv_data)) != NULL) {
-			key.mv_data = rec->envelope_hash.data;
-			key.mv_size = rec->envelope_hash.len;
-			if (key.mv_size == 32 && mdb_get(rq->txn, s->evidence,
-			    &key, &ev) == 0)
-				evlen = ev.mv_size;
+			if (rec->envelope_hash.len == 32 && (r =
+			    store_evidence_get(s, rq->txn, rq->b->pkey,
+			    rec->envelope_hash.data, &env, &evlen)) != 0 &&
+			    r != EHX_ERR_NOT_FOUND) {
+				ehx__audit_record__free_unpacked(rec, NULL);
+				return r;
+			}
 			ehx__audit_record__free_unpacked(rec, NULL);
 		}               /* else: the verifier will name it */
 		r = store_checkpoint_get(s, rq->txn, seq, a, &cp);
 		if (r == 0) {
-			if ((r = cosignatures_of(rq, cp)) != 0)
+			if ((r = cosignatures_of(rq, cp)) != 0) {
+				free(env);
 				return r;
+			}
 			cplen = ehx__checkpoint__get_packed_size(cp) + 8;
-		} else if (r != EHX_ERR_NOT_FOUND)
+		} else if (r != EHX_ERR_NOT_FOUND) {
+			free(env);
 			return r;
-		else
+		} else
 			cp = NULL;
 		need = val.mv_size + evlen + cplen + EHX_HASH_LEN + 64;
 		if (res->n_records == limit || used + need > AUDIT_BUDGET) {
+			free(env);
 			if (res->n_records == 0) {
 				snprintf(why, whysz, "record %llu does not fit "
 				    "in one answer", (unsigned long long)seq);
@@ -762,13 +769,14 @@ handle_export_audit(struct request *rq, char *why, size_t whysz)
 		    (r = copy_bytes(a, &res->records[res->n_records],
 		    val.mv_data, val.mv_size)) != 0 ||
 		    (r = copy_bytes(a, &res->leaves[res->n_leaves++], leaf,
-		    EHX_HASH_LEN)) != 0)
+		    EHX_HASH_LEN)) != 0 ||
+		    (env != NULL && (r = copy_bytes(a,
+		    &res->envelopes[res->n_envelopes++], env, evlen)) != 0)) {
+			free(env);
 			return r;
+		}
+		free(env);
 		res->n_records++;
-		if (evlen > 0 && (r = copy_bytes(a,
-		    &res->envelopes[res->n_envelopes++], ev.mv_data,
-		    evlen)) != 0)
-			return r;
 		if (cp != NULL)
 			res->checkpoints[res->n_checkpoints++] = cp;
 		used += need;

@@ -142,9 +142,16 @@ int store_checkpoint_get(struct store *s, MDB_txn *txn, uint64_t size,
 int store_checkpoint_put(struct store *s, MDB_txn *txn,
     const Ehx__Checkpoint *cp, struct ehx_arena *a);
 
-/* Keep the envelope with this SHA-256 as evidence (once). */
+/* Keep the envelope with this SHA-256 as evidence (once), sealed under
+ * the key derived from pk: a copied store does not list children. */
 int store_evidence_put(struct store *s, MDB_txn *txn,
-    const unsigned char hash[32], const void *env, size_t len);
+    const struct ehx_pseudokey *pk, const unsigned char hash[32],
+    const void *env, size_t len);
+/* The envelope kept under hash, opened (*env malloc'd). NOT_FOUND if none;
+ * EHX_ERR_STORAGE if it does not open (changed, or another key). */
+int store_evidence_get(struct store *s, MDB_txn *txn,
+    const struct ehx_pseudokey *pk, const unsigned char hash[32],
+    unsigned char **env, size_t *len);
 
 void put_be64(unsigned char *p, uint64_t v);
 uint64_t get_be64(const unsigned char *p);

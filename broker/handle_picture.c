@@ -191,6 +191,7 @@ handle_query_picture(struct request *rq, char *why, size_t whysz)
 		r = store_err(rc);
 	if (r != 0)
 		return r;
+	res->basis = rq->basis;
 	rq->reply.payload_case = EHX__BODY__PAYLOAD_PICTURE;
 	rq->reply.picture = res;
 	return 0;

@@ -27,6 +27,7 @@
  * commit returns.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -428,13 +429,41 @@ store_checkpoint_put(struct store *s, MDB_txn *txn, const Ehx__Checkpoint *cp,
 
 int
 store_evidence_put(struct store *s, MDB_txn *txn,
-    const unsigned char hash[32], const void *env, size_t len)
+    const struct ehx_pseudokey *pk, const unsigned char hash[32],
+    const void *env, size_t len)
 {
-	MDB_val key = { 32, (void *)hash }, val = { len, (void *)env };
+	MDB_val key = { 32, (void *)hash }, val;
+	unsigned char *sealed;
+	size_t n;
 	int rc;
 
-	rc = mdb_put(txn, s->evidence, &key, &val, MDB_NOOVERWRITE);
-	return rc == MDB_KEYEXIST ? 0 : store_err(rc);
+	if (mdb_get(txn, s->evidence, &key, &val) == 0)
+		return 0;               /* kept already */
+	if ((rc = ehx_evidence_seal(pk, hash, env, len, &sealed, &n)) != 0)
+		return rc == EHX_ERR_NOMEM ? rc : EHX_ERR_INTERNAL;
+	val.mv_data = sealed;
+	val.mv_size = n;
+	rc = mdb_put(txn, s->evidence, &key, &val, 0);
+	free(sealed);
+	return store_err(rc);
+}
+
+int
+store_evidence_get(struct store *s, MDB_txn *txn,
+    const struct ehx_pseudokey *pk, const unsigned char hash[32],
+    unsigned char **env, size_t *len)
+{
+	MDB_val key = { 32, (void *)hash }, val;
+	int rc;
+
+	*env = NULL;
+	*len = 0;
+	if ((rc = mdb_get(txn, s->evidence, &key, &val)) != 0)
+		return store_err(rc);
+	if (ehx_evidence_open(pk, hash, val.mv_data, val.mv_size, env,
+	    len) != 0)
+		return EHX_ERR_STORAGE;
+	return 0;
 }
 
 size_t

@@ -222,7 +222,7 @@ audit_only(struct request *rq, const char *action, int code,
 		return store_err(rc);
 	if ((rc = store_audit_append(&rq->b->store, txn, &rec)) != 0 ||
 	    (evidence != NULL && (rc = store_evidence_put(&rq->b->store, txn,
-	    rq->envelope_hash, evidence, evlen)) != 0)) {
+	    rq->b->pkey, rq->envelope_hash, evidence, evlen)) != 0)) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -432,8 +432,8 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 		if ((rc = store_audit_append(&b->store, txn, &rec)) != 0 ||
 		    (code == 0 && (rc = audit_side_records(&rq, txn,
 		    rec.seq)) != 0) ||
-		    (evidence && (rc = store_evidence_put(&b->store, txn, hash,
-		    frame, len)) != 0))
+		    (evidence && (rc = store_evidence_put(&b->store, txn,
+		    b->pkey, hash, frame, len)) != 0))
 			goto storage;
 	}
 	if ((rc = store_replay_put(&b->store, txn, conn->id,

@@ -453,3 +453,78 @@ ehx_pseudonym(const struct ehx_pseudokey *k, const char *nhs,
 		return EHX_ERR_CRYPTO;
 	return 0;
 }
+
+/* The evidence key: HMAC-SHA256(pseudonym key, context), never stored. */
+static int
+evidence_key(const struct ehx_pseudokey *k, unsigned char key[32])
+{
+	static const char ctx[] = "EHX-EVIDENCE-KEY-V1";
+	unsigned int len = 0;
+
+	if (HMAC(EVP_sha256(), k->key, (int)sizeof(k->key),
+	    (const unsigned char *)ctx, sizeof(ctx) - 1, key, &len) == NULL ||
+	    len != 32)
+		return EHX_ERR_CRYPTO;
+	return 0;
+}
+
+int
+ehx_evidence_seal(const struct ehx_pseudokey *k, const unsigned char ad[32],
+    const void *in, size_t len, unsigned char **out, size_t *outlen)
+{
+	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	unsigned char key[32], *buf;
+	unsigned long long clen = 0;
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	pthread_once(&sodium_once, sodium_start);
+	if ((buf = malloc(nb + len +
+	    crypto_aead_xchacha20poly1305_ietf_ABYTES)) == NULL)
+		return EHX_ERR_NOMEM;
+	if ((r = evidence_key(k, key)) != 0) {
+		free(buf);
+		return r;
+	}
+	randombytes_buf(buf, nb);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + nb, &clen, in, len,
+	    ad, 32, NULL, buf, key);
+	OPENSSL_cleanse(key, sizeof(key));
+	*out = buf;
+	*outlen = nb + (size_t)clen;
+	return 0;
+}
+
+int
+ehx_evidence_open(const struct ehx_pseudokey *k, const unsigned char ad[32],
+    const void *in, size_t len, unsigned char **out, size_t *outlen)
+{
+	const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	const unsigned char *p = in;
+	unsigned char key[32], *buf;
+	unsigned long long mlen = 0;
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	pthread_once(&sodium_once, sodium_start);
+	if (len < nb + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+		return EHX_ERR_CRYPTO;
+	if ((buf = malloc(len)) == NULL)
+		return EHX_ERR_NOMEM;
+	if ((r = evidence_key(k, key)) != 0) {
+		free(buf);
+		return r;
+	}
+	r = crypto_aead_xchacha20poly1305_ietf_decrypt(buf, &mlen, NULL, p + nb,
+	    len - nb, ad, 32, p, key) == 0 ? 0 : EHX_ERR_CRYPTO;
+	OPENSSL_cleanse(key, sizeof(key));
+	if (r != 0) {
+		free(buf);
+		return r;
+	}
+	*out = buf;
+	*outlen = (size_t)mlen;
+	return 0;
+}

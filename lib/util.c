@@ -344,7 +344,7 @@ ehx_parse_time(const char *s, int64_t now_ms, int64_t *out)
 	time_t t;
 
 	*out = 0;
-	if (s[0] == '+') {
+	if (s[0] == '+' || s[0] == '-') {
 		char unit = len >= 3 ? s[len - 1] : 0;
 
 		if (len < 3 || len > 6 || (unit != 'd' && unit != 'h'))
@@ -356,7 +356,8 @@ ehx_parse_time(const char *s, int64_t now_ms, int64_t *out)
 		}
 		if (n > 3660)
 			return EHX_ERR_INVALID_FIELD;
-		*out = now_ms + n * (unit == 'd' ? 86400000LL : 3600000LL);
+		n *= unit == 'd' ? 86400000LL : 3600000LL;
+		*out = s[0] == '+' ? now_ms + n : now_ms - n;
 		return 0;
 	}
 	if (!shape(s, "dddd-dd-dd") && !shape(s, "dddd-dd-ddTdd:ddZ") &&

@@ -100,4 +100,16 @@ int ehx_pseudonym(const struct ehx_pseudokey *k, const char *nhs,
 /* SHA-256 of len bytes. */
 void ehx_sha256(const void *in, size_t len, unsigned char out[32]);
 
+/*
+ * Evidence at rest: the broker keeps signed envelopes (which name children
+ * by NHS number) sealed with XChaCha20-Poly1305 under a key derived from
+ * the pseudonym key, which lives outside the LMDB file, and bound to the
+ * envelope's SHA-256 (ad). *out is a new buffer the caller frees.
+ * EHX_ERR_CRYPTO when the sealed bytes were changed or the key differs.
+ */
+int ehx_evidence_seal(const struct ehx_pseudokey *k, const unsigned char ad[32],
+    const void *in, size_t len, unsigned char **out, size_t *outlen);
+int ehx_evidence_open(const struct ehx_pseudokey *k, const unsigned char ad[32],
+    const void *in, size_t len, unsigned char **out, size_t *outlen);
+
 #endif

@@ -62,7 +62,8 @@ char *ehx_fmt_iso(char *out, size_t outsz, int64_t ms);
 
 /*
  * Parse "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS]Z" (UTC), or a relative "+Nd"
- * / "+Nh" from now, into ms since the epoch. 0 or EHX_ERR_INVALID_FIELD.
+ * / "+Nh" from now (or "-Nd" / "-Nh" before now), into ms since the
+ * epoch. 0 or EHX_ERR_INVALID_FIELD.
  */
 int ehx_parse_time(const char *s, int64_t now_ms, int64_t *out);
 

@@ -52,6 +52,21 @@ sandbox_up() {
 	ENDPOINT=$(cat "$SB/broker/endpoint")
 }
 
+# open_policy: restart the broker under a sharing policy that shows every
+# agency type every category with every detail, for tests of the exchange
+# itself (test_07 tests the default policy's cuts).
+open_policy() {
+	local t
+	{
+		printf '[agreement]\nid = open-test\n'
+		for t in police health school housing local_authority voluntary; do
+			printf '[view %s]\ncategories = all\ndetails = level, contact, note\n' "$t"
+		done
+	} >"$SB/broker/policy.ini"
+	"$top/tests/sandbox" stop broker "$SB" >/dev/null
+	"$top/tests/sandbox" start broker "$SB" >/dev/null
+}
+
 # ehx_as AGENCY ARGS...: the ehx command against that agency's agent.
 ehx_as() {
 	local id=$1; shift

@@ -4,6 +4,7 @@
 # withdrawal; closing a flag; consent show; JSON output; CLI errors.
 . "$(dirname "$0")/lib.sh"
 sandbox_up
+open_policy     # the exchange itself; test_07 tests the policy's cuts
 
 expect_status 0 ehx_as police publish "$CHILD_A" --category domestic_abuse \
 	--level 3 --practitioner "PC Sam Jones" --contact "101 ext 4455" --ref inc-7
@@ -74,7 +75,7 @@ assert_match "$OUT" "no_consent" "picture refused again after withdrawal"
 expect_status 0 ehx_as school consent show "$CHILD_A"
 assert_match "$OUT" "$cid  WITHDRAWN" "withdrawn consent kept, marked withdrawn"
 assert_match "$OUT" "asked by Jane Doe: parent asked" "withdrawal records who and why"
-assert_eq "$(entries consent)" 1 "withdrawal adds no record and deletes none"
+assert_eq "$(entries consent)" 2 "withdrawal is a second entry beside the record, which stays (append-only)"
 
 # Consent by agency id (not type) covers that agency only.
 expect_status 0 ehx_as school consent grant "$CHILD_B" --given-by "Sam Lee" \
@@ -107,9 +108,9 @@ done
 expect_status 3 "$BIN/ehx" --agent "$SB/nowhere.sock" picture "$CHILD_A"
 assert_match "$OUT" "cannot reach the agent" "unreachable agent: exit 3 and a sentence"
 
-# The audit log holds every decision and its chain verifies.
+# The audit log holds every decision and its Merkle tree verifies.
 expect_status 0 "$BIN/ehx-broker" audit -c "$SB/broker/broker.conf" --tail 0
-assert_match "$OUT" "hash chain verified" "audit chain verifies"
+assert_match "$OUT" "Merkle tree and checkpoints verified" "the audit log verifies"
 assert_match "$OUT" "school .*query_picture .*deny +no_consent" "refusals are audited"
 assert_match "$OUT" "school .*query_picture .*allow +consent:$cid" "allowed pictures name their consent"
 if grep -rq "$CHILD_A" "$SB/broker/data" "$SB"/broker/broker.log "$SB"/agencies/*/agent.log; then

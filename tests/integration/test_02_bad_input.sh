@@ -107,4 +107,4 @@ assert_match "$OUT" "^error no_consent" "junk bytes and a half-open connection d
 exec 4>&-
 
 expect_status 0 "$BIN/ehx-broker" audit -c "$SB/broker/broker.conf" --tail 3
-assert_match "$OUT" "hash chain verified" "audit chain still verifies"
+assert_match "$OUT" "Merkle tree and checkpoints verified" "the audit log still verifies"

@@ -64,4 +64,4 @@ print(sum(1 for v in c.values() if v > 1))')
 decided=$(printf '%s\n' "$OUT" | grep -c '"action":"publish_flag"')
 assert_eq "$dups" 0 "no publish was decided twice ($decided decisions for $N requests)"
 expect_status 0 "$BIN/ehx-broker" audit -c "$SB/broker/broker.conf" --tail 1
-assert_match "$OUT" "hash chain verified" "the audit chain survives every kill -9"
+assert_match "$OUT" "Merkle tree and checkpoints verified" "the audit log survives every kill -9"

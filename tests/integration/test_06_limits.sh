@@ -5,6 +5,7 @@
 # clock window, and command-line lists that are too long.
 . "$(dirname "$0")/lib.sh"
 sandbox_up
+open_policy     # the exchange itself; test_07 tests the policy's cuts
 
 # Fields the schema does not define are refused, not stored and passed on.
 before=$(snapshot)

@@ -340,6 +340,12 @@ test_parse_time_relative(void **state)
 	assert_int_equal(ehx_parse_time("+3661d", now, &t), EHX_ERR_INVALID_FIELD);
 	assert_int_equal(t, 0);
 	assert_int_equal(ehx_parse_time("+-1d", now, &t), EHX_ERR_INVALID_FIELD);
+	assert_int_equal(ehx_parse_time("--1d", now, &t), EHX_ERR_INVALID_FIELD);
+	/* Before now, for audit searches. */
+	assert_int_equal(ehx_parse_time("-2d", now, &t), 0);
+	assert_int_equal(t, now - 2 * 86400000LL);
+	assert_int_equal(ehx_parse_time("-5h", now, &t), 0);
+	assert_int_equal(t, now - 5 * 3600000LL);
 	assert_int_equal(ehx_parse_time("+1w", now, &t), EHX_ERR_INVALID_FIELD);
 	assert_int_equal(ehx_parse_time("+1D", now, &t), EHX_ERR_INVALID_FIELD);
 	assert_int_equal(ehx_parse_time("+1", now, &t), EHX_ERR_INVALID_FIELD);
@@ -361,7 +367,7 @@ test_parse_time_rejects(void **state)
 		"2026/01/01", "26-01-01", "2026-01-01T10:30",
 		"2026-01-01T10:30z", "2026-01-01T24:00Z", "2026-01-01T10:60Z",
 		"2026-01-01T10:30:60Z", "2026-01-01T10:30:15", "2026-01-01T10:30:15ZZ",
-		"2026-01-01T10:30+01:00", "2026-01-01 10:30Z", "-1d", "3d",
+		"2026-01-01T10:30+01:00", "2026-01-01 10:30Z", "-1x", "3d",
 		"2026-02-31T10:00Z",
 	};
 	int64_t t;
