@@ -61,7 +61,7 @@ print_record(const Ehx__AuditRecord *r, bool json)
 		json_object_object_add(o, "consent_id",
 		    json_object_new_string(r->consent_id));
 		printf("%s\n", json_object_to_json_string_ext(o,
-		    JSON_C_TO_STRING_PLAIN));
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 		return;
 	}

@@ -294,6 +294,19 @@ int consent_find_active(struct request *rq, int purpose, char *id_out,
 int audit_tool(struct store *s, unsigned long tail, bool json,
     const struct ehx_cert *broker);
 
+/* ---- purge.c: retention ------------------------------------------------ */
+
+struct purge_counts {
+	uint64_t flags, consents, envelopes;
+};
+
+/*
+ * Remove the content of closed flags, ended consents and kept evidence
+ * older than the configured retention (0 days: keep), as of now, and
+ * append one audit record saying how much. The audit log is untouched.
+ */
+int broker_purge(struct broker *b, int64_t now, struct purge_counts *c);
+
 /* ---- zap.c ---------------------------------------------------------------- */
 
 /* Answer one pending ZAP request on the broker's ZAP socket. */

@@ -42,6 +42,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: ehx-broker [-c FILE] [--check]\n"
+"       ehx-broker --purge [-c FILE]\n"
 "       ehx-broker audit [-c FILE] [--tail N] [--json]\n"
 "\n"
 "The EHX broker: admits registered agencies over ZeroMQ CURVE, verifies\n"
@@ -51,6 +52,11 @@ usage(FILE *f)
 "\n"
 "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 "      --check        load configuration, keys and registry, then exit\n"
+"      --purge        retention: remove the content of closed flags, ended\n"
+"                     consents and kept evidence older than the config's\n"
+"                     retention_* days (0 keeps them), then exit. The audit\n"
+"                     log is untouched and still verifies; the purge is\n"
+"                     itself audited. Safe while the broker runs.\n"
 "  -h, --help         this text\n"
 "      --version      the version\n"
 "\n"
@@ -304,6 +310,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 'k' },
+		{ "purge", no_argument, NULL, 'P' },
 		{ "tail", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -314,7 +321,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	const char *conf = DEFAULT_CONFIG;
 	char err[512];
-	bool check = false, json = false, audit = false;
+	bool check = false, json = false, audit = false, purge = false;
 	unsigned long tail = 20;
 	int c, r, status = 1;
 
@@ -332,6 +339,9 @@ main(int argc, char **argv)
 			break;
 		case 'k':
 			check = true;
+			break;
+		case 'P':
+			purge = true;
 			break;
 		case 't': {
 			char *end;
@@ -360,7 +370,7 @@ main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-	if (optind != argc || (json && !audit)) {
+	if (optind != argc || (json && !audit) || (purge && (audit || check))) {
 		usage(stderr);
 		return 2;
 	}
@@ -387,6 +397,30 @@ main(int argc, char **argv)
 		return r == 0 ? 0 : 3;
 	}
 
+	if (purge) {
+		struct purge_counts pc;
+
+		if (load(&b, conf, false, err, sizeof(err)) != 0 ||
+		    store_open(&b.store, b.cfg.data_dir, (size_t)b.cfg.map_size,
+		    false, err, sizeof(err)) != 0) {
+			fprintf(stderr, "ehx-broker: %s\n", err);
+			broker_free(&b);
+			return 1;
+		}
+		if ((r = broker_purge(&b, ehx_now_ms(), &pc)) != 0) {
+			fprintf(stderr, "ehx-broker: purge: %s\n",
+			    ehx_strerror(r));
+			broker_free(&b);
+			return 1;
+		}
+		printf("ehx-broker: purged %llu closed flags, %llu ended "
+		    "consents and %llu kept envelopes past retention; the "
+		    "audit log is untouched\n", (unsigned long long)pc.flags,
+		    (unsigned long long)pc.consents,
+		    (unsigned long long)pc.envelopes);
+		broker_free(&b);
+		return 0;
+	}
 	if ((r = load(&b, conf, true, err, sizeof(err))) != 0) {
 		log_error("%s", err);
 		goto out;

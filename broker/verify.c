@@ -291,7 +291,8 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	const struct ehx_cert *cert = NULL;
 	const unsigned char *reply_to = NULL;
 	const char *action = "envelope";
-	unsigned char *hash = rq.envelope_hash;
+	unsigned char *hash = rq.envelope_hash, *sealed = NULL;
+	size_t sealedlen = 0;
 	bool evidence = false;
 	char why[256] = "", hexid[2 * EHX_MSGID_LEN + 1];
 	MDB_txn *txn = NULL;
@@ -356,7 +357,11 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	    body->message_id.data, b->arena, &seen);
 	if (code == 0 && seen->envelope_hash.len == 32 &&
 	    memcmp(seen->envelope_hash.data, hash, 32) == 0) {
-		if ((*out = malloc(seen->reply.len)) != NULL) {
+		if (seen->sealed) {
+			if (ehx_evidence_open(b->pkey, hash, seen->reply.data,
+			    seen->reply.len, out, outlen) != 0)
+				*out = NULL;
+		} else if ((*out = malloc(seen->reply.len)) != NULL) {
 			memcpy(*out, seen->reply.data, seen->reply.len);
 			*outlen = seen->reply.len;
 		}
@@ -428,6 +433,19 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	entry.envelope_hash.len = 32;
 	entry.reply.data = *out;
 	entry.reply.len = *outlen;
+	/* An export carries the agencies' envelopes, which name children:
+	 * kept for a retry only sealed, like the evidence itself. */
+	if (code == 0 && body->payload_case ==
+	    EHX__BODY__PAYLOAD_EXPORT_AUDIT) {
+		if ((rc = ehx_evidence_seal(b->pkey, hash, *out, *outlen,
+		    &sealed, &sealedlen)) != 0) {
+			rc = rc == EHX_ERR_NOMEM ? rc : EHX_ERR_INTERNAL;
+			goto storage;
+		}
+		entry.reply.data = sealed;
+		entry.reply.len = sealedlen;
+		entry.sealed = true;
+	}
 	if (!rq.unaudited || code != 0) {
 		if ((rc = store_audit_append(&b->store, txn, &rec)) != 0 ||
 		    (code == 0 && (rc = audit_side_records(&rq, txn,
@@ -485,6 +503,7 @@ refuse:
 	goto done;
 
 internal:
+	free(sealed);
 	log_error("could not sign a reply");
 	if (txn != NULL)
 		mdb_txn_abort(txn);
@@ -496,6 +515,7 @@ internal:
 	ehx_envelope_free(env);
 	return EHX_ERR_INTERNAL;
 done:
+	free(sealed);
 	ehx_body_free(peek);
 	ehx_body_free(body);
 	ehx_envelope_free(env);

@@ -120,6 +120,16 @@ refs=sorted(f["ref"] for a in d["involvements"] for f in a["flags"])
 print(refs, d["withheld"], len(d["history"]) >= 2, len(d["disclosures"]) >= 2)')" \
 	"['inc-1', 'mh-1'] 1 True True" "SAR: flags less the withheld one, history, disclosures"
 
+# ---- retention: the purge runs beside the broker and is audited -------------------
+printf 'retention_closed_flag_days = 30\nretention_consent_days = 30\nretention_evidence_days = 365\n' \
+	>>"$SB/broker/broker.conf"
+flags_before=$(entries flags)
+expect_status 0 "$BIN/ehx-broker" --purge -c "$SB/broker/broker.conf"
+assert_match "$OUT" "purged 0 closed flags, 0 ended consents and 0 kept envelopes" "nothing is younger than retention removed"
+assert_eq "$(entries flags)" "$flags_before" "recent flags kept"
+expect_status 0 "$BIN/ehx-broker" audit -c "$SB/broker/broker.conf" --tail 1 --json
+assert_match "$OUT" '"action":"purge".*"basis":"retention:0/0/0"' "the purge is audited"
+
 # ---- checkpoints, cosignatures, export ------------------------------------------
 sleep 6                         # checkpoint_seconds = 5 in the sandbox
 for id in police health school housing; do
