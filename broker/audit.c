@@ -538,7 +538,7 @@ handle_review_alert(struct request *rq, char *why, size_t whysz)
 		return r;
 	if ((id = ehx_arena_alloc(rq->b->arena, 32)) == NULL)
 		return EHX_ERR_NOMEM;
-	snprintf(id, 32, "alert:%llu", (unsigned long long)m->alert);
+	snprintf(id, 32, "alert %llu", (unsigned long long)m->alert);
 	snprintf(rq->basis, sizeof(rq->basis), "role:ig_officer");
 	return request_ack(rq, id);
 }
