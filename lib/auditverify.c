@@ -176,12 +176,13 @@ check_checkpoint(struct state *st, const Ehx__Checkpoint *cp)
 
 static int
 check_records(struct state *st, const Ehx__ExportResult *p,
-    unsigned char (*eh)[32]);
+    unsigned char (*eh)[32], bool *used);
 
 static int
 check_page(struct state *st, const Ehx__ExportResult *p, bool first)
 {
 	unsigned char (*eh)[32];
+	bool *used;
 	int r;
 
 	if (first && (r = load_certs(st, p)) != 0)
@@ -191,16 +192,28 @@ check_page(struct state *st, const Ehx__ExportResult *p, bool first)
 		    "first page");
 	if ((eh = calloc(p->n_envelopes + 1, sizeof(*eh))) == NULL)
 		return EHX_ERR_NOMEM;
+	if ((used = calloc(p->n_envelopes + 1, sizeof(*used))) == NULL) {
+		free(eh);
+		return EHX_ERR_NOMEM;
+	}
 	for (size_t e = 0; e < p->n_envelopes; e++)
 		ehx_sha256(p->envelopes[e].data, p->envelopes[e].len, eh[e]);
-	r = check_records(st, p, eh);
+	r = check_records(st, p, eh, used);
+	/* Every envelope must be one a record names: a changed one is not. */
+	for (size_t e = 0; e < p->n_envelopes && r == 0; e++)
+		if (!used[e])
+			r = say(st, EHX_ERR_BAD_SIGNATURE, "an envelope on the "
+			    "page from record %llu is not the one any record "
+			    "names: it was changed", (unsigned long long)st->tree.size -
+			    p->n_records + 1);
+	free(used);
 	free(eh);
 	return r;
 }
 
 static int
 check_records(struct state *st, const Ehx__ExportResult *p,
-    unsigned char (*eh)[32])
+    unsigned char (*eh)[32], bool *used)
 {
 	size_t c = 0;
 	int r;
@@ -233,8 +246,10 @@ check_records(struct state *st, const Ehx__ExportResult *p,
 		r = 0;
 		for (size_t e = 0; e < p->n_envelopes && r == 0; e++)
 			if (rec->envelope_hash.len == 32 &&
-			    memcmp(eh[e], rec->envelope_hash.data, 32) == 0)
+			    memcmp(eh[e], rec->envelope_hash.data, 32) == 0) {
 				r = check_envelope(st, rec, &p->envelopes[e]);
+				used[e] = true;
+			}
 		ehx__audit_record__free_unpacked(rec, NULL);
 		if (r != 0)
 			return r;
