@@ -146,7 +146,7 @@ details_of(const char *value, unsigned *bits, char *why, size_t whysz)
 	    whysz)) != 0)
 		return r;
 	if (ws.none && ws.n > 1) {
-		snprintf(why, whysz, "\"none\" cannot be listed with other "
+		snprintf(why, whysz, "\"none\" stands alone in a list of "
 		    "details");
 		return EHX_ERR_CONFIG;
 	}
@@ -270,8 +270,8 @@ on_key(void *user, const char *section, const char *key, const char *value,
 			    &ws, why, whysz)) != 0)
 				return r;
 			if ((ws.all || ws.none) && ws.n > 1) {
-				snprintf(why, whysz, "\"%s\" cannot be listed "
-				    "with categories", ws.all ? "all" : "none");
+				snprintf(why, whysz, "\"all\" and \"none\" stand "
+				    "alone in a list of categories");
 				return EHX_ERR_CONFIG;
 			}
 			for (int c = 1; c <= EHX_POLICY_CATEGORIES; c++)
