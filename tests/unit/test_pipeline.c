@@ -13,7 +13,9 @@
 #include "testutil.h"
 
 #include "../../broker/broker.h"
+#include "ehx/checkpoint.h"
 #include "ehx/crypto.h"
+#include "ehx/merkle.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/nhs.h"
@@ -1631,6 +1633,179 @@ setup(void **state)
 	return 0;
 }
 
+/* Sign a checkpoint of the log as it stands (as the broker's timer does). */
+static const Ehx__Checkpoint *
+force_checkpoint(void)
+{
+	MDB_txn *txn;
+	bool made;
+
+	assert_int_equal(mdb_txn_begin(b.store.env, NULL, 0, &txn), 0);
+	assert_int_equal(checkpoint_maybe(&b, txn, true, &made), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_int_equal(checkpoint_adopt(&b), 0);
+	assert_non_null(b.cp);
+	return b.cp;
+}
+
+static void
+msg_proof(struct msg *m, const char *sender, uint64_t old_size,
+    uint64_t new_size, uint64_t seq, int role, Ehx__QueryProof *qp)
+{
+	msg_base(m, sender, "", role);
+	ehx__query_proof__init(qp);
+	qp->old_size = old_size;
+	qp->new_size = new_size;
+	qp->seq = seq;
+	m->body.payload_case = EHX__BODY__PAYLOAD_QUERY_PROOF;
+	m->body.query_proof = qp;
+}
+
+/*
+ * Checkpoints, proofs and cosignatures over the pipeline: every reply
+ * carries the newest checkpoint; a consistency proof between two
+ * checkpoints and an inclusion proof of a record verify against their
+ * signed roots; only an IG officer gets the record itself; a cosignature
+ * is kept once, and one over another root or by another key is refused.
+ * Proofs and cosignatures leave no audit record.
+ */
+static void
+test_proofs_and_cosignatures(void **state)
+{
+	Ehx__Checkpoint old, *cur;
+	Ehx__QueryProof qp;
+	Ehx__CosignCheckpoint cc = EHX__COSIGN_CHECKPOINT__INIT;
+	Ehx__Cosignature cs;
+	unsigned char oldroot[32], csig[64], path[EHX_MERKLE_MAX_PROOF][32];
+	unsigned char leaf[32];
+	struct counts before;
+	struct msg m;
+	struct reply r;
+	char nhs[EHX_NHS_LEN + 1];
+
+	(void)state;
+	nhs_make(901, nhs);
+	msg_publish(&m, "police", nhs, "P-1", 2, EHX__ROLE__ROLE_PRACTITIONER);
+	send_msg(POLICE, "police", &m, &r);
+	expect_ack(&r);
+	reply_free(&r);
+	old = *force_checkpoint();
+	memcpy(oldroot, old.root.data, 32);
+	old.root.data = oldroot;
+	for (int i = 0; i < 5; i++) {
+		char ref[16];
+
+		snprintf(ref, sizeof(ref), "P-%d", 2 + i);
+		msg_publish(&m, "police", nhs, ref, 2,
+		    EHX__ROLE__ROLE_PRACTITIONER);
+		send_msg(POLICE, "police", &m, &r);
+		expect_ack(&r);
+		/* Every reply carries the newest checkpoint. */
+		assert_non_null(r.body->checkpoint);
+		assert_int_equal(r.body->checkpoint->size, old.size);
+		reply_free(&r);
+	}
+	cur = (Ehx__Checkpoint *)force_checkpoint();
+	assert_true(cur->size > old.size);
+
+	/* A consistency proof from the old checkpoint to the newest. */
+	before = counts_of(&b);
+	msg_proof(&m, "health", old.size, 0, 0, EHX__ROLE__ROLE_SYSTEM, &qp);
+	send_msg(HEALTH, "health", &m, &r);
+	assert_int_equal(r.body->payload_case, EHX__BODY__PAYLOAD_PROOF);
+	{
+		const Ehx__ProofResult *p = r.body->proof;
+
+		assert_int_equal(p->checkpoint->size, cur->size);
+		assert_int_equal(ehx_checkpoint_verify(p->checkpoint,
+		    ehx_cert_pubkey(broker_cert)), 0);
+		assert_true(p->n_consistency <= EHX_MERKLE_MAX_PROOF);
+		for (size_t i = 0; i < p->n_consistency; i++) {
+			assert_int_equal(p->consistency[i].len, 32);
+			memcpy(path[i], p->consistency[i].data, 32);
+		}
+		assert_int_equal(ehx_merkle_verify_consistency(old.size,
+		    p->checkpoint->size, oldroot, p->checkpoint->root.data,
+		    (const unsigned char (*)[32])path, p->n_consistency), 0);
+		assert_int_equal(p->record.len, 0);
+	}
+	reply_free(&r);
+	assert_int_equal(counts_of(&b).audit, before.audit);
+
+	/* An inclusion proof of record 2, with the record for an IG officer. */
+	msg_proof(&m, "health", 0, 0, 2, EHX__ROLE__ROLE_IG_OFFICER, &qp);
+	send_msg(HEALTH, "health", &m, &r);
+	assert_int_equal(r.body->payload_case, EHX__BODY__PAYLOAD_PROOF);
+	{
+		const Ehx__ProofResult *p = r.body->proof;
+
+		assert_true(p->record.len > 0);
+		ehx_merkle_leaf_hash(p->record.data, p->record.len, leaf);
+		for (size_t i = 0; i < p->n_inclusion; i++)
+			memcpy(path[i], p->inclusion[i].data, 32);
+		assert_int_equal(ehx_merkle_verify_inclusion(leaf, 1,
+		    p->checkpoint->size, (const unsigned char (*)[32])path,
+		    p->n_inclusion, p->checkpoint->root.data), 0);
+	}
+	reply_free(&r);
+	/* Sizes the broker has no checkpoint of, or past it. */
+	msg_proof(&m, "health", 0, cur->size + 1, 0, EHX__ROLE__ROLE_SYSTEM, &qp);
+	expect_refused(HEALTH, "health", &m, EHX_ERR_NOT_FOUND);
+	msg_proof(&m, "health", cur->size + 1, 0, 0, EHX__ROLE__ROLE_SYSTEM,
+	    &qp);
+	expect_refused(HEALTH, "health", &m, EHX_ERR_INVALID_FIELD);
+
+	/* Health cosigns the newest checkpoint: kept once. */
+	assert_int_equal(ehx_cosign(signers[HEALTH], "health", cur,
+	    ehx_now_ms(), &cs, csig), 0);
+	cc.checkpoint = cur;
+	cc.cosignature = &cs;
+	msg_base(&m, "health", "", EHX__ROLE__ROLE_SYSTEM);
+	m.body.payload_case = EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT;
+	m.body.cosign_checkpoint = &cc;
+	send_msg(HEALTH, "health", &m, &r);
+	expect_ack(&r);
+	reply_free(&r);
+	msg_base(&m, "health", "", EHX__ROLE__ROLE_SYSTEM);
+	m.body.payload_case = EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT;
+	m.body.cosign_checkpoint = &cc;
+	send_msg(HEALTH, "health", &m, &r);
+	expect_ack(&r);
+	reply_free(&r);
+	{
+		MDB_txn *txn;
+		MDB_stat st;
+
+		assert_int_equal(mdb_txn_begin(b.store.env, NULL, MDB_RDONLY,
+		    &txn), 0);
+		assert_int_equal(mdb_stat(txn, b.store.cosign, &st), 0);
+		assert_int_equal(st.ms_entries, 1);
+		mdb_txn_abort(txn);
+	}
+	/* Police sends health's cosignature as its own: refused. */
+	cs.agency = "police";
+	msg_base(&m, "police", "", EHX__ROLE__ROLE_SYSTEM);
+	m.body.payload_case = EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT;
+	m.body.cosign_checkpoint = &cc;
+	expect_refused(POLICE, "police", &m, EHX_ERR_BAD_SIGNATURE);
+	/* A cosignature of a history the broker never signed. */
+	{
+		Ehx__Checkpoint forked = *cur;
+		unsigned char froot[32];
+
+		memcpy(froot, cur->root.data, 32);
+		froot[0] ^= 1;
+		forked.root.data = froot;
+		assert_int_equal(ehx_cosign(signers[POLICE], "police", &forked,
+		    ehx_now_ms(), &cs, csig), 0);
+		cc.checkpoint = &forked;
+		msg_base(&m, "police", "", EHX__ROLE__ROLE_SYSTEM);
+		m.body.payload_case = EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT;
+		m.body.cosign_checkpoint = &cc;
+		expect_refused(POLICE, "police", &m, EHX_ERR_INVALID_FIELD);
+	}
+}
+
 int
 main(void)
 {
@@ -1659,6 +1834,7 @@ main(void)
 		cmocka_unit_test(test_storage_failure_sticky),
 		cmocka_unit_test(test_storage_full),
 		cmocka_unit_test(test_query_consent_too_large),
+		cmocka_unit_test(test_proofs_and_cosignatures),
 	};
 
 	return cmocka_run_group_tests_name("test_pipeline", tests, setup,
