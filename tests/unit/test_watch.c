@@ -1,0 +1,256 @@
+/*
+ * test_watch — the agent's watch over the broker's audit log
+ * (agent/watch.c), with real keys and a real RFC 9162 tree: the first
+ * checkpoint is taken and kept in the state file; a newer one is adopted
+ * only when the broker's consistency proof holds; a rewound log, a fork
+ * (same size, other root), a proof that does not hold, or a checkpoint not
+ * signed by the broker make the watch inconsistent — logged, kept across
+ * a restart, and carried as a warning.
+ */
+#include "testutil.h"
+
+#include "../../agent/watch.h"
+#include "ehx/checkpoint.h"
+#include "ehx/crypto.h"
+#include "ehx/err.h"
+#include "ehx/log.h"
+#include "ehx/merkle.h"
+
+#define N 40
+
+static char dir[PATH_MAX], state[PATH_MAX];
+static struct ehx_signer *broker, *police;
+static unsigned char nodes[8][N][32];
+
+static int
+get(void *ctx, unsigned l, uint64_t i, unsigned char out[32])
+{
+	(void)ctx;
+	memcpy(out, nodes[l][i], 32);
+	return 0;
+}
+
+static int
+put(void *ctx, unsigned l, uint64_t i, const unsigned char h[32])
+{
+	(void)ctx;
+	memcpy(nodes[l][i], h, 32);
+	return 0;
+}
+
+static int
+setup(void **state_)
+{
+	char k[PATH_MAX], c[PATH_MAX];
+
+	(void)state_;
+	ehx_log_level_current = -1;
+	if (tu_mkdtemp(dir, sizeof(dir), "watch") != 0 ||
+	    tu_sh("'%s' ca '%s' >/dev/null && '%s' broker '%s' >/dev/null && "
+	    "'%s' agency '%s' police police >/dev/null", tu_pki(), dir,
+	    tu_pki(), dir, tu_pki(), dir) != 0)
+		return -1;
+	snprintf(k, sizeof(k), "%s/broker/broker.key", dir);
+	snprintf(c, sizeof(c), "%s/broker/broker.crt", dir);
+	if (ehx_signer_load(k, c, &broker) != 0)
+		return -1;
+	snprintf(k, sizeof(k), "%s/agencies/police/police.key", dir);
+	snprintf(c, sizeof(c), "%s/agencies/police/police.crt", dir);
+	if (ehx_signer_load(k, c, &police) != 0)
+		return -1;
+	for (uint64_t i = 0; i < N; i++) {
+		unsigned char leaf[32];
+
+		ehx_merkle_leaf_hash(&i, sizeof(i), leaf);
+		ehx_merkle_append(get, put, NULL, i, leaf);
+	}
+	snprintf(state, sizeof(state), "%s/agent.state", dir);
+	return 0;
+}
+
+static int
+teardown(void **state_)
+{
+	(void)state_;
+	ehx_signer_free(broker);
+	ehx_signer_free(police);
+	tu_rmtree(dir);
+	return 0;
+}
+
+struct cp {
+	Ehx__Checkpoint cp;
+	unsigned char root[32], sig[64];
+};
+
+static void
+make_cp(struct cp *c, uint64_t size, const struct ehx_signer *by)
+{
+	ehx__checkpoint__init(&c->cp);
+	assert_int_equal(ehx_merkle_root(get, NULL, size, c->root), 0);
+	c->cp.origin = "broker";
+	c->cp.size = size;
+	c->cp.root.data = c->root;
+	c->cp.root.len = 32;
+	c->cp.time = 1767225600000LL + (int64_t)size;
+	assert_int_equal(ehx_checkpoint_sign(by, &c->cp, c->sig), 0);
+}
+
+static void
+open_watch(struct watch *w)
+{
+	char err[512];
+
+	memset(w, 0, sizeof(*w));
+	assert_int_equal(watch_open(w, state, err, sizeof(err)), 0);
+	w->agency = "police";
+	w->broker_id = "broker";
+	w->broker_cert = ehx_signer_cert(broker);
+	w->signer = police;
+	w->timeout_ms = 5000;
+}
+
+/* Answer the watch's pending proof request with a proof from old to new
+ * (bad: one hash changed). */
+static void
+answer_proof(struct watch *w, struct cp *newcp, bool bad)
+{
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__ProofResult pr = EHX__PROOF_RESULT__INIT;
+	unsigned char path[EHX_MERKLE_MAX_PROOF][32];
+	ProtobufCBinaryData bins[EHX_MERKLE_MAX_PROOF];
+	size_t n;
+
+	assert_true(w->proof.busy);
+	assert_int_equal(ehx_merkle_consistency_proof(get, NULL,
+	    w->state->checkpoint->size, newcp->cp.size, path,
+	    EHX_MERKLE_MAX_PROOF, &n), 0);
+	if (bad && n > 0)
+		path[0][0] ^= 1;
+	for (size_t i = 0; i < n; i++) {
+		bins[i].data = path[i];
+		bins[i].len = 32;
+	}
+	pr.checkpoint = &newcp->cp;
+	pr.consistency = bins;
+	pr.n_consistency = n;
+	b.in_reply_to.data = w->proof.id;
+	b.in_reply_to.len = EHX_MSGID_LEN;
+	b.payload_case = EHX__BODY__PAYLOAD_PROOF;
+	b.proof = &pr;
+	assert_true(watch_reply(w, &b, 1767225700000LL));
+}
+
+static void
+test_watch(void **state_)
+{
+	struct watch w;
+	struct cp c5, c9, c20, c9b, c30, forged;
+
+	(void)state_;
+	make_cp(&c5, 5, broker);
+	make_cp(&c9, 9, broker);
+	make_cp(&c20, 20, broker);
+	make_cp(&c30, 30, broker);
+	make_cp(&forged, 25, police);
+
+	open_watch(&w);
+	assert_null(w.state->checkpoint);
+	assert_null(watch_warning(&w));
+	/* The first checkpoint is taken, kept and cosigned. */
+	watch_seen(&w, &c5.cp, 1);
+	assert_non_null(w.state->checkpoint);
+	assert_int_equal(w.state->checkpoint->size, 5);
+	assert_true(w.cosign.busy);
+	/* A newer one: a proof is asked for, and adopted when it holds. */
+	watch_seen(&w, &c9.cp, 2);
+	assert_true(w.proof.busy);
+	answer_proof(&w, &c9, false);
+	assert_int_equal(w.state->checkpoint->size, 9);
+	assert_true(w.state->consistent);
+	/* The same again changes nothing. */
+	watch_seen(&w, &c9.cp, 3);
+	assert_false(w.proof.busy);
+	/* Kept across a restart. */
+	watch_free(&w);
+	open_watch(&w);
+	assert_int_equal(w.state->checkpoint->size, 9);
+	assert_memory_equal(w.state->checkpoint->root.data, c9.root, 32);
+	/* A proof that does not hold: inconsistent, checkpoint kept. */
+	watch_seen(&w, &c20.cp, 4);
+	answer_proof(&w, &c20, true);
+	assert_false(w.state->consistent);
+	assert_int_equal(w.state->checkpoint->size, 9);
+	assert_non_null(strstr(w.state->problem, "does not extend"));
+	assert_non_null(watch_warning(&w));
+	watch_free(&w);
+	/* Sticky across a restart, until an operator removes the file. */
+	open_watch(&w);
+	assert_false(w.state->consistent);
+	assert_non_null(watch_warning(&w));
+	watch_free(&w);
+	assert_int_equal(unlink(state), 0);
+
+	/* A rewound log. */
+	open_watch(&w);
+	watch_seen(&w, &c20.cp, 5);
+	watch_seen(&w, &c9.cp, 6);
+	assert_false(w.state->consistent);
+	assert_non_null(strstr(w.state->problem, "went back from 20 to 9"));
+	watch_free(&w);
+	assert_int_equal(unlink(state), 0);
+
+	/* A fork: the same size, another root (signed by the broker). */
+	open_watch(&w);
+	watch_seen(&w, &c9.cp, 7);
+	c9b = c9;
+	c9b.cp.root.data = c9b.root;
+	c9b.root[3] ^= 1;
+	assert_int_equal(ehx_checkpoint_sign(broker, &c9b.cp, c9b.sig), 0);
+	watch_seen(&w, &c9b.cp, 8);
+	assert_false(w.state->consistent);
+	assert_non_null(strstr(w.state->problem, "forked"));
+	watch_free(&w);
+	assert_int_equal(unlink(state), 0);
+
+	/* Not signed by the broker. */
+	open_watch(&w);
+	watch_seen(&w, &c9.cp, 9);
+	watch_seen(&w, &forged.cp, 10);
+	assert_false(w.state->consistent);
+	assert_non_null(strstr(w.state->problem, "not signed by the broker"));
+	watch_free(&w);
+	assert_int_equal(unlink(state), 0);
+	(void)c30;
+
+	/* A state file that is not one is refused at start-up. */
+	assert_int_equal(tu_write(state, "not protobuf \xff\xff\xff", 16, 0600),
+	    0);
+	{
+		struct watch w2;
+		char err[512];
+
+		memset(&w2, 0, sizeof(w2));
+		assert_int_not_equal(watch_open(&w2, state, err, sizeof(err)), 0);
+		assert_non_null(strstr(err, "not an agent state file"));
+	}
+	/* Nor one others may read. */
+	assert_int_equal(chmod(state, 0644), 0);
+	{
+		struct watch w2;
+		char err[512];
+
+		memset(&w2, 0, sizeof(w2));
+		assert_int_not_equal(watch_open(&w2, state, err, sizeof(err)), 0);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_watch),
+	};
+
+	return cmocka_run_group_tests_name("test_watch", tests, setup, teardown);
+}
