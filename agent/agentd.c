@@ -128,6 +128,13 @@ usage(FILE *f)
 "(socket_mode, socket_group) and by the users file, which maps each local\n"
 "account to a person and the roles that person holds.\n"
 "\n"
+"The agent also watches the broker's tamper-evident audit log: it keeps\n"
+"the newest signed checkpoint it has checked in state_file, checks each\n"
+"newer one with a consistency proof, and cosigns it. A log that went back\n"
+"or forked is logged as an error and every ehx command then prints a\n"
+"warning (see ehx audit checkpoint) until an operator, having looked\n"
+"into it, removes the state file.\n"
+"\n"
 "Signals: SIGHUP reloads the users file; SIGTERM or SIGINT stop the agent.\n"
 "Exit status: 0 on a clean stop, 1 on a configuration or start-up error,\n"
 "2 on bad usage. See docs/OPERATIONS.md.\n");
