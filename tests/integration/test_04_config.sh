@@ -26,6 +26,35 @@ sed -i 's/^skew_seconds = .*/skew_seconds = 300/; /^listen/d' "$SB/bad.conf"
 expect_status 1 "$BIN/ehx-broker" --check -c "$SB/bad.conf"
 assert_match "$OUT" "\\[broker\\] listen is required" "missing required key"
 
+# A sharing policy that names an unknown type or category, or does not
+# parse, stops the broker at start-up with the file, the line and why.
+cp "$SB/broker/policy.ini" "$SB/policy.good"
+printf '[view wizard]\ncategories = all\n' >>"$SB/broker/policy.ini"
+line=$(grep -n '^\[view wizard\]' "$SB/broker/policy.ini" | cut -d: -f1)
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "policy.ini:$((line + 1)): unknown agency type \"wizard\"" "policy: unknown agency type named with file and line"
+cp "$SB/policy.good" "$SB/broker/policy.ini"
+sed -i 's/^details.mental_health = contact/details.mental_health = contact, gossip/' "$SB/broker/policy.ini"
+line=$(grep -n 'gossip' "$SB/broker/policy.ini" | cut -d: -f1)
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "policy.ini:$line: unknown detail \"gossip\"" "policy: unknown detail named with file and line"
+cp "$SB/policy.good" "$SB/broker/policy.ini"
+printf '[notify spells]\nschool = consent\n' >>"$SB/broker/policy.ini"
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "policy.ini:[0-9]+: unknown category \"spells\"" "policy: unknown category named with file and line"
+cp "$SB/policy.good" "$SB/broker/policy.ini"
+printf 'this is not ini\n' >>"$SB/broker/policy.ini"
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "policy.ini:[0-9]+: " "policy: a line that does not parse is named"
+cp "$SB/policy.good" "$SB/broker/policy.ini"
+expect_status 0 "$BIN/ehx-broker" --check -c "$conf"
+ok "the good policy loads again"
+# The agent's state file must be private like its keys.
+touch "$SB/agencies/police/agent.state" && chmod 644 "$SB/agencies/police/agent.state"
+expect_status 1 "$BIN/ehx-agent" --check -c "$aconf"
+assert_match "$OUT" "agent.state" "a readable agent state file is refused"
+rm -f "$SB/agencies/police/agent.state"
+
 chmod 644 "$SB/broker/broker.key"
 expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
 assert_match "$OUT" "broker.key.*readable by group or others" "a readable broker key is refused"
