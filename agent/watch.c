@@ -144,12 +144,9 @@ watch_free(struct watch *w)
 {
 	if (w->state != NULL)
 		ehx__agent_state__free_unpacked(w->state, NULL);
-	if (w->candidate != NULL)
-		ehx__checkpoint__free_unpacked(w->candidate, NULL);
 	ireq_clear(&w->proof);
 	ireq_clear(&w->cosign);
 	w->state = NULL;
-	w->candidate = NULL;
 }
 
 /* Seal a request of the agent's own into q. */
@@ -214,12 +211,27 @@ adopt(struct watch *w, const Ehx__Checkpoint *cp, int64_t now)
 		log_warn("could not cosign the checkpoint");
 }
 
+/* Ask the broker for its newest checkpoint with a consistency proof from
+ * the one we hold; check_proof decides. */
+static void
+ask_newest(struct watch *w, int64_t now)
+{
+	Ehx__Body body = EHX__BODY__INIT;
+	Ehx__QueryProof qp = EHX__QUERY_PROOF__INIT;
+
+	if (w->proof.busy)
+		return;                 /* one check at a time */
+	qp.old_size = w->state->checkpoint->size;
+	qp.new_size = 0;
+	body.payload_case = EHX__BODY__PAYLOAD_QUERY_PROOF;
+	body.query_proof = &qp;
+	(void)ireq_start(w, &w->proof, &body, now);
+}
+
 void
 watch_seen(struct watch *w, const Ehx__Checkpoint *cp, int64_t now)
 {
 	const Ehx__Checkpoint *known = w->state->checkpoint;
-	Ehx__Body body = EHX__BODY__INIT;
-	Ehx__QueryProof qp = EHX__QUERY_PROOF__INIT;
 
 	if (strcmp(cp->origin, w->broker_id) != 0 ||
 	    ehx_checkpoint_verify(cp, ehx_cert_pubkey(w->broker_cert)) != 0) {
@@ -231,6 +243,32 @@ watch_seen(struct watch *w, const Ehx__Checkpoint *cp, int64_t now)
 		/* The first checkpoint is taken on trust, as the one the
 		 * agency's next checks build on. */
 		adopt(w, cp, now);
+		return;
+	}
+	if (cp->size == known->size) {
+		if (!same_checkpoint(cp, known))
+			inconsistent(w, "two different logs of %llu records: "
+			    "the broker's history forked",
+			    (unsigned long long)cp->size);
+		return;
+	}
+	/* Newer: prove it extends ours. Older: perhaps a retried request's
+	 * stored reply, perhaps a rewound log — the broker's newest
+	 * checkpoint tells which. */
+	ask_newest(w, now);
+}
+
+static void
+check_proof(struct watch *w, const Ehx__ProofResult *p, int64_t now)
+{
+	const Ehx__Checkpoint *known = w->state->checkpoint, *cp = p->checkpoint;
+	unsigned char path[EHX_MERKLE_MAX_PROOF][EHX_HASH_LEN];
+	size_t i;
+
+	if (cp == NULL || strcmp(cp->origin, w->broker_id) != 0 ||
+	    ehx_checkpoint_verify(cp, ehx_cert_pubkey(w->broker_cert)) != 0) {
+		inconsistent(w, "the broker answered a proof with a checkpoint "
+		    "it did not sign");
 		return;
 	}
 	if (cp->size < known->size) {
@@ -245,34 +283,7 @@ watch_seen(struct watch *w, const Ehx__Checkpoint *cp, int64_t now)
 			inconsistent(w, "two different logs of %llu records: "
 			    "the broker's history forked",
 			    (unsigned long long)cp->size);
-		return;
-	}
-	if (w->proof.busy || w->candidate != NULL)
-		return;                 /* one check at a time */
-	if ((w->candidate = copy_checkpoint(cp)) == NULL)
-		return;
-	qp.old_size = known->size;
-	qp.new_size = cp->size;
-	body.payload_case = EHX__BODY__PAYLOAD_QUERY_PROOF;
-	body.query_proof = &qp;
-	if (ireq_start(w, &w->proof, &body, now) != 0) {
-		ehx__checkpoint__free_unpacked(w->candidate, NULL);
-		w->candidate = NULL;
-	}
-}
-
-static void
-check_proof(struct watch *w, const Ehx__ProofResult *p, int64_t now)
-{
-	const Ehx__Checkpoint *known = w->state->checkpoint;
-	unsigned char path[EHX_MERKLE_MAX_PROOF][EHX_HASH_LEN];
-	size_t i;
-
-	if (p->checkpoint == NULL || !same_checkpoint(p->checkpoint,
-	    w->candidate) || ehx_checkpoint_verify(p->checkpoint,
-	    ehx_cert_pubkey(w->broker_cert)) != 0) {
-		log_warn("the broker answered a proof with another checkpoint");
-		return;
+		return;                 /* the older one was a stored reply */
 	}
 	if (p->n_consistency > EHX_MERKLE_MAX_PROOF) {
 		inconsistent(w, "the consistency proof is too long");
@@ -285,18 +296,18 @@ check_proof(struct watch *w, const Ehx__ProofResult *p, int64_t now)
 		}
 		memcpy(path[i], p->consistency[i].data, EHX_HASH_LEN);
 	}
-	if (ehx_merkle_verify_consistency(known->size, w->candidate->size,
-	    known->root.data, w->candidate->root.data,
+	if (ehx_merkle_verify_consistency(known->size, cp->size,
+	    known->root.data, cp->root.data,
 	    (const unsigned char (*)[EHX_HASH_LEN])path,
 	    p->n_consistency) != 0) {
 		inconsistent(w, "the broker's log of %llu records does not "
 		    "extend the log of %llu records this agent checked: "
 		    "records were changed or removed",
-		    (unsigned long long)w->candidate->size,
+		    (unsigned long long)cp->size,
 		    (unsigned long long)known->size);
 		return;
 	}
-	adopt(w, w->candidate, now);
+	adopt(w, cp, now);
 }
 
 bool
@@ -312,16 +323,23 @@ watch_reply(struct watch *w, const Ehx__Body *b, int64_t now)
 		q = &w->cosign;
 	if (q == NULL)
 		return false;
-	if (b->payload_case == EHX__BODY__PAYLOAD_ERROR && b->error != NULL)
-		log_warn("%s refused: %s", q == &w->proof ? "audit proof" :
-		    "cosignature", ehx_errname(ehx_err_from_wire(b->error->code)));
-	else if (q == &w->proof && b->payload_case ==
-	    EHX__BODY__PAYLOAD_PROOF && w->candidate != NULL)
+	if (b->payload_case == EHX__BODY__PAYLOAD_ERROR && b->error != NULL) {
+		int code = ehx_err_from_wire(b->error->code);
+
+		/* The broker has no checkpoint as large as ours, or none at
+		 * all: its log went back. */
+		if (q == &w->proof && w->state->checkpoint != NULL &&
+		    (code == EHX_ERR_INVALID_FIELD || code == EHX_ERR_NOT_FOUND))
+			inconsistent(w, "the broker's log went back from %llu "
+			    "records: its newest checkpoint is older than the "
+			    "one this agent checked (rewound or replaced)",
+			    (unsigned long long)w->state->checkpoint->size);
+		else
+			log_warn("%s refused: %s", q == &w->proof ?
+			    "audit proof" : "cosignature", ehx_errname(code));
+	} else if (q == &w->proof && b->payload_case ==
+	    EHX__BODY__PAYLOAD_PROOF && w->state->checkpoint != NULL)
 		check_proof(w, b->proof, now);
-	if (q == &w->proof && w->candidate != NULL) {
-		ehx__checkpoint__free_unpacked(w->candidate, NULL);
-		w->candidate = NULL;
-	}
 	ireq_clear(q);
 	return true;
 }
@@ -335,10 +353,6 @@ tick_one(struct watch *w, struct ireq *q, void *dealer, int64_t now,
 	if (now >= q->deadline) {
 		log_warn("the broker did not answer the agent's %s in time",
 		    q == &w->proof ? "audit proof request" : "cosignature");
-		if (q == &w->proof && w->candidate != NULL) {
-			ehx__checkpoint__free_unpacked(w->candidate, NULL);
-			w->candidate = NULL;
-		}
 		ireq_clear(q);
 		return;
 	}

@@ -1,14 +1,16 @@
 /*
  * watch.h — the agent's watch over the broker's audit log.
  *
- * Every broker reply carries the broker's newest signed checkpoint. The
- * agent keeps the newest one it has checked (in its state file, so a
- * restart forgets nothing), and for each newer one asks the broker for a
- * consistency proof from its own; when the proof holds it adopts the new
- * checkpoint and cosigns it. A checkpoint that goes back (a rewound log),
- * one of the same size with another root (a fork), or a proof that does not
- * hold makes the watch inconsistent: the agent logs it as an error, keeps
- * the problem in its state file, and every local answer carries a warning
+ * Every broker reply carries the broker's newest signed checkpoint (a
+ * retried request's stored reply, the one newest when it was first
+ * answered). The agent keeps the newest one it has checked (in its state
+ * file, so a restart forgets nothing). For a checkpoint of another size it
+ * asks the broker for its newest checkpoint with a consistency proof from
+ * its own; when the proof holds it adopts the new checkpoint and cosigns
+ * it. A newest checkpoint smaller than ours (a rewound log), one of the
+ * same size with another root (a fork), or a proof that does not hold
+ * makes the watch inconsistent: the agent logs it as an error, keeps the
+ * problem in its state file, and every local answer carries a warning
  * until an operator has looked into it and removed the state file.
  */
 #ifndef EHX_AGENT_WATCH_H
@@ -37,7 +39,6 @@ struct watch {
 	const struct ehx_signer *signer;
 	int64_t timeout_ms;
 	Ehx__AgentState *state;         /* malloc'd; state->checkpoint may be NULL */
-	Ehx__Checkpoint *candidate;     /* the newer one being checked */
 	struct ireq proof, cosign;
 };
 

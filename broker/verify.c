@@ -326,9 +326,11 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	}
 	rq.body = body;
 	reply_to = body->message_id.data;
-	/* Signed by a registered agency and well formed: worth keeping as
-	 * evidence of who asked for what, when it is of a sane size. */
-	evidence = len <= EHX_MAX_EVIDENCE;
+	/* Signed by the connection's own agency and well formed: worth
+	 * keeping as evidence of who asked for what, when it is of a sane
+	 * size. (The audit record names the connection's agency; another
+	 * agency's envelope on it is refused below and not kept.) */
+	evidence = len <= EHX_MAX_EVIDENCE && rq.agency == conn;
 	action = ehx_payload_name(body->payload_case);
 	if ((code = ehx_cert_check_time(cert, rq.now)) != 0)
 		goto refuse;

@@ -130,6 +130,11 @@ assert_eq "$(entries flags)" "$flags_before" "recent flags kept"
 expect_status 0 "$BIN/ehx-broker" audit -c "$SB/broker/broker.conf" --tail 1 --json
 assert_match "$OUT" '"action":"purge".*"basis":"retention:0/0/0"' "the purge is audited"
 
+# Another agency's envelope on police's connection is refused and not kept
+# as police's evidence (the export below must still verify).
+out=$(KEY_OF=school CERT_OF=school probe police --publish "$CHILD_B" --ref ws-1 2>&1 || true)
+assert_match "$out" "wrong_sender" "an envelope signed by another agency is refused"
+
 # ---- checkpoints, cosignatures, export ------------------------------------------
 sleep 6                         # checkpoint_seconds = 5 in the sandbox
 for id in police health school housing; do

@@ -141,6 +141,23 @@ answer_proof(struct watch *w, struct cp *newcp, bool bad)
 	assert_true(watch_reply(w, &b, 1767225700000LL));
 }
 
+/* Answer the watch's pending proof request with an error. */
+static void
+answer_error(struct watch *w, int code)
+{
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__Error e = EHX__ERROR__INIT;
+
+	assert_true(w->proof.busy);
+	e.code = (Ehx__ErrorCode)ehx_err_to_wire(code);
+	e.message = "the checkpoint holds 9 records";
+	b.in_reply_to.data = w->proof.id;
+	b.in_reply_to.len = EHX_MSGID_LEN;
+	b.payload_case = EHX__BODY__PAYLOAD_ERROR;
+	b.error = &e;
+	assert_true(watch_reply(w, &b, 1767225700000LL));
+}
+
 static void
 test_watch(void **state_)
 {
@@ -191,12 +208,43 @@ test_watch(void **state_)
 	watch_free(&w);
 	assert_int_equal(unlink(state), 0);
 
-	/* A rewound log. */
+	/* An older checkpoint in a retried request's stored reply is not a
+	 * rewind: the broker's newest checkpoint is ours. */
 	open_watch(&w);
-	watch_seen(&w, &c20.cp, 5);
-	watch_seen(&w, &c9.cp, 6);
+	watch_seen(&w, &c9.cp, 5);
+	watch_seen(&w, &c20.cp, 6);
+	answer_proof(&w, &c20, false);
+	assert_int_equal(w.state->checkpoint->size, 20);
+	watch_seen(&w, &c9.cp, 7);
+	assert_true(w.proof.busy);
+	assert_true(w.state->consistent);
+	answer_proof(&w, &c20, false);
+	assert_true(w.state->consistent);
+	assert_null(watch_warning(&w));
+	/* A rewound log: the broker has no checkpoint as large as ours. */
+	watch_seen(&w, &c9.cp, 8);
+	answer_error(&w, EHX_ERR_INVALID_FIELD);
 	assert_false(w.state->consistent);
-	assert_non_null(strstr(w.state->problem, "went back from 20 to 9"));
+	assert_non_null(strstr(w.state->problem, "went back from 20"));
+	watch_free(&w);
+	assert_int_equal(unlink(state), 0);
+	/* Or its newest checkpoint is smaller than ours. */
+	open_watch(&w);
+	watch_seen(&w, &c20.cp, 9);
+	watch_seen(&w, &c5.cp, 10);
+	{
+		Ehx__Body b = EHX__BODY__INIT;
+		Ehx__ProofResult pr = EHX__PROOF_RESULT__INIT;
+
+		pr.checkpoint = &c5.cp;
+		b.in_reply_to.data = w.proof.id;
+		b.in_reply_to.len = EHX_MSGID_LEN;
+		b.payload_case = EHX__BODY__PAYLOAD_PROOF;
+		b.proof = &pr;
+		assert_true(watch_reply(&w, &b, 1767225700000LL));
+	}
+	assert_false(w.state->consistent);
+	assert_non_null(strstr(w.state->problem, "went back from 20 to 5"));
 	watch_free(&w);
 	assert_int_equal(unlink(state), 0);
 
