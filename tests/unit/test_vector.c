@@ -37,7 +37,9 @@
 #include "ehx.pb-c.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
+#include "ehx/checkpoint.h"
 #include "ehx/limits.h"
+#include "ehx/merkle.h"
 #include "ehx/nhs.h"
 #include "ehx/util.h"
 #include "ehx/wire.h"
@@ -743,6 +745,142 @@ test_nhs_numbers(void **state)
 	assert_false(ehx_nhs_valid("943476591a"));
 }
 
+/* ---- §14: the Merkle tree, checkpoints and cosignatures ------------------ */
+
+static unsigned char mnodes[4][8][32];
+
+static int
+mget(void *ctx, unsigned l, uint64_t i, unsigned char out[32])
+{
+	(void)ctx;
+	if (l >= 4 || i >= 8)
+		return EHX_ERR_STORAGE;
+	memcpy(out, mnodes[l][i], 32);
+	return 0;
+}
+
+static int
+mput(void *ctx, unsigned l, uint64_t i, const unsigned char h[32])
+{
+	(void)ctx;
+	if (l >= 4 || i >= 8)
+		return EHX_ERR_STORAGE;
+	memcpy(mnodes[l][i], h, 32);
+	return 0;
+}
+
+static void
+test_merkle_vectors(void **state)
+{
+	static const unsigned char d[] = { 0x00, 0x10, 0x20, 0x21, 0x30, 0x31,
+	    0x40, 0x41, 0x42, 0x43, 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56,
+	    0x57, 0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69,
+	    0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f };
+	static const size_t off[8] = { 0, 0, 1, 2, 4, 6, 10, 18 };
+	static const size_t len[8] = { 0, 1, 1, 2, 2, 4, 8, 16 };
+	unsigned char leaf[32], root[32], path[EHX_MERKLE_MAX_PROOF][32];
+	size_t n;
+
+	(void)state;
+	for (uint64_t i = 0; i < 8; i++) {
+		ehx_merkle_leaf_hash(d + off[i], len[i], leaf);
+		assert_int_equal(ehx_merkle_append(mget, mput, NULL, i, leaf), 0);
+	}
+	assert_int_equal(ehx_merkle_root(mget, NULL, 8, root), 0);
+	expect_doc("merkle_root_8", root, 32);
+	assert_int_equal(ehx_merkle_consistency_proof(mget, NULL, 3, 8, path,
+	    EHX_MERKLE_MAX_PROOF, &n), 0);
+	expect_doc("merkle_consistency_3_8", &path[0][0], n * 32);
+	assert_int_equal(ehx_merkle_inclusion_proof(mget, NULL, 2, 8, path,
+	    EHX_MERKLE_MAX_PROOF, &n), 0);
+	expect_doc("merkle_inclusion_2_8", &path[0][0], n * 32);
+}
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (unsigned char)v;
+		v >>= 8;
+	}
+}
+
+static void
+sign_raw(const unsigned char *m, size_t n, unsigned char sig[64])
+{
+	EVP_PKEY *k = vector_key();
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	size_t sl = 64;
+
+	assert_non_null(c);
+	assert_int_equal(EVP_DigestSignInit(c, NULL, NULL, NULL, k), 1);
+	assert_int_equal(EVP_DigestSign(c, sig, &sl, m, n), 1);
+	EVP_MD_CTX_free(c);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_checkpoint_vectors(void **state)
+{
+	Ehx__Checkpoint cp = EHX__CHECKPOINT__INIT;
+	Ehx__Cosignature cs = EHX__COSIGNATURE__INIT;
+	unsigned char m[128], root[32], sig[64], csig[64], *p;
+	size_t n;
+
+	(void)state;
+	/* The prose of §14.2: origin "broker", size 8, §14.1's root, time
+	 * 1767225600000; cosigned at 1767225601000. */
+	test_merkle_vectors(state);
+	assert_int_equal(ehx_merkle_root(mget, NULL, 8, root), 0);
+	p = m;
+	memcpy(p, "EHX-CHECKPOINT-V1", 18);     /* with its 0x00 */
+	p += 18;
+	memcpy(p, "broker", 7);
+	p += 7;
+	put64(p, 8);
+	p += 8;
+	memcpy(p, root, 32);
+	p += 32;
+	put64(p, 1767225600000ULL);
+	p += 8;
+	n = (size_t)(p - m);
+	expect_doc("checkpoint_signed", m, n);
+	sign_raw(m, n, sig);
+	expect_doc("checkpoint_signature", sig, 64);
+	/* The library signs and checks those very bytes. */
+	cp.origin = (char *)"broker";
+	cp.size = 8;
+	cp.root.data = root;
+	cp.root.len = 32;
+	cp.time = 1767225600000LL;
+	cp.signature.data = sig;
+	cp.signature.len = 64;
+	assert_int_equal(ehx_checkpoint_verify(&cp, rfc8032_pub), 0);
+
+	p = m;
+	memcpy(p, "EHX-COSIGN-V1", 14);
+	p += 14;
+	memcpy(p, "broker", 7);
+	p += 7;
+	put64(p, 8);
+	p += 8;
+	memcpy(p, root, 32);
+	p += 32;
+	put64(p, 1767225600000ULL);
+	p += 8;
+	put64(p, 1767225601000ULL);
+	p += 8;
+	n = (size_t)(p - m);
+	expect_doc("cosign_signed", m, n);
+	sign_raw(m, n, csig);
+	expect_doc("cosign_signature", csig, 64);
+	cs.agency = (char *)"police";
+	cs.time = 1767225601000LL;
+	cs.signature.data = csig;
+	cs.signature.len = 64;
+	assert_int_equal(ehx_cosign_verify(&cp, &cs, rfc8032_pub), 0);
+}
+
 int
 main(void)
 {
@@ -758,6 +896,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pseudonym, make_tmpdir,
 		    remove_tmpdir),
 		cmocka_unit_test(test_nhs_numbers),
+		cmocka_unit_test(test_merkle_vectors),
+		cmocka_unit_test(test_checkpoint_vectors),
 	};
 
 	return cmocka_run_group_tests_name("test_vector", tests, load_doc,
