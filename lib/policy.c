@@ -1,8 +1,24 @@
 /*
  * policy.c — see policy.h. Parsed by inih through lib/conf.c; every word
- * is checked against the schema's names. A section given twice, or id,
- * name or picture_basis given twice, is an error; the lists (categories,
- * details) add up, so a long one may go on over indented lines.
+ * is checked against the schema's names, and the first mistake stops the
+ * load with the file, the line and the word. Each section and each key of
+ * a section may be given once: a policy that says two things about one
+ * matter is refused rather than read one way or the other, because a
+ * reading the partnership did not mean could share more than it agreed.
+ *
+ * A list (categories, details, details.CATEGORY) longer than a line goes
+ * on over indented lines. inih hands such a line to us as the same key
+ * again, with no mark of its own; it is always the key just before, so a
+ * list key given again right after itself continues its list, and given
+ * again after another key is refused. A word twice in one list, or "all"
+ * or "none" beside another word, is refused as well, so "details = level"
+ * directly followed by "details = note" cannot quietly mean both.
+ *
+ * inih calls the handler for keys only, never for a section header, so a
+ * mistake in a header is reported on the first key line under it; a
+ * section with no keys is not seen at all (it would say nothing), and a
+ * section repeated right after itself reads as one (its keys still may
+ * not repeat).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,39 +31,58 @@
 #include "ehx/policy.h"
 #include "ehx/util.h"
 
-#define MAX_WORD 64
-#define MAX_SECTION 64
+#define MAX_WORD 64                     /* the longest name is 21 bytes */
+#define MAX_SECTION 64                  /* inih's own limit is 50 */
+#define MAX_KEY 64                      /* the longest key is 30 bytes */
+
+enum { S_AGREEMENT, S_VIEW, S_NOTIFY };
+
+/* Keys of a section, to refuse a key given twice. */
+enum { K_ID = 1, K_NAME = 2, K_CATEGORIES = 4, K_DETAILS = 8, K_BASIS = 16 };
+
+/* The words of one list, over all of its lines. */
+struct words {
+	unsigned bits;                  /* details */
+	bool cats[EHX_POLICY_CATEGORIES + 1];
+	bool all, none;
+	int n;
+};
 
 struct parse {
 	struct ehx_policy *p;
-	char section[MAX_SECTION];
-	int kind;                       /* 0 agreement, 1 view, 2 notify */
+	char section[MAX_SECTION];      /* the section being read */
+	int kind;                       /* S_* */
 	int arg;                        /* the view's type or notify's category */
-	/* What was given, to refuse repeats. */
+	unsigned given;                 /* K_* given in this section */
+	char last[MAX_KEY];             /* the key before, in this section */
+	struct words list;              /* the list being read */
+	bool seen_agreement;
 	bool seen_view[EHX_POLICY_TYPES + 1];
 	bool seen_notify[EHX_POLICY_CATEGORIES + 1];
-	bool seen_agreement;
-	unsigned given;                 /* bits of keys given in this section */
 	bool categories_given[EHX_POLICY_TYPES + 1];
-	bool details_given[EHX_POLICY_TYPES + 1];
-	unsigned defaults[EHX_POLICY_TYPES + 1];        /* details bits */
+	unsigned details[EHX_POLICY_TYPES + 1];         /* details = */
+	/* details.CATEGORY = */
 	bool override[EHX_POLICY_TYPES + 1][EHX_POLICY_CATEGORIES + 1];
 	unsigned override_bits[EHX_POLICY_TYPES + 1][EHX_POLICY_CATEGORIES + 1];
 };
 
-/* Call fn on each comma-separated word of value; refuses empty lists. */
+typedef int (*word_fn)(struct words *, const char *, char *, size_t);
+
+/*
+ * Call fn on each comma-separated word of value, spaces and tabs around
+ * it removed. An empty list or an empty item (",,", a comma at either
+ * end) is refused, and so is a word longer than any name could be.
+ */
 static int
-each_word(const char *value, const char *what, int (*fn)(void *, const char *,
-    char *, size_t), void *arg, char *why, size_t whysz)
+each_word(const char *value, const char *what, word_fn fn, struct words *ws,
+    char *why, size_t whysz)
 {
 	char w[MAX_WORD + 1];
-	const char *p = value;
-	int n = 0, r;
+	const char *p = value, *start, *end;
+	size_t len;
+	int r;
 
-	while (*p != '\0') {
-		const char *start, *end;
-		size_t len;
-
+	for (;;) {
 		while (*p == ' ' || *p == '\t')
 			p++;
 		start = p;
@@ -57,79 +92,110 @@ each_word(const char *value, const char *what, int (*fn)(void *, const char *,
 		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
 			end--;
 		len = (size_t)(end - start);
+		if (len == 0 && *p == '\0' && ws->n == 0) {
+			snprintf(why, whysz, "the list of %s is empty (write "
+			    "none)", what);
+			return EHX_ERR_CONFIG;
+		}
 		if (len == 0) {
-			snprintf(why, whysz, "an empty item in the list of %s",
-			    what);
+			snprintf(why, whysz, "an empty item in the list of %s "
+			    "(a comma too many)", what);
 			return EHX_ERR_CONFIG;
 		}
 		if (len > MAX_WORD) {
-			snprintf(why, whysz, "an item of %s is too long", what);
+			snprintf(why, whysz, "\"%.20s...\" in the list of %s is "
+			    "longer than %d bytes", start, what, MAX_WORD);
 			return EHX_ERR_CONFIG;
 		}
 		memcpy(w, start, len);
 		w[len] = '\0';
-		if ((r = fn(arg, w, why, whysz)) != 0)
+		if ((r = fn(ws, w, why, whysz)) != 0)
 			return r;
-		n++;
-		if (*p == ',')
-			p++;
-		if (*p == '\0' && p > value && p[-1] == ',') {
-			snprintf(why, whysz, "an empty item in the list of %s",
-			    what);
-			return EHX_ERR_CONFIG;
-		}
+		ws->n++;
+		if (*p == '\0')
+			return 0;
+		p++;                    /* the comma */
 	}
-	if (n == 0) {
-		snprintf(why, whysz, "the list of %s is empty (write none)",
-		    what);
+}
+
+/* "all" and "none" stand alone: not beside another word, on any line. */
+static int
+alone(struct words *ws, const char *w, const char *what, char *why,
+    size_t whysz)
+{
+	bool special = strcmp(w, "all") == 0 || strcmp(w, "none") == 0;
+
+	if ((special && ws->n > 0) || ws->all || ws->none) {
+		snprintf(why, whysz, "\"%s\" stands alone in %s", special ? w :
+		    ws->all ? "all" : "none", what);
 		return EHX_ERR_CONFIG;
 	}
 	return 0;
 }
 
-struct words {
-	unsigned bits;                  /* details */
-	bool cats[EHX_POLICY_CATEGORIES + 1];
-	bool all, none;
-	int n;
-};
-
 static int
-detail_word(void *arg, const char *w, char *why, size_t whysz)
+detail_word(struct words *ws, const char *w, char *why, size_t whysz)
 {
-	struct words *ws = arg;
+	static const struct {
+		const char *word;
+		unsigned bit;
+	} d[] = {
+		{ "level", EHX_POLICY_LEVEL },
+		{ "contact", EHX_POLICY_CONTACT },
+		{ "note", EHX_POLICY_NOTE },
+	};
+	int r;
 
-	ws->n++;
-	if (strcmp(w, "none") == 0)
+	if (strcmp(w, "all") != 0 &&
+	    (r = alone(ws, w, "a list of details", why, whysz)) != 0)
+		return r;
+	if (strcmp(w, "none") == 0) {
 		ws->none = true;
-	else if (strcmp(w, "level") == 0)
-		ws->bits |= EHX_POLICY_LEVEL;
-	else if (strcmp(w, "contact") == 0)
-		ws->bits |= EHX_POLICY_CONTACT;
-	else if (strcmp(w, "note") == 0)
-		ws->bits |= EHX_POLICY_NOTE;
-	else {
-		snprintf(why, whysz, "unknown detail \"%.40s\" (level, contact, "
-		    "note or none)", w);
-		return EHX_ERR_CONFIG;
+		return 0;
 	}
-	return 0;
+	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
+		if (strcmp(w, d[i].word) == 0) {
+			if (ws->bits & d[i].bit) {
+				snprintf(why, whysz, "\"%s\" is listed twice",
+				    w);
+				return EHX_ERR_CONFIG;
+			}
+			ws->bits |= d[i].bit;
+			return 0;
+		}
+	snprintf(why, whysz, "unknown detail \"%.40s\" (level, contact, note "
+	    "or none)", w);
+	return EHX_ERR_CONFIG;
+}
+
+/* A category's value, or 0 (with a sentence naming s) if it has none. */
+static int
+category_of(const char *s, char *why, size_t whysz)
+{
+	int c = ehx_category_parse(s);
+
+	if (c < 1 || c > EHX_POLICY_CATEGORIES) {
+		snprintf(why, whysz, "unknown category \"%.40s\"", s);
+		return 0;
+	}
+	return c;
 }
 
 static int
-category_word(void *arg, const char *w, char *why, size_t whysz)
+category_word(struct words *ws, const char *w, char *why, size_t whysz)
 {
-	struct words *ws = arg;
-	int c;
+	int c, r;
 
-	ws->n++;
+	if ((r = alone(ws, w, "categories", why, whysz)) != 0)
+		return r;
 	if (strcmp(w, "all") == 0)
 		ws->all = true;
 	else if (strcmp(w, "none") == 0)
 		ws->none = true;
-	else if ((c = ehx_category_parse(w)) <= 0 ||
-	    c > EHX_POLICY_CATEGORIES) {
-		snprintf(why, whysz, "unknown category \"%.40s\"", w);
+	else if ((c = category_of(w, why, whysz)) == 0)
+		return EHX_ERR_CONFIG;
+	else if (ws->cats[c]) {
+		snprintf(why, whysz, "\"%s\" is listed twice", w);
 		return EHX_ERR_CONFIG;
 	} else
 		ws->cats[c] = true;
@@ -137,90 +203,237 @@ category_word(void *arg, const char *w, char *why, size_t whysz)
 }
 
 static int
-details_of(const char *value, unsigned *bits, char *why, size_t whysz)
+basis_of(const char *value, char *why, size_t whysz)
 {
-	struct words ws = { 0 };
-	int r;
+	int b = ehx_basis_parse(value);
 
-	if ((r = each_word(value, "details", detail_word, &ws, why,
-	    whysz)) != 0)
-		return r;
-	if (ws.none && ws.n > 1) {
-		snprintf(why, whysz, "\"none\" stands alone in a list of "
-		    "details");
-		return EHX_ERR_CONFIG;
+	if (b < 1) {
+		snprintf(why, whysz, "unknown lawful basis \"%.40s\" (consent, "
+		    "public_task, legal_obligation, vital_interests)", value);
+		return 0;
 	}
-	*bits = ws.bits;
-	return 0;
+	return b;
 }
 
-/* Keys of a section, for refusing repeats. */
-enum { K_ID = 1, K_NAME = 2, K_BASIS = 4 };
+static int
+twice(const struct parse *ps, const char *key, char *why, size_t whysz)
+{
+	snprintf(why, whysz, "%.40s is given twice in [%s] (only a list may "
+	    "go on, over indented lines right after its key)", key,
+	    ps->section);
+	return EHX_ERR_CONFIG;
+}
 
 static int
 once(struct parse *ps, unsigned bit, const char *key, char *why, size_t whysz)
 {
-	if (ps->given & bit) {
-		snprintf(why, whysz, "%s is given twice in [%s]", key,
-		    ps->section);
-		return EHX_ERR_CONFIG;
-	}
+	if (ps->given & bit)
+		return twice(ps, key, why, whysz);
 	ps->given |= bit;
 	return 0;
 }
 
+/*
+ * Start or continue the list of key, whose mark of having been given in
+ * this section is *given: given before, it continues its list if it was
+ * the key just before, and is refused otherwise.
+ */
+static int
+list_start(struct parse *ps, bool *given, const char *key, char *why,
+    size_t whysz)
+{
+	if (*given) {
+		if (strcmp(ps->last, key) != 0)
+			return twice(ps, key, why, whysz);
+		return 0;
+	}
+	*given = true;
+	memset(&ps->list, 0, sizeof(ps->list));
+	return 0;
+}
+
+/*
+ * A new section starts: check its name and that it was not given before.
+ * (A section repeated right after itself reads as one section to inih; a
+ * key the two halves share is still refused as given twice.)
+ */
 static int
 new_section(struct parse *ps, const char *section, char *why, size_t whysz)
 {
-	char word[MAX_SECTION];
 	int v;
 
 	snprintf(ps->section, sizeof(ps->section), "%s", section);
 	ps->given = 0;
+	ps->arg = 0;
+	ps->last[0] = '\0';
 	if (strcmp(section, "agreement") == 0) {
 		if (ps->seen_agreement)
-			goto twice;
+			goto again;
 		ps->seen_agreement = true;
-		ps->kind = 0;
+		ps->kind = S_AGREEMENT;
 		return 0;
 	}
-	if (sscanf(section, "view %63s", word) == 1 &&
-	    strlen(section) == 5 + strlen(word)) {
-		if ((v = ehx_agency_type_parse(word)) <= 0 ||
-		    v > EHX_POLICY_TYPES) {
+	if (strncmp(section, "view ", 5) == 0) {
+		v = ehx_agency_type_parse(section + 5);
+		if (v < 1 || v > EHX_POLICY_TYPES) {
 			snprintf(why, whysz, "unknown agency type \"%.40s\" in "
-			    "[%.60s]", word, section);
+			    "[%s]", section + 5, section);
 			return EHX_ERR_CONFIG;
 		}
 		if (ps->seen_view[v])
-			goto twice;
+			goto again;
 		ps->seen_view[v] = true;
 		ps->p->view_present[v] = true;
-		ps->kind = 1;
+		ps->kind = S_VIEW;
 		ps->arg = v;
 		return 0;
 	}
-	if (sscanf(section, "notify %63s", word) == 1 &&
-	    strlen(section) == 7 + strlen(word)) {
-		if ((v = ehx_category_parse(word)) <= 0 ||
-		    v > EHX_POLICY_CATEGORIES) {
-			snprintf(why, whysz, "unknown category \"%.40s\" in "
-			    "[%.60s]", word, section);
+	if (strncmp(section, "notify ", 7) == 0) {
+		if ((v = category_of(section + 7, why, whysz)) == 0) {
+			snprintf(why, whysz, "unknown category \"%.40s\" in [%s]",
+			    section + 7, section);
 			return EHX_ERR_CONFIG;
 		}
 		if (ps->seen_notify[v])
-			goto twice;
+			goto again;
 		ps->seen_notify[v] = true;
-		ps->kind = 2;
+		ps->kind = S_NOTIFY;
 		ps->arg = v;
 		return 0;
 	}
-	snprintf(why, whysz, "unknown section [%.60s] (agreement, view TYPE, "
+	snprintf(why, whysz, "unknown section [%s] (agreement, view TYPE or "
 	    "notify CATEGORY)", section);
 	return EHX_ERR_CONFIG;
-twice:
-	snprintf(why, whysz, "[%.60s] is given twice", section);
+again:
+	snprintf(why, whysz, "[%s] is given twice", section);
 	return EHX_ERR_CONFIG;
+}
+
+static int
+agreement_key(struct parse *ps, const char *key, const char *value,
+    char *why, size_t whysz)
+{
+	struct ehx_policy *p = ps->p;
+	int r;
+
+	if (strcmp(key, "id") == 0) {
+		if ((r = once(ps, K_ID, key, why, whysz)) != 0)
+			return r;
+		if (!ehx_id_ok(value)) {
+			snprintf(why, whysz, "id \"%.40s\" is not 1..%d of a-z "
+			    "0-9 _ - (starting a-z 0-9)", value, EHX_MAX_ID);
+			return EHX_ERR_CONFIG;
+		}
+		snprintf(p->id, sizeof(p->id), "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "name") == 0) {
+		if ((r = once(ps, K_NAME, key, why, whysz)) != 0)
+			return r;
+		if (!ehx_text_ok(value, 1, EHX_MAX_NAME)) {
+			snprintf(why, whysz, "name must be 1..%d bytes of "
+			    "printable text", EHX_MAX_NAME);
+			return EHX_ERR_CONFIG;
+		}
+		snprintf(p->name, sizeof(p->name), "%s", value);
+		return 0;
+	}
+	snprintf(why, whysz, "unknown key \"%.40s\" in [agreement] (id, name)",
+	    key);
+	return EHX_ERR_CONFIG;
+}
+
+/*
+ * A key of [view T]. details.C needs categories above it, and C among
+ * them, so that a mistake there is reported on its own line.
+ */
+static int
+view_key(struct parse *ps, const char *key, const char *value, char *why,
+    size_t whysz)
+{
+	struct ehx_policy *p = ps->p;
+	const int t = ps->arg;
+	bool given;
+	int r, c;
+
+	if (strcmp(key, "categories") == 0) {
+		given = (ps->given & K_CATEGORIES) != 0;
+		if ((r = list_start(ps, &given, key, why, whysz)) != 0)
+			return r;
+		ps->given |= K_CATEGORIES;
+		if ((r = each_word(value, key, category_word, &ps->list, why,
+		    whysz)) != 0)
+			return r;
+		for (c = 1; c <= EHX_POLICY_CATEGORIES; c++)
+			if (ps->list.all || ps->list.cats[c])
+				p->view[t][c] = EHX_POLICY_SEE;
+		ps->categories_given[t] = true;
+		return 0;
+	}
+	if (strcmp(key, "details") == 0) {
+		given = (ps->given & K_DETAILS) != 0;
+		if ((r = list_start(ps, &given, key, why, whysz)) != 0)
+			return r;
+		ps->given |= K_DETAILS;
+		if ((r = each_word(value, key, detail_word, &ps->list, why,
+		    whysz)) != 0)
+			return r;
+		ps->details[t] = ps->list.bits;
+		return 0;
+	}
+	if (strncmp(key, "details.", 8) == 0) {
+		if ((c = category_of(key + 8, why, whysz)) == 0)
+			return EHX_ERR_CONFIG;
+		if (!ps->categories_given[t]) {
+			snprintf(why, whysz, "%s comes before categories in [%s] "
+			    "(give categories first)", key, ps->section);
+			return EHX_ERR_CONFIG;
+		}
+		if (!(p->view[t][c] & EHX_POLICY_SEE)) {
+			snprintf(why, whysz, "%s is given, but %s is not in the "
+			    "categories of [%s]", key, key + 8, ps->section);
+			return EHX_ERR_CONFIG;
+		}
+		if ((r = list_start(ps, &ps->override[t][c], key, why,
+		    whysz)) != 0)
+			return r;
+		if ((r = each_word(value, key, detail_word, &ps->list, why,
+		    whysz)) != 0)
+			return r;
+		ps->override_bits[t][c] = ps->list.bits;
+		return 0;
+	}
+	if (strcmp(key, "picture_basis") == 0) {
+		if ((r = once(ps, K_BASIS, key, why, whysz)) != 0)
+			return r;
+		if ((r = basis_of(value, why, whysz)) == 0)
+			return EHX_ERR_CONFIG;
+		p->picture_basis[t] = r;
+		return 0;
+	}
+	snprintf(why, whysz, "unknown key \"%.40s\" in [%s] (categories, "
+	    "details, details.CATEGORY, picture_basis)", key, ps->section);
+	return EHX_ERR_CONFIG;
+}
+
+static int
+notify_key(struct parse *ps, const char *key, const char *value, char *why,
+    size_t whysz)
+{
+	struct ehx_policy *p = ps->p;
+	int t, b;
+
+	if ((t = ehx_agency_type_parse(key)) < 1 || t > EHX_POLICY_TYPES) {
+		snprintf(why, whysz, "unknown agency type \"%.40s\" in [%s]",
+		    key, ps->section);
+		return EHX_ERR_CONFIG;
+	}
+	if (p->notify[ps->arg][t] != 0)
+		return twice(ps, key, why, whysz);
+	if ((b = basis_of(value, why, whysz)) == 0)
+		return EHX_ERR_CONFIG;
+	p->notify[ps->arg][t] = b;
+	return 0;
 }
 
 static int
@@ -228,120 +441,24 @@ on_key(void *user, const char *section, const char *key, const char *value,
     char *why, size_t whysz)
 {
 	struct parse *ps = user;
-	struct ehx_policy *p = ps->p;
-	int r, v, t;
+	int r;
 
 	if (strcmp(section, ps->section) != 0 &&
 	    (r = new_section(ps, section, why, whysz)) != 0)
 		return r;
-	t = ps->arg;
 	switch (ps->kind) {
-	case 0:
-		if (strcmp(key, "id") == 0) {
-			if ((r = once(ps, K_ID, key, why, whysz)) != 0)
-				return r;
-			if (!ehx_id_ok(value)) {
-				snprintf(why, whysz, "id must be 1..%d of a-z 0-9 "
-				    "_ -", EHX_MAX_ID);
-				return EHX_ERR_CONFIG;
-			}
-			snprintf(p->id, sizeof(p->id), "%s", value);
-			return 0;
-		}
-		if (strcmp(key, "name") == 0) {
-			if ((r = once(ps, K_NAME, key, why, whysz)) != 0)
-				return r;
-			if (!ehx_text_ok(value, 1, EHX_MAX_NAME)) {
-				snprintf(why, whysz, "name must be 1..%d bytes of "
-				    "printable text", EHX_MAX_NAME);
-				return EHX_ERR_CONFIG;
-			}
-			snprintf(p->name, sizeof(p->name), "%s", value);
-			return 0;
-		}
+	case S_AGREEMENT:
+		r = agreement_key(ps, key, value, why, whysz);
 		break;
-	case 1:
-		if (strcmp(key, "categories") == 0) {
-			struct words ws = { 0 };
-
-			/* Given again (or continued on an indented line),
-			 * the lists add up. */
-			if ((r = each_word(value, "categories", category_word,
-			    &ws, why, whysz)) != 0)
-				return r;
-			if ((ws.all || ws.none) && ws.n > 1) {
-				snprintf(why, whysz, "\"all\" and \"none\" stand "
-				    "alone in a list of categories");
-				return EHX_ERR_CONFIG;
-			}
-			for (int c = 1; c <= EHX_POLICY_CATEGORIES; c++)
-				if (ws.all || ws.cats[c])
-					p->view[t][c] = EHX_POLICY_SEE;
-			ps->categories_given[t] = true;
-			return 0;
-		}
-		if (strcmp(key, "details") == 0) {
-			unsigned bits;
-
-			if ((r = details_of(value, &bits, why, whysz)) != 0)
-				return r;
-			ps->details_given[t] = true;
-			ps->defaults[t] |= bits;
-			return 0;
-		}
-		if (strncmp(key, "details.", 8) == 0) {
-			if ((v = ehx_category_parse(key + 8)) <= 0 ||
-			    v > EHX_POLICY_CATEGORIES) {
-				snprintf(why, whysz, "unknown category \"%.40s\"",
-				    key + 8);
-				return EHX_ERR_CONFIG;
-			}
-			{
-				unsigned bits;
-
-				if ((r = details_of(value, &bits, why,
-				    whysz)) != 0)
-					return r;
-				ps->override[t][v] = true;
-				ps->override_bits[t][v] |= bits;
-				return 0;
-			}
-		}
-		if (strcmp(key, "picture_basis") == 0) {
-			if ((r = once(ps, K_BASIS, key, why, whysz)) != 0)
-				return r;
-			if ((v = ehx_basis_parse(value)) <= 0) {
-				snprintf(why, whysz, "unknown lawful basis "
-				    "\"%.40s\" (consent, public_task, "
-				    "legal_obligation, vital_interests)", value);
-				return EHX_ERR_CONFIG;
-			}
-			p->picture_basis[t] = v;
-			return 0;
-		}
+	case S_VIEW:
+		r = view_key(ps, key, value, why, whysz);
 		break;
-	case 2:
-		if ((v = ehx_agency_type_parse(key)) <= 0 ||
-		    v > EHX_POLICY_TYPES) {
-			snprintf(why, whysz, "unknown agency type \"%.40s\"", key);
-			return EHX_ERR_CONFIG;
-		}
-		if (p->notify[t][v] != 0) {
-			snprintf(why, whysz, "%.40s is given twice in [%s]", key,
-			    ps->section);
-			return EHX_ERR_CONFIG;
-		}
-		if ((r = ehx_basis_parse(value)) <= 0) {
-			snprintf(why, whysz, "unknown lawful basis \"%.40s\" "
-			    "(consent, public_task, legal_obligation, "
-			    "vital_interests)", value);
-			return EHX_ERR_CONFIG;
-		}
-		p->notify[t][v] = r;
-		return 0;
+	default:
+		r = notify_key(ps, key, value, why, whysz);
+		break;
 	}
-	snprintf(why, whysz, "unknown key \"%.40s\" in [%s]", key, ps->section);
-	return EHX_ERR_CONFIG;
+	snprintf(ps->last, sizeof(ps->last), "%s", key);
+	return r;
 }
 
 int
@@ -352,12 +469,12 @@ ehx_policy_load(const char *path, struct ehx_policy *p, char *err,
 	int r;
 
 	memset(p, 0, sizeof(*p));
-	for (int t = 0; t <= EHX_POLICY_TYPES; t++)
-		p->picture_basis[t] = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
 	if ((ps = calloc(1, sizeof(*ps))) == NULL)
 		return EHX_ERR_NOMEM;
 	ps->p = p;
-	ps->section[0] = '\001';        /* matches no section name */
+	ps->section[0] = '\001';        /* matches no section's name */
+	for (int t = 0; t <= EHX_POLICY_TYPES; t++)
+		p->picture_basis[t] = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
 	if ((r = ehx_conf_parse(path, on_key, ps, err, errsz)) != 0)
 		goto out;
 	r = EHX_ERR_CONFIG;
@@ -369,23 +486,15 @@ ehx_policy_load(const char *path, struct ehx_policy *p, char *err,
 		if (!p->view_present[t])
 			continue;
 		if (!ps->categories_given[t]) {
-			snprintf(err, errsz, "%s: [view %s] needs categories",
-			    path, ehx_agency_type_name(t));
+			snprintf(err, errsz, "%s: [view %s] categories is "
+			    "required (all, none or a list)", path,
+			    ehx_agency_type_name(t));
 			goto out;
 		}
-		for (int c = 1; c <= EHX_POLICY_CATEGORIES; c++) {
-			if (ps->override[t][c] && !(p->view[t][c] &
-			    EHX_POLICY_SEE)) {
-				snprintf(err, errsz, "%s: [view %s] gives details "
-				    "of %s, which it does not list in "
-				    "categories", path, ehx_agency_type_name(t),
-				    ehx_category_name(c));
-				goto out;
-			}
+		for (int c = 1; c <= EHX_POLICY_CATEGORIES; c++)
 			if (p->view[t][c] & EHX_POLICY_SEE)
 				p->view[t][c] |= ps->override[t][c] ?
-				    ps->override_bits[t][c] : ps->defaults[t];
-		}
+				    ps->override_bits[t][c] : ps->details[t];
 	}
 	r = 0;
 out:
@@ -421,4 +530,112 @@ ehx_policy_notify_basis(const struct ehx_policy *p, int category,
 	    agency_type < 1 || agency_type > EHX_POLICY_TYPES)
 		return 0;
 	return p->notify[category][agency_type];
+}
+
+/* An output line that remembers whether it was cut short. */
+struct line {
+	char *s;
+	size_t size, len;
+	bool cut;
+};
+
+static void
+put(struct line *l, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (l->cut || l->size == 0)
+		return;
+	if (n > l->size - 1 - l->len) {
+		n = l->size - 1 - l->len;
+		l->cut = true;
+	}
+	memcpy(l->s + l->len, s, n);
+	l->len += n;
+	l->s[l->len] = '\0';
+}
+
+static void
+put_details(struct line *l, unsigned bits)
+{
+	static const struct {
+		unsigned bit;
+		const char *word;
+	} d[] = {
+		{ EHX_POLICY_LEVEL, "level" },
+		{ EHX_POLICY_CONTACT, "contact" },
+		{ EHX_POLICY_NOTE, "note" },
+	};
+	const char *sep = "";
+
+	if ((bits & ~EHX_POLICY_SEE) == 0) {
+		put(l, "no details");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
+		if (bits & d[i].bit) {
+			put(l, sep);
+			put(l, d[i].word);
+			sep = ", ";
+		}
+}
+
+int
+ehx_policy_describe(const struct ehx_policy *p, int viewer_type, char *out,
+    size_t outsz)
+{
+	struct line l = { .s = out, .size = outsz };
+	unsigned count[16] = { 0 }, common = 0;
+	char num[16];
+	int t = viewer_type, n = 0;
+
+	if (outsz > 0)
+		out[0] = '\0';
+	put(&l, ehx_agency_type_name(t));
+	if (t < 1 || t > EHX_POLICY_TYPES || !p->view_present[t]) {
+		put(&l, ": sees nothing of other agencies");
+		return l.cut || outsz == 0 ? EHX_ERR_TOO_LARGE : 0;
+	}
+	/* The details most visible categories get (the first such, in
+	 * category order, on a tie) are the view's; the rest are listed. */
+	for (int c = 1; c <= EHX_POLICY_CATEGORIES; c++)
+		if (p->view[t][c] & EHX_POLICY_SEE) {
+			n++;
+			count[p->view[t][c] & 15u]++;
+		}
+	for (int c = EHX_POLICY_CATEGORIES; c >= 1; c--)
+		if ((p->view[t][c] & EHX_POLICY_SEE) &&
+		    count[p->view[t][c] & 15u] >= count[common])
+			common = p->view[t][c] & 15u;
+	snprintf(num, sizeof(num), ": %d categor%s", n, n == 1 ? "y" : "ies");
+	put(&l, num);
+	if (n > 0 && n < EHX_POLICY_CATEGORIES) {
+		const char *sep = " (";
+
+		for (int c = 1; c <= EHX_POLICY_CATEGORIES; c++)
+			if (p->view[t][c] & EHX_POLICY_SEE) {
+				put(&l, sep);
+				put(&l, ehx_category_name(c));
+				sep = ", ";
+			}
+		put(&l, ")");
+	}
+	if (n > 0) {
+		put(&l, "; ");
+		put_details(&l, common);
+	}
+	for (int c = 1; c <= EHX_POLICY_CATEGORIES; c++)
+		if ((p->view[t][c] & EHX_POLICY_SEE) &&
+		    (p->view[t][c] & 15u) != common) {
+			put(&l, "; ");
+			put(&l, ehx_category_name(c));
+			put(&l, ": ");
+			put_details(&l, p->view[t][c]);
+		}
+	if (ehx_policy_picture_basis(p, t) !=
+	    EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT) {
+		put(&l, "; picture_basis ");
+		put(&l, ehx_basis_name(ehx_policy_picture_basis(p, t)));
+	}
+	return l.cut || outsz == 0 ? EHX_ERR_TOO_LARGE : 0;
 }

@@ -52,4 +52,16 @@ int ehx_policy_picture_basis(const struct ehx_policy *p, int viewer_type);
 int ehx_policy_notify_basis(const struct ehx_policy *p, int category,
     int agency_type);
 
+/*
+ * One line on what viewer_type sees of other agencies, for tests and help:
+ * "school: 20 categories; level, contact; mental_health: contact" — the
+ * categories (named when fewer than all), the details most of them get,
+ * then each category whose details differ, and picture_basis unless it is
+ * consent. A type without a view (or out of range) "sees nothing of other
+ * agencies". Returns 0, or EHX_ERR_TOO_LARGE when out (outsz > 0) was too
+ * small; out is NUL-terminated either way.
+ */
+int ehx_policy_describe(const struct ehx_policy *p, int viewer_type,
+    char *out, size_t outsz);
+
 #endif

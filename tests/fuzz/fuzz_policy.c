@@ -1,7 +1,7 @@
 /*
  * fuzz_policy — the sharing policy loader (lib/policy.c over inih): any
- * file either loads into a policy whose lookups stay in bounds, or is
- * refused with a sentence. The input is written to a temporary file
+ * file either loads into a policy whose lookups and summaries stay in
+ * bounds, or is refused with a sentence. The input is written to a temporary file
  * because the broker reads a file.
  */
 #include <stdint.h>
@@ -19,7 +19,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char path[64];
 	struct ehx_policy p;
-	char err[512];
+	char err[512], line[600];
 	FILE *f;
 
 	if (path[0] == '\0') {
@@ -37,6 +37,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ehx_policy_load(path, &p, err, sizeof(err)) == 0) {
 		for (int t = -1; t <= EHX_POLICY_TYPES + 1; t++) {
 			(void)ehx_policy_picture_basis(&p, t);
+			(void)ehx_policy_describe(&p, t, line, sizeof(line));
+			(void)ehx_policy_describe(&p, t, line, 1 + (size & 63));
 			for (int c = -1; c <= EHX_POLICY_CATEGORIES + 1; c++) {
 				(void)ehx_policy_view(&p, t, c);
 				(void)ehx_policy_notify_basis(&p, c, t);
