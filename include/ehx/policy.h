@@ -36,7 +36,11 @@ struct ehx_policy {
 	int notify[EHX_POLICY_CATEGORIES + 1][EHX_POLICY_TYPES + 1];
 };
 
-/* Load and check path. 0, or EHX_ERR_CONFIG with "path:line: reason". */
+/*
+ * Load and check path into *p (no allocation is kept). Returns 0, or
+ * EHX_ERR_CONFIG with "path:line: reason" in err ("path: reason" for what
+ * is missing), or EHX_ERR_NOMEM; on an error *p is all zero.
+ */
 int ehx_policy_load(const char *path, struct ehx_policy *p, char *err,
     size_t errsz);
 
@@ -58,8 +62,8 @@ int ehx_policy_notify_basis(const struct ehx_policy *p, int category,
  * categories (named when fewer than all), the details most of them get,
  * then each category whose details differ, and picture_basis unless it is
  * consent. A type without a view (or out of range) "sees nothing of other
- * agencies". Returns 0, or EHX_ERR_TOO_LARGE when out (outsz > 0) was too
- * small; out is NUL-terminated either way.
+ * agencies". Returns 0, or EHX_ERR_TOO_LARGE when out was too small (the
+ * line is cut short, NUL-terminated when outsz > 0).
  */
 int ehx_policy_describe(const struct ehx_policy *p, int viewer_type,
     char *out, size_t outsz);
