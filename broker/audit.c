@@ -21,6 +21,7 @@
 
 /* Room kept for the Body's other fields, the checkpoint and the Envelope. */
 #define AUDIT_BUDGET (EHX_MAX_BODY - 4096)
+#define ALERT_SCAN 2048         /* alerts one query_alerts reads */
 
 static const unsigned char *
 page_key(unsigned char k[9], uint64_t seq, int kind)
@@ -426,6 +427,8 @@ handle_query_alerts(struct request *rq, char *why, size_t whysz)
 	const Ehx__QueryAlerts *m = rq->body->query_alerts;
 	struct ehx_arena *a = rq->b->arena;
 	uint32_t limit = page_limit(m->limit);
+	uint64_t last = m->after_seq;
+	size_t scanned = 0;
 	unsigned char k[9];
 	Ehx__AlertResult *res;
 	Ehx__Alert *al = NULL;
@@ -469,12 +472,15 @@ handle_query_alerts(struct request *rq, char *why, size_t whysz)
 				res->n_alerts--;        /* reviewed: not listed */
 			continue;
 		}
+		/* Reviewed alerts are read but not listed: bound the reading
+		 * too, and go on after the last alert read. */
 		if (res->n_alerts == limit || used + val.mv_size + 256 >
-		    AUDIT_BUDGET) {
-			res->next_seq = res->n_alerts > 0 ?
-			    res->alerts[res->n_alerts - 1]->seq : m->after_seq;
+		    AUDIT_BUDGET || scanned == ALERT_SCAN) {
+			res->next_seq = last;
 			break;
 		}
+		scanned++;
+		last = get_be64(kp);
 		if ((al = ehx__alert__unpack(ehx_arena_allocator(a),
 		    val.mv_size, val.mv_data)) == NULL) {
 			r = EHX_ERR_STORAGE;

@@ -249,8 +249,10 @@ check_optional_nhs(const char *nhs, char *why, size_t whysz)
 }
 
 static int
-check_limit(uint32_t limit, char *why, size_t whysz)
+check_page(uint64_t after_seq, uint32_t limit, char *why, size_t whysz)
 {
+	if (after_seq > EHX_MAX_SEQ)
+		return BAD("after_seq is beyond any audit record");
 	if (limit > EHX_MAX_AUDIT_PAGE)
 		return BAD("limit must be 0..%d", EHX_MAX_AUDIT_PAGE);
 	return 0;
@@ -274,7 +276,7 @@ check_query_audit(const Ehx__QueryAudit *m, char *why, size_t whysz)
 	if (m->decision != 0 && m->decision != EHX__DECISION__DECISION_ALLOW &&
 	    m->decision != EHX__DECISION__DECISION_DENY)
 		return BAD("decision must be allow or deny");
-	return check_limit(m->limit, why, whysz);
+	return check_page(m->after_seq, m->limit, why, whysz);
 }
 
 static int
@@ -330,19 +332,26 @@ ehx_validate_request(const Ehx__Body *b, int64_t now, char *why, size_t whysz)
 	case EHX__BODY__PAYLOAD_QUERY_AUDIT:
 		return check_query_audit(b->query_audit, why, whysz);
 	case EHX__BODY__PAYLOAD_QUERY_ALERTS:
-		return check_limit(b->query_alerts->limit, why, whysz);
+		return check_page(b->query_alerts->after_seq,
+		    b->query_alerts->limit, why, whysz);
 	case EHX__BODY__PAYLOAD_REVIEW_ALERT:
 		return check_review(b->review_alert, why, whysz);
 	case EHX__BODY__PAYLOAD_QUERY_DISCLOSURES:
-		return check_limit(b->query_disclosures->limit, why, whysz);
+		return check_page(b->query_disclosures->after_seq,
+		    b->query_disclosures->limit, why, whysz);
 	case EHX__BODY__PAYLOAD_QUERY_SAR:
 		return check_nhs(b->query_sar->nhs_number, why, whysz);
 	case EHX__BODY__PAYLOAD_EXPORT_AUDIT:
-		return check_limit(b->export_audit->limit, why, whysz);
+		return check_page(b->export_audit->after_seq,
+		    b->export_audit->limit, why, whysz);
 	case EHX__BODY__PAYLOAD_QUERY_PROOF:
 		if (b->query_proof->new_size != 0 &&
 		    b->query_proof->old_size > b->query_proof->new_size)
 			return BAD("old_size is larger than new_size");
+		if (b->query_proof->old_size > EHX_MAX_SEQ ||
+		    b->query_proof->new_size > EHX_MAX_SEQ ||
+		    b->query_proof->seq > EHX_MAX_SEQ)
+			return BAD("a size is beyond any audit log");
 		return 0;
 	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT:
 		return check_cosign(b->cosign_checkpoint, why, whysz);

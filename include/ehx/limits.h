@@ -34,6 +34,7 @@
 #define EHX_MAX_AUDIT_PAGE     256     /* records, alerts, disclosures in one answer */
 #define EHX_MAX_AUDIT_SCAN     20000   /* records one audit query reads */
 #define EHX_MIN_BREAK_GLASS    20      /* bytes of a break-glass reason */
+#define EHX_MAX_SEQ            (1ULL << 62)  /* audit sizes and seqs on the wire */
 #define EHX_MIN_EXPIRY_MS      (60LL * 1000)            /* a consent lasts at least a minute */
 #define EHX_MAX_CONSENT_MS     (3LL * 366 * 86400 * 1000) /* and at most three years */
 

@@ -36,9 +36,21 @@ check(const Ehx__Body *b, char *why, size_t whysz)
 		assert_string_equal(why, "");
 	else
 		assert_true(strlen(why) > 5);
-	/* The NHS number the request is about. */
-	if (r != EHX_ERR_MALFORMED)
-		assert_non_null(ehx_request_nhs(d));
+	/* The NHS number the request is about (governance queries other
+	 * than subject access may have none). */
+	switch (d->payload_case) {
+	case EHX__BODY__PAYLOAD_QUERY_AUDIT:
+	case EHX__BODY__PAYLOAD_QUERY_ALERTS:
+	case EHX__BODY__PAYLOAD_REVIEW_ALERT:
+	case EHX__BODY__PAYLOAD_QUERY_DISCLOSURES:
+	case EHX__BODY__PAYLOAD_EXPORT_AUDIT:
+	case EHX__BODY__PAYLOAD_QUERY_PROOF:
+	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT:
+		break;
+	default:
+		if (r != EHX_ERR_MALFORMED)
+			assert_non_null(ehx_request_nhs(d));
+	}
 	ehx__body__free_unpacked(d, NULL);
 	free(buf);
 	return r;
@@ -217,6 +229,86 @@ test_queries(void **state)
 	OK(&b);
 	qc.nhs_number = "999066907";
 	BAD(&b, EHX_ERR_INVALID_NHS_NUMBER);
+}
+
+/* Break-glass reasons, and the governance queries' filters and pages. */
+static void
+test_governance(void **state)
+{
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__QueryPicture qp = EHX__QUERY_PICTURE__INIT;
+	Ehx__QueryAudit qa = EHX__QUERY_AUDIT__INIT;
+	Ehx__QueryAlerts ql = EHX__QUERY_ALERTS__INIT;
+	Ehx__ReviewAlert rv = EHX__REVIEW_ALERT__INIT;
+	Ehx__QueryProof pf = EHX__QUERY_PROOF__INIT;
+	Ehx__ExportAudit ex = EHX__EXPORT_AUDIT__INIT;
+
+	(void)state;
+	qp.nhs_number = "9997763173";
+	b.payload_case = EHX__BODY__PAYLOAD_QUERY_PICTURE;
+	b.query_picture = &qp;
+	qp.break_glass_reason = "child disclosed harm at school today";
+	OK(&b);
+	qp.break_glass_reason = "worried";
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	qp.break_glass_reason = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	BAD(&b, EHX_ERR_INVALID_FIELD);         /* one token, not a reason */
+	qp.break_glass_reason = "child disclosed\nharm at school today";
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+
+	b.payload_case = EHX__BODY__PAYLOAD_QUERY_AUDIT;
+	b.query_audit = &qa;
+	OK(&b);
+	qa.nhs_number = "9997763174";
+	BAD(&b, EHX_ERR_INVALID_NHS_NUMBER);
+	qa.nhs_number = "9997763173";
+	qa.agency = "Not An Id";
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	qa.agency = "police";
+	qa.from_time = 2000;
+	qa.to_time = 1000;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	qa.to_time = 0;
+	qa.decision = 7;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	qa.decision = EHX__DECISION__DECISION_DENY;
+	qa.limit = EHX_MAX_AUDIT_PAGE + 1;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	qa.limit = EHX_MAX_AUDIT_PAGE;
+	qa.after_seq = UINT64_MAX;              /* would wrap to the start */
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	qa.after_seq = 12;
+	OK(&b);
+
+	b.payload_case = EHX__BODY__PAYLOAD_QUERY_ALERTS;
+	b.query_alerts = &ql;
+	ql.after_seq = EHX_MAX_SEQ + 1;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	b.payload_case = EHX__BODY__PAYLOAD_EXPORT_AUDIT;
+	b.export_audit = &ex;
+	ex.after_seq = UINT64_MAX;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+
+	b.payload_case = EHX__BODY__PAYLOAD_REVIEW_ALERT;
+	b.review_alert = &rv;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	rv.alert = 3;
+	rv.outcome = EHX__REVIEW_OUTCOME__REVIEW_OUTCOME_JUSTIFIED;
+	BAD(&b, EHX_ERR_INVALID_FIELD);         /* no note */
+	rv.note = "confirmed with the safeguarding lead";
+	OK(&b);
+	rv.outcome = 9;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+
+	b.payload_case = EHX__BODY__PAYLOAD_QUERY_PROOF;
+	b.query_proof = &pf;
+	pf.old_size = 10;
+	pf.new_size = 5;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	pf.new_size = 0;
+	OK(&b);
+	pf.seq = UINT64_MAX;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
 }
 
 static void
@@ -556,6 +648,7 @@ main(void)
 		cmocka_unit_test(test_publish),
 		cmocka_unit_test(test_close),
 		cmocka_unit_test(test_queries),
+		cmocka_unit_test(test_governance),
 		cmocka_unit_test(test_not_a_request),
 		cmocka_unit_test(test_consent_people),
 		cmocka_unit_test(test_consent_scope),
