@@ -42,8 +42,22 @@ const struct user *users_find(const struct users *us, const char *account);
 
 /* ---- render.c: what the ehx command prints ------------------------------ */
 
-/* Print a broker reply (its payload) as a table for people, or as JSON. */
+/*
+ * Print a broker reply (its payload) as a table for people, or as JSON:
+ * a picture, consent records (and their history), an ack, one page of
+ * audit records, alerts or disclosures (with its header), a subject
+ * access answer (always JSON), or an export page (only counted: it is
+ * binary).
+ */
 void render_reply(FILE *f, const Ehx__Body *reply, bool json, const char *nhs);
+
+/*
+ * s with every byte that could drive a terminal (control characters, C1
+ * controls, bidirectional overrides, broken UTF-8) replaced by '?'.
+ * Returns one of eight rotating static buffers: valid until the eighth
+ * call after this one. Text beyond about 1 KB is cut.
+ */
+const char *render_safe(const char *s);
 
 /* Print an error reply: a sentence on stderr, or JSON on stdout. */
 void render_error(const Ehx__Error *e, bool from_agent, bool json);

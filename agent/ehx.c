@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -188,34 +189,50 @@ static const char audit_help[] =
 "       ehx audit checkpoint\n"
 "\n"
 "Information governance over the broker's tamper-evident audit log. All but\n"
-"checkpoint are for the ig_officer role (use --as ig_officer), and every\n"
-"one of these queries is itself audited.\n"
+"checkpoint are for information governance officers only: the ig_officer\n"
+"role (use --as ig_officer). Every one of these queries is itself audited.\n"
 "\n"
 "audit: the records matching every filter given, oldest first: who (agency,\n"
 "person, role) did what about which child (its pseudonym; children are\n"
 "never named in the audit), allowed or denied, on what basis.\n"
 "  --child NHS_NUMBER  one child (the broker turns it into the pseudonym)\n"
 "  --agency ID         the acting agency\n"
-"  --user USER_ID      the acting person\n"
-"  --from DATE         at or after; --to DATE: before (DATE as for consent:\n"
-"                      YYYY-MM-DD, YYYY-MM-DDTHH:MMZ or -Nd / -Nh ago)\n"
+"  --user USER_ID      the acting person, by the id their agency gave them\n"
+"  --from DATE         at or after DATE\n"
+"  --to DATE           before DATE (DATE as for consent: YYYY-MM-DD,\n"
+"                      YYYY-MM-DDTHH:MMZ in UTC, or -Nd / -Nh ago)\n"
 "  --decision D        allow or deny\n"
 "  --break-glass       only break-glass answers\n"
-"  --limit N           at most N records (default: all)\n"
-"  --csv               CSV with a header row; --json: one object per line\n"
+"  --limit N           at most N records (default: all, page by page)\n"
+"  --csv               CSV (RFC 4180) with a header row\n"
+"  --json              one JSON object per line\n"
+"  CSV and JSON carry: seq, time (ISO 8601, UTC), agency, user_id, person,\n"
+"  role, action, child (hex pseudonym), decision, error, basis, consent_id,\n"
+"  break_glass, message_id and envelope_hash (hex).\n"
 "\n"
-"alerts: the break-glass answers not yet reviewed (--all: reviewed too).\n"
-"review: close alert ALERT (its audit record number) with an outcome and a\n"
-"note, at most 280 bytes. An alert is reviewed once.\n"
+"alerts: the break-glass answers not yet reviewed (--all: reviewed ones\n"
+"too): the alert number, when, which agency and person, the child's\n"
+"pseudonym, the reason given and, once reviewed, the outcome, the reviewer\n"
+"and the note. --json: one object per line.\n"
+"\n"
+"review: record the review of alert ALERT (the number alerts shows) with\n"
+"--outcome justified or unjustified and --note TEXT (1-280 bytes, what the\n"
+"review found). An alert is reviewed once.\n"
+"\n"
 "disclosures: every answer that showed this agency's flags to another\n"
-"agency: when, to whom, about which child, on what basis.\n"
+"agency: when, to which agency and person, about which child (pseudonym),\n"
+"on what basis, and how many flags. --json: one object per line.\n"
+"\n"
 "export: write the whole log with the broker's signed checkpoints, the\n"
 "agencies' cosignatures, the signed envelopes kept as evidence and the\n"
-"certificates to FILE (mode 0600; --force replaces an existing file),\n"
-"for checking offline with: ehx-auditverify FILE --ca CA_CERT\n"
-"checkpoint: the newest checkpoint this agent checked and whether the\n"
-"broker's log has stayed consistent with every one it has seen (exit 1\n"
-"if not). Any role; the agent answers itself.\n";
+"certificates to FILE, created with mode 0600 and put in place only when\n"
+"complete. An existing FILE is kept unless --force. Check it offline with:\n"
+"  ehx-auditverify FILE --ca CA_CERT\n"
+"\n"
+"checkpoint: the newest checkpoint of the broker's log this agent checked\n"
+"(size, root, when signed, when checked) and whether the log has stayed\n"
+"consistent with every checkpoint the agent has seen; exit status 1 if not.\n"
+"Any role; the agent answers itself, without the broker.\n";
 
 static const char sar_help[] =
 "usage: ehx sar NHS_NUMBER\n"
@@ -378,7 +395,7 @@ exchange2(const Ehx__Body *req, bool state, Ehx__LocalReply **out)
 		goto out;
 	}
 	if ((*out)->warning[0] != '\0')
-		fprintf(stderr, "%s: %s\n", prog, (*out)->warning);
+		fprintf(stderr, "%s: %s\n", prog, render_safe((*out)->warning));
 	r = 0;
 out:
 	if (fd >= 0)
@@ -433,7 +450,7 @@ precheck(const Ehx__Body *req)
 static void
 said(const Ehx__Body *b, const void *arg)
 {
-	printf("%s %s.\n", (const char *)arg, b->ack->id);
+	printf("%s %s.\n", (const char *)arg, render_safe(b->ack->id));
 }
 
 static int
@@ -793,6 +810,106 @@ ask_for(const Ehx__Body *req, int want, Ehx__LocalReply **out)
 	return r;
 }
 
+/*
+ * Move a paging query on to next (0: no more). A page must move forward:
+ * a faulty broker repeating one would otherwise keep us asking forever.
+ * Returns 0, or the exit status after saying why.
+ */
+static int
+next_page(uint64_t *after_seq, uint64_t next)
+{
+	if (next != 0 && next <= *after_seq) {
+		fprintf(stderr, "%s: the broker's answer did not move on from "
+		    "record %llu\n", prog, (unsigned long long)*after_seq);
+		return EXIT_UNREACHABLE;
+	}
+	*after_seq = next;
+	return 0;
+}
+
+/* s as a positive whole number, or 0 if it is not one. */
+static uint64_t
+positive_arg(const char *s)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' ||
+	    s[0] == '+' || s[0] == ' ')
+		return 0;
+	return v;
+}
+
+/* audit's filters, each checked before anything is sent. */
+static void
+audit_filter(int c, Ehx__QueryAudit *q, char nhs[EHX_NHS_LEN + 1],
+    int64_t now)
+{
+	switch (c) {
+	case 'c':
+		nhs_arg(optarg, nhs);
+		q->nhs_number = nhs;
+		break;
+	case 'a':
+		if (!ehx_id_ok(optarg))
+			die_usage("--agency \"%s\" is not an agency id", optarg);
+		q->agency = optarg;
+		break;
+	case 'u':
+		if (!ehx_text_ok(optarg, 1, EHX_MAX_USER_ID))
+			die_usage("--user must be 1-%d bytes of printable text",
+			    EHX_MAX_USER_ID);
+		q->user_id = optarg;
+		break;
+	case 'f':
+	case 't':
+		if (ehx_parse_time(optarg, now, c == 'f' ? &q->from_time :
+		    &q->to_time) != 0 || (c == 'f' ? q->from_time :
+		    q->to_time) <= 0)
+			die_usage("--%s \"%s\" is not a date (YYYY-MM-DD, "
+			    "YYYY-MM-DDTHH:MMZ, -Nd or -Nh)", c == 'f' ? "from" :
+			    "to", optarg);
+		break;
+	case 'd':
+		if (strcmp(optarg, "allow") == 0)
+			q->decision = EHX__DECISION__DECISION_ALLOW;
+		else if (strcmp(optarg, "deny") == 0)
+			q->decision = EHX__DECISION__DECISION_DENY;
+		else
+			die_usage("--decision must be allow or deny, not \"%s\"",
+			    optarg);
+		break;
+	case 'B':
+		q->break_glass = true;
+		break;
+	default:
+		exit(EXIT_USAGE);
+	}
+}
+
+/*
+ * Print one audit page, no more than left records when left > 0 (a broker
+ * that sends more than asked for is cut short). The header goes before the
+ * first record, or first of all for CSV; *headed says it has been printed.
+ * Returns how many records were printed.
+ */
+static size_t
+audit_print(const Ehx__AuditResult *res, enum render_format fmt,
+    bool *headed, uint64_t left)
+{
+	Ehx__AuditResult page = *res;
+
+	if (left > 0 && page.n_records > left)
+		page.n_records = (size_t)left;
+	if (page.n_records > 0 || (fmt == RENDER_CSV && !*headed)) {
+		render_audit_page(stdout, &page, fmt, !*headed);
+		*headed = true;
+	}
+	return page.n_records;
+}
+
 static int
 audit_query(int argc, char **argv)
 {
@@ -813,73 +930,50 @@ audit_query(int argc, char **argv)
 	Ehx__LocalReply *lr;
 	char nhs[EHX_NHS_LEN + 1];
 	int64_t now = ehx_now_ms();
-	unsigned long long limit = 0, printed = 0;
-	bool csv = false, first = true;
-	char *end;
+	uint64_t limit = 0, printed = 0;
+	enum render_format fmt;
+	bool csv = false, headed = false;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (common_opt(c, audit_help))
 			continue;
 		switch (c) {
-		case 'c': nhs_arg(optarg, nhs); q.nhs_number = nhs; break;
-		case 'a':
-			if (!ehx_id_ok(optarg))
-				die_usage("--agency \"%s\" is not an agency id",
-				    optarg);
-			q.agency = optarg;
-			break;
-		case 'u': q.user_id = optarg; break;
-		case 'f':
-		case 't':
-			if (ehx_parse_time(optarg, now, c == 'f' ? &q.from_time :
-			    &q.to_time) != 0)
-				die_usage("--%s \"%s\" is not a date", c == 'f' ?
-				    "from" : "to", optarg);
-			break;
-		case 'd':
-			if (strcmp(optarg, "allow") == 0)
-				q.decision = EHX__DECISION__DECISION_ALLOW;
-			else if (strcmp(optarg, "deny") == 0)
-				q.decision = EHX__DECISION__DECISION_DENY;
-			else
-				die_usage("--decision must be allow or deny, not "
-				    "\"%s\"", optarg);
-			break;
-		case 'B': q.break_glass = true; break;
 		case 'l':
-			errno = 0;
-			limit = strtoull(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' || limit == 0)
-				die_usage("--limit needs a positive number, not "
-				    "\"%s\"", optarg);
+			if ((limit = positive_arg(optarg)) == 0)
+				die_usage("--limit needs a positive whole number, "
+				    "not \"%s\"", optarg);
 			break;
 		case 'C': csv = true; break;
-		default: exit(EXIT_USAGE);
+		default: audit_filter(c, &q, nhs, now);
 		}
 	}
 	if (optind != argc)
-		die_usage("%s", "audit takes options only (see ehx help audit)");
+		die_usage("unexpected \"%s\": audit takes options only, or one of "
+		    "alerts, review, disclosures, export, checkpoint first",
+		    argv[optind]);
 	if (csv && g.json)
 		die_usage("%s", "choose --csv or --json, not both");
+	if (q.from_time != 0 && q.to_time != 0 && q.to_time <= q.from_time)
+		die_usage("%s", "--to must be later than --from");
+	fmt = csv ? RENDER_CSV : g.json ? RENDER_JSON : RENDER_TABLE;
 	b.payload_case = EHX__BODY__PAYLOAD_QUERY_AUDIT;
 	b.query_audit = &q;
 	precheck(&b);
 	do {
-		Ehx__AuditResult *res;
-
 		if (limit > 0 && limit - printed < EHX_MAX_AUDIT_PAGE)
 			q.limit = (uint32_t)(limit - printed);
 		if ((r = ask_for(&b, EHX__BODY__PAYLOAD_AUDIT, &lr)) != 0)
 			return r;
-		res = lr->reply->audit;
-		render_audit_page(stdout, res, csv ? RENDER_CSV : g.json ?
-		    RENDER_JSON : RENDER_TABLE, first);
-		first = false;
-		printed += res->n_records;
-		q.after_seq = res->next_seq;
+		printed += audit_print(lr->reply->audit, fmt, &headed,
+		    limit > 0 ? limit - printed : 0);
+		r = next_page(&q.after_seq, lr->reply->audit->next_seq);
 		ehx__local_reply__free_unpacked(lr, NULL);
+		if (r != 0)
+			return r;
 	} while (q.after_seq != 0 && (limit == 0 || printed < limit));
+	if (printed == 0 && fmt == RENDER_TABLE)
+		printf("No audit records match.\n");
 	return 0;
 }
 
@@ -894,7 +988,6 @@ audit_alerts(int argc, char **argv)
 	Ehx__QueryAlerts q = EHX__QUERY_ALERTS__INIT;
 	Ehx__LocalReply *lr;
 	size_t shown = 0;
-	bool first = true;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -908,21 +1001,31 @@ audit_alerts(int argc, char **argv)
 		die_usage("%s", "audit alerts takes no arguments");
 	b.payload_case = EHX__BODY__PAYLOAD_QUERY_ALERTS;
 	b.query_alerts = &q;
+	precheck(&b);
 	do {
+		const Ehx__AlertResult *res;
+
 		if ((r = ask_for(&b, EHX__BODY__PAYLOAD_ALERTS, &lr)) != 0)
 			return r;
-		if (lr->reply->alerts->n_alerts > 0 || g.json)
-			render_alerts_page(stdout, lr->reply->alerts, g.json,
-			    first);
-		if (lr->reply->alerts->n_alerts > 0)
-			first = false;
-		shown += lr->reply->alerts->n_alerts;
-		q.after_seq = lr->reply->alerts->next_seq;
+		res = lr->reply->alerts;
+		if (res->n_alerts > 0)
+			render_alerts_page(stdout, res, g.json, shown == 0);
+		shown += res->n_alerts;
+		r = next_page(&q.after_seq, res->next_seq);
 		ehx__local_reply__free_unpacked(lr, NULL);
+		if (r != 0)
+			return r;
 	} while (q.after_seq != 0);
 	if (shown == 0 && !g.json)
 		printf("No %sbreak-glass alerts.\n", q.all ? "" : "unreviewed ");
 	return 0;
+}
+
+static void
+reviewed(const Ehx__Body *b, const void *arg)
+{
+	(void)b;
+	printf("%s\n", (const char *)arg);
 }
 
 static int
@@ -935,7 +1038,8 @@ audit_review(int argc, char **argv)
 	};
 	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__ReviewAlert m = EHX__REVIEW_ALERT__INIT;
-	char *end;
+	const char *outcome = NULL;
+	char done[96];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -943,6 +1047,7 @@ audit_review(int argc, char **argv)
 			continue;
 		switch (c) {
 		case 'o':
+			outcome = optarg;
 			if (strcmp(optarg, "justified") == 0)
 				m.outcome = EHX__REVIEW_OUTCOME__REVIEW_OUTCOME_JUSTIFIED;
 			else if (strcmp(optarg, "unjustified") == 0)
@@ -956,19 +1061,24 @@ audit_review(int argc, char **argv)
 		default: exit(EXIT_USAGE);
 		}
 	}
-	if (optind + 1 != argc || m.outcome == 0 ||
-	    m.note == protobuf_c_empty_string)
-		die_usage("%s", "audit review needs one ALERT, --outcome and "
-		    "--note");
-	errno = 0;
-	m.alert = strtoull(argv[optind], &end, 10);
-	if (errno || *end || argv[optind][0] == '-' || m.alert == 0)
-		die_usage("\"%s\" is not an alert number (see ehx audit alerts)",
-		    argv[optind]);
+	if (optind + 1 != argc)
+		die_usage("%s", "audit review needs one ALERT number (see ehx "
+		    "audit alerts)");
+	if ((m.alert = positive_arg(argv[optind])) == 0)
+		die_usage("\"%s\" is not an alert number (the ALERT column of "
+		    "ehx audit alerts)", argv[optind]);
+	if (m.outcome == 0)
+		die_usage("%s", "audit review needs --outcome justified or "
+		    "--outcome unjustified");
+	if (m.note[0] == '\0')
+		die_usage("%s", "audit review needs --note saying what the review "
+		    "found");
 	b.payload_case = EHX__BODY__PAYLOAD_REVIEW_ALERT;
 	b.review_alert = &m;
 	precheck(&b);
-	return run(&b, NULL, said, "Reviewed");
+	snprintf(done, sizeof(done), "Reviewed alert %llu: %s.",
+	    (unsigned long long)m.alert, outcome);
+	return run(&b, NULL, reviewed, done);
 }
 
 static int
@@ -981,7 +1091,6 @@ audit_disclosures(int argc, char **argv)
 	Ehx__QueryDisclosures q = EHX__QUERY_DISCLOSURES__INIT;
 	Ehx__LocalReply *lr;
 	size_t shown = 0;
-	bool first = true;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
@@ -991,24 +1100,27 @@ audit_disclosures(int argc, char **argv)
 		die_usage("%s", "audit disclosures takes no arguments");
 	b.payload_case = EHX__BODY__PAYLOAD_QUERY_DISCLOSURES;
 	b.query_disclosures = &q;
+	precheck(&b);
 	do {
+		const Ehx__DisclosureResult *res;
+
 		if ((r = ask_for(&b, EHX__BODY__PAYLOAD_DISCLOSURES, &lr)) != 0)
 			return r;
-		if (lr->reply->disclosures->n_disclosures > 0) {
-			render_disclosures_page(stdout, lr->reply->disclosures,
-			    g.json, first);
-			first = false;
-		}
-		shown += lr->reply->disclosures->n_disclosures;
-		q.after_seq = lr->reply->disclosures->next_seq;
+		res = lr->reply->disclosures;
+		if (res->n_disclosures > 0)
+			render_disclosures_page(stdout, res, g.json, shown == 0);
+		shown += res->n_disclosures;
+		r = next_page(&q.after_seq, res->next_seq);
 		ehx__local_reply__free_unpacked(lr, NULL);
+		if (r != 0)
+			return r;
 	} while (q.after_seq != 0);
 	if (shown == 0 && !g.json)
 		printf("No other agency has been shown this agency's flags.\n");
 	return 0;
 }
 
-/* Write all of buf to fd. */
+/* Write all of buf to fd; 0 or -1 with errno set. */
 static int
 write_all(int fd, const void *buf, size_t n)
 {
@@ -1019,11 +1131,125 @@ write_all(int fd, const void *buf, size_t n)
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
+		if (w < 0)
 			return -1;
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
 		p += w;
 		n -= (size_t)w;
 	}
+	return 0;
+}
+
+/*
+ * Append one export page to fd: its length, 4 bytes big-endian, then the
+ * page re-packed by protobuf-c (the bytes the agent received; what is
+ * signed is inside, for ehx-auditverify). Returns 0 or -1 with errno.
+ */
+static int
+export_page(int fd, const Ehx__ExportResult *page)
+{
+	size_t n = ehx__export_result__get_packed_size(page);
+	unsigned char *buf, hdr[4];
+	int r;
+
+	if (n > EHX_MAX_MESSAGE) {
+		errno = EFBIG;
+		return -1;
+	}
+	if ((buf = malloc(n > 0 ? n : 1)) == NULL)
+		return -1;
+	ehx__export_result__pack(page, buf);
+	hdr[0] = (unsigned char)(n >> 24);
+	hdr[1] = (unsigned char)(n >> 16);
+	hdr[2] = (unsigned char)(n >> 8);
+	hdr[3] = (unsigned char)n;
+	r = write_all(fd, hdr, sizeof(hdr)) != 0 || write_all(fd, buf, n) != 0;
+	free(buf);
+	return r ? -1 : 0;
+}
+
+/* fsync the directory that holds path, so a rename into it lasts. */
+static void
+sync_dir(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+/*
+ * Put the finished tmp in place as path: never over an existing file
+ * unless force (RENAME_NOREPLACE, so a file that appeared meanwhile is not
+ * lost either). Returns 0 or -1 with errno.
+ */
+static int
+export_place(const char *tmp, const char *path, bool force)
+{
+	if (force)
+		return rename(tmp, path);
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* A file system without RENAME_NOREPLACE: check, then rename. */
+	if (access(path, F_OK) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return rename(tmp, path);
+}
+
+/*
+ * Ask for every export page and write them to fd. Counts into *records
+ * and *checkpoints. Returns 0, the exit status of a refusal, or -1 with
+ * errno after a write failed.
+ */
+static int
+export_pages(int fd, unsigned long long *records,
+    unsigned long long *checkpoints)
+{
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__ExportAudit q = EHX__EXPORT_AUDIT__INIT;
+	Ehx__LocalReply *lr;
+	int r;
+
+	b.payload_case = EHX__BODY__PAYLOAD_EXPORT_AUDIT;
+	b.export_audit = &q;
+	precheck(&b);
+	do {
+		const Ehx__ExportResult *page;
+
+		if ((r = ask_for(&b, EHX__BODY__PAYLOAD_EXPORT, &lr)) != 0)
+			return r;
+		page = lr->reply->export;
+		if (export_page(fd, page) != 0) {
+			int e = errno;
+
+			ehx__local_reply__free_unpacked(lr, NULL);
+			errno = e;
+			return -1;
+		}
+		*records += page->n_records;
+		*checkpoints += page->n_checkpoints;
+		r = next_page(&q.after_seq, page->next_seq);
+		ehx__local_reply__free_unpacked(lr, NULL);
+		if (r != 0)
+			return r;
+	} while (q.after_seq != 0);
 	return 0;
 }
 
@@ -1034,12 +1260,9 @@ audit_export(int argc, char **argv)
 		{ "force", no_argument, NULL, 'F' },
 		COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
-	Ehx__Body b = EHX__BODY__INIT;
-	Ehx__ExportAudit q = EHX__EXPORT_AUDIT__INIT;
-	Ehx__LocalReply *lr;
 	unsigned long long records = 0, checkpoints = 0;
 	char tmp[PATH_MAX];
-	const char *path;
+	const char *path, *doing = "writing";
 	bool force = false;
 	int c, r = 0, fd;
 
@@ -1053,62 +1276,43 @@ audit_export(int argc, char **argv)
 	if (optind + 1 != argc)
 		die_usage("%s", "audit export needs one FILE");
 	path = argv[optind];
-	if (strcmp(path, "-") == 0)
+	if (strcmp(path, "-") == 0 || path[0] == '\0')
 		die_usage("%s", "the export is binary: give a FILE, not -");
 	if (!force && access(path, F_OK) == 0)
 		die_usage("%s exists; use --force to replace it", path);
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
 		die_usage("%s", "FILE's name is too long");
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	if (force)
+		(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) < 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, tmp, strerror(errno));
+		fprintf(stderr, "%s: cannot create %s: %s%s\n", prog, tmp,
+		    strerror(errno), errno == EEXIST ? " (left by an export "
+		    "that stopped? remove it, or use --force)" : "");
 		return EXIT_USAGE;
 	}
-	if (write_all(fd, EHX_EXPORT_MAGIC, strlen(EHX_EXPORT_MAGIC)) != 0)
+	if (fchmod(fd, 0600) != 0 ||
+	    write_all(fd, EHX_EXPORT_MAGIC, strlen(EHX_EXPORT_MAGIC)) != 0 ||
+	    (r = export_pages(fd, &records, &checkpoints)) < 0 ||
+	    (r == 0 && fsync(fd) != 0))
 		goto ioerr;
-	b.payload_case = EHX__BODY__PAYLOAD_EXPORT_AUDIT;
-	b.export_audit = &q;
-	do {
-		Ehx__ExportResult *page;
-		unsigned char *buf, hdr[4];
-		size_t n;
-
-		if ((r = ask_for(&b, EHX__BODY__PAYLOAD_EXPORT, &lr)) != 0)
-			goto fail;
-		page = lr->reply->export;
-		n = ehx__export_result__get_packed_size(page);
-		if ((buf = malloc(n)) == NULL) {
-			ehx__local_reply__free_unpacked(lr, NULL);
-			goto ioerr;
-		}
-		ehx__export_result__pack(page, buf);
-		hdr[0] = (unsigned char)(n >> 24);
-		hdr[1] = (unsigned char)(n >> 16);
-		hdr[2] = (unsigned char)(n >> 8);
-		hdr[3] = (unsigned char)n;
-		r = write_all(fd, hdr, 4) != 0 || write_all(fd, buf, n) != 0;
-		free(buf);
-		records += page->n_records;
-		checkpoints += page->n_checkpoints;
-		q.after_seq = page->next_seq;
-		ehx__local_reply__free_unpacked(lr, NULL);
-		if (r != 0)
-			goto ioerr;
-	} while (q.after_seq != 0);
-	if (fsync(fd) != 0 || close(fd) != 0) {
+	if (r != 0)
+		goto fail;
+	if (close(fd) != 0) {
 		fd = -1;
 		goto ioerr;
 	}
-	if (rename(tmp, path) != 0) {
-		fd = -1;
+	fd = -1;
+	doing = "placing";
+	if (export_place(tmp, path, force) != 0)
 		goto ioerr;
-	}
-	printf("Exported %llu audit records and %llu checkpoints to %s.\n"
-	    "Check it offline with: ehx-auditverify %s --ca CA_CERT\n", records,
-	    checkpoints, path, path);
+	sync_dir(path);
+	printf("Exported %llu audit records, %llu checkpoints to %s; check it "
+	    "with: ehx-auditverify %s --ca CA_CERT\n", records, checkpoints,
+	    path, path);
 	return 0;
 ioerr:
-	fprintf(stderr, "%s: writing %s: %s\n", prog, tmp, strerror(errno));
+	fprintf(stderr, "%s: %s %s: %s\n", prog, doing, path, strerror(errno));
 	r = EXIT_UNREACHABLE;
 fail:
 	if (fd >= 0)
@@ -1137,6 +1341,9 @@ audit_checkpoint(int argc, char **argv)
 		if (lr->reply != NULL && lr->reply->payload_case ==
 		    EHX__BODY__PAYLOAD_ERROR && lr->reply->error != NULL)
 			render_error(lr->reply->error, true, g.json);
+		else
+			fprintf(stderr, "%s: the agent did not say what it "
+			    "checked (is it older than this command?)\n", prog);
 		ehx__local_reply__free_unpacked(lr, NULL);
 		return EXIT_REFUSED;
 	}

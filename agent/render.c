@@ -1,8 +1,11 @@
 /*
  * render.c — what `ehx` prints: aligned tables and short sentences for
- * people, one JSON document for scripts (json-c). Text that came from other
- * agencies is printed as it was validated by the broker (printable UTF-8,
- * no control characters), so it cannot drive the terminal.
+ * people, one JSON document (or, for the paged governance answers, one
+ * JSON object per line) for scripts (json-c), and RFC 4180 CSV of the
+ * audit. The broker validates text on the way in (printable UTF-8, no
+ * control characters); the command line does not count on it: every piece
+ * of text from outside goes through one filter, safe(), in tables, CSV and
+ * JSON alike, so nothing printed can drive the terminal.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,10 +20,50 @@
 #include "ehx/util.h"
 
 /*
- * s made safe for a terminal: a byte that does not start a complete UTF-8
- * sequence, and every control character, becomes '?'. The broker refuses
- * such text on the way in; the command line does not count on it. Returns
- * one of eight rotating buffers, so a few may appear in one printf.
+ * The length in bytes of the one character at p if it is complete,
+ * shortest-form UTF-8 that is safe to print, else 0. Refused: C0 and C1
+ * control characters and DEL (they drive terminals: ESC, CSI as U+009B),
+ * bytes that do not start a character, cut sequences, overlong forms,
+ * surrogates, code points beyond U+10FFFF, and the bidirectional
+ * embedding, override and isolate controls (U+202A..U+202E,
+ * U+2066..U+2069), which would let text reorder the columns it is
+ * printed beside.
+ */
+static int
+printable_len(const unsigned char *p)
+{
+	unsigned cp;
+	int len;
+
+	if (p[0] < 0x80)
+		return p[0] < 0x20 || p[0] == 0x7f ? 0 : 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1fu;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0fu;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07u;
+	else
+		return 0;
+	for (int i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;	/* also stops at the NUL */
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+	    (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069))
+		return 0;
+	return len;
+}
+
+/*
+ * s made safe for a terminal: every byte that does not start a character
+ * printable_len() accepts becomes '?'. The broker refuses such text on the
+ * way in; the command line does not count on it. Returns one of eight
+ * rotating buffers, so a few may appear in one printf; text beyond about
+ * 1 KB is cut (every field is far shorter).
  */
 static const char *
 safe(const char *s)
@@ -32,13 +75,9 @@ safe(const char *s)
 	size_t o = 0;
 
 	while (*p != '\0' && o + 5 < sizeof(ring[0])) {
-		int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
-		    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		int len = printable_len(p);
 
-		for (int i = 1; i < len; i++)
-			if ((p[i] & 0xc0) != 0x80)
-				len = 0;
-		if (len == 0 || *p < 0x20 || *p == 0x7f) {
+		if (len == 0) {
 			out[o++] = '?';
 			p++;
 			continue;
@@ -51,24 +90,24 @@ safe(const char *s)
 	return out;
 }
 
+const char *
+render_safe(const char *s)
+{
+	return safe(s);
+}
+
 /* Print s in exactly width columns (code points), cut or padded. */
 static void
 cell(FILE *f, const char *s, int width)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
 	int cols = 0;
 
 	while (*p != '\0' && cols < width) {
-		int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
-		    (*p & 0xf0) == 0xe0 ? 3 : 4;
+		int len = printable_len(p);
 
-		/* Never trust the bytes: a cut sequence prints as one '?'. */
-		for (int i = 1; i < len; i++)
-			if ((p[i] & 0xc0) != 0x80) {
-				len = 0;
-				break;
-			}
-		if (len == 0 || *p < 0x20 || *p == 0x7f) {
+		/* Never trust the bytes: each bad one prints as '?'. */
+		if (len == 0) {
 			fputc('?', f);
 			p++;
 			cols++;
@@ -110,10 +149,11 @@ append(char *out, size_t outsz, size_t *n, const char *fmt, ...)
 		*n = outsz - 1;
 }
 
+/* A JSON string of s, made safe as for the terminal: valid UTF-8 always. */
 static json_object *
 jstr(const char *s)
 {
-	return json_object_new_string(s != NULL ? s : "");
+	return json_object_new_string(safe(s));
 }
 
 static json_object *
@@ -154,7 +194,7 @@ flag_json(const Ehx__FlagView *v)
 	json_object_object_add(j, "ref", jstr(v->ref));
 	json_object_object_add(j, "category",
 	    jstr(ehx_category_name(v->category)));
-	json_object_object_add(j, "level", json_object_new_int((int)v->level));
+	json_object_object_add(j, "level", json_object_new_int64(v->level));
 	json_object_object_add(j, "level_name", jstr(v->level == 0 ? "" :
 	    ehx_level_name(v->level)));
 	json_object_object_add(j, "status", jstr(v->status ==
@@ -167,6 +207,8 @@ flag_json(const Ehx__FlagView *v)
 	json_object_object_add(j, "lead", json_object_new_boolean(v->lead));
 	json_object_object_add(j, "note", jstr(v->note));
 	json_object_object_add(j, "close_reason", jstr(v->close_reason));
+	json_object_object_add(j, "withhold", json_object_new_boolean(
+	    v->withhold));
 	return j;
 }
 
@@ -204,12 +246,38 @@ picture_json(FILE *f, const Ehx__PictureResult *r)
 	json_object_object_add(o, "consent_id", jstr(r->consent_id));
 	json_object_object_add(o, "basis", jstr(r->basis));
 	json_object_object_add(o, "highest_open_level",
-	    json_object_new_int((int)r->highest_open_level));
+	    json_object_new_int64(r->highest_open_level));
 	json_object_object_add(o, "truncated",
 	    json_object_new_boolean(r->truncated));
 	json_object_object_add(o, "involvements",
 	    involvements_json(r->involvements, r->n_involvements));
 	print_json(f, o);
+}
+
+/* The notes, close reasons and withhold markers under a picture's table. */
+static void
+picture_notes(FILE *f, const Ehx__PictureResult *r)
+{
+	fprintf(f, "\nNotes:\n");
+	for (size_t i = 0; i < r->n_involvements; i++) {
+		const Ehx__AgencyInvolvement *inv = r->involvements[i];
+
+		for (size_t k = 0; k < inv->n_flags; k++) {
+			const Ehx__FlagView *v = inv->flags[k];
+
+			if (v->note[0] != '\0')
+				fprintf(f, "  %s/%s: %s\n", safe(inv->agency),
+				    safe(v->ref), safe(v->note));
+			if (v->close_reason[0] != '\0')
+				fprintf(f, "  %s/%s closed: %s\n",
+				    safe(inv->agency), safe(v->ref),
+				    safe(v->close_reason));
+			if (v->withhold)
+				fprintf(f, "  %s/%s is withheld from subject "
+				    "access exports\n", safe(inv->agency),
+				    safe(v->ref));
+		}
+	}
 }
 
 static void
@@ -282,26 +350,13 @@ picture_table(FILE *f, const Ehx__PictureResult *r, const char *nhs)
 			cell(f, who, 34);
 			cell(f, p && p->contact[0] ? p->contact : "-", 24);
 			fprintf(f, "%s\n", v->lead ? "yes" : "");
-			if (v->note[0] != '\0' || v->close_reason[0] != '\0')
+			if (v->note[0] != '\0' || v->close_reason[0] != '\0' ||
+			    v->withhold)
 				nnotes++;
 		}
 	}
-	if (nnotes > 0) {
-		fprintf(f, "\nNotes:\n");
-		for (size_t i = 0; i < r->n_involvements; i++)
-			for (size_t k = 0; k < r->involvements[i]->n_flags; k++) {
-				const Ehx__FlagView *v = r->involvements[i]->flags[k];
-
-				if (v->note[0] != '\0')
-					fprintf(f, "  %s/%s: %s\n",
-					    safe(r->involvements[i]->agency),
-					    safe(v->ref), safe(v->note));
-				if (v->close_reason[0] != '\0')
-					fprintf(f, "  %s/%s closed: %s\n",
-					    safe(r->involvements[i]->agency),
-					    safe(v->ref), safe(v->close_reason));
-			}
-	}
+	if (nnotes > 0)
+		picture_notes(f, r);
 	if (r->truncated)
 		fprintf(f, "\n(More flags exist than one answer holds; the "
 		    "newest agencies may be missing.)\n");
@@ -439,6 +494,10 @@ consent_record_json(const Ehx__ConsentRecord *c, int64_t now)
 	json_object_object_add(j, "withdrawn_at", jtime(c->withdrawn_at));
 	json_object_object_add(j, "withdrawn_by", jstr(c->withdrawn_by));
 	json_object_object_add(j, "withdrawn_reason", jstr(c->withdrawn_reason));
+	json_object_object_add(j, "withdrawn_by_agency",
+	    jstr(c->withdrawn_by_agency));
+	json_object_object_add(j, "withdrawn_recorded_by",
+	    jstr(c->withdrawn_recorded_by ? c->withdrawn_recorded_by->name : ""));
 	return j;
 }
 
@@ -468,6 +527,8 @@ history_json(Ehx__ConsentEvent **ev, size_t n)
 		json_object_object_add(j, "agency", jstr(ev[i]->agency));
 		json_object_object_add(j, "person", jstr(ev[i]->person ?
 		    ev[i]->person->name : ""));
+		json_object_object_add(j, "role", jstr(ev[i]->person ?
+		    ehx_role_name(ev[i]->person->role) : ""));
 		json_object_object_add(j, "reason", jstr(ev[i]->reason));
 		json_object_object_add(j, "by", jstr(ev[i]->by));
 		json_object_array_add(arr, j);
@@ -518,6 +579,32 @@ history_table(FILE *f, const Ehx__ConsentResult *r)
 	}
 }
 
+/* An export page is binary; printed, it is only counted. */
+static void
+export_summary(FILE *f, const Ehx__ExportResult *r, bool json)
+{
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "records",
+		    json_object_new_uint64(r->n_records));
+		json_object_object_add(o, "checkpoints",
+		    json_object_new_uint64(r->n_checkpoints));
+		json_object_object_add(o, "envelopes",
+		    json_object_new_uint64(r->n_envelopes));
+		json_object_object_add(o, "tree_size",
+		    json_object_new_uint64(r->tree_size));
+		json_object_object_add(o, "next_seq",
+		    json_object_new_uint64(r->next_seq));
+		print_json(f, o);
+		return;
+	}
+	fprintf(f, "Export page: %zu audit records, %zu checkpoints, %zu "
+	    "envelopes of a log of %llu records (use ehx audit export FILE)\n",
+	    r->n_records, r->n_checkpoints, r->n_envelopes,
+	    (unsigned long long)r->tree_size);
+}
+
 void
 render_reply(FILE *f, const Ehx__Body *reply, bool json, const char *nhs)
 {
@@ -546,6 +633,22 @@ render_reply(FILE *f, const Ehx__Body *reply, bool json, const char *nhs)
 			json_object_object_add(o, "basis", jstr(reply->ack->basis));
 			print_json(f, o);
 		}
+		break;
+	case EHX__BODY__PAYLOAD_AUDIT:
+		render_audit_page(f, reply->audit, json ? RENDER_JSON :
+		    RENDER_TABLE, true);
+		break;
+	case EHX__BODY__PAYLOAD_ALERTS:
+		render_alerts_page(f, reply->alerts, json, true);
+		break;
+	case EHX__BODY__PAYLOAD_DISCLOSURES:
+		render_disclosures_page(f, reply->disclosures, json, true);
+		break;
+	case EHX__BODY__PAYLOAD_SAR:
+		render_sar(f, reply->sar);
+		break;
+	case EHX__BODY__PAYLOAD_EXPORT:
+		export_summary(f, reply->export, json);
 		break;
 	default:
 		fprintf(f, "unexpected reply (%d)\n", reply->payload_case);
@@ -757,7 +860,7 @@ render_alerts_page(FILE *f, const Ehx__AlertResult *r, bool json, bool header)
 		cell(f, who, 30);
 		cell(f, child, 12);
 		cell(f, a->reason, 40);
-		fprintf(f, "%s\n", rv);
+		fprintf(f, "%s\n", safe(rv));
 	}
 }
 
@@ -777,7 +880,7 @@ disclosure_json(const Ehx__Disclosure *d)
 	    jstr(d->to_person ? d->to_person->name : ""));
 	json_object_object_add(o, "child", jstr(child));
 	json_object_object_add(o, "basis", jstr(d->basis));
-	json_object_object_add(o, "flags", json_object_new_int((int)d->flags));
+	json_object_object_add(o, "flags", json_object_new_int64(d->flags));
 	return o;
 }
 
@@ -788,7 +891,7 @@ render_disclosures_page(FILE *f, const Ehx__DisclosureResult *r, bool json,
 	if (header && !json) {
 		cell(f, "WHEN (UTC)", 16); cell(f, "TO AGENCY", 12);
 		cell(f, "TO PERSON", 30); cell(f, "CHILD", 12);
-		cell(f, "FLAGS", 5); fprintf(f, "BASIS\n");
+		cell(f, "BASIS", 28); fprintf(f, "FLAGS\n");
 	}
 	for (size_t i = 0; i < r->n_disclosures; i++) {
 		const Ehx__Disclosure *d = r->disclosures[i];
@@ -808,9 +911,22 @@ render_disclosures_page(FILE *f, const Ehx__DisclosureResult *r, bool json,
 		cell(f, d->to_agency, 12);
 		cell(f, who, 30);
 		cell(f, child, 12);
-		cell(f, n, 5);
-		fprintf(f, "%s\n", safe(d->basis));
+		cell(f, d->basis, 28);
+		fprintf(f, "%s\n", n);
 	}
+}
+
+/* The sentence that goes with a subject access answer's withheld count. */
+static void
+withheld_note(char *out, size_t outsz, uint32_t n)
+{
+	if (n == 0)
+		snprintf(out, outsz, "No flag was withheld.");
+	else
+		snprintf(out, outsz, "%u flag%s left out: the agency holding "
+		    "%s judged that disclosing %s to the requester would not "
+		    "be in the child's interests.", n, n == 1 ? " is" : "s are",
+		    n == 1 ? "it" : "each", n == 1 ? "it" : "them");
 }
 
 void
@@ -825,13 +941,9 @@ render_sar(FILE *f, const Ehx__SarResult *r)
 	json_object_object_add(o, "child", jstr(child));
 	json_object_object_add(o, "involvements",
 	    involvements_json(r->involvements, r->n_involvements));
-	json_object_object_add(o, "withheld", json_object_new_int(
-	    (int)r->withheld));
-	snprintf(note, sizeof(note), r->withheld == 0 ? "No flag was withheld." :
-	    "%u flag%s left out: the agency that holds %s marked that "
-	    "disclosing %s would not be in the child's interests.", r->withheld,
-	    r->withheld == 1 ? " is" : "s are", r->withheld == 1 ? "it" : "them",
-	    r->withheld == 1 ? "it" : "them");
+	json_object_object_add(o, "withheld", json_object_new_int64(
+	    r->withheld));
+	withheld_note(note, sizeof(note), r->withheld);
 	json_object_object_add(o, "withheld_note", jstr(note));
 	for (size_t i = 0; i < r->n_consents; i++)
 		json_object_array_add(cs, consent_record_json(r->consents[i], now));

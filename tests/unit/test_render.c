@@ -2,14 +2,19 @@
  * test_render — agent/render.c, what `ehx` prints: the picture as a table
  * (agencies, levels, practitioners, lead marker, notes, close reasons, the
  * truncation notice) and as JSON that parses back; consent records with
- * their state; acks; errors on stderr or as JSON; and text that is not
- * valid UTF-8 printed safely.
+ * their state and history; acks; errors on stderr or as JSON; the
+ * information governance answers (audit pages as a table, RFC 4180 CSV and
+ * JSON lines, break-glass alerts, disclosures, the subject access export,
+ * the agent's own check of the audit log); and hostile text (cut UTF-8,
+ * escape sequences, C1 controls, bidirectional overrides) printed safely
+ * everywhere, JSON included.
  */
 #include "testutil.h"
 
 #include <json-c/json.h>
 
 #include "../../agent/agent.h"
+#include "ehx/err.h"
 #include "ehx/util.h"
 
 static char out[16384];
@@ -263,6 +268,652 @@ test_unsafe_text(void **state)
 	assert_null(strchr(out, '\x1b'));
 }
 
+/* ---- information governance ------------------------------------------------ */
+
+/* A memory stream over out, emptied. Close it with fclose() before reading. */
+static FILE *
+out_open(void)
+{
+	FILE *f;
+
+	memset(out, 0, sizeof(out));
+	assert_non_null(f = fmemopen(out, sizeof(out) - 1, "w"));
+	return f;
+}
+
+/* No byte of out could drive a terminal: no C0 control but \n and \r, no
+ * DEL, no C1 control as UTF-8 and no bidirectional override. */
+static void
+assert_terminal_safe(void)
+{
+	for (const unsigned char *p = (const unsigned char *)out; *p; p++) {
+		if (*p < 0x20)
+			assert_true(*p == '\n' || *p == '\r');
+		assert_int_not_equal(*p, 0x7f);
+		if (p[0] == 0xc2)
+			assert_false(p[1] >= 0x80 && p[1] <= 0x9f);
+		if (p[0] == 0xe2 && p[1] == 0x80)
+			assert_false(p[2] >= 0xaa && p[2] <= 0xae);
+	}
+}
+
+/* Every line of out that is not empty parsed as JSON, into objs. */
+static size_t
+json_lines(json_object **objs, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL, *copy = strdup(out);
+
+	assert_non_null(copy);
+	for (char *l = strtok_r(copy, "\n", &save); l != NULL;
+	    l = strtok_r(NULL, "\n", &save)) {
+		assert_true(n < max);
+		objs[n] = json_tokener_parse(l);
+		assert_non_null(objs[n]);
+		n++;
+	}
+	free(copy);
+	return n;
+}
+
+static const char *
+jget(json_object *o, const char *key)
+{
+	json_object *v = json_object_object_get(o, key);
+
+	assert_non_null(v);
+	return json_object_get_string(v);
+}
+
+static char hostile[] = "Eve, \"the\" \x1b[31mred\nline\xc2\x9b" "2J"
+    "\xe2\x80\xae" "gnp.exe";
+
+static void
+test_safe_filter(void **state)
+{
+	(void)state;
+	assert_string_equal(render_safe("plain café ✓"), "plain café ✓");
+	assert_string_equal(render_safe(NULL), "");
+	/* C0, DEL, C1 CSI (U+009B), a right-to-left override, an isolate. */
+	assert_string_equal(render_safe("a\x1b[2Jb\x7f"), "a?[2Jb?");
+	assert_string_equal(render_safe("x\xc2\x9b" "31m"), "x??31m");
+	assert_string_equal(render_safe("l\xe2\x80\xaer"), "l???r");
+	assert_string_equal(render_safe("l\xe2\x81\xa6r"), "l???r");
+	/* Overlong '/' and ESC, a surrogate, beyond U+10FFFF, lone bytes. */
+	assert_string_equal(render_safe("\xc0\xaf\xc1\x9b"), "????");
+	assert_string_equal(render_safe("\xed\xa0\x80"), "???");
+	assert_string_equal(render_safe("\xf4\x90\x80\x80"), "????");
+	assert_string_equal(render_safe("\xff\x80\x80\x80z"), "????z");
+	/* A cut sequence at the end. */
+	assert_string_equal(render_safe("ok\xe2\x82"), "ok??");
+	/* Four-byte characters pass. */
+	assert_string_equal(render_safe("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");
+}
+
+static void
+test_consent_history(void **state)
+{
+	Ehx__Body b;
+	Ehx__Person p = EHX__PERSON__INIT;
+	Ehx__ConsentEvent e1 = EHX__CONSENT_EVENT__INIT, e2, e3;
+	Ehx__ConsentEvent *ev[3] = { &e1, &e2, &e3 };
+	Ehx__ConsentResult res = EHX__CONSENT_RESULT__INIT;
+	json_object *o, *h;
+
+	(void)state;
+	p.name = "Alex Patel";
+	p.role = EHX__ROLE__ROLE_PRACTITIONER;
+	e1.consent_id = "c-0123456789abcdef";
+	e1.state = EHX__CONSENT_STATE__CONSENT_STATE_RECORDED;
+	e1.at = 1767225600000LL;
+	e1.agency = "health";
+	e1.person = &p;
+	e2 = e1;
+	e2.state = EHX__CONSENT_STATE__CONSENT_STATE_WITHDRAWN;
+	e2.at = 1767312000000LL;
+	e2.reason = "changed her mind";
+	e2.by = "Jane Doe";
+	e3 = e1;
+	e3.state = EHX__CONSENT_STATE__CONSENT_STATE_EXPIRED;
+	e3.at = 1767398400000LL;
+	e3.agency = "";
+	e3.person = NULL;
+	res.history = ev;
+	res.n_history = 3;
+	ehx__body__init(&b);
+	b.payload_case = EHX__BODY__PAYLOAD_CONSENT;
+	b.consent = &res;
+	render(&b, false, "9434765919");
+	assert_non_null(strstr(out, "History, oldest first:"));
+	assert_non_null(strstr(out, "TIME (UTC)       CONSENT            STATE     "
+	    "AGENCY         PERSON                   DETAIL\n"));
+	assert_non_null(strstr(out, "2026-01-01 00:00 c-0123456789abcdef recorded  "
+	    "health         Alex Patel               \n"));
+	assert_non_null(strstr(out, "2026-01-02 00:00 c-0123456789abcdef withdrawn "
+	    "health         Alex Patel               changed her mind (asked by "
+	    "Jane Doe)\n"));
+	assert_non_null(strstr(out, "2026-01-03 00:00 c-0123456789abcdef expired   "
+	    "-              -"));
+	/* Oldest first, as the broker sent them. */
+	assert_true(strstr(out, "recorded ") < strstr(out, "withdrawn "));
+	assert_true(strstr(out, "withdrawn ") < strstr(out, "expired "));
+	render(&b, true, NULL);
+	assert_non_null(o = json_tokener_parse(out));
+	h = json_object_object_get(o, "history");
+	assert_int_equal(json_object_array_length(h), 3);
+	assert_string_equal(jget(json_object_array_get_idx(h, 1), "state"),
+	    "withdrawn");
+	assert_string_equal(jget(json_object_array_get_idx(h, 1), "by"),
+	    "Jane Doe");
+	assert_string_equal(jget(json_object_array_get_idx(h, 1), "reason"),
+	    "changed her mind");
+	assert_string_equal(jget(json_object_array_get_idx(h, 0), "person"),
+	    "Alex Patel");
+	assert_string_equal(jget(json_object_array_get_idx(h, 0), "at"),
+	    "2026-01-01T00:00:00.000Z");
+	assert_string_equal(jget(json_object_array_get_idx(h, 2), "state"),
+	    "expired");
+	json_object_put(o);
+	/* A hostile reason is neutralised in the table and in JSON. */
+	e2.reason = hostile;
+	render(&b, false, NULL);
+	assert_null(strchr(out, '\x1b'));
+	assert_terminal_safe();
+	render(&b, true, NULL);
+	assert_terminal_safe();
+	assert_non_null(o = json_tokener_parse(out));
+	json_object_put(o);
+}
+
+static unsigned char msgid[16] = { 0x01, 0x02 }, envhash[32] = { 0xee };
+static Ehx__Person actor = EHX__PERSON__INIT;
+static Ehx__AuditRecord ar1 = EHX__AUDIT_RECORD__INIT, ar2;
+static Ehx__AuditRecord *ars[2] = { &ar1, &ar2 };
+static Ehx__AuditResult audit = EHX__AUDIT_RESULT__INIT;
+
+/* Two audit records: a break-glass answer and a denial. */
+static void
+audit_fixture(void)
+{
+	actor.user_id = "u-17";
+	actor.name = "Sam Lee";
+	actor.role = EHX__ROLE__ROLE_PRACTITIONER;
+	ar1.seq = 7;
+	ar1.time = 1767225600000LL;
+	ar1.agency = "school";
+	ar1.person = &actor;
+	ar1.role = EHX__ROLE__ROLE_PRACTITIONER;
+	ar1.action = "query_picture";
+	ar1.child.data = child;
+	ar1.child.len = 32;
+	ar1.decision = EHX__DECISION__DECISION_ALLOW;
+	ar1.basis = "break-glass";
+	ar1.break_glass = 1;
+	ar1.message_id.data = msgid;
+	ar1.message_id.len = 16;
+	ar1.envelope_hash.data = envhash;
+	ar1.envelope_hash.len = 32;
+	ar2 = ar1;
+	ar2.seq = 8;
+	ar2.time = 1767225660000LL;
+	ar2.decision = EHX__DECISION__DECISION_DENY;
+	ar2.error = (Ehx__ErrorCode)ehx_err_to_wire(EHX_ERR_NO_CONSENT);
+	ar2.basis = "";
+	ar2.break_glass = 0;
+	ar2.consent_id = "c-0123456789abcdef";
+	audit.records = ars;
+	audit.n_records = 2;
+}
+
+static void
+test_audit_table(void **state)
+{
+	FILE *f;
+
+	(void)state;
+	audit_fixture();
+	f = out_open();
+	render_audit_page(f, &audit, RENDER_TABLE, true);
+	fclose(f);
+	assert_non_null(strstr(out, "SEQ    TIME (UTC)       AGENCY       PERSON"));
+	assert_non_null(strstr(out, "7      2026-01-01 00:00 school       Sam Lee "
+	    "(practitioner)         query_picture     abcd00000000 allow    "
+	    "break-glass BREAK-GLASS\n"));
+	assert_non_null(strstr(out, "8      2026-01-01 00:01 school       Sam Lee "
+	    "(practitioner)         query_picture     abcd00000000 deny     "
+	    "no_consent\n"));
+	/* A later page: no header again. */
+	f = out_open();
+	render_audit_page(f, &audit, RENDER_TABLE, false);
+	fclose(f);
+	assert_null(strstr(out, "SEQ "));
+	/* Hostile text from another agency cannot drive the terminal. */
+	actor.name = hostile;
+	ar1.basis = "role:\x1b]0;owned\x07";
+	f = out_open();
+	render_audit_page(f, &audit, RENDER_TABLE, true);
+	fclose(f);
+	assert_null(strchr(out, '\x1b'));
+	assert_non_null(strstr(out, "role:?]0;owned? BREAK-GLASS\n"));
+	assert_terminal_safe();
+	actor.name = "Sam Lee";
+	ar1.basis = "break-glass";
+}
+
+static void
+test_audit_csv(void **state)
+{
+	FILE *f;
+	char *second, *third;
+
+	(void)state;
+	audit_fixture();
+	actor.name = "Lee, Sam \"Sammy\"";
+	ar2.consent_id = "c-1\nc-2";
+	f = out_open();
+	render_audit_page(f, &audit, RENDER_CSV, true);
+	fclose(f);
+	/* The header, then one CRLF-ended record per line. */
+	assert_ptr_equal(strstr(out, "seq,time,agency,user_id,person,role,"
+	    "action,child,decision,error,basis,consent_id,break_glass,"
+	    "message_id,envelope_hash\r\n"), out);
+	assert_non_null(second = strstr(out, "\r\n7,"));
+	assert_non_null(third = strstr(out, "\r\n8,"));
+	assert_non_null(strstr(second, "7,2026-01-01T00:00:00.000Z,school,u-17,"
+	    "\"Lee, Sam \"\"Sammy\"\"\",practitioner,query_picture,abcd"));
+	assert_non_null(strstr(second, ",allow,,break-glass,,true,0102"
+	    "0000000000000000000000000000,ee"));
+	/* A newline in a field cannot start a record of its own. */
+	assert_non_null(strstr(third, ",deny,no_consent,,c-1?c-2,false,"));
+	assert_null(strstr(out, "\n\n"));
+	for (const char *p = out; (p = strchr(p, '\n')) != NULL; p++)
+		assert_int_equal(p[-1], '\r');
+	/* No header on later pages; hostile text neutralised. */
+	actor.name = hostile;
+	f = out_open();
+	render_audit_page(f, &audit, RENDER_CSV, false);
+	fclose(f);
+	assert_int_equal(strncmp(out, "7,", 2), 0);
+	assert_non_null(strstr(out, ",\"Eve, \"\"the\"\" ?[31mred?line??2J???"
+	    "gnp.exe\","));
+	assert_terminal_safe();
+	actor.name = "Sam Lee";
+	ar2.consent_id = "c-0123456789abcdef";
+}
+
+static void
+test_audit_json(void **state)
+{
+	json_object *o[4];
+	FILE *f;
+
+	(void)state;
+	audit_fixture();
+	actor.name = hostile;
+	f = out_open();
+	render_audit_page(f, &audit, RENDER_JSON, true);
+	fclose(f);
+	assert_terminal_safe();
+	assert_int_equal(json_lines(o, 4), 2);
+	assert_int_equal(json_object_get_uint64(json_object_object_get(o[0],
+	    "seq")), 7);
+	assert_string_equal(jget(o[0], "time"), "2026-01-01T00:00:00.000Z");
+	assert_string_equal(jget(o[0], "agency"), "school");
+	assert_string_equal(jget(o[0], "user_id"), "u-17");
+	assert_null(strchr(jget(o[0], "person"), '\x1b'));
+	assert_string_equal(jget(o[0], "role"), "practitioner");
+	assert_string_equal(jget(o[0], "action"), "query_picture");
+	assert_int_equal(strlen(jget(o[0], "child")), 64);
+	assert_int_equal(strncmp(jget(o[0], "child"), "abcd00", 6), 0);
+	assert_string_equal(jget(o[0], "decision"), "allow");
+	assert_string_equal(jget(o[0], "error"), "");
+	assert_string_equal(jget(o[0], "basis"), "break-glass");
+	assert_true(json_object_get_boolean(json_object_object_get(o[0],
+	    "break_glass")));
+	assert_string_equal(jget(o[0], "message_id"),
+	    "01020000000000000000000000000000");
+	assert_int_equal(strlen(jget(o[0], "envelope_hash")), 64);
+	assert_string_equal(jget(o[1], "decision"), "deny");
+	assert_string_equal(jget(o[1], "error"), "no_consent");
+	assert_string_equal(jget(o[1], "consent_id"), "c-0123456789abcdef");
+	assert_false(json_object_get_boolean(json_object_object_get(o[1],
+	    "break_glass")));
+	json_object_put(o[0]);
+	json_object_put(o[1]);
+	actor.name = "Sam Lee";
+}
+
+static void
+test_alerts(void **state)
+{
+	Ehx__Person who = EHX__PERSON__INIT, ig = EHX__PERSON__INIT;
+	Ehx__Alert a1 = EHX__ALERT__INIT, a2;
+	Ehx__Alert *as[2] = { &a1, &a2 };
+	Ehx__AlertResult res = EHX__ALERT_RESULT__INIT;
+	json_object *o[4];
+	FILE *f;
+
+	(void)state;
+	who.user_id = "u-17";
+	who.name = "Sam Lee";
+	who.role = EHX__ROLE__ROLE_PRACTITIONER;
+	ig.name = "Pat Quinn";
+	ig.role = EHX__ROLE__ROLE_IG_OFFICER;
+	a1.seq = 41;
+	a1.time = 1767225600000LL;
+	a1.agency = "school";
+	a1.person = &who;
+	a1.child.data = child;
+	a1.child.len = 32;
+	a1.reason = "Bruising seen and the child is afraid to go home";
+	a2 = a1;
+	a2.seq = 42;
+	a2.reviewed_at = 1767312000000LL;
+	a2.reviewed_by_agency = "health";
+	a2.reviewed_by = &ig;
+	a2.outcome = EHX__REVIEW_OUTCOME__REVIEW_OUTCOME_JUSTIFIED;
+	a2.note = "Safeguarding lead confirmed";
+	res.alerts = as;
+	res.n_alerts = 2;
+	f = out_open();
+	render_alerts_page(f, &res, false, true);
+	fclose(f);
+	assert_non_null(strstr(out, "ALERT  TIME (UTC)       AGENCY       PERSON"
+	    "                         CHILD        REASON"));
+	assert_non_null(strstr(out, "41     2026-01-01 00:00 school       Sam Lee "
+	    "(practitioner)         abcd00000000 Bruising seen and the child is "
+	    "afraid t~ OPEN\n"));
+	assert_non_null(strstr(out, "42     2026-01-01 00:00 school       "));
+	assert_non_null(strstr(out, " justified by health/Pat Quinn 2026-01-02 "
+	    "00:00: Safeguarding lead confirmed\n"));
+	f = out_open();
+	render_alerts_page(f, &res, true, true);
+	fclose(f);
+	assert_int_equal(json_lines(o, 4), 2);
+	assert_int_equal(json_object_get_uint64(json_object_object_get(o[0],
+	    "seq")), 41);
+	assert_string_equal(jget(o[0], "person"), "Sam Lee");
+	assert_string_equal(jget(o[0], "role"), "practitioner");
+	assert_string_equal(jget(o[0], "reason"),
+	    "Bruising seen and the child is afraid to go home");
+	assert_string_equal(jget(o[0], "outcome"), "");
+	assert_null(json_object_object_get(o[0], "reviewed_at"));
+	assert_string_equal(jget(o[1], "outcome"), "justified");
+	assert_string_equal(jget(o[1], "reviewed_by"), "Pat Quinn");
+	assert_string_equal(jget(o[1], "reviewed_by_agency"), "health");
+	assert_string_equal(jget(o[1], "note"), "Safeguarding lead confirmed");
+	assert_string_equal(jget(o[1], "reviewed_at"), "2026-01-02T00:00:00.000Z");
+	json_object_put(o[0]);
+	json_object_put(o[1]);
+	/* Hostile reason and note; a missing person. */
+	a1.reason = hostile;
+	a1.person = NULL;
+	a2.note = hostile;
+	f = out_open();
+	render_alerts_page(f, &res, false, false);
+	fclose(f);
+	assert_null(strstr(out, "ALERT "));
+	assert_non_null(strstr(out, "- (-)"));
+	assert_terminal_safe();
+	f = out_open();
+	render_alerts_page(f, &res, true, false);
+	fclose(f);
+	assert_terminal_safe();
+	assert_int_equal(json_lines(o, 4), 2);
+	json_object_put(o[0]);
+	json_object_put(o[1]);
+}
+
+static Ehx__Person viewer = EHX__PERSON__INIT;
+static Ehx__Disclosure d1 = EHX__DISCLOSURE__INIT, d2;
+static Ehx__Disclosure *ds[2] = { &d1, &d2 };
+
+static void
+disclosure_fixture(void)
+{
+	viewer.user_id = "t-3";
+	viewer.name = "Kim Ode";
+	viewer.role = EHX__ROLE__ROLE_PRACTITIONER;
+	d1.seq = 12;
+	d1.time = 1767225600000LL;
+	d1.to_agency = "school";
+	d1.to_person = &viewer;
+	d1.child.data = child;
+	d1.child.len = 32;
+	d1.basis = "consent:c-0123456789abcdef";
+	d1.flags = 2;
+	d2 = d1;
+	d2.seq = 13;
+	d2.basis = "break-glass";
+	d2.flags = 1;
+}
+
+static void
+test_disclosures(void **state)
+{
+	Ehx__DisclosureResult res = EHX__DISCLOSURE_RESULT__INIT;
+	json_object *o[4];
+	FILE *f;
+
+	(void)state;
+	disclosure_fixture();
+	res.disclosures = ds;
+	res.n_disclosures = 2;
+	f = out_open();
+	render_disclosures_page(f, &res, false, true);
+	fclose(f);
+	assert_non_null(strstr(out, "WHEN (UTC)       TO AGENCY    TO PERSON"
+	    "                      CHILD        BASIS                        "
+	    "FLAGS\n"));
+	assert_non_null(strstr(out, "2026-01-01 00:00 school       Kim Ode "
+	    "(practitioner)         abcd00000000 consent:c-0123456789abcdef   "
+	    "2\n"));
+	assert_non_null(strstr(out, " break-glass                  1\n"));
+	f = out_open();
+	render_disclosures_page(f, &res, true, true);
+	fclose(f);
+	assert_int_equal(json_lines(o, 4), 2);
+	assert_int_equal(json_object_get_uint64(json_object_object_get(o[0],
+	    "seq")), 12);
+	assert_string_equal(jget(o[0], "to_agency"), "school");
+	assert_string_equal(jget(o[0], "to_person"), "Kim Ode");
+	assert_string_equal(jget(o[0], "to_user_id"), "t-3");
+	assert_string_equal(jget(o[0], "basis"), "consent:c-0123456789abcdef");
+	assert_int_equal(json_object_get_int(json_object_object_get(o[0],
+	    "flags")), 2);
+	assert_string_equal(jget(o[1], "time"), "2026-01-01T00:00:00.000Z");
+	json_object_put(o[0]);
+	json_object_put(o[1]);
+	viewer.name = hostile;
+	f = out_open();
+	render_disclosures_page(f, &res, false, false);
+	fclose(f);
+	assert_null(strstr(out, "WHEN"));
+	assert_terminal_safe();
+	viewer.name = "Kim Ode";
+}
+
+static void
+test_sar(void **state)
+{
+	Ehx__Body b;
+	Ehx__SarResult sar = EHX__SAR_RESULT__INIT;
+	Ehx__ConsentRecord cr = EHX__CONSENT_RECORD__INIT;
+	Ehx__ConsentRecord *crs[1] = { &cr };
+	Ehx__ConsentEvent ev = EHX__CONSENT_EVENT__INIT;
+	Ehx__ConsentEvent *evs[1] = { &ev };
+	json_object *o, *inv, *v;
+	FILE *f;
+
+	(void)state;
+	picture(&b);
+	disclosure_fixture();
+	cr.id = "c-0123456789abcdef";
+	cr.starts_at = cr.recorded_at = 1767225600000LL;
+	cr.expires_at = 1767225600000LL + 86400000LL;
+	ev.consent_id = cr.id;
+	ev.state = EHX__CONSENT_STATE__CONSENT_STATE_RECORDED;
+	ev.at = cr.recorded_at;
+	sar.child.data = child;
+	sar.child.len = 32;
+	sar.involvements = invs;
+	sar.n_involvements = 2;
+	sar.withheld = 1;
+	sar.consents = crs;
+	sar.n_consents = 1;
+	sar.history = evs;
+	sar.n_history = 1;
+	sar.disclosures = ds;
+	sar.n_disclosures = 2;
+	f = out_open();
+	render_sar(f, &sar);
+	fclose(f);
+	assert_non_null(o = json_tokener_parse(out));
+	assert_int_equal(strncmp(jget(o, "child"), "abcd0000", 8), 0);
+	assert_int_equal(strlen(jget(o, "child")), 64);
+	inv = json_object_object_get(o, "involvements");
+	assert_int_equal(json_object_array_length(inv), 2);
+	assert_string_equal(jget(json_object_array_get_idx(inv, 0), "agency"),
+	    "health");
+	v = json_object_array_get_idx(json_object_object_get(
+	    json_object_array_get_idx(inv, 0), "flags"), 0);
+	assert_string_equal(jget(v, "ref"), "hv-1");
+	assert_string_equal(jget(v, "note"), "Weekly sessions");
+	assert_string_equal(jget(v, "category"), "mental_health");
+	assert_true(json_object_get_boolean(json_object_object_get(v, "lead")));
+	assert_non_null(json_object_object_get(v, "practitioner"));
+	assert_int_equal(json_object_get_int(json_object_object_get(o,
+	    "withheld")), 1);
+	assert_non_null(strstr(jget(o, "withheld_note"), "1 flag is left out"));
+	assert_non_null(strstr(jget(o, "withheld_note"), "child's interests"));
+	v = json_object_array_get_idx(json_object_object_get(o, "consents"), 0);
+	assert_string_equal(jget(v, "id"), "c-0123456789abcdef");
+	assert_string_equal(jget(v, "state"), "expired");
+	assert_int_equal(json_object_array_length(json_object_object_get(o,
+	    "history")), 1);
+	assert_int_equal(json_object_array_length(json_object_object_get(o,
+	    "disclosures")), 2);
+	assert_false(json_object_get_boolean(json_object_object_get(o,
+	    "truncated")));
+	json_object_put(o);
+	/* None withheld; cut; hostile text stays valid, safe JSON. */
+	sar.withheld = 0;
+	sar.truncated = 1;
+	f1.note = hostile;
+	ehx__body__init(&b);
+	b.payload_case = EHX__BODY__PAYLOAD_SAR;
+	b.sar = &sar;
+	render(&b, false, NULL);	/* always JSON */
+	assert_terminal_safe();
+	assert_non_null(o = json_tokener_parse(out));
+	assert_string_equal(jget(o, "withheld_note"), "No flag was withheld.");
+	assert_true(json_object_get_boolean(json_object_object_get(o,
+	    "truncated")));
+	json_object_put(o);
+	f1.note = "Weekly sessions";
+}
+
+static void
+test_agent_state(void **state)
+{
+	Ehx__AgentState st = EHX__AGENT_STATE__INIT;
+	Ehx__Checkpoint cp = EHX__CHECKPOINT__INIT;
+	unsigned char root[32] = { 0x5a, 0xa5 };
+	json_object *o;
+	FILE *f;
+
+	(void)state;
+	cp.size = 1234;
+	cp.root.data = root;
+	cp.root.len = 32;
+	cp.time = 1767225600000LL;
+	st.checkpoint = &cp;
+	st.consistent = 1;
+	st.checked_at = 1767225660000LL;
+	f = out_open();
+	render_agent_state(f, &st, false);
+	fclose(f);
+	assert_non_null(strstr(out, "1234 records, root 5aa50000"));
+	assert_non_null(strstr(out, "signed 2026-01-01 00:00 UTC, checked "
+	    "2026-01-01 00:01 UTC"));
+	assert_non_null(strstr(out, "consistent with every checkpoint"));
+	st.consistent = 0;
+	st.problem = "the log went back from 1234 to 900 records\x1b[2J";
+	f = out_open();
+	render_agent_state(f, &st, false);
+	fclose(f);
+	assert_non_null(strstr(out, "INCONSISTENT: the log went back from 1234 "
+	    "to 900 records?[2J\n"));
+	assert_terminal_safe();
+	f = out_open();
+	render_agent_state(f, &st, true);
+	fclose(f);
+	assert_non_null(o = json_tokener_parse(out));
+	assert_false(json_object_get_boolean(json_object_object_get(o,
+	    "consistent")));
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "size")),
+	    1234);
+	assert_int_equal(strncmp(jget(o, "root"), "5aa5", 4), 0);
+	assert_string_equal(jget(o, "time"), "2026-01-01T00:00:00.000Z");
+	assert_string_equal(jget(o, "checked_at"), "2026-01-01T00:01:00.000Z");
+	assert_non_null(strstr(jget(o, "problem"), "went back from 1234"));
+	json_object_put(o);
+	/* No checkpoint seen yet. */
+	st.checkpoint = NULL;
+	st.consistent = 1;
+	f = out_open();
+	render_agent_state(f, &st, false);
+	fclose(f);
+	assert_non_null(strstr(out, "not seen a signed checkpoint yet"));
+}
+
+/* render_reply knows every governance answer, so run() can print them. */
+static void
+test_reply_dispatch(void **state)
+{
+	Ehx__Body b;
+	Ehx__AlertResult al = EHX__ALERT_RESULT__INIT;
+	Ehx__DisclosureResult dr = EHX__DISCLOSURE_RESULT__INIT;
+	Ehx__ExportResult ex = EHX__EXPORT_RESULT__INIT;
+	json_object *o;
+
+	(void)state;
+	audit_fixture();
+	ehx__body__init(&b);
+	b.payload_case = EHX__BODY__PAYLOAD_AUDIT;
+	b.audit = &audit;
+	render(&b, false, NULL);
+	assert_non_null(strstr(out, "SEQ "));
+	assert_non_null(strstr(out, "no_consent"));
+	render(&b, true, NULL);
+	assert_non_null(strstr(out, "\"seq\": 8"));
+	b.payload_case = EHX__BODY__PAYLOAD_ALERTS;
+	b.alerts = &al;
+	render(&b, false, NULL);
+	assert_non_null(strstr(out, "ALERT "));
+	disclosure_fixture();
+	dr.disclosures = ds;
+	dr.n_disclosures = 1;
+	b.payload_case = EHX__BODY__PAYLOAD_DISCLOSURES;
+	b.disclosures = &dr;
+	render(&b, true, NULL);
+	assert_non_null(o = json_tokener_parse(out));
+	assert_string_equal(jget(o, "to_agency"), "school");
+	json_object_put(o);
+	ex.tree_size = 99;
+	ex.next_seq = 0;
+	b.payload_case = EHX__BODY__PAYLOAD_EXPORT;
+	b.export = &ex;
+	render(&b, false, NULL);
+	assert_non_null(strstr(out, "log of 99 records"));
+	assert_null(strstr(out, "unexpected reply"));
+	render(&b, true, NULL);
+	assert_non_null(o = json_tokener_parse(out));
+	assert_int_equal(json_object_get_int(json_object_object_get(o,
+	    "tree_size")), 99);
+	json_object_put(o);
+}
+
 int
 main(void)
 {
@@ -272,6 +923,16 @@ main(void)
 		cmocka_unit_test(test_consent),
 		cmocka_unit_test(test_ack_json),
 		cmocka_unit_test(test_unsafe_text),
+		cmocka_unit_test(test_safe_filter),
+		cmocka_unit_test(test_consent_history),
+		cmocka_unit_test(test_audit_table),
+		cmocka_unit_test(test_audit_csv),
+		cmocka_unit_test(test_audit_json),
+		cmocka_unit_test(test_alerts),
+		cmocka_unit_test(test_disclosures),
+		cmocka_unit_test(test_sar),
+		cmocka_unit_test(test_agent_state),
+		cmocka_unit_test(test_reply_dispatch),
 	};
 
 	return cmocka_run_group_tests_name("test_render", tests, NULL, NULL);
