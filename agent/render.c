@@ -305,8 +305,19 @@ picture_table(FILE *f, const Ehx__PictureResult *r, const char *nhs)
 	if (r->highest_open_level > 0)
 		fprintf(f, "Highest open level of need: %u (%s)\n",
 		    r->highest_open_level, ehx_level_name(r->highest_open_level));
-	else
-		fprintf(f, "Highest open level of need: none open\n");
+	else {
+		bool open = false;
+
+		/* Open flags whose levels the policy hides: say so, rather
+		 * than that nothing is open. */
+		for (size_t i = 0; i < r->n_involvements && !open; i++)
+			for (size_t k = 0; k < r->involvements[i]->n_flags; k++)
+				open = open || r->involvements[i]->flags[k]->status ==
+				    EHX__FLAG_STATUS__FLAG_STATUS_OPEN;
+		fprintf(f, "Highest open level of need: %s\n", open ?
+		    "not shown to this agency under the sharing policy" :
+		    "none open");
+	}
 	for (size_t i = 0; i < r->n_involvements; i++)
 		nflags += r->involvements[i]->n_flags;
 	if (nflags == 0) {
