@@ -88,7 +88,7 @@ struct store {
 	MDB_env *env;
 	MDB_dbi flags, consent, audit, replay, replay_time, meta;
 	MDB_dbi tree, checkpoints, cosign, evidence, audit_child, alerts;
-	MDB_dbi disclosures;
+	MDB_dbi disclosures, notify, streams;
 	bool failed;            /* a fatal storage error: refuse writes */
 };
 
@@ -184,6 +184,20 @@ struct broker {
 	int64_t cp_due;                 /* when the next timed one is due */
 	unsigned char curve_secret[EHX_KEY_LEN];  /* wiped once set on the socket */
 	void *zctx, *router, *zap;
+	/* Notifications committed and not yet pushed to a connected agent. */
+	struct push {
+		const struct agency *to;
+		unsigned char *env;
+		size_t len;
+	} *push;
+	size_t npush, push_cap;
+};
+
+/* A notification planned by a publish (notify.c). */
+struct notify_plan {
+	const struct agency *to;
+	int basis;                      /* LawfulBasis */
+	char consent_id[32];            /* when the basis is consent */
 };
 
 /* One request as it goes through the pipeline (verify.c). */
@@ -200,6 +214,12 @@ struct request {
 	char consent_id[32];            /* the consent a decision rested on */
 	bool break_glass;               /* answered by break-glass */
 	bool unaudited;                 /* proofs and cosignatures: no record */
+	bool ephemeral;                 /* fetches: no replay entry either */
+	struct notify_plan *notify;     /* planned by a publish (notify.c) */
+	size_t nnotify;
+	int notify_event;               /* NotifyEvent */
+	uint32_t notify_prev_level;
+	uint64_t expected;              /* OUT_OF_ORDER: the number due */
 	unsigned char envelope_hash[32];
 	/* Whose flags an answer disclosed (handle_picture), for the index. */
 	struct disclosed {
@@ -285,6 +305,28 @@ int consent_list(struct request *rq, bool history, bool all, size_t budget,
  * any: 0 and its id in id_out, or EHX_ERR_NO_CONSENT. */
 int consent_find_active(struct request *rq, int purpose, char *id_out,
     size_t idsz);
+/* The same for another agency (a notification's recipient). */
+int consent_find_active_for(struct request *rq, const struct agency *who,
+    int purpose, char *id_out, size_t idsz);
+
+/* ---- notify.c: notifications ------------------------------------------- */
+
+/*
+ * In handle_publish_flag, within rq->txn: decide whether the change from
+ * old (NULL: none) to now is news (new, reopened, level changed) and whom
+ * to tell; fills rq->notify. 0 or an EHX_ERR_*.
+ */
+int notify_plan(struct request *rq, const Ehx__FlagView *old,
+    const Ehx__FlagView *now);
+/* After the publish's audit record, in txn: queue, audit and index each
+ * planned notification; the signed envelopes go to b->push. */
+int notify_emit(struct request *rq, MDB_txn *txn);
+/* Forget (free) pushes queued after mark: their transaction failed. */
+void notify_push_drop(struct broker *b, size_t mark);
+/* The last notification number given to agency (0: none yet). */
+int notify_last(struct store *s, MDB_txn *txn, const char *agency,
+    uint64_t *last);
+int handle_fetch_notifications(struct request *rq, char *why, size_t whysz);
 
 /* ---- audit_tool.c: the operator's view of the audit log ----------------- */
 

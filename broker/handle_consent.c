@@ -193,6 +193,7 @@ consent_events(const Ehx__ConsentRecord *c, int64_t now, struct ehx_arena *a,
 
 struct find {
 	int purpose;
+	const struct agency *who;
 	int64_t best_expiry;
 	char best[32];
 };
@@ -202,7 +203,7 @@ find_one(struct request *rq, const Ehx__ConsentRecord *c, void *arg)
 {
 	struct find *f = arg;
 
-	if (active(c, rq->now) && covers(c, rq->agency, f->purpose) &&
+	if (active(c, rq->now) && covers(c, f->who, f->purpose) &&
 	    (f->best[0] == '\0' || c->expires_at > f->best_expiry)) {
 		snprintf(f->best, sizeof(f->best), "%s", c->id);
 		f->best_expiry = c->expires_at;
@@ -214,7 +215,14 @@ int
 consent_find_active(struct request *rq, int purpose, char *id_out,
     size_t idsz)
 {
-	struct find f = { .purpose = purpose };
+	return consent_find_active_for(rq, rq->agency, purpose, id_out, idsz);
+}
+
+int
+consent_find_active_for(struct request *rq, const struct agency *who,
+    int purpose, char *id_out, size_t idsz)
+{
+	struct find f = { .purpose = purpose, .who = who };
 	int r;
 
 	if ((r = consent_each(rq, find_one, &f)) != 0)

@@ -5,6 +5,11 @@
  * practitioner) and reopens it if it was closed; closing keeps it, with its
  * dates, as history. An agency can only ever touch its own flags: the key
  * holds the verified signer's id, never a field it sent.
+ *
+ * Publishing an open flag again exactly as it stands changes nothing (a
+ * nightly import of the same rows): the ack says unchanged, nothing is
+ * written and nobody is notified. A new flag, a reopened one, or a change
+ * of level is news: notify.c plans whom to tell.
  */
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +34,27 @@ get_flag(struct request *rq, const unsigned char *key, size_t klen,
 	return 0;
 }
 
+static bool
+same_text(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+/* Whether publishing m would leave the open flag f exactly as it is. */
+static bool
+unchanged(const Ehx__FlagView *f, const Ehx__PublishFlag *m)
+{
+	const Ehx__Practitioner *p = f->practitioner, *q = m->practitioner;
+
+	if (f->status != EHX__FLAG_STATUS__FLAG_STATUS_OPEN ||
+	    f->category != m->category || f->level != m->level ||
+	    f->lead != m->lead || f->withhold != m->withhold ||
+	    !same_text(f->note, m->note) || (p == NULL) != (q == NULL))
+		return false;
+	return p == NULL || (same_text(p->name, q->name) &&
+	    same_text(p->role, q->role) && same_text(p->contact, q->contact));
+}
+
 int
 handle_publish_flag(struct request *rq, char *why, size_t whysz)
 {
@@ -44,6 +70,12 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 	klen = store_flag_key(key, rq->child, rq->agency->id, m->ref);
 	if ((r = get_flag(rq, key, klen, &old)) != 0 && r != EHX_ERR_NOT_FOUND)
 		return r;
+	if (old != NULL && unchanged(old->flag, m)) {
+		if ((r = request_ack(rq, m->ref)) != 0)
+			return r;
+		rq->reply.ack->unchanged = true;
+		return 0;
+	}
 	fv.ref = m->ref;
 	fv.category = m->category;
 	fv.level = m->level;
@@ -60,9 +92,12 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 	sf.flag = &fv;
 	sf.source_message = rq->body->message_id;
 	if ((r = store_put_msg(rq->txn, rq->b->store.flags, key, klen,
-	    &sf.base, rq->b->arena)) != 0)
+	    &sf.base, rq->b->arena)) != 0 ||
+	    (r = notify_plan(rq, old != NULL ? old->flag : NULL, &fv)) != 0 ||
+	    (r = request_ack(rq, m->ref)) != 0)
 		return r;
-	return request_ack(rq, m->ref);
+	rq->reply.ack->notified = (uint32_t)rq->nnotify;
+	return 0;
 }
 
 int

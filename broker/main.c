@@ -192,6 +192,50 @@ open_sockets(struct broker *b, char *err, size_t errsz)
 	return 0;
 }
 
+/*
+ * Where each agency's agent was last heard from (its ZeroMQ routing id), so
+ * a new notification can go to it at once. Only a hint: the queue is in
+ * LMDB, and agents also fetch on their own.
+ */
+struct route {
+	unsigned char id[256];
+	size_t len;
+};
+static struct route *routes;
+
+static void
+route_learn(struct broker *b, const struct agency *a, zmq_msg_t *rid)
+{
+	size_t i = (size_t)(a - b->reg.agencies), n = zmq_msg_size(rid);
+
+	if (routes == NULL && (routes = calloc(b->reg.n, sizeof(*routes))) ==
+	    NULL)
+		return;
+	if (i < b->reg.n && n <= sizeof(routes[i].id)) {
+		memcpy(routes[i].id, zmq_msg_data(rid), n);
+		routes[i].len = n;
+	}
+}
+
+/* Send the notifications just committed to agents that are connected. */
+static void
+push_out(struct broker *b)
+{
+	for (size_t k = 0; k < b->npush; k++) {
+		struct push *p = &b->push[k];
+		size_t i = (size_t)(p->to - b->reg.agencies);
+
+		if (routes != NULL && i < b->reg.n && routes[i].len > 0 &&
+		    (zmq_send(b->router, routes[i].id, routes[i].len,
+		    ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+		    zmq_send(b->router, p->env, p->len, ZMQ_DONTWAIT) < 0))
+			log_debug("notification to %s left queued: %s",
+			    p->to->id, zmq_strerror(zmq_errno()));
+		free(p->env);
+	}
+	b->npush = 0;
+}
+
 /* Read one multipart message from the router and answer it. */
 static void
 serve_one(struct broker *b)
@@ -231,10 +275,12 @@ serve_one(struct broker *b)
 	} else if (broker_process(b, conn, zmq_msg_data(&data),
 	    zmq_msg_size(&data), &reply, &replylen) != 0)
 		goto out;
+	route_learn(b, conn, &rid);
 	if (zmq_msg_send(&rid, b->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
 	    zmq_send(b->router, reply, replylen, ZMQ_DONTWAIT) < 0)
 		log_warn("reply to %s not sent: %s", conn->id,
 		    zmq_strerror(zmq_errno()));
+	push_out(b);
 out:
 	free(reply);
 	zmq_msg_close(&rid);
@@ -287,6 +333,10 @@ serve(struct broker *b)
 static void
 broker_free(struct broker *b)
 {
+	notify_push_drop(b, 0);
+	free(b->push);
+	free(routes);
+	routes = NULL;
 	if (b->router != NULL)
 		zmq_close(b->router);
 	if (b->zap != NULL)

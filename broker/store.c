@@ -15,7 +15,11 @@
  *   disclosures  owner agency ‖ 0 ‖ seq (8, BE) → Disclosure
  *   replay       sender ‖ 0 ‖ message id      → ReplayEntry (the reply)
  *   replay_time  received (8, BE) ‖ replay key → (empty), for pruning
+ *   notify       agency ‖ 0 ‖ seq (8, BE)     → a notification's signed envelope,
+ *                                               sealed like evidence (it names a child)
+ *   streams      agency ‖ 0 ‖ stream (16)     → the last sequence number applied (8, BE)
  *   meta         "audit_size"                 → records in the audit (8, BE)
+ *                "notify:" agency             → the last notification seq given it (8, BE)
  *
  * The audit log is an RFC 9162 Merkle tree: leaf = SHA-256(0 ‖ record
  * bytes); the tree database keeps every complete subtree's hash, so roots
@@ -97,6 +101,8 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		{ "audit_child", offsetof(struct store, audit_child) },
 		{ "alerts", offsetof(struct store, alerts) },
 		{ "disclosures", offsetof(struct store, disclosures) },
+		{ "notify", offsetof(struct store, notify) },
+		{ "streams", offsetof(struct store, streams) },
 	};
 	MDB_txn *txn = NULL;
 	int rc;

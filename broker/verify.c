@@ -10,6 +10,9 @@
  *   7 signer is the connection's agency        WRONG_SENDER
  *   8 recipient is this broker                 WRONG_RECIPIENT
  *   9 the very same envelope seen before?      its stored first reply, again
+ *     a sequenced request (from an outbox) whose number was applied:
+ *     its first reply if still kept, else an ack marked duplicate;
+ *     one beyond the next number due:          OUT_OF_ORDER (not audited)
  *  10 send time within the skew window         STALE
  *  11 message id not seen in the window        REPLAY
  *  12 a request payload, a valid person, a role allowed the action, valid
@@ -22,6 +25,11 @@
  * transaction as the effect and the audit record: a retry can never cause
  * a second effect, and a crash before the commit leaves no trace but the
  * retry. Every decision, allowed or denied, appends an audit record.
+ *
+ * Sequenced requests also advance their stream's number in that same
+ * transaction, so a request re-signed after a long wait (a new send time,
+ * the same number) is still recognised after its replay entry has gone:
+ * an outbox is applied in order and exactly once, however late it drains.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +81,55 @@ static const struct {
 	{ EHX__BODY__PAYLOAD_QUERY_PROOF, ANY_ROLE, handle_query_proof },
 	{ EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT, ANY_ROLE,
 	    handle_cosign_checkpoint },
+	{ EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS, ROLE(SYSTEM),
+	    handle_fetch_notifications },
 };
+
+/* ---- outbox streams ------------------------------------------------------ */
+
+#define STREAM_KEY_MAX (EHX_MAX_ID + 1 + EHX_STREAM_LEN)
+
+static size_t
+stream_key(unsigned char *k, const char *agency, const Ehx__Sequence *sq)
+{
+	size_t n = strlen(agency);
+
+	memcpy(k, agency, n);
+	k[n] = 0;
+	memcpy(k + n + 1, sq->stream.data, EHX_STREAM_LEN);
+	return n + 1 + EHX_STREAM_LEN;
+}
+
+/* The last number of the stream applied (0: none yet). */
+static int
+stream_applied(struct broker *b, MDB_txn *txn, const char *agency,
+    const Ehx__Sequence *sq, uint64_t *applied)
+{
+	unsigned char k[STREAM_KEY_MAX];
+	MDB_val key = { stream_key(k, agency, sq), k }, val;
+	int rc;
+
+	*applied = 0;
+	if ((rc = mdb_get(txn, b->store.streams, &key, &val)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_err(rc);
+	if (val.mv_size != 8)
+		return EHX_ERR_STORAGE;
+	*applied = get_be64(val.mv_data);
+	return 0;
+}
+
+static int
+stream_advance(struct broker *b, MDB_txn *txn, const char *agency,
+    const Ehx__Sequence *sq)
+{
+	unsigned char k[STREAM_KEY_MAX], v[8];
+	MDB_val key = { stream_key(k, agency, sq), k }, val = { 8, v };
+
+	put_be64(v, sq->number);
+	return store_err(mdb_put(txn, b->store.streams, &key, &val, 0));
+}
 
 int
 request_ack(struct request *rq, const char *id)
@@ -130,6 +186,7 @@ seal_reply(struct request *rq, const unsigned char *in_reply_to, int code,
 	}
 	if (code != 0) {
 		err.code = (Ehx__ErrorCode)ehx_err_to_wire(code);
+		err.expected = rq->expected;
 		err.message = (char *)(why != NULL && why[0] != '\0' ? why :
 		    ehx_strerror(code));
 		r->payload_case = EHX__BODY__PAYLOAD_ERROR;
@@ -250,7 +307,8 @@ decide(struct request *rq, MDB_txn *parent, char *why, size_t whysz)
 	if (i == sizeof(actions) / sizeof(actions[0]))
 		return EHX_ERR_MALFORMED;
 	rq->unaudited = body->payload_case == EHX__BODY__PAYLOAD_QUERY_PROOF ||
-	    body->payload_case == EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT;
+	    body->payload_case == EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT ||
+	    body->payload_case == EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS;
 	if ((nhs = ehx_request_nhs(body)) != NULL && ehx_nhs_valid(nhs)) {
 		if ((r = ehx_pseudonym(rq->b->pkey, nhs, rq->child)) != 0)
 			return EHX_ERR_INTERNAL;
@@ -293,8 +351,10 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	const char *action = "envelope";
 	unsigned char *hash = rq.envelope_hash, *sealed = NULL;
 	size_t sealedlen = 0;
-	bool evidence = false;
+	bool evidence = false, sequenced = false, ephemeral;
 	char why[256] = "", hexid[2 * EHX_MSGID_LEN + 1];
+	size_t push_mark = b->npush;
+	uint64_t applied = 0;
 	MDB_txn *txn = NULL;
 	int code, rc;
 
@@ -351,17 +411,59 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 		code = EHX_ERR_INTERNAL;
 		goto refuse;
 	}
+	ephemeral = body->payload_case == EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS;
+	if (body->sequence != NULL && (ephemeral ||
+	    body->sequence->stream.len != EHX_STREAM_LEN ||
+	    body->sequence->number == 0 ||
+	    body->sequence->number > EHX_MAX_SEQ)) {
+		snprintf(why, sizeof(why), "%s", ephemeral ? "a fetch is not "
+		    "sequenced" : "sequence: the stream must be 16 bytes and "
+		    "the number 1..2^62");
+		code = EHX_ERR_MALFORMED;
+		goto refuse;
+	}
 	if ((rc = mdb_txn_begin(b->store.env, NULL, 0, &txn)) != 0) {
 		code = store_err(rc);
 		goto refuse;
 	}
-	code = store_replay_get(&b->store, txn, conn->id,
-	    body->message_id.data, b->arena, &seen);
-	if (code == 0 && seen->envelope_hash.len == 32 &&
-	    memcmp(seen->envelope_hash.data, hash, 32) == 0) {
+	if (body->sequence != NULL) {
+		if ((code = stream_applied(b, txn, conn->id, body->sequence,
+		    &applied)) != 0) {
+			mdb_txn_abort(txn);
+			txn = NULL;
+			note_storage_failure(b, code);
+			goto refuse;
+		}
+		if (body->sequence->number > applied + 1) {
+			/* An earlier one is missing: it had no effect and it
+			 * is not audited; the agent sends from the gap. */
+			mdb_txn_abort(txn);
+			txn = NULL;
+			snprintf(why, sizeof(why), "number %llu of this outbox "
+			    "stream is due, not %llu",
+			    (unsigned long long)applied + 1,
+			    (unsigned long long)body->sequence->number);
+			code = EHX_ERR_OUT_OF_ORDER;
+			ehx__body__init(&rq.reply);
+			rq.expected = applied + 1;
+			if (seal_reply(&rq, reply_to, code, why, out,
+			    outlen) != 0)
+				goto internal;
+			goto done;
+		}
+		sequenced = body->sequence->number == applied + 1;
+	}
+	code = ephemeral ? EHX_ERR_NOT_FOUND : store_replay_get(&b->store, txn,
+	    conn->id, body->message_id.data, b->arena, &seen);
+	if (code == 0 && seen->envelope_hash.len == 32 && (memcmp(
+	    seen->envelope_hash.data, hash, 32) == 0 || (body->sequence !=
+	    NULL && !sequenced))) {
+		/* The same envelope again, or the same outbox request signed
+		 * afresh: its first reply. */
 		if (seen->sealed) {
-			if (ehx_evidence_open(b->pkey, hash, seen->reply.data,
-			    seen->reply.len, out, outlen) != 0)
+			if (ehx_evidence_open(b->pkey, seen->envelope_hash.data,
+			    seen->reply.data, seen->reply.len, out,
+			    outlen) != 0)
 				*out = NULL;
 		} else if ((*out = malloc(seen->reply.len)) != NULL) {
 			memcpy(*out, seen->reply.data, seen->reply.len);
@@ -382,6 +484,21 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 		txn = NULL;
 		note_storage_failure(b, code);
 		goto refuse;
+	}
+	if (body->sequence != NULL && !sequenced) {
+		/* Applied before, and its reply is no longer kept. */
+		mdb_txn_abort(txn);
+		txn = NULL;
+		ehx__body__init(&rq.reply);
+		if (request_ack(&rq, "") != 0)
+			goto internal;
+		rq.reply.ack->duplicate = true;
+		if (seal_reply(&rq, reply_to, 0, NULL, out, outlen) != 0)
+			goto internal;
+		log_debug("msg %s: outbox number %llu applied before",
+		    ehx_hex(hexid, reply_to, EHX_MSGID_LEN),
+		    (unsigned long long)body->sequence->number);
+		goto done;
 	}
 	if (body->sent_at < rq.now - b->cfg.skew_ms ||
 	    body->sent_at > rq.now + b->cfg.skew_ms) {
@@ -453,23 +570,29 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 		    (code == 0 && (rc = audit_side_records(&rq, txn,
 		    rec.seq)) != 0) ||
 		    (evidence && (rc = store_evidence_put(&b->store, txn,
-		    b->pkey, hash, frame, len)) != 0))
+		    b->pkey, hash, frame, len)) != 0) ||
+		    (code == 0 && (rc = notify_emit(&rq, txn)) != 0))
 			goto storage;
 	}
-	if ((rc = store_replay_put(&b->store, txn, conn->id,
-	    body->message_id.data, &entry, rq.now - 2 * b->cfg.skew_ms)) != 0)
+	if ((!ephemeral && (rc = store_replay_put(&b->store, txn, conn->id,
+	    body->message_id.data, &entry, rq.now - 2 * b->cfg.skew_ms)) != 0) ||
+	    (sequenced && (rc = stream_advance(b, txn, conn->id,
+	    body->sequence)) != 0))
 		goto storage;
 	rc = commit_with_checkpoint(b, txn);
 	txn = NULL;
 	if (rc != 0)
 		goto storage;
-	log_info("msg %s from %s: %s %s%s%s",
+	/* Fetches come every few seconds from every agent: debug only. */
+	ehx_log_(ephemeral && code == 0 ? EHX_LOG_DEBUG : EHX_LOG_INFO,
+	    "msg %s from %s: %s %s%s",
 	    ehx_hex(hexid, reply_to, EHX_MSGID_LEN), conn->id, action,
 	    code == 0 ? "allowed" : "denied: ", code == 0 ? "" :
-	    ehx_errname(code), "");
+	    ehx_errname(code));
 	goto done;
 
 storage:
+	notify_push_drop(b, push_mark);
 	log_error("msg %s: storage: %s", ehx_hex(hexid, reply_to,
 	    EHX_MSGID_LEN), ehx_strerror(rc));
 	if (txn != NULL)
@@ -505,6 +628,7 @@ refuse:
 	goto done;
 
 internal:
+	notify_push_drop(b, push_mark);
 	free(sealed);
 	log_error("could not sign a reply");
 	if (txn != NULL)

@@ -44,6 +44,8 @@ static const struct errdef wire_errs[] = {
 	[21] = { "bad_version", "the protocol version is not supported" },
 	[22] = { "storage_full",
 	    "the broker's store is full; nothing was written" },
+	[23] = { "out_of_order",
+	    "a queued request arrived before the one due first; it had no effect and is sent again" },
 };
 
 static const struct errdef local_errs[] = {

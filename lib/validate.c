@@ -355,6 +355,13 @@ ehx_validate_request(const Ehx__Body *b, int64_t now, char *why, size_t whysz)
 		return 0;
 	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT:
 		return check_cosign(b->cosign_checkpoint, why, whysz);
+	case EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS:
+		if (b->fetch_notifications->limit < 1 ||
+		    b->fetch_notifications->limit > EHX_MAX_FETCH)
+			return BAD("limit must be 1..64");
+		if (b->fetch_notifications->after > EHX_MAX_SEQ)
+			return BAD("after is beyond any queue");
+		return 0;
 	default:
 		return fail(EHX_ERR_MALFORMED, why, whysz,
 		    "the body does not carry a request");

@@ -258,6 +258,7 @@ ehx_payload_is_request(int c)
 	case EHX__BODY__PAYLOAD_EXPORT_AUDIT:
 	case EHX__BODY__PAYLOAD_QUERY_PROOF:
 	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT:
+	case EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS:
 		return 1;
 	default:
 		return 0;
@@ -292,6 +293,9 @@ ehx_payload_name(int c)
 	case EHX__BODY__PAYLOAD_SAR: return "sar";
 	case EHX__BODY__PAYLOAD_EXPORT: return "export";
 	case EHX__BODY__PAYLOAD_PROOF: return "proof";
+	case EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS: return "fetch_notifications";
+	case EHX__BODY__PAYLOAD_NOTIFICATIONS: return "notifications";
+	case EHX__BODY__PAYLOAD_NOTIFICATION: return "notification";
 	default: return "none";
 	}
 }

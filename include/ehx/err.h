@@ -33,7 +33,8 @@
 #define EHX_ERR_TIMEOUT                 -20
 #define EHX_ERR_BAD_VERSION             -21
 #define EHX_ERR_STORAGE_FULL            -22
-#define EHX_ERR_WIRE_LAST               -22
+#define EHX_ERR_OUT_OF_ORDER            -23
+#define EHX_ERR_WIRE_LAST               -23
 
 /* Local only. */
 #define EHX_ERR_SYSTEM                  -100 /* see errno */

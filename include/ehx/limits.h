@@ -35,6 +35,9 @@
 #define EHX_MAX_AUDIT_SCAN     20000   /* records one audit query reads */
 #define EHX_MIN_BREAK_GLASS    20      /* bytes of a break-glass reason */
 #define EHX_MAX_SEQ            (1ULL << 62)  /* audit sizes and seqs on the wire */
+#define EHX_MAX_NOTIFY         64      /* agencies one publish notifies */
+#define EHX_MAX_FETCH          64      /* notifications in one fetch answer */
+#define EHX_STREAM_LEN         16      /* an outbox stream's id */
 #define EHX_MIN_EXPIRY_MS      (60LL * 1000)            /* a consent lasts at least a minute */
 #define EHX_MAX_CONSENT_MS     (3LL * 366 * 86400 * 1000) /* and at most three years */
 

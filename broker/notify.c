@@ -1,0 +1,420 @@
+/*
+ * notify.c — notifications, the Operation Encompass pattern: when a flag
+ * is published new, reopened, or its level of need changes, every other
+ * agency with an open flag on the same child is told, when the sharing
+ * policy names that agency's type for the flag's category and the basis
+ * it names holds (for "consent": an active consent of the child that
+ * covers that agency for the notifications purpose).
+ *
+ * The publish handler plans them (notify_plan) inside the publish's own
+ * transaction; after the publish's audit record the pipeline emits them
+ * (notify_emit) in the same transaction: each takes the next number of
+ * its agency's queue, is signed by the broker, is sealed at rest (it names
+ * the child by NHS number), is audited as a "notify" record naming the
+ * notified agency and the basis, and is indexed as a disclosure of the
+ * publisher's flag. All of it commits with the flag, or none of it does.
+ *
+ * A notification says which agency, which category, which event, and —
+ * only where the policy's view for the notified type shows them — the
+ * level and whom to contact. Never the note.
+ *
+ * Agents fetch their queue (handle_fetch_notifications): a fetch "after N"
+ * drops 1..N, which the agent has stored, and returns what follows in
+ * order. Numbers per agency run 1, 2, 3 … without gaps.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "ehx/err.h"
+#include "ehx/log.h"
+#include "ehx/names.h"
+#include "ehx/util.h"
+#include "ehx/wire.h"
+
+#define NOTIFY_KEY_MAX (EHX_MAX_ID + 1 + 8)
+#define META_KEY_MAX (7 + EHX_MAX_ID)
+/* Room kept for the Body's other fields and the Envelope around a batch. */
+#define BATCH_BUDGET (EHX_MAX_BODY - 4096)
+
+static size_t
+queue_key(unsigned char *k, const char *agency, uint64_t seq)
+{
+	size_t n = strlen(agency);
+
+	memcpy(k, agency, n);
+	k[n] = 0;
+	put_be64(k + n + 1, seq);
+	return n + 9;
+}
+
+static size_t
+meta_key(char *k, const char *agency)
+{
+	return (size_t)snprintf(k, META_KEY_MAX + 1, "notify:%s", agency);
+}
+
+/* The sealing's associated data: the queue key, under a context. */
+static void
+seal_ad(const unsigned char *key, size_t klen, unsigned char ad[32])
+{
+	unsigned char buf[16 + NOTIFY_KEY_MAX];
+
+	memcpy(buf, "EHX-NOTIFY-V1", 13);
+	memcpy(buf + 13, key, klen);
+	ehx_sha256(buf, 13 + klen, ad);
+}
+
+int
+notify_last(struct store *s, MDB_txn *txn, const char *agency,
+    uint64_t *last)
+{
+	char k[META_KEY_MAX + 1];
+	MDB_val key = { meta_key(k, agency), k }, val;
+	int rc;
+
+	*last = 0;
+	if ((rc = mdb_get(txn, s->meta, &key, &val)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_err(rc);
+	if (val.mv_size != 8)
+		return EHX_ERR_STORAGE;
+	*last = get_be64(val.mv_data);
+	return 0;
+}
+
+static int
+plan_one(struct request *rq, const char *agency)
+{
+	const Ehx__PublishFlag *m = rq->body->publish_flag;
+	const struct agency *to;
+	struct notify_plan *p;
+	char consent_id[32] = "";
+	int basis, r;
+
+	if ((to = registry_by_id(&rq->b->reg, agency)) == NULL)
+		return 0;       /* no longer in the partnership */
+	basis = ehx_policy_notify_basis(&rq->b->policy, m->category, to->type);
+	if (basis == 0)
+		return 0;
+	if (basis == EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT) {
+		r = consent_find_active_for(rq, to,
+		    EHX__PURPOSE__PURPOSE_NOTIFICATIONS, consent_id,
+		    sizeof(consent_id));
+		if (r == EHX_ERR_NO_CONSENT)
+			return 0;
+		if (r != 0)
+			return r;
+	}
+	if (rq->nnotify == EHX_MAX_NOTIFY)
+		return 0;
+	p = &rq->notify[rq->nnotify++];
+	p->to = to;
+	p->basis = basis;
+	snprintf(p->consent_id, sizeof(p->consent_id), "%s", consent_id);
+	return 0;
+}
+
+int
+notify_plan(struct request *rq, const Ehx__FlagView *old,
+    const Ehx__FlagView *now)
+{
+	struct ehx_arena *a = rq->b->arena;
+	MDB_cursor *c = NULL;
+	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
+	char last[EHX_MAX_ID + 1] = "";
+	bool decided = false;
+	int rc, r = 0;
+
+	rq->nnotify = 0;
+	if (old == NULL)
+		rq->notify_event = EHX__NOTIFY_EVENT__NOTIFY_EVENT_NEW;
+	else if (old->status != EHX__FLAG_STATUS__FLAG_STATUS_OPEN)
+		rq->notify_event = EHX__NOTIFY_EVENT__NOTIFY_EVENT_REOPENED;
+	else if (old->level != now->level) {
+		rq->notify_event = EHX__NOTIFY_EVENT__NOTIFY_EVENT_LEVEL_CHANGED;
+		rq->notify_prev_level = old->level;
+	} else
+		return 0;
+	if ((rq->notify = ehx_arena_alloc(a, EHX_MAX_NOTIFY *
+	    sizeof(*rq->notify))) == NULL)
+		return EHX_ERR_NOMEM;
+	if ((rc = mdb_cursor_open(rq->txn, rq->b->store.flags, &c)) != 0)
+		return store_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const unsigned char *key = k.mv_data;
+		const unsigned char *end;
+		char agency[EHX_MAX_ID + 1];
+		Ehx__StoredFlag *sf;
+		size_t n;
+
+		if (k.mv_size <= EHX_PSEUDONYM_LEN ||
+		    memcmp(key, rq->child, EHX_PSEUDONYM_LEN) != 0)
+			break;
+		end = memchr(key + EHX_PSEUDONYM_LEN, 0,
+		    k.mv_size - EHX_PSEUDONYM_LEN);
+		n = end == NULL ? 0 : (size_t)(end - key) - EHX_PSEUDONYM_LEN;
+		if (n == 0 || n > EHX_MAX_ID)
+			continue;
+		memcpy(agency, key + EHX_PSEUDONYM_LEN, n);
+		agency[n] = '\0';
+		if (strcmp(agency, rq->agency->id) == 0)
+			continue;
+		if (strcmp(agency, last) != 0) {
+			snprintf(last, sizeof(last), "%s", agency);
+			decided = false;
+		}
+		if (decided)
+			continue;       /* this agency is planned (or not) */
+		if ((sf = ehx__stored_flag__unpack(ehx_arena_allocator(a),
+		    v.mv_size, v.mv_data)) == NULL || sf->flag == NULL) {
+			r = EHX_ERR_STORAGE;
+			break;
+		}
+		if (sf->flag->status != EHX__FLAG_STATUS__FLAG_STATUS_OPEN)
+			continue;
+		decided = true;
+		if ((r = plan_one(rq, agency)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = store_err(rc);
+	return r;
+}
+
+static int
+push_add(struct broker *b, const struct agency *to, unsigned char *env,
+    size_t len)
+{
+	if (b->npush == b->push_cap) {
+		size_t cap = b->push_cap ? 2 * b->push_cap : 16;
+		struct push *p = realloc(b->push, cap * sizeof(*p));
+
+		if (p == NULL)
+			return EHX_ERR_NOMEM;
+		b->push = p;
+		b->push_cap = cap;
+	}
+	b->push[b->npush++] = (struct push){ to, env, len };
+	return 0;
+}
+
+void
+notify_push_drop(struct broker *b, size_t mark)
+{
+	while (b->npush > mark)
+		free(b->push[--b->npush].env);
+}
+
+/* Sign, seal and queue one notification; audit it; index the disclosure. */
+static int
+emit_one(struct request *rq, MDB_txn *txn, const struct notify_plan *p)
+{
+	struct broker *b = rq->b;
+	const Ehx__PublishFlag *m = rq->body->publish_flag;
+	Ehx__Notification n = EHX__NOTIFICATION__INIT;
+	Ehx__Body body = EHX__BODY__INIT;
+	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
+	Ehx__Disclosure d = EHX__DISCLOSURE__INIT;
+	unsigned char id[EHX_MSGID_LEN], key[NOTIFY_KEY_MAX], ad[32];
+	unsigned char dkey[EHX_MAX_ID + 1 + 8], *env = NULL, *sealed = NULL;
+	char mk[META_KEY_MAX + 1], basis[64], be[8];
+	size_t envlen, sealedlen, klen, dn;
+	unsigned view;
+	uint64_t seq;
+	MDB_val mkey, mval, qkey, qval;
+	int r;
+
+	if ((r = notify_last(&b->store, txn, p->to->id, &seq)) != 0)
+		return r;
+	seq++;
+	view = ehx_policy_view(&b->policy, p->to->type, m->category);
+	n.seq = seq;
+	n.nhs_number = m->nhs_number;
+	n.agency = (char *)rq->agency->id;
+	n.agency_type = (Ehx__AgencyType)rq->agency->type;
+	n.category = m->category;
+	n.event = (Ehx__NotifyEvent)rq->notify_event;
+	if (view & EHX_POLICY_LEVEL) {
+		n.level = m->level;
+		n.previous_level = rq->notify_prev_level;
+	}
+	if (view & EHX_POLICY_CONTACT) {
+		n.contact = m->practitioner;
+		n.lead = m->lead;
+	}
+	n.basis = (Ehx__LawfulBasis)p->basis;
+	n.consent_id = (char *)p->consent_id;
+	n.agreement = b->policy.id;
+	n.flagged_at = rq->now;
+	if ((r = ehx_random(id, sizeof(id))) != 0)
+		return EHX_ERR_INTERNAL;
+	body.message_id.data = id;
+	body.message_id.len = sizeof(id);
+	body.sender = b->cfg.id;
+	body.recipient = (char *)p->to->id;
+	body.sent_at = rq->now;
+	body.payload_case = EHX__BODY__PAYLOAD_NOTIFICATION;
+	body.notification = &n;
+	if ((r = ehx_envelope_seal(b->signer, &body, &env, &envlen)) != 0)
+		return r == EHX_ERR_NOMEM ? r : EHX_ERR_INTERNAL;
+	klen = queue_key(key, p->to->id, seq);
+	seal_ad(key, klen, ad);
+	if ((r = ehx_evidence_seal(b->pkey, ad, env, envlen, &sealed,
+	    &sealedlen)) != 0) {
+		r = r == EHX_ERR_NOMEM ? r : EHX_ERR_INTERNAL;
+		goto out;
+	}
+	qkey = (MDB_val){ klen, key };
+	qval = (MDB_val){ sealedlen, sealed };
+	put_be64((unsigned char *)be, seq);
+	mkey = (MDB_val){ meta_key(mk, p->to->id), mk };
+	mval = (MDB_val){ 8, be };
+	if ((r = store_err(mdb_put(txn, b->store.notify, &qkey, &qval, 0))) != 0 ||
+	    (r = store_err(mdb_put(txn, b->store.meta, &mkey, &mval, 0))) != 0)
+		goto out;
+
+	if (p->consent_id[0] != '\0')
+		snprintf(basis, sizeof(basis), "consent:%s", p->consent_id);
+	else
+		snprintf(basis, sizeof(basis), "policy:%s:%s", b->policy.id,
+		    ehx_basis_name(p->basis));
+	rec.time = rq->now;
+	rec.agency = (char *)p->to->id;
+	rec.action = (char *)"notify";
+	rec.child.data = rq->child;
+	rec.child.len = EHX_PSEUDONYM_LEN;
+	rec.decision = EHX__DECISION__DECISION_ALLOW;
+	rec.basis = basis;
+	rec.message_id = rq->body->message_id;
+	rec.envelope_hash.data = rq->envelope_hash;
+	rec.envelope_hash.len = sizeof(rq->envelope_hash);
+	rec.consent_id = (char *)p->consent_id;
+	if ((r = store_audit_append(&b->store, txn, &rec)) != 0)
+		goto out;
+	d.seq = rec.seq;
+	d.time = rq->now;
+	d.to_agency = (char *)p->to->id;
+	d.child.data = rq->child;
+	d.child.len = EHX_PSEUDONYM_LEN;
+	d.basis = basis;
+	d.flags = 1;
+	dn = strlen(rq->agency->id);
+	memcpy(dkey, rq->agency->id, dn);
+	dkey[dn] = 0;
+	put_be64(dkey + dn + 1, rec.seq);
+	if ((r = store_put_msg(txn, b->store.disclosures, dkey, dn + 9,
+	    &d.base, b->arena)) != 0)
+		goto out;
+	if ((r = push_add(b, p->to, env, envlen)) != 0)
+		goto out;
+	env = NULL;
+	log_info("notification %llu to %s: %s %s by %s (audit record %llu)",
+	    (unsigned long long)seq, p->to->id,
+	    ehx_category_name(m->category),
+	    rq->notify_event == EHX__NOTIFY_EVENT__NOTIFY_EVENT_NEW ? "new" :
+	    rq->notify_event == EHX__NOTIFY_EVENT__NOTIFY_EVENT_REOPENED ?
+	    "reopened" : "level changed", rq->agency->id,
+	    (unsigned long long)rec.seq);
+out:
+	free(env);
+	free(sealed);
+	return r;
+}
+
+int
+notify_emit(struct request *rq, MDB_txn *txn)
+{
+	int r;
+
+	for (size_t i = 0; i < rq->nnotify; i++)
+		if ((r = emit_one(rq, txn, &rq->notify[i])) != 0)
+			return r;
+	return 0;
+}
+
+int
+handle_fetch_notifications(struct request *rq, char *why, size_t whysz)
+{
+	const Ehx__FetchNotifications *f = rq->body->fetch_notifications;
+	struct broker *b = rq->b;
+	struct ehx_arena *a = b->arena;
+	const char *me = rq->agency->id;
+	Ehx__NotificationBatch *res;
+	unsigned char key[NOTIFY_KEY_MAX], ad[32];
+	size_t plen = strlen(me) + 1, used = 0;
+	uint64_t last, upto;
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	int rc, r = 0;
+
+	(void)why;
+	(void)whysz;
+	if ((r = notify_last(&b->store, rq->txn, me, &last)) != 0)
+		return r;
+	if ((res = ehx_arena_alloc(a, sizeof(*res))) == NULL)
+		return EHX_ERR_NOMEM;
+	ehx__notification_batch__init(res);
+	if ((res->envelopes = ehx_arena_alloc(a, f->limit *
+	    sizeof(*res->envelopes))) == NULL)
+		return EHX_ERR_NOMEM;
+	if ((rc = mdb_cursor_open(rq->txn, b->store.notify, &c)) != 0)
+		return store_err(rc);
+	k = (MDB_val){ queue_key(key, me, 0), key };
+	upto = f->after;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		unsigned char *env;
+		size_t envlen;
+		uint64_t seq;
+
+		if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0)
+			break;
+		seq = get_be64((unsigned char *)k.mv_data + plen);
+		if (seq <= f->after) {
+			/* Stored by the agent: done with. */
+			if ((rc = mdb_cursor_del(c, 0)) != 0)
+				break;
+			continue;
+		}
+		if (res->n_envelopes == f->limit)
+			break;
+		seal_ad(k.mv_data, k.mv_size, ad);
+		if (ehx_evidence_open(b->pkey, ad, v.mv_data, v.mv_size, &env,
+		    &envlen) != 0) {
+			log_error("notification %llu to %s does not open: the "
+			    "queue was changed, or the pseudonym key",
+			    (unsigned long long)seq, me);
+			r = EHX_ERR_STORAGE;
+			break;
+		}
+		if (used + envlen + 8 > BATCH_BUDGET) {
+			free(env);
+			break;
+		}
+		res->envelopes[res->n_envelopes].data = ehx_arena_alloc(a, envlen);
+		if (res->envelopes[res->n_envelopes].data == NULL) {
+			free(env);
+			r = EHX_ERR_NOMEM;
+			break;
+		}
+		memcpy(res->envelopes[res->n_envelopes].data, env, envlen);
+		res->envelopes[res->n_envelopes++].len = envlen;
+		free(env);
+		used += envlen + 8;
+		upto = seq;
+	}
+	mdb_cursor_close(c);
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = store_err(rc);
+	if (r != 0)
+		return r;
+	res->pending = last > upto ? last - upto : 0;
+	rq->reply.payload_case = EHX__BODY__PAYLOAD_NOTIFICATIONS;
+	rq->reply.notifications = res;
+	return 0;
+}
