@@ -11,11 +11,14 @@
  * certificate, comes from the broker's id, is addressed to this agency, and
  * answers a request still waiting; anything else is logged and dropped.
  *
- * While no reply comes it re-sends the same envelope (the broker answers a
- * repeat with its first reply, never a second effect), so a broker restart
- * within the request's time limit costs the caller nothing but a wait.
- * ZeroMQ reconnects by itself; ZMQ_IMMEDIATE keeps messages from queueing
- * on a connection that is not up.
+ * A change (publish, close, consent record or withdraw) goes through the
+ * durable outbox (queue.c): committed before the caller hears "queued",
+ * delivered in order, forgotten only on the broker's signed decision. A
+ * query is answered live: while no reply comes the agent re-sends the same
+ * envelope (the broker answers a repeat with its first reply, never a
+ * second effect) until the request's time limit. Notifications from the
+ * broker go to the durable inbox (queue.c). ZeroMQ reconnects by itself;
+ * ZMQ_IMMEDIATE keeps messages from queueing on a connection that is not up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +46,7 @@
 #include "ehx/util.h"
 #include "ehx/validate.h"
 #include "ehx/wire.h"
+#include "queue.h"
 #include "watch.h"
 
 #define DEFAULT_CONFIG "/etc/ehx/agent.conf"
@@ -50,6 +54,7 @@
 #define MAX_CLIENTS 128
 #define READ_TIMEOUT_MS 5000
 #define RESEND_MS 3000
+#define RESEND_OUTBOX_MS 5000
 #define RETRY_UNSENT_MS 250
 #define LOCAL_MAX (EHX_MAX_MESSAGE + 1024)
 
@@ -68,12 +73,20 @@ struct agent_config {
 	char socket_group[64];
 	char users[PATH_MAX_];
 	char state_file[PATH_MAX_];
+	char data_dir[PATH_MAX_];
+	char spool_dir[PATH_MAX_];
+	char hook[PATH_MAX_];
+	long long hook_timeout_ms;
+	long long poll_ms;
+	long long retry_max_ms;
 	long long socket_mode;
 	long long timeout_ms;
 	int log_level;
 };
 
-enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WAITING };
+/* READING: the request; WAITING: a live query's reply; QUEUED: a queued
+ * change's decision (publish --wait). */
+enum slot_state { SLOT_FREE, SLOT_READING, SLOT_WAITING, SLOT_QUEUED };
 
 struct slot {
 	enum slot_state state;
@@ -81,6 +94,7 @@ struct slot {
 	int64_t deadline;
 	int64_t next_send;
 	bool sent;                       /* reached a live connection once */
+	uint64_t num;                    /* SLOT_QUEUED: the outbox number */
 	unsigned char id[EHX_MSGID_LEN];
 	unsigned char *env;
 	size_t envlen;
@@ -98,6 +112,8 @@ struct agent {
 	void *zctx, *dealer;
 	int listen_fd;
 	struct watch watch;
+	struct queue queue;
+	char *hook_words;                /* hook, split into queue.hook_argv */
 	struct slot slots[MAX_CLIENTS];
 };
 
@@ -168,7 +184,36 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	PATH(socket);
 	PATH(users);
 	PATH(state_file);
+	PATH(data_dir);
+	PATH(spool_dir);
 #undef PATH
+	if (strcmp(key, "hook") == 0) {
+		if (value[0] != '/') {
+			snprintf(why, whysz, "hook must be an absolute path to "
+			    "a program, with arguments after it if needed");
+			return EHX_ERR_CONFIG;
+		}
+		return ehx_conf_string(value, c->hook, sizeof(c->hook), why,
+		    whysz);
+	}
+	if (strcmp(key, "hook_timeout_seconds") == 0) {
+		if ((r = ehx_conf_int(value, 1, 3600, &v, why, whysz)) != 0)
+			return r;
+		c->hook_timeout_ms = v * 1000;
+		return 0;
+	}
+	if (strcmp(key, "notify_poll_seconds") == 0) {
+		if ((r = ehx_conf_int(value, 1, 3600, &v, why, whysz)) != 0)
+			return r;
+		c->poll_ms = v * 1000;
+		return 0;
+	}
+	if (strcmp(key, "retry_max_seconds") == 0) {
+		if ((r = ehx_conf_int(value, 1, 600, &v, why, whysz)) != 0)
+			return r;
+		c->retry_max_ms = v * 1000;
+		return 0;
+	}
 	if (strcmp(key, "agency") == 0 || strcmp(key, "broker_id") == 0) {
 		if (!ehx_id_ok(value)) {
 			snprintf(why, whysz, "%s must be 1..%d of a-z 0-9 _ -",
@@ -225,6 +270,7 @@ config_load(const char *path, struct agent_config *c, char *err, size_t errsz)
 		{ "socket", offsetof(struct agent_config, socket) },
 		{ "users", offsetof(struct agent_config, users) },
 		{ "state_file", offsetof(struct agent_config, state_file) },
+		{ "data_dir", offsetof(struct agent_config, data_dir) },
 	};
 	int r;
 
@@ -237,6 +283,9 @@ config_load(const char *path, struct agent_config *c, char *err, size_t errsz)
 	snprintf(c->broker_id, sizeof(c->broker_id), "broker");
 	c->socket_mode = 0660;
 	c->timeout_ms = 15000;
+	c->hook_timeout_ms = 60000;
+	c->poll_ms = 10000;
+	c->retry_max_ms = 10000;
 	c->log_level = EHX_LOG_INFO;
 	if ((r = ehx_conf_parse(path, on_key, c, err, errsz)) != 0)
 		return r;
@@ -421,24 +470,51 @@ slot_free(struct slot *s)
 	s->state = SLOT_FREE;
 }
 
+/* Send lr (with the watch's warning, if any) to the caller. */
+static void
+send_lr(struct slot *s, Ehx__LocalReply *lr)
+{
+	unsigned char *buf;
+	size_t n;
+
+	if (the_watch != NULL && watch_warning(the_watch) != NULL)
+		lr->warning = (char *)watch_warning(the_watch);
+	n = ehx__local_reply__get_packed_size(lr);
+	if ((buf = malloc(n)) == NULL)
+		return;
+	ehx__local_reply__pack(lr, buf);
+	if (send(s->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_warn("could not answer a local caller: %s", strerror(errno));
+	free(buf);
+}
+
 static void
 send_local(struct slot *s, const Ehx__Body *reply, bool from_agent)
 {
 	Ehx__LocalReply lr = EHX__LOCAL_REPLY__INIT;
-	unsigned char *buf;
-	size_t n;
 
 	lr.reply = (Ehx__Body *)reply;
 	lr.from_agent = from_agent;
-	if (the_watch != NULL && watch_warning(the_watch) != NULL)
-		lr.warning = (char *)watch_warning(the_watch);
-	n = ehx__local_reply__get_packed_size(&lr);
-	if ((buf = malloc(n)) == NULL)
-		return;
-	ehx__local_reply__pack(&lr, buf);
-	if (send(s->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		log_warn("could not answer a local caller: %s", strerror(errno));
-	free(buf);
+	send_lr(s, &lr);
+}
+
+/* Tell a caller where its queued change stands, and free the slot. */
+static void
+send_queued(struct slot *s, const Ehx__Body *reply, bool still)
+{
+	Ehx__LocalReply lr = EHX__LOCAL_REPLY__INIT;
+	Ehx__Queued qd = EHX__QUEUED__INIT;
+	ProtobufCBinaryData id = { EHX_MSGID_LEN, s->id };
+
+	qd.message_ids = &id;
+	qd.n_message_ids = 1;
+	qd.first = qd.last = s->num;
+	qd.still_queued = still;
+	lr.queued = &qd;
+	lr.reply = (Ehx__Body *)reply;
+	lr.from_agent = reply == NULL;
+	send_lr(s, &lr);
+	slot_free(s);
 }
 
 /* Answer the caller with the agent's own error and free the slot. */
@@ -451,7 +527,7 @@ fail_local(struct agent *ag, struct slot *s, int code, const char *why)
 	b.sender = ag->cfg.agency;
 	b.recipient = ag->cfg.agency;
 	b.sent_at = ehx_now_ms();
-	if (s->state == SLOT_WAITING) {
+	if (s->state == SLOT_WAITING || s->state == SLOT_QUEUED) {
 		b.in_reply_to.data = s->id;
 		b.in_reply_to.len = EHX_MSGID_LEN;
 	}
@@ -494,6 +570,209 @@ peer_account(int fd, char *out, size_t outsz)
 
 static void send_state(struct agent *ag, struct slot *s);
 
+/* What local callers may ask the broker (not the agent's own requests). */
+static bool
+local_payload(int c)
+{
+	return ehx_payload_is_request(c) &&
+	    c != EHX__BODY__PAYLOAD_QUERY_PROOF &&
+	    c != EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT &&
+	    c != EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS;
+}
+
+/* Changes go through the outbox. */
+static bool
+is_change(int c)
+{
+	return c == EHX__BODY__PAYLOAD_PUBLISH_FLAG ||
+	    c == EHX__BODY__PAYLOAD_CLOSE_FLAG ||
+	    c == EHX__BODY__PAYLOAD_RECORD_CONSENT ||
+	    c == EHX__BODY__PAYLOAD_WITHDRAW_CONSENT;
+}
+
+/* Commit one checked change to the outbox; answer now, or on its decision. */
+static void
+queue_one(struct agent *ag, struct slot *s, const Ehx__LocalRequest *lr,
+    Ehx__Body *body, const struct user *u, int64_t now)
+{
+	unsigned char ids[1][EHX_MSGID_LEN];
+	char hex[2 * EHX_MSGID_LEN + 1];
+	uint64_t first;
+	int r;
+
+	if ((r = queue_put(&ag->queue, &body, 1, ids, &first, now)) != 0) {
+		fail_local(ag, s, r == EHX_ERR_STORAGE_FULL ? r :
+		    EHX_ERR_INTERNAL, r == EHX_ERR_STORAGE_FULL ? "the agent's "
+		    "store is full; nothing was queued" : "the agent could not "
+		    "store the request; nothing was queued");
+		return;
+	}
+	memcpy(s->id, ids[0], EHX_MSGID_LEN);
+	s->num = first;
+	log_info("msg %s: %s by %s (%s) queued as outbox %llu",
+	    ehx_hex(hex, s->id, EHX_MSGID_LEN),
+	    ehx_payload_name(body->payload_case), u->user_id,
+	    ehx_role_name(body->person->role), (unsigned long long)first);
+	if (!lr->wait) {
+		send_queued(s, NULL, false);
+		return;
+	}
+	s->state = SLOT_QUEUED;
+	s->deadline = now + (lr->timeout_ms > 0 && lr->timeout_ms <= 3600000 ?
+	    (int64_t)lr->timeout_ms : ag->cfg.timeout_ms);
+}
+
+/* An import's batch: every change checked, then all queued in one commit. */
+static void
+queue_batch(struct agent *ag, struct slot *s, const Ehx__LocalRequest *lr,
+    const struct user *u, const char *account, int64_t now)
+{
+	Ehx__Person person = EHX__PERSON__INIT;
+	Ehx__Body *bodies[QUEUE_BATCH], *fresh;
+	unsigned char ids[QUEUE_BATCH][EHX_MSGID_LEN];
+	ProtobufCBinaryData pids[QUEUE_BATCH];
+	Ehx__LocalReply rep = EHX__LOCAL_REPLY__INIT;
+	Ehx__Queued qd = EHX__QUEUED__INIT;
+	char why[300], inner[256];
+	uint64_t first;
+	int role, r;
+
+	role = lr->as_role != 0 ? (int)lr->as_role : u->default_role;
+	if (role <= 0 || role > EHX__ROLE__ROLE_ADMIN ||
+	    (u->roles & (1u << role)) == 0) {
+		snprintf(why, sizeof(why), "the users file does not grant %s "
+		    "the role %s", account, ehx_role_name(role));
+		fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+		return;
+	}
+	if (lr->n_batch > QUEUE_BATCH) {
+		fail_local(ag, s, EHX_ERR_TOO_LARGE, "a batch holds at most "
+		    "256 changes");
+		return;
+	}
+	person.user_id = (char *)u->user_id;
+	person.name = (char *)u->name;
+	person.role = (Ehx__Role)role;
+	if ((fresh = calloc(lr->n_batch, sizeof(*fresh))) == NULL) {
+		fail_local(ag, s, EHX_ERR_INTERNAL, NULL);
+		return;
+	}
+	for (size_t i = 0; i < lr->n_batch; i++) {
+		Ehx__Body *b = lr->batch[i];
+
+		if (b == NULL || !is_change(b->payload_case)) {
+			snprintf(why, sizeof(why), "batch item %zu is not a "
+			    "change (publish, close, consent)", i + 1);
+			fail_local(ag, s, EHX_ERR_MALFORMED, why);
+			free(fresh);
+			return;
+		}
+		if ((r = ehx_validate_request(b, now, inner,
+		    sizeof(inner))) != 0) {
+			snprintf(why, sizeof(why), "batch item %zu: %s", i + 1,
+			    inner);
+			fail_local(ag, s, r, why);
+			free(fresh);
+			return;
+		}
+		/* Only the payload is the caller's; the agent fills the rest. */
+		ehx__body__init(&fresh[i]);
+		fresh[i].sender = ag->cfg.agency;
+		fresh[i].recipient = ag->cfg.broker_id;
+		fresh[i].sent_at = now;
+		fresh[i].person = &person;
+		fresh[i].payload_case = b->payload_case;
+		fresh[i].publish_flag = b->publish_flag;
+		bodies[i] = &fresh[i];
+	}
+	r = queue_put(&ag->queue, bodies, lr->n_batch, ids, &first, now);
+	free(fresh);
+	if (r != 0) {
+		fail_local(ag, s, r == EHX_ERR_STORAGE_FULL ? r :
+		    EHX_ERR_INTERNAL, "the agent could not store the batch; "
+		    "nothing was queued");
+		return;
+	}
+	for (size_t i = 0; i < lr->n_batch; i++) {
+		pids[i].data = ids[i];
+		pids[i].len = EHX_MSGID_LEN;
+	}
+	log_info("%zu changes by %s (%s) queued as outbox %llu..%llu",
+	    lr->n_batch, u->user_id, ehx_role_name(role),
+	    (unsigned long long)first,
+	    (unsigned long long)(first + lr->n_batch - 1));
+	qd.message_ids = pids;
+	qd.n_message_ids = lr->n_batch;
+	qd.first = first;
+	qd.last = first + lr->n_batch - 1;
+	rep.queued = &qd;
+	rep.from_agent = true;
+	send_lr(s, &rep);
+	slot_free(s);
+}
+
+/* ehx status, the progress of an import, ehx inbox. */
+static void
+local_agent_query(struct agent *ag, struct slot *s,
+    const Ehx__LocalRequest *lr, int64_t now)
+{
+	Ehx__LocalReply rep = EHX__LOCAL_REPLY__INIT;
+	Ehx__AgentStatus st;
+	Ehx__OutboxReport or;
+	Ehx__InboxList il;
+	int r;
+
+	rep.from_agent = true;
+	if (lr->status) {
+		if ((r = queue_status(&ag->queue, now, &st)) != 0) {
+			queue_status_free(&st);
+			fail_local(ag, s, EHX_ERR_INTERNAL, NULL);
+			return;
+		}
+		rep.status = &st;
+		send_lr(s, &rep);
+		queue_status_free(&st);
+	} else if (lr->outbox != NULL) {
+		if ((r = queue_report(&ag->queue, lr->outbox->first,
+		    lr->outbox->last, &or)) != 0) {
+			queue_report_free(&or);
+			fail_local(ag, s, r, "an outbox range is first..last, "
+			    "from 1");
+			return;
+		}
+		rep.report = &or;
+		send_lr(s, &rep);
+		queue_report_free(&or);
+	} else {
+		if ((r = queue_inbox(&ag->queue, lr->inbox, now, &il)) != 0) {
+			queue_inbox_free(&il);
+			fail_local(ag, s, r, r == EHX_ERR_NOT_FOUND ? "no such "
+			    "notification in this agent's inbox" : r ==
+			    EHX_ERR_INVALID_FIELD ? "limit must be 1..1000" :
+			    NULL);
+			return;
+		}
+		rep.inbox = &il;
+		send_lr(s, &rep);
+		queue_inbox_free(&il);
+	}
+	slot_free(s);
+}
+
+/* The outbox decided num: answer a caller waiting for it. */
+static void
+on_decided(void *arg, uint64_t num, const Ehx__Body *reply)
+{
+	struct agent *ag = arg;
+
+	for (size_t i = 0; i < MAX_CLIENTS; i++)
+		if (ag->slots[i].state == SLOT_QUEUED &&
+		    ag->slots[i].num == num) {
+			send_queued(&ag->slots[i], reply, false);
+			break;
+		}
+}
+
 static void
 read_request(struct agent *ag, struct slot *s, int64_t now)
 {
@@ -532,8 +811,18 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 		send_state(ag, s);
 		goto out;
 	}
+	if (lr != NULL && !ehx_message_has_unknown(&lr->base) &&
+	    (lr->status || lr->outbox != NULL || lr->inbox != NULL)) {
+		local_agent_query(ag, s, lr, now);
+		goto out;
+	}
+	if (lr != NULL && lr->n_batch > 0 && lr->body == NULL &&
+	    !ehx_message_has_unknown(&lr->base)) {
+		queue_batch(ag, s, lr, u, account, now);
+		goto out;
+	}
 	if (lr == NULL ||
-	    (in = lr->body) == NULL || !ehx_payload_is_request(in->payload_case) ||
+	    (in = lr->body) == NULL || !local_payload(in->payload_case) ||
 	    ehx_message_has_unknown(&lr->base)) {
 		fail_local(ag, s, EHX_ERR_MALFORMED, "the local request is not "
 		    "a well-formed request");
@@ -567,6 +856,10 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 	body.payload_case = in->payload_case;
 	/* Every payload member shares the union: copy the one pointer. */
 	body.publish_flag = in->publish_flag;
+	if (is_change(in->payload_case)) {
+		queue_one(ag, s, lr, &body, u, now);
+		goto out;
+	}
 	if ((r = ehx_envelope_seal(ag->signer, &body, &s->env,
 	    &s->envlen)) != 0) {
 		fail_local(ag, s, r == EHX_ERR_TOO_LARGE ? r : EHX_ERR_INTERNAL,
@@ -635,16 +928,17 @@ accept_clients(struct agent *ag, int64_t now)
 	}
 }
 
-/* Read and check one reply from the broker. */
+/* Read and check one message from the broker. */
 static void
 broker_reply(struct agent *ag)
 {
 	zmq_msg_t m;
-	Ehx__Envelope *env = NULL;
 	Ehx__Body *b = NULL;
 	struct slot *s = NULL;
-	char why[128], hex[2 * EHX_MSGID_LEN + 1];
-	int r;
+	unsigned char *copy = NULL;
+	size_t copylen;
+	char hex[2 * EHX_MSGID_LEN + 1];
+	int64_t now;
 
 	zmq_msg_init(&m);
 	if (zmq_msg_recv(&m, ag->dealer, ZMQ_DONTWAIT) < 0)
@@ -662,43 +956,25 @@ broker_reply(struct agent *ag)
 		}
 		goto out;
 	}
-	if ((r = ehx_envelope_decode(zmq_msg_data(&m), zmq_msg_size(&m),
-	    &env)) != 0) {
-		log_warn("reply dropped: %s", ehx_strerror(r));
+	if (queue_open_envelope(&ag->queue, zmq_msg_data(&m), zmq_msg_size(&m),
+	    NULL, &b) != 0)
 		goto out;
-	}
-	if (!ehx_ct_eq(env->signer.data, ehx_cert_fpr(ag->broker_cert),
-	    EHX_FPR_LEN)) {
-		log_warn("reply dropped: not signed by the broker's certificate");
+	now = ehx_now_ms();
+	if (b->checkpoint != NULL)
+		watch_seen(&ag->watch, b->checkpoint, now);
+	if (b->in_reply_to.len == EHX_MSGID_LEN && watch_reply(&ag->watch, b,
+	    now))
 		goto out;
-	}
-	if (ehx_envelope_verify(env, ehx_cert_pubkey(ag->broker_cert)) != 0) {
-		log_warn("reply dropped: bad signature");
+	copylen = zmq_msg_size(&m);
+	if ((copy = malloc(copylen)) == NULL)
 		goto out;
-	}
-	if ((r = ehx_cert_check_time(ag->broker_cert, ehx_now_ms())) != 0) {
-		log_warn("reply dropped: the broker's certificate: %s",
-		    ehx_strerror(r));
+	memcpy(copy, zmq_msg_data(&m), copylen);
+	if (queue_reply(&ag->queue, &b, &copy, &copylen, now))
 		goto out;
-	}
-	if (ehx_body_decode(env->body.data, env->body.len, &b, why,
-	    sizeof(why)) != 0) {
-		log_warn("reply dropped: %s", why);
-		goto out;
-	}
-	if (strcmp(b->sender, ag->cfg.broker_id) != 0 ||
-	    strcmp(b->recipient, ag->cfg.agency) != 0) {
-		log_warn("reply dropped: from %s to %s", b->sender, b->recipient);
-		goto out;
-	}
 	if (b->in_reply_to.len != EHX_MSGID_LEN) {
 		log_warn("reply dropped: it names no request");
 		goto out;
 	}
-	if (b->checkpoint != NULL)
-		watch_seen(&ag->watch, b->checkpoint, ehx_now_ms());
-	if (watch_reply(&ag->watch, b, ehx_now_ms()))
-		goto out;
 	for (size_t i = 0; i < MAX_CLIENTS && s == NULL; i++)
 		if (ag->slots[i].state == SLOT_WAITING &&
 		    memcmp(ag->slots[i].id, b->in_reply_to.data,
@@ -717,8 +993,8 @@ broker_reply(struct agent *ag)
 	send_local(s, b, false);
 	slot_free(s);
 out:
+	free(copy);
 	ehx_body_free(b);
-	ehx_envelope_free(env);
 	zmq_msg_close(&m);
 }
 
@@ -756,6 +1032,8 @@ serve(struct agent *ag)
 			if (now >= s->deadline) {
 				if (s->state == SLOT_READING)
 					slot_free(s);
+				else if (s->state == SLOT_QUEUED)
+					send_queued(s, NULL, true);
 				else
 					fail_local(ag, s, s->sent ?
 					    EHX_ERR_TIMEOUT : EHX_ERR_UNAVAILABLE,
@@ -783,6 +1061,7 @@ serve(struct agent *ag)
 				next = s->next_send;
 		}
 		watch_tick(&ag->watch, ag->dealer, now, &next);
+		queue_tick(&ag->queue, ag->dealer, now, &next);
 		items[0] = (zmq_pollitem_t){ ag->dealer, 0, ZMQ_POLLIN, 0 };
 		items[1] = (zmq_pollitem_t){ NULL, ag->listen_fd, ZMQ_POLLIN, 0 };
 		timeout = next > now ? (long)(next - now) : 0;
@@ -803,6 +1082,7 @@ serve(struct agent *ag)
 				    &sz) != 0 || !(ev & ZMQ_POLLIN))
 					break;
 			}
+		queue_flush(&ag->queue, now);
 		for (size_t i = 0; i < np; i++)
 			if (items[2 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
 				read_request(ag, polled[i], now);
@@ -828,10 +1108,82 @@ agent_free(struct agent *ag)
 		zmq_ctx_term(ag->zctx);
 	users_free(&ag->users);
 	watch_free(&ag->watch);
+	queue_close(&ag->queue);
+	free(ag->hook_words);
 	OPENSSL_cleanse(ag->curve_secret, sizeof(ag->curve_secret));
 	ehx_signer_free(ag->signer);
 	ehx_cert_free(ag->broker_cert);
 	ehx_ca_free(ag->ca);
+}
+
+/* Split the hook's command line on spaces (no shell, no quoting). */
+static int
+hook_split(struct agent *ag, char *err, size_t errsz)
+{
+	char *w, *save = NULL;
+	size_t n = 0;
+
+	if (ag->cfg.hook[0] == '\0')
+		return 0;
+	if ((ag->hook_words = strdup(ag->cfg.hook)) == NULL)
+		return EHX_ERR_NOMEM;
+	for (w = strtok_r(ag->hook_words, " \t", &save); w != NULL;
+	    w = strtok_r(NULL, " \t", &save)) {
+		if (n == QUEUE_HOOK_ARGS) {
+			snprintf(err, errsz, "%s: hook: at most %d words",
+			    ag->cfg.file, QUEUE_HOOK_ARGS);
+			return EHX_ERR_CONFIG;
+		}
+		ag->queue.hook_argv[n++] = w;
+	}
+	ag->queue.hook_argv[n] = NULL;
+	if (access(ag->queue.hook_argv[0], X_OK) != 0) {
+		snprintf(err, errsz, "%s: hook: %s is not an executable program",
+		    ag->cfg.file, ag->queue.hook_argv[0]);
+		return EHX_ERR_CONFIG;
+	}
+	return 0;
+}
+
+/* The spool's tmp/, new/ and cur/ (maildir), made private when missing. */
+static int
+spool_setup(const char *dir, char *err, size_t errsz)
+{
+	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
+	char p[PATH_MAX_ + 8];
+
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "%s%s", dir, sub[i]);
+		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errsz, "%s: %s", p, strerror(errno));
+			return EHX_ERR_CONFIG;
+		}
+	}
+	return 0;
+}
+
+static int
+queue_setup(struct agent *ag, char *err, size_t errsz)
+{
+	struct queue *q = &ag->queue;
+	int r;
+
+	q->agency = ag->cfg.agency;
+	q->broker_id = ag->cfg.broker_id;
+	q->broker_cert = ag->broker_cert;
+	q->signer = ag->signer;
+	q->resend_ms = RESEND_OUTBOX_MS;
+	q->retry_max_ms = ag->cfg.retry_max_ms;
+	q->poll_ms = ag->cfg.poll_ms;
+	q->hook_timeout_ms = ag->cfg.hook_timeout_ms;
+	q->spool = ag->cfg.spool_dir[0] != '\0' ? ag->cfg.spool_dir : NULL;
+	q->on_decided = on_decided;
+	q->cb_arg = ag;
+	if ((r = hook_split(ag, err, errsz)) != 0)
+		return r;
+	if (q->spool != NULL && (r = spool_setup(q->spool, err, errsz)) != 0)
+		return r;
+	return queue_open(q, ag->cfg.data_dir, err, errsz);
 }
 
 int
@@ -892,6 +1244,10 @@ main(int argc, char **argv)
 	ag.watch.signer = ag.signer;
 	ag.watch.timeout_ms = ag.cfg.timeout_ms;
 	the_watch = &ag.watch;
+	if (queue_setup(&ag, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
 	ehx_log_level_current = ag.cfg.log_level;
 	if (check) {
 		printf("ehx-agent: %s is valid; agency %s, %zu users\n", conf,

@@ -1,0 +1,1526 @@
+/*
+ * queue.c — the agent's durable outbox and inbox; see queue.h.
+ *
+ * One LMDB environment in data_dir, fsync at every commit:
+ *
+ *   outbox  number (8, BE) → OutboxEntry (the Body to sign when sent)
+ *   done    number (8, BE) → DoneEntry (the broker's reply), kept 7 days
+ *   inbox   seq (8, BE)    → InboxItem (the broker-signed notification)
+ *   meta    "stream", "stream_base", "next_num", "delivered", "refused",
+ *           "notifications", "inbox_last"
+ *
+ * A request is signed when it is sent, not when it is queued: it carries
+ * the send time the broker's clock window checks, so an outbox can wait
+ * out a long outage. Its message id and its stream number stay the same
+ * through every attempt; that is what makes a resend harmless.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <zmq.h>
+
+#include "agent.h"
+#include "ehx/err.h"
+#include "ehx/log.h"
+#include "ehx/names.h"
+#include "ehx/nhs.h"
+#include "ehx/util.h"
+#include "ehx/validate.h"
+#include "ehx/wire.h"
+#include "queue.h"
+
+/* notice.c: the JSON a hook and the spool receive. */
+json_object *notice_json(const Ehx__InboxItem *it);
+
+#define DONE_KEEP_MS (7LL * 86400 * 1000)
+#define PRUNE_MAX 256
+#define NOT_CONNECTED_RETRY_MS 200
+#define GOBACK_GAP_MS 500
+#define FETCH_WAIT_MS 10000
+#define HOOK_RETRY_MAX_MS (300LL * 1000)
+#define MAX_REFUSALS 100
+#define MAP_SIZE (1024ULL * 1024 * 1024)
+
+static void
+be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (unsigned char)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get64(const void *p)
+{
+	const unsigned char *c = p;
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | c[i];
+	return v;
+}
+
+static int
+mdberr(int rc)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_NOTFOUND)
+		return EHX_ERR_NOT_FOUND;
+	if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL)
+		return EHX_ERR_STORAGE_FULL;
+	return EHX_ERR_STORAGE;
+}
+
+static int
+meta_get(struct queue *q, MDB_txn *txn, const char *name, uint64_t *v)
+{
+	MDB_val k = { strlen(name), (void *)name }, d;
+	int rc;
+
+	*v = 0;
+	if ((rc = mdb_get(txn, q->meta, &k, &d)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return mdberr(rc);
+	if (d.mv_size != 8)
+		return EHX_ERR_STORAGE;
+	*v = get64(d.mv_data);
+	return 0;
+}
+
+static int
+meta_put(struct queue *q, MDB_txn *txn, const char *name, uint64_t v)
+{
+	unsigned char b[8];
+	MDB_val k = { strlen(name), (void *)name }, d = { 8, b };
+
+	be64(b, v);
+	return mdberr(mdb_put(txn, q->meta, &k, &d, 0));
+}
+
+/* Pack msg under key (8-byte number) in dbi. */
+static int
+put_msg(MDB_txn *txn, MDB_dbi dbi, uint64_t num, const ProtobufCMessage *m)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, d;
+	int rc;
+
+	be64(kb, num);
+	d.mv_size = protobuf_c_message_get_packed_size(m);
+	if ((rc = mdb_put(txn, dbi, &k, &d, MDB_RESERVE)) != 0)
+		return mdberr(rc);
+	protobuf_c_message_pack(m, d.mv_data);
+	return 0;
+}
+
+static int
+get_raw(MDB_txn *txn, MDB_dbi dbi, uint64_t num, MDB_val *d)
+{
+	unsigned char kb[8];
+	MDB_val k = { 8, kb };
+
+	be64(kb, num);
+	return mdberr(mdb_get(txn, dbi, &k, d));
+}
+
+/* The first key of dbi (0: empty). */
+static uint64_t
+first_key(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_cursor *c;
+	MDB_val k, d;
+	uint64_t v = 0;
+
+	if (mdb_cursor_open(txn, dbi, &c) != 0)
+		return 0;
+	if (mdb_cursor_get(c, &k, &d, MDB_FIRST) == 0 && k.mv_size == 8)
+		v = get64(k.mv_data);
+	mdb_cursor_close(c);
+	return v;
+}
+
+static void
+new_stream(struct queue *q, MDB_txn *txn, uint64_t base)
+{
+	MDB_val k = { 6, (void *)"stream" }, d = { EHX_STREAM_LEN, q->stream };
+
+	if (ehx_random(q->stream, sizeof(q->stream)) != 0 ||
+	    mdb_put(txn, q->meta, &k, &d, 0) != 0 ||
+	    meta_put(q, txn, "stream_base", base) != 0)
+		log_error("could not start a new outbox stream");
+	q->stream_base = base;
+}
+
+int
+queue_open(struct queue *q, const char *dir, char *err, size_t errsz)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} dbs[] = {
+		{ "outbox", offsetof(struct queue, outbox) },
+		{ "done", offsetof(struct queue, done) },
+		{ "inbox", offsetof(struct queue, inbox) },
+		{ "meta", offsetof(struct queue, meta) },
+	};
+	MDB_txn *txn = NULL;
+	MDB_val k = { 6, (void *)"stream" }, d;
+	uint64_t first;
+	int rc;
+
+	q->hook_pid = -1;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errsz, "%s: %s", dir, strerror(errno));
+		return EHX_ERR_STORAGE;
+	}
+	if ((rc = mdb_env_create(&q->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(q->env, 8)) != 0 ||
+	    (rc = mdb_env_set_mapsize(q->env, MAP_SIZE)) != 0 ||
+	    (rc = mdb_env_open(q->env, dir, MDB_NOTLS, 0600)) != 0 ||
+	    (rc = mdb_txn_begin(q->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
+		if ((rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE,
+		    (MDB_dbi *)((char *)q + dbs[i].off))) != 0)
+			goto fail;
+	if ((rc = mdb_get(txn, q->meta, &k, &d)) == 0 &&
+	    d.mv_size == EHX_STREAM_LEN) {
+		memcpy(q->stream, d.mv_data, EHX_STREAM_LEN);
+		if (meta_get(q, txn, "stream_base", &q->stream_base) != 0)
+			goto bad;
+	} else
+		new_stream(q, txn, 0);
+	if (meta_get(q, txn, "next_num", &q->next_num) != 0 ||
+	    meta_get(q, txn, "delivered", &q->delivered) != 0 ||
+	    meta_get(q, txn, "refused", &q->refused) != 0 ||
+	    meta_get(q, txn, "notifications", &q->notifications) != 0 ||
+	    meta_get(q, txn, "inbox_last", &q->inbox_last) != 0)
+		goto bad;
+	if (q->next_num == 0)
+		q->next_num = 1;
+	first = first_key(txn, q->outbox);
+	q->next_send = first != 0 ? first : q->next_num;
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		txn = NULL;
+		goto fail;
+	}
+	q->hook_seq = 1;
+	return 0;
+bad:
+	rc = MDB_CORRUPTED;
+fail:
+	snprintf(err, errsz, "%s: the agent's store: %s", dir, mdb_strerror(rc));
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (q->env != NULL)
+		mdb_env_close(q->env);
+	q->env = NULL;
+	return EHX_ERR_STORAGE;
+}
+
+void
+queue_close(struct queue *q)
+{
+	for (size_t i = 0; i < q->ndec; i++) {
+		ehx_body_free(q->dec[i].reply);
+		free(q->dec[i].env);
+	}
+	free(q->dec);
+	q->dec = NULL;
+	q->ndec = 0;
+	if (q->env != NULL)
+		mdb_env_close(q->env);
+	q->env = NULL;
+}
+
+/* ---- the outbox --------------------------------------------------------- */
+
+int
+queue_put(struct queue *q, Ehx__Body **bodies, size_t n,
+    unsigned char (*ids)[EHX_MSGID_LEN], uint64_t *first, int64_t now)
+{
+	MDB_txn *txn;
+	uint64_t num = q->next_num;
+	int rc, r = 0;
+
+	if ((rc = mdb_txn_begin(q->env, NULL, 0, &txn)) != 0)
+		return mdberr(rc);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		Ehx__OutboxEntry e = EHX__OUTBOX_ENTRY__INIT;
+
+		if (ehx_random(ids[i], EHX_MSGID_LEN) != 0) {
+			r = EHX_ERR_INTERNAL;
+			break;
+		}
+		bodies[i]->message_id.data = ids[i];
+		bodies[i]->message_id.len = EHX_MSGID_LEN;
+		e.body = bodies[i];
+		e.queued_at = now;
+		r = put_msg(txn, q->outbox, num + i, &e.base);
+	}
+	if (r == 0)
+		r = meta_put(q, txn, "next_num", num + n);
+	if (r != 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return mdberr(rc);
+	q->next_num = num + n;
+	*first = num;
+	return 0;
+}
+
+bool
+queue_pending(struct queue *q, uint64_t num)
+{
+	MDB_txn *txn;
+	MDB_val d;
+	bool r;
+
+	if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn) != 0)
+		return true;
+	r = get_raw(txn, q->outbox, num, &d) == 0;
+	mdb_txn_abort(txn);
+	return r;
+}
+
+int
+queue_done_get(struct queue *q, uint64_t num, Ehx__DoneEntry **out)
+{
+	MDB_txn *txn;
+	MDB_val d;
+	int r;
+
+	*out = NULL;
+	if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn) != 0)
+		return EHX_ERR_STORAGE;
+	if ((r = get_raw(txn, q->done, num, &d)) == 0 &&
+	    (*out = ehx__done_entry__unpack(NULL, d.mv_size, d.mv_data)) ==
+	    NULL)
+		r = EHX_ERR_STORAGE;
+	mdb_txn_abort(txn);
+	return r;
+}
+
+static const char *
+sender_person_name(void)
+{
+	return "ehx-agent";
+}
+
+/* Sign and send one of the agency's own requests (a fetch). */
+static int
+send_own(struct queue *q, void *dealer, Ehx__Body *body, unsigned char *id,
+    int64_t now)
+{
+	static Ehx__Person self = EHX__PERSON__INIT;
+	unsigned char *env = NULL;
+	size_t len;
+	int r;
+
+	self.user_id = (char *)sender_person_name();
+	self.name = (char *)"EHX agent";
+	self.role = EHX__ROLE__ROLE_SYSTEM;
+	if (ehx_random(id, EHX_MSGID_LEN) != 0)
+		return EHX_ERR_INTERNAL;
+	body->message_id.data = id;
+	body->message_id.len = EHX_MSGID_LEN;
+	body->sender = (char *)q->agency;
+	body->recipient = (char *)q->broker_id;
+	body->sent_at = now;
+	body->person = &self;
+	if ((r = ehx_envelope_seal(q->signer, body, &env, &len)) != 0)
+		return r;
+	r = zmq_send(dealer, env, len, ZMQ_DONTWAIT) < 0 ? EHX_ERR_UNAVAILABLE : 0;
+	free(env);
+	return r;
+}
+
+/* Sign outbox entry num afresh and send it. */
+static int
+send_entry(struct queue *q, void *dealer, struct flight *f, int64_t now)
+{
+	Ehx__OutboxEntry *e = NULL;
+	Ehx__Sequence sq = EHX__SEQUENCE__INIT;
+	MDB_txn *txn;
+	MDB_val d;
+	unsigned char *env = NULL;
+	size_t len;
+	int r;
+
+	if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn) != 0)
+		return EHX_ERR_STORAGE;
+	if ((r = get_raw(txn, q->outbox, f->num, &d)) == 0 &&
+	    ((e = ehx__outbox_entry__unpack(NULL, d.mv_size, d.mv_data)) ==
+	    NULL || e->body == NULL || e->body->message_id.len !=
+	    EHX_MSGID_LEN))
+		r = EHX_ERR_STORAGE;
+	mdb_txn_abort(txn);
+	if (r != 0)
+		goto out;
+	memcpy(f->id, e->body->message_id.data, EHX_MSGID_LEN);
+	sq.stream.data = q->stream;
+	sq.stream.len = EHX_STREAM_LEN;
+	sq.number = f->num - q->stream_base;
+	{
+		/* Borrowed for the signing; the unpacked ones are put back
+		 * to be freed with the message. */
+		char *sender = e->body->sender, *recipient = e->body->recipient;
+		Ehx__Sequence *was = e->body->sequence;
+
+		e->body->sender = (char *)q->agency;
+		e->body->recipient = (char *)q->broker_id;
+		e->body->sent_at = now;
+		e->body->sequence = &sq;
+		r = ehx_envelope_seal(q->signer, e->body, &env, &len);
+		e->body->sequence = was;
+		e->body->sender = sender;
+		e->body->recipient = recipient;
+	}
+	if (r != 0)
+		goto out;
+	if (zmq_send(dealer, env, len, ZMQ_DONTWAIT) < 0) {
+		r = EHX_ERR_UNAVAILABLE;
+		goto out;
+	}
+	f->sent = now;
+	f->resend = false;
+out:
+	free(env);
+	if (e != NULL)
+		ehx__outbox_entry__free_unpacked(e, NULL);
+	return r;
+}
+
+static int64_t
+jitter(int64_t delay)
+{
+	unsigned char rnd[4];
+	uint32_t v;
+
+	if (delay < 2 || ehx_random(rnd, sizeof(rnd)) != 0)
+		return delay;
+	v = (uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 |
+	    (uint32_t)rnd[2] << 8 | rnd[3];
+	return delay / 2 + (int64_t)(v % (uint32_t)(delay / 2 + 1));
+}
+
+/* Send everything in flight again from the oldest, after a backoff. */
+static void
+goback(struct queue *q, int64_t now, bool backoff)
+{
+	for (size_t i = 0; i < q->nwin; i++)
+		q->win[i].resend = true;
+	q->last_goback = now;
+	if (backoff) {
+		int64_t d = 250LL << (q->backoff_step < 10 ? q->backoff_step : 10);
+
+		if (d > q->retry_max_ms)
+			d = q->retry_max_ms;
+		q->backoff_step++;
+		q->backoff_until = now + jitter(d);
+	}
+}
+
+static void
+send_fetch(struct queue *q, void *dealer, int64_t now)
+{
+	Ehx__Body body = EHX__BODY__INIT;
+	Ehx__FetchNotifications f = EHX__FETCH_NOTIFICATIONS__INIT;
+
+	f.after = q->inbox_last;
+	f.limit = EHX_MAX_FETCH;
+	body.payload_case = EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS;
+	body.fetch_notifications = &f;
+	if (send_own(q, dealer, &body, q->fetch_id, now) != 0) {
+		q->next_fetch = now + NOT_CONNECTED_RETRY_MS;
+		return;
+	}
+	q->fetch_busy = true;
+	q->fetch_again = false;
+	q->fetch_deadline = now + FETCH_WAIT_MS;
+	q->next_fetch = now + q->poll_ms;
+}
+
+static void hook_tick(struct queue *q, int64_t now, int64_t *next);
+
+void
+queue_tick(struct queue *q, void *dealer, int64_t now, int64_t *next)
+{
+	if (q->nwin > 0 && !q->win[0].resend &&
+	    now - q->win[0].sent >= q->resend_ms) {
+		snprintf(q->last_error, sizeof(q->last_error), "no answer from "
+		    "the broker within %lld s; sending again",
+		    (long long)(q->resend_ms / 1000));
+		goback(q, now, true);
+	}
+	if (now < q->backoff_until) {
+		if (q->backoff_until < *next)
+			*next = q->backoff_until;
+	} else {
+		bool blocked = false;
+
+		for (size_t i = 0; i < q->nwin && !blocked; i++)
+			if (q->win[i].resend && send_entry(q, dealer, &q->win[i],
+			    now) != 0)
+				blocked = true;
+		while (!blocked && q->nwin < QUEUE_WINDOW &&
+		    q->next_send < q->next_num) {
+			struct flight *f = &q->win[q->nwin];
+
+			memset(f, 0, sizeof(*f));
+			f->num = q->next_send;
+			if (!queue_pending(q, f->num)) {
+				q->next_send++;         /* decided already */
+				continue;
+			}
+			q->nwin++;
+			q->next_send++;
+			if (send_entry(q, dealer, f, now) != 0) {
+				f->resend = true;
+				blocked = true;
+			}
+		}
+		if (blocked) {
+			snprintf(q->last_error, sizeof(q->last_error),
+			    "the broker cannot be reached");
+			q->backoff_until = now + NOT_CONNECTED_RETRY_MS;
+			if (q->backoff_until < *next)
+				*next = q->backoff_until;
+		}
+	}
+	if (q->nwin > 0 && !q->win[0].resend &&
+	    q->win[0].sent + q->resend_ms < *next)
+		*next = q->win[0].sent + q->resend_ms;
+
+	if (q->fetch_busy && now >= q->fetch_deadline) {
+		q->fetch_busy = false;
+		q->next_fetch = now + 1000;
+	}
+	if (!q->fetch_busy && (q->fetch_again || now >= q->next_fetch))
+		send_fetch(q, dealer, now);
+	if (q->fetch_busy && q->fetch_deadline < *next)
+		*next = q->fetch_deadline;
+	else if (!q->fetch_busy && q->next_fetch < *next)
+		*next = q->next_fetch;
+	hook_tick(q, now, next);
+}
+
+static struct flight *
+in_flight(struct queue *q, const unsigned char *id)
+{
+	for (size_t i = 0; i < q->nwin; i++)
+		if (memcmp(q->win[i].id, id, EHX_MSGID_LEN) == 0 &&
+		    q->win[i].sent != 0)
+			return &q->win[i];
+	return NULL;
+}
+
+static bool
+retriable(int code)
+{
+	switch (code) {
+	case EHX_ERR_UNAVAILABLE:
+	case EHX_ERR_INTERNAL:
+	case EHX_ERR_STORAGE_FULL:
+	case EHX_ERR_RATE_LIMITED:
+	case EHX_ERR_TIMEOUT:
+	case EHX_ERR_STALE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int
+decide(struct queue *q, struct flight *f, Ehx__Body **b, unsigned char **env,
+    size_t *envlen, bool refused)
+{
+	struct decided *d;
+
+	for (size_t i = 0; i < q->ndec; i++)
+		if (q->dec[i].num == f->num)
+			return 0;       /* a second answer to the same */
+	if (q->ndec == q->dec_cap) {
+		size_t cap = q->dec_cap ? 2 * q->dec_cap : 64;
+		struct decided *n = realloc(q->dec, cap * sizeof(*n));
+
+		if (n == NULL)
+			return EHX_ERR_NOMEM;
+		q->dec = n;
+		q->dec_cap = cap;
+	}
+	d = &q->dec[q->ndec++];
+	d->num = f->num;
+	memcpy(d->id, f->id, EHX_MSGID_LEN);
+	d->reply = *b;
+	d->env = *env;
+	d->envlen = *envlen;
+	d->refused = refused;
+	d->unchanged = !refused && (*b)->ack != NULL && (*b)->ack->unchanged;
+	*b = NULL;
+	*env = NULL;
+	return 0;
+}
+
+/* ---- the inbox ---------------------------------------------------------- */
+
+static bool
+text_ok(const char *s, size_t max)
+{
+	return s != NULL && (s[0] == '\0' || ehx_text_ok(s, 0, max));
+}
+
+/* What a notification must be, whoever signed it. */
+static bool
+notification_ok(const Ehx__Notification *n)
+{
+	const Ehx__Practitioner *p = n->contact;
+
+	return n->seq >= 1 && n->seq <= EHX_MAX_SEQ &&
+	    ehx_nhs_valid(n->nhs_number) && ehx_id_ok(n->agency) &&
+	    ehx_category_name(n->category) != NULL && n->category != 0 &&
+	    n->level <= 4 && n->previous_level <= 4 &&
+	    (p == NULL || (text_ok(p->name, EHX_MAX_NAME) &&
+	    text_ok(p->role, EHX_MAX_JOB) &&
+	    text_ok(p->contact, EHX_MAX_CONTACT))) &&
+	    text_ok(n->consent_id, 32) && text_ok(n->agreement, EHX_MAX_ID);
+}
+
+/* Store the notification in b if it is the next one. Sets *gap when one
+ * is missing before it. */
+static int
+intake(struct queue *q, MDB_txn *txn, const Ehx__Body *b,
+    const unsigned char *env, size_t envlen, uint64_t *last, int64_t now,
+    bool *gap)
+{
+	const Ehx__Notification *n = b->notification;
+	Ehx__InboxItem it = EHX__INBOX_ITEM__INIT;
+	int r;
+
+	if (n == NULL || !notification_ok(n)) {
+		log_warn("notification dropped: not well formed");
+		return 0;
+	}
+	if (n->seq <= *last)
+		return 0;               /* had it */
+	if (n->seq != *last + 1) {
+		*gap = true;
+		return 0;
+	}
+	it.seq = n->seq;
+	it.received_at = now;
+	it.notification = (Ehx__Notification *)n;
+	it.envelope.data = (uint8_t *)env;
+	it.envelope.len = envlen;
+	if ((r = put_msg(txn, q->inbox, n->seq, &it.base)) != 0)
+		return r;
+	*last = n->seq;
+	return meta_put(q, txn, "inbox_last", *last);
+}
+
+/* Write a stored item into the spool: tmp/NAME, fsync, rename to new/. */
+static int
+spool_one(struct queue *q, const Ehx__InboxItem *it)
+{
+	char tmp[1200], dst[1200], name[64];
+	json_object *o;
+	const char *s;
+	int fd, r = -1;
+
+	snprintf(name, sizeof(name), "%020llu.%s.json",
+	    (unsigned long long)it->seq, q->agency);
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", q->spool, name);
+	snprintf(dst, sizeof(dst), "%s/new/%s", q->spool, name);
+	if ((o = notice_json(it)) == NULL)
+		return -1;
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0) {
+		size_t n = strlen(s), off = 0;
+
+		while (off < n) {
+			ssize_t w = write(fd, s + off, n - off);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+		if (off == n && write(fd, "\n", 1) == 1 && fsync(fd) == 0)
+			r = 0;
+		close(fd);
+	}
+	if (r == 0 && rename(tmp, dst) != 0)
+		r = -1;
+	if (r == 0) {
+		char dir[1100];
+
+		snprintf(dir, sizeof(dir), "%s/new", q->spool);
+		if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+	} else {
+		log_error("spool %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+	}
+	json_object_put(o);
+	return r;
+}
+
+/* Spool every stored item not spooled yet (after a crash, again). */
+static void
+spool_pending(struct queue *q, int64_t now)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, d;
+	int rc;
+
+	if (q->spool == NULL || mdb_txn_begin(q->env, NULL, 0, &txn) != 0)
+		return;
+	if (mdb_cursor_open(txn, q->inbox, &c) != 0) {
+		mdb_txn_abort(txn);
+		return;
+	}
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		Ehx__InboxItem *it = ehx__inbox_item__unpack(NULL, d.mv_size,
+		    d.mv_data);
+
+		if (it != NULL && it->spooled_at == 0 && spool_one(q, it) == 0) {
+			it->spooled_at = now;
+			put_msg(txn, q->inbox, it->seq, &it->base);
+		}
+		if (it != NULL)
+			ehx__inbox_item__free_unpacked(it, NULL);
+	}
+	mdb_cursor_close(c);
+	if (mdb_txn_commit(txn) != 0)
+		log_error("the spool marks could not be stored");
+}
+
+/*
+ * Open an envelope from the broker: signed by the broker's certificate,
+ * from the broker's id, to this agency. 0 and *out, or -1 (logged).
+ */
+int
+queue_open_envelope(struct queue *q, const void *data, size_t len,
+    Ehx__Envelope **envp, Ehx__Body **out)
+{
+	Ehx__Envelope *env = NULL;
+	Ehx__Body *b = NULL;
+	char why[128];
+	int r;
+
+	*out = NULL;
+	if ((r = ehx_envelope_decode(data, len, &env)) != 0) {
+		log_warn("from the broker, dropped: %s", ehx_strerror(r));
+		return -1;
+	}
+	if (!ehx_ct_eq(env->signer.data, ehx_cert_fpr(q->broker_cert),
+	    EHX_FPR_LEN)) {
+		log_warn("dropped: not signed by the broker's certificate");
+		goto bad;
+	}
+	if (ehx_envelope_verify(env, ehx_cert_pubkey(q->broker_cert)) != 0) {
+		log_warn("dropped: bad signature");
+		goto bad;
+	}
+	if ((r = ehx_cert_check_time(q->broker_cert, ehx_now_ms())) != 0) {
+		log_warn("dropped: the broker's certificate: %s",
+		    ehx_strerror(r));
+		goto bad;
+	}
+	if (ehx_body_decode(env->body.data, env->body.len, &b, why,
+	    sizeof(why)) != 0) {
+		log_warn("dropped: %s", why);
+		goto bad;
+	}
+	if (strcmp(b->sender, q->broker_id) != 0 ||
+	    strcmp(b->recipient, q->agency) != 0) {
+		log_warn("dropped: from %s to %s", b->sender, b->recipient);
+		ehx_body_free(b);
+		goto bad;
+	}
+	*out = b;
+	if (envp != NULL)
+		*envp = env;
+	else
+		ehx_envelope_free(env);
+	return 0;
+bad:
+	ehx_envelope_free(env);
+	return -1;
+}
+
+/* Store notifications (each its envelope's bytes) in one commit. */
+static void
+store_notifications(struct queue *q, Ehx__Body **bs,
+    const ProtobufCBinaryData *envs, size_t n, int64_t now)
+{
+	MDB_txn *txn;
+	uint64_t last = q->inbox_last;
+	bool gap = false;
+	int r = 0;
+
+	if (mdb_txn_begin(q->env, NULL, 0, &txn) != 0)
+		return;
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (bs[i] != NULL)
+			r = intake(q, txn, bs[i], envs[i].data, envs[i].len,
+			    &last, now, &gap);
+	if (r != 0 || mdb_txn_commit(txn) != 0) {
+		if (r != 0)
+			mdb_txn_abort(txn);
+		log_error("notifications could not be stored: %s",
+		    ehx_strerror(r != 0 ? r : EHX_ERR_STORAGE));
+		return;
+	}
+	if (last > q->inbox_last) {
+		log_info("notifications %llu..%llu stored",
+		    (unsigned long long)q->inbox_last + 1,
+		    (unsigned long long)last);
+		q->notifications += last - q->inbox_last;
+		q->inbox_last = last;
+		spool_pending(q, now);
+		q->hook_next = now;
+	}
+	/* Acknowledge what is stored, and ask for what is missing. */
+	q->fetch_again = true;
+	(void)gap;
+}
+
+static void
+fetch_reply(struct queue *q, const Ehx__Body *b, int64_t now)
+{
+	const Ehx__NotificationBatch *nb = b->notifications;
+	Ehx__Body **bs;
+	size_t n;
+
+	q->fetch_busy = false;
+	q->last_contact = now;
+	if (b->payload_case != EHX__BODY__PAYLOAD_NOTIFICATIONS || nb == NULL) {
+		if (b->payload_case == EHX__BODY__PAYLOAD_ERROR && b->error)
+			log_warn("fetching notifications: %s",
+			    b->error->message);
+		q->next_fetch = now + 1000;
+		return;
+	}
+	n = nb->n_envelopes;
+	if (n == 0) {
+		if (nb->pending > 0)
+			q->fetch_again = true;
+		return;
+	}
+	if ((bs = calloc(n, sizeof(*bs))) == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (queue_open_envelope(q, nb->envelopes[i].data,
+		    nb->envelopes[i].len, NULL, &bs[i]) == 0 &&
+		    bs[i]->payload_case != EHX__BODY__PAYLOAD_NOTIFICATION) {
+			ehx_body_free(bs[i]);
+			bs[i] = NULL;
+		}
+	store_notifications(q, bs, nb->envelopes, n, now);
+	for (size_t i = 0; i < n; i++)
+		ehx_body_free(bs[i]);
+	free(bs);
+	q->fetch_again = true;
+}
+
+bool
+queue_reply(struct queue *q, Ehx__Body **bp, unsigned char **env,
+    size_t *envlen, int64_t now)
+{
+	Ehx__Body *b = *bp;
+	struct flight *f;
+	int code;
+
+	if (b->payload_case == EHX__BODY__PAYLOAD_NOTIFICATION &&
+	    b->in_reply_to.len == 0) {
+		ProtobufCBinaryData e = { *envlen, *env };
+
+		q->last_contact = now;
+		store_notifications(q, bp, &e, 1, now);
+		return true;
+	}
+	if (b->in_reply_to.len != EHX_MSGID_LEN)
+		return false;
+	if (q->fetch_busy && memcmp(b->in_reply_to.data, q->fetch_id,
+	    EHX_MSGID_LEN) == 0) {
+		fetch_reply(q, b, now);
+		return true;
+	}
+	if ((f = in_flight(q, b->in_reply_to.data)) == NULL)
+		return false;
+	q->last_contact = now;
+	if (b->payload_case != EHX__BODY__PAYLOAD_ERROR || b->error == NULL) {
+		q->backoff_step = 0;
+		q->last_error[0] = '\0';
+		decide(q, f, bp, env, envlen, false);
+		return true;
+	}
+	code = ehx_err_from_wire(b->error->code);
+	if (code == EHX_ERR_OUT_OF_ORDER) {
+		MDB_txn *txn;
+		uint64_t oldest = f->num, due = b->error->expected + q->stream_base;
+
+		if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn) == 0) {
+			oldest = first_key(txn, q->outbox);
+			mdb_txn_abort(txn);
+		}
+		if (b->error->expected == 0 || due < oldest) {
+			/* The broker has applied less than we know it did:
+			 * its store went back. What we still hold was never
+			 * applied there: number it afresh. */
+			log_warn("the broker expects outbox number %llu, which "
+			    "it acknowledged before (its store was restored?): "
+			    "starting a new stream at %llu",
+			    (unsigned long long)b->error->expected,
+			    (unsigned long long)oldest);
+			if (mdb_txn_begin(q->env, NULL, 0, &txn) == 0) {
+				new_stream(q, txn, oldest - 1);
+				if (mdb_txn_commit(txn) != 0)
+					log_error("the new stream was not stored");
+			}
+			goback(q, now, false);
+		} else if (now - q->last_goback >= GOBACK_GAP_MS)
+			goback(q, now, false);
+		return true;
+	}
+	if (retriable(code)) {
+		snprintf(q->last_error, sizeof(q->last_error), "%s: %s",
+		    ehx_errname(code), b->error->message);
+		if (now - q->last_goback >= GOBACK_GAP_MS)
+			goback(q, now, true);
+		return true;
+	}
+	q->backoff_step = 0;
+	decide(q, f, bp, env, envlen, true);
+	return true;
+}
+
+/* "publish_flag REF" for an outbox entry. */
+static void
+describe(const Ehx__Body *b, char *out, size_t outsz)
+{
+	const char *what = "";
+
+	switch (b->payload_case) {
+	case EHX__BODY__PAYLOAD_PUBLISH_FLAG: what = b->publish_flag->ref; break;
+	case EHX__BODY__PAYLOAD_CLOSE_FLAG: what = b->close_flag->ref; break;
+	case EHX__BODY__PAYLOAD_WITHDRAW_CONSENT:
+		what = b->withdraw_consent->consent_id;
+		break;
+	default: break;
+	}
+	snprintf(out, outsz, "%s%s%s", ehx_payload_name(b->payload_case),
+	    what[0] ? " " : "", what);
+}
+
+static void
+prune_done(struct queue *q, MDB_txn *txn, int64_t now)
+{
+	MDB_cursor *c;
+	MDB_val k, d;
+	int n = 0;
+
+	if (mdb_cursor_open(txn, q->done, &c) != 0)
+		return;
+	while (n++ < PRUNE_MAX && mdb_cursor_get(c, &k, &d, MDB_FIRST) == 0) {
+		Ehx__DoneEntry *e = ehx__done_entry__unpack(NULL, d.mv_size,
+		    d.mv_data);
+		bool old = e == NULL || e->at < now - DONE_KEEP_MS;
+
+		if (e != NULL)
+			ehx__done_entry__free_unpacked(e, NULL);
+		if (!old || mdb_cursor_del(c, 0) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+}
+
+void
+queue_flush(struct queue *q, int64_t now)
+{
+	MDB_txn *txn;
+	uint64_t delivered = q->delivered, refused = q->refused;
+	int r = 0;
+
+	if (q->ndec == 0)
+		return;
+	if (mdb_txn_begin(q->env, NULL, 0, &txn) != 0) {
+		r = EHX_ERR_STORAGE;
+		goto out;
+	}
+	for (size_t i = 0; i < q->ndec && r == 0; i++) {
+		struct decided *dc = &q->dec[i];
+		Ehx__DoneEntry de = EHX__DONE_ENTRY__INIT;
+		Ehx__OutboxEntry *e = NULL;
+		unsigned char kb[8];
+		MDB_val k = { 8, kb }, d;
+		char what[128] = "";
+
+		be64(kb, dc->num);
+		if (mdb_get(txn, q->outbox, &k, &d) != 0)
+			continue;       /* decided before */
+		if ((e = ehx__outbox_entry__unpack(NULL, d.mv_size,
+		    d.mv_data)) != NULL && e->body != NULL)
+			describe(e->body, what, sizeof(what));
+		if (e != NULL)
+			ehx__outbox_entry__free_unpacked(e, NULL);
+		if ((r = mdberr(mdb_del(txn, q->outbox, &k, NULL))) != 0)
+			break;
+		de.number = dc->num;
+		de.at = now;
+		de.reply.data = dc->env;
+		de.reply.len = dc->envlen;
+		de.refused = dc->refused;
+		de.unchanged = dc->unchanged;
+		de.what = what;
+		if (dc->refused)
+			de.error = dc->reply->error;
+		r = put_msg(txn, q->done, dc->num, &de.base);
+		if (dc->refused) {
+			refused++;
+			log_warn("outbox %llu (%s) refused by the broker: %s",
+			    (unsigned long long)dc->num, what,
+			    dc->reply->error->message);
+		} else
+			delivered++;
+	}
+	if (r == 0)
+		prune_done(q, txn, now);
+	if (r == 0 && ((r = meta_put(q, txn, "delivered", delivered)) != 0 ||
+	    (r = meta_put(q, txn, "refused", refused)) != 0)) {
+		/* fall through */
+	}
+	if (r != 0)
+		mdb_txn_abort(txn);
+	else if (mdb_txn_commit(txn) != 0)
+		r = EHX_ERR_STORAGE;
+out:
+	if (r != 0) {
+		/* Not stored: they stay queued and are sent again; the
+		 * broker answers them as decided before. */
+		log_error("the outbox could not be updated: %s",
+		    ehx_strerror(r));
+		goback(q, now, true);
+	} else {
+		q->delivered = delivered;
+		q->refused = refused;
+	}
+	for (size_t i = 0; i < q->ndec; i++) {
+		struct decided *dc = &q->dec[i];
+
+		if (r == 0) {
+			size_t j;
+
+			for (j = 0; j < q->nwin; j++)
+				if (q->win[j].num == dc->num)
+					break;
+			if (j < q->nwin) {
+				memmove(&q->win[j], &q->win[j + 1],
+				    (q->nwin - j - 1) * sizeof(q->win[0]));
+				q->nwin--;
+			}
+			if (q->on_decided != NULL)
+				q->on_decided(q->cb_arg, dc->num, dc->reply);
+		}
+		ehx_body_free(dc->reply);
+		free(dc->env);
+	}
+	q->ndec = 0;
+}
+
+/* ---- reports ------------------------------------------------------------ */
+
+int
+queue_report(struct queue *q, uint64_t first, uint64_t last,
+    Ehx__OutboxReport *rep)
+{
+	MDB_txn *txn;
+	MDB_cursor *c = NULL;
+	unsigned char kb[8];
+	MDB_val k, d;
+	int rc;
+
+	ehx__outbox_report__init(rep);
+	if (first == 0 || last < first)
+		return EHX_ERR_INVALID_FIELD;
+	if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn) != 0)
+		return EHX_ERR_STORAGE;
+	be64(kb, first);
+	if (mdb_cursor_open(txn, q->outbox, &c) == 0) {
+		k = (MDB_val){ 8, kb };
+		for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0 &&
+		    get64(k.mv_data) <= last;
+		    rc = mdb_cursor_get(c, &k, &d, MDB_NEXT))
+			rep->pending++;
+		mdb_cursor_close(c);
+	}
+	if (mdb_cursor_open(txn, q->done, &c) == 0) {
+		k = (MDB_val){ 8, kb };
+		for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0 &&
+		    get64(k.mv_data) <= last;
+		    rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+			Ehx__DoneEntry *e = ehx__done_entry__unpack(NULL,
+			    d.mv_size, d.mv_data);
+
+			if (e == NULL)
+				continue;
+			if (!e->refused) {
+				rep->delivered++;
+				rep->unchanged += e->unchanged;
+			} else {
+				rep->refused++;
+				if (rep->n_refusals < MAX_REFUSALS) {
+					Ehx__Refusal *rf = malloc(sizeof(*rf));
+					Ehx__Refusal **rs = realloc(rep->refusals,
+					    (rep->n_refusals + 1) * sizeof(*rs));
+
+					if (rs != NULL)
+						rep->refusals = rs;
+					if (rf != NULL && rs != NULL) {
+						ehx__refusal__init(rf);
+						rf->number = e->number;
+						rf->at = e->at;
+						rf->what = strdup(e->what);
+						rf->error = e->error;
+						e->error = NULL;
+						rs[rep->n_refusals++] = rf;
+					} else
+						free(rf);
+				}
+			}
+			ehx__done_entry__free_unpacked(e, NULL);
+		}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	return 0;
+}
+
+void
+queue_report_free(Ehx__OutboxReport *r)
+{
+	for (size_t i = 0; i < r->n_refusals; i++) {
+		free(r->refusals[i]->what);
+		if (r->refusals[i]->error != NULL)
+			ehx__error__free_unpacked(r->refusals[i]->error, NULL);
+		free(r->refusals[i]);
+	}
+	free(r->refusals);
+	r->refusals = NULL;
+	r->n_refusals = 0;
+}
+
+int
+queue_status(struct queue *q, int64_t now, Ehx__AgentStatus *s)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+	MDB_val d;
+	MDB_cursor *c;
+	MDB_val k;
+	uint64_t first;
+	int rc;
+
+	ehx__agent_status__init(s);
+	s->connected = q->last_contact != 0 && now - q->last_contact < 60000;
+	s->last_contact = q->last_contact;
+	s->in_flight = q->nwin;
+	s->delivered = q->delivered;
+	s->refused = q->refused;
+	s->next_number = q->next_num;
+	s->notifications = q->notifications;
+	s->stream.data = q->stream;
+	s->stream.len = EHX_STREAM_LEN;
+	s->last_error = strdup(q->last_error);
+	s->hook_error = strdup(q->hook_error);
+	if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn) != 0)
+		return EHX_ERR_STORAGE;
+	if (mdb_stat(txn, q->outbox, &st) == 0)
+		s->outbox = st.ms_entries;
+	if ((first = first_key(txn, q->outbox)) != 0 &&
+	    get_raw(txn, q->outbox, first, &d) == 0) {
+		Ehx__OutboxEntry *e = ehx__outbox_entry__unpack(NULL,
+		    d.mv_size, d.mv_data);
+
+		if (e != NULL) {
+			s->oldest_queued = e->queued_at;
+			ehx__outbox_entry__free_unpacked(e, NULL);
+		}
+	}
+	if (mdb_cursor_open(txn, q->inbox, &c) == 0) {
+		for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+		    rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+			Ehx__InboxItem *it = ehx__inbox_item__unpack(NULL,
+			    d.mv_size, d.mv_data);
+
+			if (it == NULL)
+				continue;
+			if (it->acked_at == 0)
+				s->inbox_new++;
+			if (q->hook_argv[0] != NULL && it->hooked_at == 0) {
+				if (s->hook_pending++ == 0)
+					s->oldest_hook_pending = it->received_at;
+			}
+			ehx__inbox_item__free_unpacked(it, NULL);
+		}
+		mdb_cursor_close(c);
+	}
+	/* The latest refusals, newest first. */
+	if (mdb_cursor_open(txn, q->done, &c) == 0) {
+		for (rc = mdb_cursor_get(c, &k, &d, MDB_LAST);
+		    rc == 0 && s->n_recent_refusals < 5;
+		    rc = mdb_cursor_get(c, &k, &d, MDB_PREV)) {
+			Ehx__DoneEntry *e = ehx__done_entry__unpack(NULL,
+			    d.mv_size, d.mv_data);
+			Ehx__Refusal *rf;
+			Ehx__Refusal **rs;
+
+			if (e == NULL)
+				continue;
+			if (e->refused && (rf = malloc(sizeof(*rf))) != NULL) {
+				if ((rs = realloc(s->recent_refusals,
+				    (s->n_recent_refusals + 1) *
+				    sizeof(*rs))) == NULL) {
+					free(rf);
+				} else {
+					s->recent_refusals = rs;
+					ehx__refusal__init(rf);
+					rf->number = e->number;
+					rf->at = e->at;
+					rf->what = strdup(e->what);
+					rf->error = e->error;
+					e->error = NULL;
+					rs[s->n_recent_refusals++] = rf;
+				}
+			}
+			ehx__done_entry__free_unpacked(e, NULL);
+		}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	return 0;
+}
+
+void
+queue_status_free(Ehx__AgentStatus *s)
+{
+	Ehx__OutboxReport r = EHX__OUTBOX_REPORT__INIT;
+
+	free(s->last_error);
+	free(s->hook_error);
+	r.refusals = s->recent_refusals;
+	r.n_refusals = s->n_recent_refusals;
+	queue_report_free(&r);
+	s->recent_refusals = NULL;
+	s->n_recent_refusals = 0;
+}
+
+int
+queue_inbox(struct queue *q, const Ehx__InboxRequest *req, int64_t now,
+    Ehx__InboxList *out)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, d;
+	size_t limit = req->limit == 0 ? 100 : req->limit;
+	int rc, r = 0;
+
+	ehx__inbox_list__init(out);
+	if (limit > 1000)
+		return EHX_ERR_INVALID_FIELD;
+	if ((out->items = calloc(limit, sizeof(*out->items))) == NULL)
+		return EHX_ERR_NOMEM;
+	if (req->op != EHX__INBOX_REQUEST__OP__OP_LIST) {
+		Ehx__InboxItem *it;
+
+		if ((rc = mdb_txn_begin(q->env, NULL,
+		    req->op == EHX__INBOX_REQUEST__OP__OP_ACK ? 0 : MDB_RDONLY,
+		    &txn)) != 0)
+			return EHX_ERR_STORAGE;
+		if ((r = get_raw(txn, q->inbox, req->seq, &d)) != 0 ||
+		    (it = ehx__inbox_item__unpack(NULL, d.mv_size,
+		    d.mv_data)) == NULL) {
+			mdb_txn_abort(txn);
+			return r != 0 ? r : EHX_ERR_STORAGE;
+		}
+		if (req->op == EHX__INBOX_REQUEST__OP__OP_ACK) {
+			if (it->acked_at == 0) {
+				it->acked_at = now;
+				if ((r = put_msg(txn, q->inbox, it->seq,
+				    &it->base)) != 0)
+					mdb_txn_abort(txn);
+				else
+					r = mdberr(mdb_txn_commit(txn));
+				if (r != 0) {
+					ehx__inbox_item__free_unpacked(it, NULL);
+					return r;
+				}
+			} else
+				mdb_txn_abort(txn);
+			it->envelope.len = 0;
+		} else
+			mdb_txn_abort(txn);
+		out->items[out->n_items++] = it;
+		return 0;
+	}
+	if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn) != 0)
+		return EHX_ERR_STORAGE;
+	if (mdb_cursor_open(txn, q->inbox, &c) == 0) {
+		for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+		    rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+			Ehx__InboxItem *it = ehx__inbox_item__unpack(NULL,
+			    d.mv_size, d.mv_data);
+
+			if (it == NULL)
+				continue;
+			if (it->acked_at == 0)
+				out->total_new++;
+			if ((it->acked_at == 0 || req->all) &&
+			    out->n_items < limit) {
+				it->envelope.len = 0;
+				out->items[out->n_items++] = it;
+			} else
+				ehx__inbox_item__free_unpacked(it, NULL);
+		}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	return 0;
+}
+
+void
+queue_inbox_free(Ehx__InboxList *l)
+{
+	for (size_t i = 0; i < l->n_items; i++)
+		ehx__inbox_item__free_unpacked(l->items[i], NULL);
+	free(l->items);
+	l->items = NULL;
+	l->n_items = 0;
+}
+
+/* ---- the hook ------------------------------------------------------------ */
+
+/* Mark item seq as handed over (ok) or count a failed attempt. */
+static void
+hook_mark(struct queue *q, uint64_t seq, bool ok, int64_t now)
+{
+	MDB_txn *txn;
+	MDB_val d;
+	Ehx__InboxItem *it = NULL;
+
+	if (mdb_txn_begin(q->env, NULL, 0, &txn) != 0)
+		return;
+	if (get_raw(txn, q->inbox, seq, &d) == 0 &&
+	    (it = ehx__inbox_item__unpack(NULL, d.mv_size, d.mv_data)) != NULL) {
+		it->hook_attempts++;
+		if (ok)
+			it->hooked_at = now;
+		if (put_msg(txn, q->inbox, seq, &it->base) != 0) {
+			mdb_txn_abort(txn);
+			txn = NULL;
+		}
+		ehx__inbox_item__free_unpacked(it, NULL);
+	} else {
+		mdb_txn_abort(txn);
+		txn = NULL;
+	}
+	if (txn != NULL && mdb_txn_commit(txn) != 0)
+		log_error("the hook's result for notification %llu was not "
+		    "stored", (unsigned long long)seq);
+}
+
+void
+queue_reap(struct queue *q, int64_t now)
+{
+	int st;
+	pid_t p;
+
+	if (q->hook_pid <= 0)
+		return;
+	if ((p = waitpid(q->hook_pid, &st, WNOHANG)) == 0)
+		return;
+	q->hook_pid = -1;
+	if (p > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		hook_mark(q, q->hook_seq, true, now);
+		log_info("notification %llu handed to the hook",
+		    (unsigned long long)q->hook_seq);
+		q->hook_fails = 0;
+		q->hook_error[0] = '\0';
+		q->hook_seq++;
+		q->hook_next = now;
+		return;
+	}
+	if (p > 0 && WIFEXITED(st))
+		snprintf(q->hook_error, sizeof(q->hook_error), "the hook exited "
+		    "with status %d", WEXITSTATUS(st));
+	else if (p > 0 && WIFSIGNALED(st))
+		snprintf(q->hook_error, sizeof(q->hook_error), "the hook was "
+		    "killed by signal %d%s", WTERMSIG(st),
+		    WTERMSIG(st) == SIGKILL ? " (timeout?)" : "");
+	else
+		snprintf(q->hook_error, sizeof(q->hook_error), "the hook could "
+		    "not be waited for");
+	hook_mark(q, q->hook_seq, false, now);
+	{
+		int64_t d = 1000LL << (q->hook_fails < 9 ? q->hook_fails : 9);
+
+		if (d > HOOK_RETRY_MAX_MS)
+			d = HOOK_RETRY_MAX_MS;
+		q->hook_fails++;
+		q->hook_next = now + jitter(d);
+		log_warn("notification %llu: %s; trying again in %lld ms",
+		    (unsigned long long)q->hook_seq, q->hook_error,
+		    (long long)(q->hook_next - now));
+	}
+}
+
+/* The first stored item the hook has not taken, from hook_seq on. */
+static Ehx__InboxItem *
+hook_next_item(struct queue *q)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	unsigned char kb[8];
+	MDB_val k = { 8, kb }, d;
+	Ehx__InboxItem *found = NULL;
+	int rc;
+
+	if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn) != 0)
+		return NULL;
+	be64(kb, q->hook_seq);
+	if (mdb_cursor_open(txn, q->inbox, &c) == 0) {
+		for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
+		    rc == 0 && found == NULL;
+		    rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+			Ehx__InboxItem *it = ehx__inbox_item__unpack(NULL,
+			    d.mv_size, d.mv_data);
+
+			if (it == NULL)
+				continue;
+			if (it->hooked_at == 0)
+				found = it;
+			else {
+				q->hook_seq = it->seq + 1;
+				ehx__inbox_item__free_unpacked(it, NULL);
+			}
+		}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	return found;
+}
+
+static void
+hook_start(struct queue *q, Ehx__InboxItem *it, int64_t now)
+{
+	char seqenv[64], agencyenv[96];
+	char *envp[] = { (char *)"PATH=/usr/local/bin:/usr/bin:/bin",
+	    seqenv, agencyenv, NULL };
+	json_object *o;
+	const char *s;
+	int fds[2], devnull;
+	pid_t pid;
+
+	snprintf(seqenv, sizeof(seqenv), "EHX_NOTIFICATION_SEQ=%llu",
+	    (unsigned long long)it->seq);
+	snprintf(agencyenv, sizeof(agencyenv), "EHX_AGENCY=%s", q->agency);
+	if ((o = notice_json(it)) == NULL)
+		return;
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		json_object_put(o);
+		return;
+	}
+	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if ((pid = fork()) == 0) {
+		/* Only async-signal-safe calls until exec. */
+		if (dup2(fds[0], 0) < 0 || (devnull >= 0 && dup2(devnull, 1) < 0))
+			_exit(126);
+		execve(q->hook_argv[0], q->hook_argv, envp);
+		_exit(127);
+	}
+	close(fds[0]);
+	if (devnull >= 0)
+		close(devnull);
+	if (pid < 0) {
+		close(fds[1]);
+		json_object_put(o);
+		snprintf(q->hook_error, sizeof(q->hook_error), "fork: %s",
+		    strerror(errno));
+		q->hook_next = now + 1000;
+		return;
+	}
+	{
+		size_t n = strlen(s), off = 0;
+
+		while (off < n) {
+			ssize_t w = write(fds[1], s + off, n - off);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;  /* it did not read: its exit decides */
+			off += (size_t)w;
+		}
+		if (off == n && write(fds[1], "\n", 1) != 1)
+			log_debug("the hook did not read its input");
+	}
+	close(fds[1]);
+	json_object_put(o);
+	q->hook_pid = pid;
+	q->hook_seq = it->seq;
+	q->hook_started = now;
+}
+
+static void
+hook_tick(struct queue *q, int64_t now, int64_t *next)
+{
+	Ehx__InboxItem *it;
+
+	if (q->hook_argv[0] == NULL)
+		return;
+	queue_reap(q, now);
+	if (q->hook_pid > 0) {
+		if (now - q->hook_started > q->hook_timeout_ms) {
+			log_warn("the hook ran over %lld s on notification "
+			    "%llu: killed", (long long)(q->hook_timeout_ms /
+			    1000), (unsigned long long)q->hook_seq);
+			kill(q->hook_pid, SIGKILL);
+		}
+		if (now + 20 < *next)
+			*next = now + 20;       /* reap it soon */
+		return;
+	}
+	if (now < q->hook_next) {
+		if (q->hook_next < *next)
+			*next = q->hook_next;
+		return;
+	}
+	if ((it = hook_next_item(q)) == NULL) {
+		q->hook_next = INT64_MAX;       /* until the next arrives */
+		return;
+	}
+	hook_start(q, it, now);
+	ehx__inbox_item__free_unpacked(it, NULL);
+	if (now + 20 < *next)
+		*next = now + 20;
+}
