@@ -109,7 +109,7 @@ struct agent {
 	unsigned char curve_secret[EHX_KEY_LEN];   /* wiped once set on the socket */
 	unsigned char curve_pub[EHX_KEY_LEN];
 	unsigned char broker_curve[EHX_KEY_LEN];
-	void *zctx, *dealer;
+	void *zctx, *dealer, *monitor;
 	int listen_fd;
 	struct watch watch;
 	struct queue queue;
@@ -402,7 +402,43 @@ open_dealer(struct agent *ag, char *err, size_t errsz)
 	}
 	/* libzmq keeps its own copy; ours is not needed again. */
 	OPENSSL_cleanse(ag->curve_secret, sizeof(ag->curve_secret));
+	/* Hear at once when the connection drops or comes back. */
+	if (r == 0 && (zmq_socket_monitor(ag->dealer, "inproc://ehx-monitor",
+	    ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0 ||
+	    (ag->monitor = zmq_socket(ag->zctx, ZMQ_PAIR)) == NULL ||
+	    zmq_connect(ag->monitor, "inproc://ehx-monitor") != 0)) {
+		snprintf(err, errsz, "cannot watch the connection: %s",
+		    zmq_strerror(zmq_errno()));
+		r = EHX_ERR_SYSTEM;
+	}
 	return r;
+}
+
+/* One event from the connection monitor (two frames: event, address). */
+static void
+monitor_event(struct agent *ag, int64_t now)
+{
+	unsigned char ev[6];
+	char addr[256];
+	int n, more = 0;
+	size_t sz = sizeof(more);
+	uint16_t e;
+
+	if ((n = zmq_recv(ag->monitor, ev, sizeof(ev), ZMQ_DONTWAIT)) < 0)
+		return;
+	zmq_getsockopt(ag->monitor, ZMQ_RCVMORE, &more, &sz);
+	if (more)
+		zmq_recv(ag->monitor, addr, sizeof(addr), 0);
+	if (n < 2)
+		return;
+	memcpy(&e, ev, sizeof(e));
+	if (e == ZMQ_EVENT_DISCONNECTED) {
+		log_info("the connection to the broker dropped");
+		queue_connection(&ag->queue, false, now);
+	} else if (e == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+		log_info("connected to the broker");
+		queue_connection(&ag->queue, true, now);
+	}
 }
 
 /* ---- the local socket --------------------------------------------------- */
@@ -1001,12 +1037,12 @@ out:
 static int
 serve(struct agent *ag)
 {
-	zmq_pollitem_t items[2 + MAX_CLIENTS];
+	zmq_pollitem_t items[3 + MAX_CLIENTS];
 	struct slot *polled[MAX_CLIENTS];
 
 	while (!stopping) {
 		int64_t now = ehx_now_ms(), next = now + 1000;
-		size_t n = 2, np = 0;
+		size_t n = 3, np = 0;
 		long timeout;
 
 		if (reload) {
@@ -1064,6 +1100,7 @@ serve(struct agent *ag)
 		queue_tick(&ag->queue, ag->dealer, now, &next);
 		items[0] = (zmq_pollitem_t){ ag->dealer, 0, ZMQ_POLLIN, 0 };
 		items[1] = (zmq_pollitem_t){ NULL, ag->listen_fd, ZMQ_POLLIN, 0 };
+		items[2] = (zmq_pollitem_t){ ag->monitor, 0, ZMQ_POLLIN, 0 };
 		timeout = next > now ? (long)(next - now) : 0;
 		if (zmq_poll(items, (int)n, timeout) < 0) {
 			if (zmq_errno() == EINTR)
@@ -1083,8 +1120,11 @@ serve(struct agent *ag)
 					break;
 			}
 		queue_flush(&ag->queue, now);
+		if (items[2].revents & ZMQ_POLLIN)
+			for (int i = 0; i < 16; i++)
+				monitor_event(ag, now);
 		for (size_t i = 0; i < np; i++)
-			if (items[2 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+			if (items[3 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
 				read_request(ag, polled[i], now);
 		if (items[1].revents & ZMQ_POLLIN)
 			accept_clients(ag, now);
@@ -1102,6 +1142,8 @@ agent_free(struct agent *ag)
 		close(ag->listen_fd);
 		unlink(ag->cfg.socket);
 	}
+	if (ag->monitor != NULL)
+		zmq_close(ag->monitor);
 	if (ag->dealer != NULL)
 		zmq_close(ag->dealer);
 	if (ag->zctx != NULL)

@@ -457,6 +457,20 @@ send_fetch(struct queue *q, void *dealer, int64_t now)
 static void hook_tick(struct queue *q, int64_t now, int64_t *next);
 
 void
+queue_connection(struct queue *q, bool up, int64_t now)
+{
+	if (up) {
+		q->fetch_busy = false;
+		q->fetch_again = true;
+		q->backoff_until = 0;
+		return;
+	}
+	snprintf(q->last_error, sizeof(q->last_error), "the connection to "
+	    "the broker dropped");
+	goback(q, now, false);
+}
+
+void
 queue_tick(struct queue *q, void *dealer, int64_t now, int64_t *next)
 {
 	if (q->nwin > 0 && !q->win[0].resend &&

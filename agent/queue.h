@@ -118,6 +118,10 @@ void queue_tick(struct queue *q, void *dealer, int64_t now, int64_t *next);
 bool queue_reply(struct queue *q, Ehx__Body **b, unsigned char **env,
     size_t *envlen, int64_t now);
 
+/* The connection dropped (everything in flight is sent again, at once,
+ * when it is back) or came up (ask for notifications now). */
+void queue_connection(struct queue *q, bool up, int64_t now);
+
 /* Commit what queue_reply decided; call after a burst of replies. */
 void queue_flush(struct queue *q, int64_t now);
 
