@@ -290,9 +290,9 @@ emit_one(struct request *rq, MDB_txn *txn, const struct notify_plan *p)
 	rec.child.len = EHX_PSEUDONYM_LEN;
 	rec.decision = EHX__DECISION__DECISION_ALLOW;
 	rec.basis = basis;
+	/* The broker's own act, caused by the publish it names: no
+	 * envelope of the notified agency's to keep as evidence. */
 	rec.message_id = rq->body->message_id;
-	rec.envelope_hash.data = rq->envelope_hash;
-	rec.envelope_hash.len = sizeof(rq->envelope_hash);
 	rec.consent_id = (char *)p->consent_id;
 	if ((r = store_audit_append(&b->store, txn, &rec)) != 0)
 		goto out;
