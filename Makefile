@@ -49,8 +49,8 @@ TESTLIBS := $(shell $(PKG_CONFIG) --libs $(TESTPKGS) 2>/dev/null)
 
 LIB_SRC    := $(wildcard lib/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
-AGENT_SRC  := agent/agentd.c agent/users.c agent/watch.c
-CLI_SRC    := agent/ehx.c agent/render.c
+AGENT_SRC  := agent/agentd.c agent/users.c agent/watch.c agent/queue.c agent/notice.c
+CLI_SRC    := agent/ehx.c agent/render.c agent/notice.c
 VERIFY_SRC := agent/auditverify.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
@@ -116,7 +116,7 @@ $(BUILD)/bin/%: $(BUILD)/obj/tests/tools/%.o $(LIBEHX)
 # Unit tests may link broker and agent modules (not their main files).
 UNIT_LINK := $(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
 	$(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o \
-	$(BUILD)/obj/agent/watch.o
+	$(BUILD)/obj/agent/watch.o $(BUILD)/obj/agent/notice.o
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_LINK) $(LIBEHX)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)
@@ -151,7 +151,8 @@ fuzz:
 	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fsanitize=fuzzer-no-link" \
 	    fuzz-run
 
-FUZZ_LINK := $(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o $(LIBEHX)
+FUZZ_LINK := $(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o \
+	$(BUILD)/obj/agent/notice.o $(LIBEHX)
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)

@@ -1,12 +1,14 @@
 /*
- * agent.h — the agent's users file (users.c) and the table renderer the
- * command line uses (render.c).
+ * agent.h — the agent's users file (users.c), the table renderer the
+ * command line uses (render.c), and the notification document hooks
+ * receive (notice.c, linked by the agent and the command line).
  */
 #ifndef EHX_AGENT_H
 #define EHX_AGENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ehx.pb-c.h"
@@ -78,5 +80,32 @@ void render_sar(FILE *f, const Ehx__SarResult *r);
 
 /* The agent's own view of the broker's audit log. */
 void render_agent_state(FILE *f, const Ehx__AgentState *s, bool json);
+
+/* ---- notice.c: the notification document ------------------------------- */
+
+/*
+ * The length in bytes of the one character at p if it is complete,
+ * shortest-form UTF-8 that is safe to print (no C0 or C1 control, no DEL,
+ * no bidirectional override), else 0. The one rule for text from outside
+ * that render.c and notice.c share.
+ */
+int text_char_len(const unsigned char *p);
+
+/* "new", "level_changed", "reopened" (or "unknown"); static. */
+const char *notice_event_name(int event);
+
+/*
+ * The JSON document a hook receives on standard input, a spool file holds,
+ * and `ehx inbox show --json` prints: {"seq", "message_id" (hex of the
+ * Body inside it->envelope, null without one), "nhs_number", "agency",
+ * "agency_type", "category", "event", "level" and "previous_level" (null
+ * when not shown), "contact" ({"name", "job", "contact"} or null), "lead",
+ * "basis", "consent_id" (null when empty), "agreement", "flagged_at" and
+ * "received_at" (ISO 8601, UTC)}. Every string is filtered as render_safe()
+ * does. Returns a new object the caller puts, or NULL (no notification, or
+ * out of memory).
+ */
+struct json_object;
+struct json_object *notice_json(const Ehx__InboxItem *it);
 
 #endif
