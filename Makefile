@@ -33,8 +33,10 @@ TESTPKGS := cmocka
 
 DEB_PACKAGES := build-essential pkg-config openssl libssl-dev libzmq3-dev \
 	libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev \
-	lmdb-utils libinih-dev libjson-c-dev libcmocka-dev clang \
+	lmdb-utils libinih-dev libjson-c-dev libcmocka-dev libcsv-dev clang \
 	libclang-rt-14-dev procps python3
+# libcsv (ehx import's CSV reader) has no pkg-config file.
+CSV_LIBS := -lcsv
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wvla -Wnull-dereference \
@@ -50,7 +52,7 @@ TESTLIBS := $(shell $(PKG_CONFIG) --libs $(TESTPKGS) 2>/dev/null)
 LIB_SRC    := $(wildcard lib/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
 AGENT_SRC  := agent/agentd.c agent/users.c agent/watch.c agent/queue.c agent/notice.c
-CLI_SRC    := agent/ehx.c agent/render.c agent/notice.c
+CLI_SRC    := agent/ehx.c agent/render.c agent/import.c agent/notice.c
 VERIFY_SRC := agent/auditverify.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
@@ -103,7 +105,7 @@ $(AGENT): $(call obj,$(AGENT_SRC)) $(LIBEHX)
 
 $(CLI): $(call obj,$(CLI_SRC)) $(LIBEHX)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS) $(CSV_LIBS)
 
 $(VERIFY): $(call obj,$(VERIFY_SRC)) $(LIBEHX)
 	@mkdir -p $(dir $@)
@@ -116,10 +118,11 @@ $(BUILD)/bin/%: $(BUILD)/obj/tests/tools/%.o $(LIBEHX)
 # Unit tests may link broker and agent modules (not their main files).
 UNIT_LINK := $(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
 	$(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o \
-	$(BUILD)/obj/agent/watch.o $(BUILD)/obj/agent/notice.o
+	$(BUILD)/obj/agent/watch.o $(BUILD)/obj/agent/import.o \
+	$(BUILD)/obj/agent/notice.o
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_LINK) $(LIBEHX)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS) $(CSV_LIBS) $(TESTLIBS)
 
 test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
@@ -152,10 +155,10 @@ fuzz:
 	    fuzz-run
 
 FUZZ_LINK := $(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o \
-	$(BUILD)/obj/agent/notice.o $(LIBEHX)
+	$(BUILD)/obj/agent/import.o $(BUILD)/obj/agent/notice.o $(LIBEHX)
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LINK)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(SANFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS) $(CSV_LIBS)
 
 fuzz-bins: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))
 
