@@ -82,6 +82,47 @@ void render_sar(FILE *f, const Ehx__SarResult *r);
 /* The agent's own view of the broker's audit log. */
 void render_agent_state(FILE *f, const Ehx__AgentState *s, bool json);
 
+/*
+ * How long ms milliseconds is, for people: "12 s", "3 min", "2 h 5 min",
+ * "4 days". Negative counts as 0. Returns out (outsz bytes; 24 is enough).
+ */
+char *render_age(char *out, size_t outsz, int64_t ms);
+
+/*
+ * ehx status: the agent's connection to the broker, its outbox (depth, in
+ * flight, the age of the oldest queued change, delivered and refused
+ * totals, recent refusals), its inbox and hook, and its outbox stream.
+ * now (ms) measures the ages.
+ */
+void render_status(FILE *f, const Ehx__AgentStatus *s, int64_t now,
+    bool json);
+
+/*
+ * ehx inbox: a table of notifications (seq, received, from agency,
+ * category, event, level, child, acknowledged and hooked marks) and how
+ * many are new in all; or, with json, one document {"total_new", "items":
+ * [notice_json() of each, with "acked_at", "hooked_at", "spooled_at" and
+ * "hook_attempts" added]}. all says the list holds acknowledged ones too.
+ */
+void render_inbox_list(FILE *f, const Ehx__InboxList *l, bool all, bool json);
+
+/* ehx inbox show: one notification in full, or its notice_json() document. */
+void render_inbox_item(FILE *f, const Ehx__InboxItem *it, bool json);
+
+/*
+ * A change the broker acknowledged: "DONE ID." with " (unchanged)" when it
+ * changed nothing and "; N agencies notified" when it raised
+ * notifications; or JSON {"ok", "id", "basis", "unchanged", "notified"},
+ * with "outbox" and "message_id" when q (may be NULL) says where it was
+ * queued.
+ */
+void render_ack(FILE *f, const Ehx__Ack *a, const Ehx__Queued *q, bool json,
+    const char *done);
+
+/* A change still in the outbox, as JSON: {"queued": true, "still_queued",
+ * "outbox": N, "message_id": "hex"}. */
+void render_queued_json(FILE *f, const Ehx__Queued *q);
+
 /* ---- notice.c: the notification document ------------------------------- */
 
 /*

@@ -5,9 +5,15 @@
  * agent's Unix-domain socket, and prints the verified answer as a table or,
  * with --json, as JSON.
  *
- * Exit status: 0 done; 1 refused (by the broker or the agent, with a typed
- * error); 2 bad usage or invalid input, nothing sent; 3 the agent or the
- * broker could not be reached or did not answer.
+ * A change (publish, close, consent, import) goes into the agent's durable
+ * outbox: the agent answers "queued" at once, or, when asked to wait, with
+ * the broker's decision; status, inbox and an import's progress are the
+ * agent's own answers.
+ *
+ * Exit status: 0 done (a change queued, or acknowledged when waited for);
+ * 1 refused (by the broker or the agent, with a typed error); 2 bad usage
+ * or invalid input, nothing sent; 3 the agent or the broker could not be
+ * reached or did not answer; 4 waited, and the change is still queued.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +27,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "agent.h"
 #include "ehx/auditverify.h"
@@ -33,9 +42,11 @@
 
 #define DEFAULT_SOCKET "/run/ehx/agent.sock"
 #define REPLY_WAIT_MS (320 * 1000)   /* beyond the agent's longest timeout */
+#define LOCAL_MAX (EHX_MAX_MESSAGE + 1024)   /* one datagram either way */
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
+#define EXIT_QUEUED 4           /* waited; the change is still queued */
 #define MAX_LIST 32
 
 static const char *prog = "ehx";
@@ -45,6 +56,14 @@ static struct {
 	int as_role;
 	bool json;
 } g;
+
+#define EXIT_TEXT \
+"Exit status: 0 done (a change: queued, or acknowledged when waited for);\n" \
+"1 refused (the reason is printed, with its code); 2 bad usage or invalid\n" \
+"input, nothing was sent; 3 the agent or the broker could not be reached or\n" \
+"did not answer in time; 4 waited for the broker, which had not answered\n" \
+"when the wait ended: the change is still queued and the agent will\n" \
+"deliver it.\n"
 
 static const char main_help[] =
 "usage: ehx [--agent PATH] [--as ROLE] [--json] COMMAND [ARGS]\n"
@@ -56,6 +75,8 @@ static const char main_help[] =
 "Commands:\n"
 "  publish NHS_NUMBER ...      open or change this agency's flag on a child\n"
 "  close NHS_NUMBER --ref REF  close one of this agency's flags\n"
+"  import FILE                 publish or close many flags from a CSV or\n"
+"                              JSON-lines extract of the case system\n"
 "  consent grant NHS_NUMBER ...    record consent (or another lawful basis)\n"
 "  consent withdraw NHS_NUMBER --id ID --reason TEXT\n"
 "  consent show NHS_NUMBER     consent this agency recorded or is named in\n"
@@ -67,6 +88,9 @@ static const char main_help[] =
 "                              break-glass review, disclosures, export, and\n"
 "                              this agent's check of the audit log\n"
 "  sar NHS_NUMBER              subject access: all that is held on a child\n"
+"  inbox [show SEQ | ack SEQ]  notifications from other agencies\n"
+"  status                      the agent: its connection to the broker, its\n"
+"                              outbox and inbox, the hook\n"
 "  help [COMMAND]              help for a command\n"
 "\n"
 "Options (before or after the command):\n"
@@ -81,18 +105,34 @@ static const char main_help[] =
 "NHS numbers are 10 digits with a modulus-11 check digit; \"943 476 5919\"\n"
 "and \"943-476-5919\" are accepted too.\n"
 "\n"
-"Exit status: 0 done; 1 refused (the reason is printed, with its code);\n"
-"2 bad usage or invalid input, nothing was sent; 3 the agent or the broker\n"
-"could not be reached or did not answer in time.\n";
+"A change (publish, close, consent grant and withdraw, import) is committed\n"
+"to the agent's durable outbox and delivered by the agent, in order, once\n"
+"the broker can be reached: publish and close return as soon as it is\n"
+"queued (--wait: when the broker has answered); consent waits by default.\n"
+"\n"
+EXIT_TEXT;
 
 static const char publish_help[] =
 "usage: ehx publish NHS_NUMBER --category CATEGORY --level 1-4\n"
 "                   --practitioner NAME [--job TITLE] [--contact CONTACT]\n"
 "                   [--lead] [--note TEXT] [--ref REF] [--withhold]\n"
+"                   [--wait [--timeout SECONDS]]\n"
 "\n"
 "Open a flag saying this agency is involved with the child, or change an\n"
 "open flag with the same --ref (a step up or down, a new practitioner).\n"
-"Publishing a closed flag's ref again reopens it.\n"
+"Publishing a closed flag's ref again reopens it. Publishing a flag exactly\n"
+"as it stands changes nothing and is answered \"unchanged\".\n"
+"\n"
+"The change is committed to the agent's outbox and the command returns:\n"
+"  Queued flag REF (outbox N); the agent delivers it.\n"
+"The agent delivers it, in order, as soon as the broker can be reached;\n"
+"ehx status shows what is still queued. With --wait the command waits for\n"
+"the broker's answer instead: \"Published flag REF.\", with \" (unchanged)\"\n"
+"when the flag already stood exactly so and \"; N agencies notified\" when\n"
+"other agencies involved with the child were told; or the broker's\n"
+"refusal. --json prints {\"queued\": true, \"still_queued\": false,\n"
+"\"outbox\": N, \"message_id\": \"...\"}, or the acknowledgement {\"ok\": true,\n"
+"\"id\", \"basis\", \"unchanged\", \"notified\", \"outbox\", \"message_id\"}.\n"
 "\n"
 "  --category C       what the involvement is about: %s\n"
 "  --level N          level of need: 1 universal, 2 additional, 3 complex,\n"
@@ -108,23 +148,42 @@ static const char publish_help[] =
 "                     printed, so it can be closed later\n"
 "  --withhold         leave this flag out of subject access exports:\n"
 "                     disclosing it to a parent would not be in the\n"
-"                     child's interests (it still shows in pictures)\n";
+"                     child's interests (it still shows in pictures)\n"
+"  --wait             wait for the broker's answer\n"
+"  --timeout SECONDS  with --wait: wait at most this long, 1-3600 (default:\n"
+"                     the agent's timeout_seconds); if the broker has not\n"
+"                     answered by then the change stays queued, the agent\n"
+"                     delivers it later, and the exit status is 4\n"
+"\n"
+EXIT_TEXT;
 
 static const char close_help[] =
 "usage: ehx close NHS_NUMBER --ref REF [--reason TEXT]\n"
+"                 [--wait [--timeout SECONDS]]\n"
 "\n"
 "Close one of this agency's flags on the child. The flag stays in the\n"
 "child's history with its dates.\n"
 "\n"
-"  --ref REF       the reference the flag was published with\n"
-"  --reason TEXT   why it closed, at most 280 bytes\n";
+"As with publish, the change is queued in the agent's outbox and the\n"
+"command returns (\"Queued flag REF (outbox N); the agent delivers it.\");\n"
+"with --wait it waits for the broker's answer (\"Closed flag REF.\", or the\n"
+"refusal: not_found for a ref this agency never published).\n"
+"\n"
+"  --ref REF          the reference the flag was published with\n"
+"  --reason TEXT      why it closed, at most 280 bytes\n"
+"  --wait             wait for the broker's answer\n"
+"  --timeout SECONDS  with --wait: wait at most this long, 1-3600; then\n"
+"                     exit status 4, the change still queued\n"
+"\n"
+EXIT_TEXT;
 
 static const char consent_help[] =
 "usage: ehx consent grant NHS_NUMBER --given-by NAME --relation RELATION\n"
 "                         (--types T,... | --agencies A,...) --expires DATE\n"
 "                         [--purposes P,...] [--basis BASIS] [--starts DATE]\n"
+"                         [--no-wait | --timeout SECONDS]\n"
 "       ehx consent withdraw NHS_NUMBER --id CONSENT_ID --reason TEXT\n"
-"                         [--by NAME]\n"
+"                         [--by NAME] [--no-wait | --timeout SECONDS]\n"
 "       ehx consent show NHS_NUMBER\n"
 "       ehx consent history NHS_NUMBER\n"
 "\n"
@@ -153,7 +212,18 @@ static const char consent_help[] =
 "\n"
 "history: the same records with every change of state, oldest first:\n"
 "recorded, withdrawn (when, by whom, why) and expired. Nothing in a\n"
-"consent's history is ever rewritten or deleted.\n";
+"consent's history is ever rewritten or deleted.\n"
+"\n"
+"grant and withdraw go through the agent's outbox like every change, but\n"
+"wait for the broker's answer by default, since the consent's id is the\n"
+"answer (\"Recorded consent c-....\", \"Withdrew consent c-....\"):\n"
+"  --no-wait          return as soon as the agent has queued it (\"Queued\n"
+"                     ... (outbox N); the agent delivers it.\"); ehx consent\n"
+"                     show gives the id once it is delivered\n"
+"  --timeout SECONDS  wait at most this long, 1-3600 (default: the agent's\n"
+"                     timeout_seconds); then exit status 4, still queued\n"
+"\n"
+EXIT_TEXT;
 
 static const char picture_help[] =
 "usage: ehx picture NHS_NUMBER [--break-glass REASON]\n"
@@ -234,6 +304,134 @@ static const char audit_help[] =
 "consistent with every checkpoint the agent has seen; exit status 1 if not.\n"
 "Any role; the agent answers itself, without the broker.\n";
 
+static const char import_help[] =
+"usage: ehx import FILE [--format csv|jsonl] [--dry-run] [--no-wait]\n"
+"                  [--timeout SECONDS]\n"
+"\n"
+"Publish or close many of this agency's flags from an extract of its case\n"
+"system: CSV with a header row, or JSON lines. Every row is checked first,\n"
+"field by field and then by the broker's own rules; if any is wrong, every\n"
+"error is printed (the first 100, then how many more) as\n"
+"  FILE: row N (line L): reason\n"
+"and nothing is sent (exit status 2). Rows are numbered from 1 after the\n"
+"header; L is the line the row starts on. Otherwise the rows are queued in\n"
+"the agent's outbox, in file order, in batches of up to 256, and the\n"
+"command waits until the broker has decided every one. On a terminal a\n"
+"progress bar on standard error shows rows done, the rate and the time\n"
+"left; at the end one line sums it up:\n"
+"  FILE: N rows: D delivered (U unchanged), R refused, in T s\n"
+"followed by \"row N: reason (code)\" for each row the broker refused.\n"
+"\n"
+"A flag is this agency's (agency, ref): a row changes the flag with its ref,\n"
+"so importing the same file again adds nothing, and each row the broker\n"
+"already holds exactly so is counted unchanged. Two rows with the same\n"
+"action and ref in one file are an error.\n"
+"\n"
+"  --format F         csv or jsonl (default: from the name: .csv; .jsonl or\n"
+"                     .ndjson)\n"
+"  --dry-run          check only, print \"FILE: N rows valid\"\n"
+"  --no-wait          return once every row is queued; the agent delivers\n"
+"                     them (ehx status shows how far it has got)\n"
+"  --timeout SECONDS  how long to wait for the broker's decisions once the\n"
+"                     rows are queued, 1-86400 (default 600); rows still\n"
+"                     queued then are delivered later, exit status 4\n"
+"  --json             print one JSON object: {\"file\", \"rows\", \"waited\",\n"
+"                     \"first_outbox\", \"last_outbox\", \"delivered\",\n"
+"                     \"unchanged\", \"refused\", \"pending\", \"timed_out\",\n"
+"                     \"seconds\", \"refusals\": [{\"row\", \"line\", \"outbox\",\n"
+"                     \"error\", \"message\", \"what\"}], \"more_refusals\"}; with\n"
+"                     errors {\"file\", \"valid\": false, \"errors\": [{\"row\",\n"
+"                     \"line\", \"reason\"}], \"more\"}\n"
+"\n"
+"The columns (CSV; a header names them, in any order and any case; empty\n"
+"cells are absent) and keys (JSON lines: one object a line, the same names):\n"
+"  action        publish (the default) or close\n"
+"  nhs_number    the child, 10 digits (spaces or hyphens 3-3-4 allowed)\n"
+"  ref           this agency's reference for the involvement (required)\n"
+"  category      publish: what the involvement is about (the categories\n"
+"                ehx help publish lists)\n"
+"  level         publish: level of need 1-4 (JSON: a number)\n"
+"  practitioner  publish: the practitioner's name (required)\n"
+"  job           publish: the practitioner's job title\n"
+"  contact       publish: how other agencies reach the practitioner\n"
+"  lead          publish: true/false, yes/no, 1/0 (JSON: a boolean)\n"
+"  note          publish: at most 280 bytes\n"
+"  withhold      publish: leave out of subject access (as lead)\n"
+"  reason        close: why it closed, at most 280 bytes\n"
+"Text is UTF-8 (a byte order mark is skipped; lines may end CRLF), trimmed\n"
+"of spaces; a line break or tab inside a quoted note or reason becomes one\n"
+"space. Refused: an unknown or repeated column or key, a missing required\n"
+"field, a field for the other action, bad UTF-8 or a control character,\n"
+"a field over its length, an unknown category, a level outside 1-4. Blank\n"
+"lines, and CSV rows whose every cell is empty, are skipped. At most\n"
+"256 MiB and 1,000,000 rows a file.\n"
+"\n"
+"Exit status: 0 every row delivered (or, --no-wait, queued; --dry-run,\n"
+"valid); 1 the broker refused a row (the others are delivered), or the\n"
+"agent refused a batch; 2 bad usage or an invalid row, nothing sent; 3\n"
+"the agent could not be reached; 4 the wait ended with rows still queued\n"
+"(the agent delivers them).\n";
+
+static const char status_help[] =
+"usage: ehx status\n"
+"\n"
+"What this agency's agent is doing, from the agent itself (any role):\n"
+"  broker       connected (an answer from the broker within the last\n"
+"               minute) or not, and when it last answered\n"
+"  outbox       changes queued and not yet decided by the broker, how many\n"
+"               are in flight, and the age of the oldest queued one; the\n"
+"               last delivery problem\n"
+"  delivered    changes the broker has decided since the agent's store was\n"
+"               made: acknowledged and refused, and the latest refusals\n"
+"               with their outbox number, what they were and why\n"
+"  inbox        notifications not yet acknowledged (ehx inbox), and in all\n"
+"  hook         notifications waiting for the hook, since when, and the\n"
+"               hook's last failure\n"
+"  stream       the outbox's stream id and the next outbox number\n"
+"--json prints one object: {\"connected\", \"last_contact\", \"outbox\",\n"
+"\"in_flight\", \"oldest_queued\", \"oldest_queued_age_s\", \"last_error\",\n"
+"\"delivered\", \"refused\", \"recent_refusals\": [{\"outbox\", \"message_id\",\n"
+"\"what\", \"error\", \"message\", \"at\"}], \"inbox_new\", \"notifications\",\n"
+"\"hook_pending\", \"oldest_hook_pending\", \"hook_error\", \"stream\",\n"
+"\"next_number\"} (times in ISO 8601, UTC; null when there is none).\n"
+"\n"
+"Exit status: 0 answered; 1 the agent refused (the account is not in its\n"
+"users file); 3 the agent could not be reached.\n";
+
+static const char inbox_help[] =
+"usage: ehx inbox [--all]\n"
+"       ehx inbox show SEQ\n"
+"       ehx inbox ack SEQ\n"
+"\n"
+"Notifications from other agencies: when a flag on a child this agency is\n"
+"involved with is published, reopened or changes its level of need, and\n"
+"the sharing policy tells this agency's type (with the child's consent or\n"
+"the lawful basis the policy names). The agent keeps them in its inbox,\n"
+"in the broker's order, numbered SEQ, and hands each to the case system's\n"
+"hook or spool if it has one.\n"
+"\n"
+"inbox: the new ones (not yet acknowledged), oldest first, at most 100:\n"
+"SEQ, when received, from which agency, the category, the event (new,\n"
+"level changed, reopened), the level of need if this agency may see it,\n"
+"the child's NHS number, and whether it was acknowledged and taken by the\n"
+"hook. --all lists acknowledged ones too. --json: {\"total_new\", \"items\":\n"
+"[the document below, with \"acked_at\", \"hooked_at\", \"spooled_at\",\n"
+"\"hook_attempts\"]}.\n"
+"\n"
+"show: one notification in full: whom to contact (if the policy shows it),\n"
+"the lawful basis, the consent or agreement, when the flag was raised and\n"
+"the broker's message id. --json prints the document the hook receives:\n"
+"{\"seq\", \"message_id\", \"nhs_number\", \"agency\", \"agency_type\",\n"
+"\"category\", \"event\", \"level\", \"previous_level\", \"contact\": {\"name\",\n"
+"\"job\", \"contact\"}, \"lead\", \"basis\", \"consent_id\", \"agreement\",\n"
+"\"flagged_at\", \"received_at\"} (null for what is not shown).\n"
+"\n"
+"ack: mark notification SEQ as dealt with; it leaves the list of new ones\n"
+"and is kept.\n"
+"\n"
+"Exit status: 0 done; 1 refused (not_found: no such SEQ); 2 bad usage; 3\n"
+"the agent could not be reached.\n";
+
 static const char sar_help[] =
 "usage: ehx sar NHS_NUMBER\n"
 "\n"
@@ -266,6 +464,28 @@ die_usage(const char *fmt, ...)
 	{ "json", no_argument, NULL, 'J' }, \
 	{ "help", no_argument, NULL, 'h' }
 
+/* Long options without a short form. */
+enum {
+	OPT_WAIT = 0x100, OPT_NO_WAIT, OPT_TIMEOUT, OPT_FORMAT, OPT_DRY_RUN,
+	OPT_ALL,
+};
+
+/* The options of a change: how it waits for the broker. */
+#define WAIT_OPTS \
+	{ "wait", no_argument, NULL, OPT_WAIT }, \
+	{ "no-wait", no_argument, NULL, OPT_NO_WAIT }, \
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT }
+
+/* publish's help names the categories. */
+static void
+print_help(const char *help)
+{
+	if (help == publish_help)
+		printf(publish_help, ehx_category_list());
+	else
+		fputs(help, stdout);
+}
+
 /* Handle a common option; returns 1 if it was one. */
 static int
 common_opt(int c, const char *help)
@@ -283,10 +503,7 @@ common_opt(int c, const char *help)
 		g.json = true;
 		return 1;
 	case 'h':
-		if (help == publish_help)
-			printf(publish_help, ehx_category_list());
-		else
-			fputs(help, stdout);
+		print_help(help);
 		exit(0);
 	default:
 		return 0;
@@ -323,20 +540,26 @@ split(char *s, char **items, size_t max, const char *what)
 
 /* ---- talking to the agent ---------------------------------------------- */
 
-static int exchange2(const Ehx__Body *req, bool state, Ehx__LocalReply **out);
-
-static int
-exchange(const Ehx__Body *req, Ehx__LocalReply **out)
+/* The answer holds something this command line can act on. */
+static bool
+answered(const Ehx__LocalReply *lr)
 {
-	return exchange2(req, false, out);
+	return lr->reply != NULL || lr->state != NULL || lr->queued != NULL ||
+	    lr->report != NULL || lr->status != NULL || lr->inbox != NULL;
 }
 
-/* Send req (or, with state, ask the agent about itself); the reply in
- * *out. Any warning the agent gives is printed first. */
+/*
+ * Send lr (as_role is filled in here) over the agent's socket and wait up
+ * to wait_ms (0: REPLY_WAIT_MS) for its answer in *out, which holds at
+ * least one of reply, state, queued, report, status or inbox; which one
+ * the caller wanted is the caller's to check. Any warning the agent gives
+ * is printed first. Returns 0, or EXIT_UNREACHABLE after saying why
+ * (unless quiet) with *out NULL.
+ */
 static int
-exchange2(const Ehx__Body *req, bool state, Ehx__LocalReply **out)
+exchange_lr(Ehx__LocalRequest *lr, int wait_ms, bool quiet,
+    Ehx__LocalReply **out)
 {
-	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
 	struct sockaddr_un sa;
 	unsigned char *buf = NULL;
 	size_t n;
@@ -353,42 +576,45 @@ exchange2(const Ehx__Body *req, bool state, Ehx__LocalReply **out)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		die_usage("agent socket path too long: %s", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	lr.body = (Ehx__Body *)req;
-	lr.agent_state = state;
-	lr.as_role = (Ehx__Role)(g.as_role > 0 ? g.as_role : 0);
-	n = ehx__local_request__get_packed_size(&lr);
-	if ((buf = malloc(n > EHX_MAX_MESSAGE + 1024 ? n : EHX_MAX_MESSAGE +
-	    1024)) == NULL)
+	lr->as_role = (Ehx__Role)(g.as_role > 0 ? g.as_role : 0);
+	n = ehx__local_request__get_packed_size(lr);
+	if ((buf = malloc(n > LOCAL_MAX ? n : LOCAL_MAX)) == NULL)
 		goto out;
-	ehx__local_request__pack(&lr, buf);
+	ehx__local_request__pack(lr, buf);
 	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0 ||
 	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		fprintf(stderr, "%s: cannot reach the agent at %s: %s\n", prog,
-		    path, strerror(errno));
-		if (errno == EACCES)
-			fprintf(stderr, "%s: the socket's permissions do not "
-			    "let this account use the agent\n", prog);
+		if (!quiet) {
+			fprintf(stderr, "%s: cannot reach the agent at %s: %s\n",
+			    prog, path, strerror(errno));
+			if (errno == EACCES)
+				fprintf(stderr, "%s: the socket's permissions do "
+				    "not let this account use the agent\n", prog);
+		}
 		goto out;
 	}
 	if (send(fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n) {
-		fprintf(stderr, "%s: sending to the agent failed: %s\n", prog,
-		    strerror(errno));
+		if (!quiet)
+			fprintf(stderr, "%s: sending to the agent failed: %s\n",
+			    prog, strerror(errno));
 		goto out;
 	}
 	pfd.fd = fd;
 	pfd.events = POLLIN;
-	while ((rc = poll(&pfd, 1, REPLY_WAIT_MS)) < 0 && errno == EINTR)
+	while ((rc = poll(&pfd, 1, wait_ms > 0 ? wait_ms : REPLY_WAIT_MS)) < 0 &&
+	    errno == EINTR)
 		;
 	if (rc <= 0) {
-		fprintf(stderr, "%s: the agent did not answer\n", prog);
+		if (!quiet)
+			fprintf(stderr, "%s: the agent did not answer\n", prog);
 		goto out;
 	}
-	got = recv(fd, buf, EHX_MAX_MESSAGE + 1024, MSG_TRUNC);
-	if (got <= 0 || got > EHX_MAX_MESSAGE + 1024 ||
+	got = recv(fd, buf, LOCAL_MAX, MSG_TRUNC);
+	if (got <= 0 || got > LOCAL_MAX ||
 	    (*out = ehx__local_reply__unpack(NULL, (size_t)got, buf)) == NULL ||
-	    ((*out)->reply == NULL && (!state || (*out)->state == NULL))) {
-		fprintf(stderr, "%s: the agent closed the connection without a "
-		    "valid answer\n", prog);
+	    !answered(*out)) {
+		if (!quiet)
+			fprintf(stderr, "%s: the agent closed the connection "
+			    "without a valid answer\n", prog);
 		if (*out != NULL)
 			ehx__local_reply__free_unpacked(*out, NULL);
 		*out = NULL;
@@ -402,6 +628,64 @@ out:
 		close(fd);
 	free(buf);
 	return r;
+}
+
+/* Send req (or, with state, ask the agent about itself); the reply in
+ * *out. */
+static int
+exchange2(const Ehx__Body *req, bool state, Ehx__LocalReply **out)
+{
+	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
+
+	lr.body = (Ehx__Body *)req;
+	lr.agent_state = state;
+	return exchange_lr(&lr, 0, false, out);
+}
+
+/* A query: answered live by the broker, with a reply Body. */
+static int
+exchange(const Ehx__Body *req, Ehx__LocalReply **out)
+{
+	int r;
+
+	if ((r = exchange2(req, false, out)) != 0)
+		return r;
+	if ((*out)->reply == NULL) {
+		fprintf(stderr, "%s: the agent's answer carries no reply (is it "
+		    "older or newer than this command?)\n", prog);
+		ehx__local_reply__free_unpacked(*out, NULL);
+		*out = NULL;
+		return EXIT_UNREACHABLE;
+	}
+	return 0;
+}
+
+/* The exit status for an error reply: the broker or agent could not be
+ * reached in time, or it refused. */
+static int
+error_status(const Ehx__Error *e)
+{
+	int code = ehx_err_from_wire(e->code);
+
+	return code == EHX_ERR_UNAVAILABLE || code == EHX_ERR_TIMEOUT ||
+	    code == EHX_ERR_INTERNAL ? EXIT_UNREACHABLE : EXIT_REFUSED;
+}
+
+/*
+ * If lr's reply is an error, print it and return its exit status; else 0.
+ * For the agent's own answers (status, inbox, outbox), which come as an
+ * error reply when refused.
+ */
+static int
+refused(const Ehx__LocalReply *lr)
+{
+	const Ehx__Body *b = lr->reply;
+
+	if (b == NULL || b->payload_case != EHX__BODY__PAYLOAD_ERROR ||
+	    b->error == NULL)
+		return 0;
+	render_error(b->error, lr->from_agent, g.json);
+	return error_status(b->error);
 }
 
 /*
@@ -419,19 +703,30 @@ run(const Ehx__Body *req, const char *nhs,
 	if ((r = exchange(req, &lr)) != 0)
 		return r;
 	b = lr->reply;
-	if (b->payload_case == EHX__BODY__PAYLOAD_ERROR && b->error != NULL) {
-		int code = ehx_err_from_wire(b->error->code);
-
-		render_error(b->error, lr->from_agent, g.json);
-		r = code == EHX_ERR_UNAVAILABLE || code == EHX_ERR_TIMEOUT ||
-		    code == EHX_ERR_INTERNAL ? EXIT_UNREACHABLE : EXIT_REFUSED;
-	} else if (done != NULL && b->payload_case == EHX__BODY__PAYLOAD_ACK &&
-	    !g.json) {
-		done(b, arg);
-	} else
-		render_reply(stdout, b, g.json, nhs);
+	if ((r = refused(lr)) == 0) {
+		if (done != NULL && b->payload_case == EHX__BODY__PAYLOAD_ACK &&
+		    !g.json)
+			done(b, arg);
+		else
+			render_reply(stdout, b, g.json, nhs);
+	}
 	ehx__local_reply__free_unpacked(lr, NULL);
 	return r;
+}
+
+/* s as a positive whole number, or 0 if it is not one. */
+static uint64_t
+positive_arg(const char *s)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' ||
+	    s[0] == '+' || s[0] == ' ')
+		return 0;
+	return v;
 }
 
 /* Check locally with the broker's own rules, so nothing invalid is sent. */
@@ -445,13 +740,111 @@ precheck(const Ehx__Body *req)
 		die_usage("%s", why);
 }
 
-/* ---- commands ------------------------------------------------------------ */
+/* ---- changes, through the agent's outbox -------------------------------- */
+
+/* How a change waits for the broker: --wait, --no-wait, --timeout. */
+struct waiting {
+	bool wait;
+	bool said_no_wait;
+	unsigned timeout_s;             /* 0: the agent's timeout_seconds */
+};
+
+/* SECONDS of a --timeout: 1..max, or a usage error. */
+static unsigned
+seconds_arg(const char *s, unsigned max)
+{
+	uint64_t v = positive_arg(s);
+
+	if (v == 0 || v > max)
+		die_usage("--timeout needs a whole number of seconds, 1-%u, not "
+		    "\"%s\"", max, s);
+	return (unsigned)v;
+}
+
+/* Handle --wait, --no-wait or --timeout; returns 1 if c was one. */
+static int
+wait_opt(int c, struct waiting *w, unsigned max)
+{
+	switch (c) {
+	case OPT_WAIT:
+		w->wait = true;
+		return 1;
+	case OPT_NO_WAIT:
+		w->wait = false;
+		w->said_no_wait = true;
+		return 1;
+	case OPT_TIMEOUT:
+		w->timeout_s = seconds_arg(optarg, max);
+		return 1;
+	default:
+		return 0;
+	}
+}
 
 static void
-said(const Ehx__Body *b, const void *arg)
+wait_check(const struct waiting *w, const char *cmd)
 {
-	printf("%s %s.\n", (const char *)arg, render_safe(b->ack->id));
+	if (w->timeout_s > 0 && !w->wait)
+		die_usage("--timeout is how long %s waits for the broker: it "
+		    "goes with %s", cmd, w->said_no_wait ? "waiting, not "
+		    "--no-wait" : "--wait");
 }
+
+/*
+ * Send a change through the agent's outbox and say where it stands: the
+ * broker's acknowledgement ("DONE ID.") when the agent waited for it;
+ * "Queued WHAT (outbox N); the agent delivers it." when it did not; or,
+ * when the wait ended first, that WHAT is still queued (EXIT_QUEUED). A
+ * refusal, by the agent or the broker, is printed with its code. Returns
+ * the exit status.
+ */
+static int
+send_change(const Ehx__Body *req, const struct waiting *w, const char *done,
+    const char *what)
+{
+	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
+	Ehx__LocalReply *rep = NULL;
+	const Ehx__Queued *q;
+	const Ehx__Body *b;
+	int r, wait_ms = 0;
+
+	lr.body = (Ehx__Body *)req;
+	lr.wait = w->wait;
+	lr.timeout_ms = w->timeout_s * 1000u;
+	if (w->wait && w->timeout_s > 0)
+		wait_ms = (int)w->timeout_s * 1000 + 30 * 1000;
+	if ((r = exchange_lr(&lr, wait_ms, false, &rep)) != 0)
+		return r;
+	q = rep->queued;
+	b = rep->reply;
+	if ((r = refused(rep)) != 0)
+		;
+	else if (b != NULL && b->payload_case == EHX__BODY__PAYLOAD_ACK &&
+	    b->ack != NULL)
+		render_ack(stdout, b->ack, q, g.json, done);
+	else if (b == NULL && q != NULL && q->first > 0) {
+		if (g.json)
+			render_queued_json(stdout, q);
+		else if (q->still_queued)
+			printf("Still queued: %s (outbox %llu). The broker had not "
+			    "answered when the wait ended; the agent will deliver "
+			    "it (ehx status shows its outbox).\n", what,
+			    (unsigned long long)q->first);
+		else
+			printf("Queued %s (outbox %llu); the agent delivers it.\n",
+			    what, (unsigned long long)q->first);
+		r = q->still_queued ? EXIT_QUEUED : 0;
+	} else {
+		fprintf(stderr, "%s: the agent's answer is not one this command "
+		    "understands (is it older or newer than this command?)\n",
+		    prog);
+		r = EXIT_UNREACHABLE;
+	}
+	ehx__local_reply__free_unpacked(rep, NULL);
+	return r;
+}
+
+/* ---- commands ------------------------------------------------------------ */
 
 static int
 cmd_publish(int argc, char **argv)
@@ -466,19 +859,20 @@ cmd_publish(int argc, char **argv)
 		{ "note", required_argument, NULL, 'n' },
 		{ "ref", required_argument, NULL, 'r' },
 		{ "withhold", no_argument, NULL, 'W' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 },
+		WAIT_OPTS, COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
 	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__PublishFlag m = EHX__PUBLISH_FLAG__INIT;
 	Ehx__Practitioner p = EHX__PRACTITIONER__INIT;
-	char nhs[EHX_NHS_LEN + 1], ref[EHX_MAX_REF + 1] = "";
+	struct waiting w = { false, false, 0 };
+	char nhs[EHX_NHS_LEN + 1], ref[EHX_MAX_REF + 1] = "", what[96];
 	unsigned char rnd[6];
 	int c, cat = 0;
 	long lvl = 0;
 	char *end;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (common_opt(c, publish_help))
+		if (common_opt(c, publish_help) || wait_opt(c, &w, 3600))
 			continue;
 		switch (c) {
 		case 'c':
@@ -512,6 +906,7 @@ cmd_publish(int argc, char **argv)
 	if (cat == 0 || lvl == 0 || p.name == protobuf_c_empty_string)
 		die_usage("%s", "publish needs --category, --level and "
 		    "--practitioner");
+	wait_check(&w, "publish");
 	nhs_arg(argv[optind], nhs);
 	if (ref[0] == '\0') {
 		char hex[13];
@@ -528,7 +923,8 @@ cmd_publish(int argc, char **argv)
 	b.payload_case = EHX__BODY__PAYLOAD_PUBLISH_FLAG;
 	b.publish_flag = &m;
 	precheck(&b);
-	return run(&b, nhs, said, "Published flag");
+	snprintf(what, sizeof(what), "flag %s", ref);
+	return send_change(&b, &w, "Published flag", what);
 }
 
 static int
@@ -537,15 +933,16 @@ cmd_close(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "ref", required_argument, NULL, 'r' },
 		{ "reason", required_argument, NULL, 'w' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 },
+		WAIT_OPTS, COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
 	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__CloseFlag m = EHX__CLOSE_FLAG__INIT;
-	char nhs[EHX_NHS_LEN + 1];
+	struct waiting w = { false, false, 0 };
+	char nhs[EHX_NHS_LEN + 1], what[96];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (common_opt(c, close_help))
+		if (common_opt(c, close_help) || wait_opt(c, &w, 3600))
 			continue;
 		switch (c) {
 		case 'r': m.ref = optarg; break;
@@ -555,12 +952,14 @@ cmd_close(int argc, char **argv)
 	}
 	if (optind + 1 != argc || m.ref == protobuf_c_empty_string)
 		die_usage("%s", "close needs one NHS number and --ref");
+	wait_check(&w, "close");
 	nhs_arg(argv[optind], nhs);
 	m.nhs_number = nhs;
 	b.payload_case = EHX__BODY__PAYLOAD_CLOSE_FLAG;
 	b.close_flag = &m;
 	precheck(&b);
-	return run(&b, nhs, said, "Closed flag");
+	snprintf(what, sizeof(what), "flag %s", render_safe(m.ref));
+	return send_change(&b, &w, "Closed flag", what);
 }
 
 static int
@@ -575,8 +974,10 @@ consent_grant(int argc, char **argv)
 		{ "basis", required_argument, NULL, 'b' },
 		{ "starts", required_argument, NULL, 's' },
 		{ "expires", required_argument, NULL, 'e' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 },
+		WAIT_OPTS, COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
+	struct waiting w = { true, false, 0 };
+	char what[96], pretty[13];
 	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__RecordConsent m = EHX__RECORD_CONSENT__INIT;
 	Ehx__GivenBy gb = EHX__GIVEN_BY__INIT;
@@ -597,7 +998,7 @@ consent_grant(int argc, char **argv)
 	sc.agencies = agencies;
 	sc.agency_types = types;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (common_opt(c, consent_help))
+		if (common_opt(c, consent_help) || wait_opt(c, &w, 3600))
 			continue;
 		switch (c) {
 		case 'g': gb.name = optarg; break;
@@ -662,6 +1063,7 @@ consent_grant(int argc, char **argv)
 	    !have_expiry)
 		die_usage("%s", "consent grant needs --given-by, --relation and "
 		    "--expires");
+	wait_check(&w, "consent grant");
 	nhs_arg(argv[optind], nhs);
 	m.nhs_number = nhs;
 	m.given_by = &gb;
@@ -669,7 +1071,9 @@ consent_grant(int argc, char **argv)
 	b.payload_case = EHX__BODY__PAYLOAD_RECORD_CONSENT;
 	b.record_consent = &m;
 	precheck(&b);
-	return run(&b, nhs, said, "Recorded consent");
+	snprintf(what, sizeof(what), "consent for child %s",
+	    ehx_nhs_format(pretty, nhs));
+	return send_change(&b, &w, "Recorded consent", what);
 }
 
 static int
@@ -679,15 +1083,16 @@ consent_withdraw(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },
 		{ "reason", required_argument, NULL, 'w' },
 		{ "by", required_argument, NULL, 'b' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 },
+		WAIT_OPTS, COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
 	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__WithdrawConsent m = EHX__WITHDRAW_CONSENT__INIT;
-	char nhs[EHX_NHS_LEN + 1];
+	struct waiting w = { true, false, 0 };
+	char nhs[EHX_NHS_LEN + 1], what[160];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (common_opt(c, consent_help))
+		if (common_opt(c, consent_help) || wait_opt(c, &w, 3600))
 			continue;
 		switch (c) {
 		case 'i': m.consent_id = optarg; break;
@@ -700,12 +1105,15 @@ consent_withdraw(int argc, char **argv)
 	    m.reason == protobuf_c_empty_string)
 		die_usage("%s", "consent withdraw needs one NHS number, --id "
 		    "and --reason");
+	wait_check(&w, "consent withdraw");
 	nhs_arg(argv[optind], nhs);
 	m.nhs_number = nhs;
 	b.payload_case = EHX__BODY__PAYLOAD_WITHDRAW_CONSENT;
 	b.withdraw_consent = &m;
 	precheck(&b);
-	return run(&b, nhs, said, "Withdrew consent");
+	snprintf(what, sizeof(what), "the withdrawal of consent %s",
+	    render_safe(m.consent_id));
+	return send_change(&b, &w, "Withdrew consent", what);
 }
 
 /* picture, consent show and consent history: one NHS number. */
@@ -794,13 +1202,7 @@ ask_for(const Ehx__Body *req, int want, Ehx__LocalReply **out)
 	b = (*out)->reply;
 	if (b->payload_case == (Ehx__Body__PayloadCase)want)
 		return 0;
-	if (b->payload_case == EHX__BODY__PAYLOAD_ERROR && b->error != NULL) {
-		int code = ehx_err_from_wire(b->error->code);
-
-		render_error(b->error, (*out)->from_agent, g.json);
-		r = code == EHX_ERR_UNAVAILABLE || code == EHX_ERR_TIMEOUT ||
-		    code == EHX_ERR_INTERNAL ? EXIT_UNREACHABLE : EXIT_REFUSED;
-	} else {
+	if ((r = refused(*out)) == 0) {
 		fprintf(stderr, "%s: the broker answered with %d\n", prog,
 		    b->payload_case);
 		r = EXIT_UNREACHABLE;
@@ -825,21 +1227,6 @@ next_page(uint64_t *after_seq, uint64_t next)
 	}
 	*after_seq = next;
 	return 0;
-}
-
-/* s as a positive whole number, or 0 if it is not one. */
-static uint64_t
-positive_arg(const char *s)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' ||
-	    s[0] == '+' || s[0] == ' ')
-		return 0;
-	return v;
 }
 
 /* audit's filters, each checked before anything is sent. */
@@ -1403,13 +1790,605 @@ cmd_sar(int argc, char **argv)
 	return 0;
 }
 
+/* ---- the agent's own answers: status and inbox ---------------------------- */
+
+static int ask_agent(Ehx__LocalRequest *lr, int want, Ehx__LocalReply **out);
+
+/*
+ * Ask the agent itself (status, inbox, outbox); *out has the answer, with
+ * at least what want says is there: 's' status, 'i' inbox, 'o' report.
+ * Returns 0, or the exit status after printing why not (*out NULL).
+ */
+static int
+ask_agent(Ehx__LocalRequest *lr, int want, Ehx__LocalReply **out)
+{
+	int r;
+	bool ok;
+
+	if ((r = exchange_lr(lr, 0, false, out)) != 0)
+		return r;
+	if ((r = refused(*out)) != 0) {
+		ehx__local_reply__free_unpacked(*out, NULL);
+		*out = NULL;
+		return r;
+	}
+	ok = want == 's' ? (*out)->status != NULL : want == 'i' ?
+	    (*out)->inbox != NULL : (*out)->report != NULL;
+	if (!ok) {
+		fprintf(stderr, "%s: the agent's answer is not one this command "
+		    "understands (is it older than this command?)\n", prog);
+		ehx__local_reply__free_unpacked(*out, NULL);
+		*out = NULL;
+		return EXIT_UNREACHABLE;
+	}
+	return 0;
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
+	Ehx__LocalReply *rep;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if (!common_opt(c, status_help))
+			exit(EXIT_USAGE);
+	if (optind != argc)
+		die_usage("%s", "status takes no arguments");
+	lr.status = true;
+	if ((r = ask_agent(&lr, 's', &rep)) != 0)
+		return r;
+	render_status(stdout, rep->status, ehx_now_ms(), g.json);
+	ehx__local_reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+static int
+cmd_inbox(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, OPT_ALL },
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
+	Ehx__InboxRequest q = EHX__INBOX_REQUEST__INIT;
+	Ehx__LocalReply *rep;
+	const Ehx__InboxItem *it;
+	const char *op = NULL;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, inbox_help))
+			continue;
+		if (c != OPT_ALL)
+			exit(EXIT_USAGE);
+		q.all = true;
+	}
+	if (optind < argc) {
+		op = argv[optind];
+		if (strcmp(op, "show") == 0)
+			q.op = EHX__INBOX_REQUEST__OP__OP_SHOW;
+		else if (strcmp(op, "ack") == 0)
+			q.op = EHX__INBOX_REQUEST__OP__OP_ACK;
+		else
+			die_usage("unknown inbox command \"%s\" (show SEQ, ack "
+			    "SEQ, or nothing to list)", op);
+		if (optind + 2 != argc)
+			die_usage("inbox %s needs one SEQ (the number ehx inbox "
+			    "lists)", op);
+		if ((q.seq = positive_arg(argv[optind + 1])) == 0)
+			die_usage("\"%s\" is not a notification's SEQ (the "
+			    "number ehx inbox lists)", argv[optind + 1]);
+		if (q.all)
+			die_usage("--all is for listing, not inbox %s", op);
+	}
+	lr.inbox = &q;
+	if ((r = ask_agent(&lr, 'i', &rep)) != 0)
+		return r;
+	if (op == NULL)
+		render_inbox_list(stdout, rep->inbox, q.all, g.json);
+	else if (rep->inbox->n_items != 1 ||
+	    (it = rep->inbox->items[0])->notification == NULL) {
+		fprintf(stderr, "%s: the agent did not return notification "
+		    "%llu\n", prog, (unsigned long long)q.seq);
+		r = EXIT_UNREACHABLE;
+	} else if (q.op == EHX__INBOX_REQUEST__OP__OP_SHOW)
+		render_inbox_item(stdout, it, g.json);
+	else if (g.json) {
+		json_object *o = json_object_new_object();
+		char t[40];
+
+		json_object_object_add(o, "ok", json_object_new_boolean(1));
+		json_object_object_add(o, "seq", json_object_new_uint64(it->seq));
+		json_object_object_add(o, "acked_at", it->acked_at > 0 ?
+		    json_object_new_string(ehx_fmt_iso(t, sizeof(t),
+		    it->acked_at)) : NULL);
+		printf("%s\n", json_object_to_json_string_ext(o,
+		    JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else
+		printf("Acknowledged notification %llu.\n",
+		    (unsigned long long)it->seq);
+	ehx__local_reply__free_unpacked(rep, NULL);
+	return r;
+}
+
+/* ---- import ------------------------------------------------------------- */
+
+#define IMPORT_POLL_MS 200
+#define IMPORT_TIMEOUT_S 600
+#define IMPORT_MAX_TIMEOUT_S 86400
+#define IMPORT_QUERIES 16       /* outbox queries in one poll, at most */
+#define IMPORT_LOST_MS 15000    /* the agent silent this long: give up */
+
+/* One batch the agent queued: outbox numbers first..last are rows row0 … */
+struct batch {
+	uint64_t first, last;
+	size_t row0;
+	bool done;                      /* nothing of it pending */
+	uint64_t delivered, unchanged, refused;
+};
+
+struct importer {
+	const char *file;
+	const struct import_rows *rows;
+	struct batch *b;
+	size_t nb, lo;                  /* lo: the first batch not done */
+	struct import_refusal ref[IMPORT_MAX_ERRORS];
+	size_t nref;
+	bool tty;
+	int64_t t0;                     /* the command started */
+	int64_t t_queued;               /* the first batch was queued */
+};
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Redraw the progress line on a terminal (text NULL: clear it). */
+static void
+import_draw(const struct importer *im, const char *text)
+{
+	if (!im->tty)
+		return;
+	if (text == NULL)
+		fputs("\r\033[K", stderr);
+	else
+		fprintf(stderr, "\r%s\033[K", text);
+	fflush(stderr);
+}
+
+/* Queue the rows, batch by batch. Returns 0 or the exit status (after
+ * saying which rows are queued and which are not). */
+static int
+import_queue(struct importer *im)
+{
+	const struct import_rows *rows = im->rows;
+	struct import_msg *msgs = NULL;
+	Ehx__Body **bodies = NULL;
+	size_t start = 0, cap = 0;
+	int r = 0;
+
+	if ((msgs = calloc(IMPORT_BATCH, sizeof(*msgs))) == NULL ||
+	    (bodies = calloc(IMPORT_BATCH, sizeof(*bodies))) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		r = EXIT_UNREACHABLE;
+		goto out;
+	}
+	while (start < rows->n) {
+		Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
+		Ehx__LocalReply *rep = NULL;
+		const Ehx__Queued *q;
+		size_t end = import_batch_end(rows, start, IMPORT_BATCH_BYTES);
+		char line[96];
+
+		if (im->nb == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct batch *nb = realloc(im->b, ncap * sizeof(*nb));
+
+			if (nb == NULL) {
+				fprintf(stderr, "%s: out of memory\n", prog);
+				r = EXIT_UNREACHABLE;
+				goto out;
+			}
+			memset(nb + cap, 0, (ncap - cap) * sizeof(*nb));
+			im->b = nb;
+			cap = ncap;
+		}
+		for (size_t i = start; i < end; i++) {
+			import_body(rows, i, &msgs[i - start]);
+			bodies[i - start] = &msgs[i - start].body;
+		}
+		lr.batch = bodies;
+		lr.n_batch = end - start;
+		if ((r = exchange_lr(&lr, 0, false, &rep)) == 0 &&
+		    (r = refused(rep)) == 0) {
+			q = rep->queued;
+			if (q == NULL || q->first == 0 || q->last < q->first ||
+			    q->last - q->first + 1 != end - start) {
+				fprintf(stderr, "%s: the agent did not say where it "
+				    "queued the rows (is it older than this "
+				    "command?)\n", prog);
+				r = EXIT_UNREACHABLE;
+			} else {
+				struct batch *b = &im->b[im->nb++];
+
+				b->first = q->first;
+				b->last = q->last;
+				b->row0 = start;
+				if (im->t_queued == 0)
+					im->t_queued = ehx_now_ms();
+			}
+		}
+		if (rep != NULL)
+			ehx__local_reply__free_unpacked(rep, NULL);
+		if (r != 0) {
+			import_draw(im, NULL);
+			fprintf(stderr, "%s: rows %u to %u were not queued",
+			    render_safe(im->file), rows->row[start].row,
+			    rows->row[rows->n - 1].row);
+			if (start > 0)
+				fprintf(stderr, "; rows 1 to %u are queued and the "
+				    "agent delivers them. Importing the file again "
+				    "is safe: the rows delivered already are counted "
+				    "unchanged", rows->row[start - 1].row);
+			fputs(".\n", stderr);
+			goto out;
+		}
+		start = end;
+		snprintf(line, sizeof(line), "queueing: %zu/%zu rows", start,
+		    rows->n);
+		import_draw(im, line);
+	}
+out:
+	free(msgs);
+	free(bodies);
+	return r;
+}
+
+/* Note the refusals of a batch's numbers first..last, in order, while
+ * there is room. */
+static void
+import_take_refusals(struct importer *im, const struct batch *b,
+    Ehx__Refusal **rf, size_t n)
+{
+	for (size_t i = 0; i < n && im->nref < IMPORT_MAX_ERRORS; i++) {
+		struct import_refusal *o = &im->ref[im->nref];
+		const struct import_row *row;
+		size_t idx;
+
+		if (rf[i]->number < b->first || rf[i]->number > b->last)
+			continue;
+		idx = b->row0 + (size_t)(rf[i]->number - b->first);
+		if (idx >= im->rows->n)
+			continue;
+		row = &im->rows->row[idx];
+		memset(o, 0, sizeof(*o));
+		o->row = row->row;
+		o->line = row->line;
+		o->number = rf[i]->number;
+		o->code = rf[i]->error != NULL ?
+		    ehx_err_from_wire(rf[i]->error->code) : EHX_ERR_INTERNAL;
+		snprintf(o->message, sizeof(o->message), "%s",
+		    rf[i]->error != NULL ? rf[i]->error->message : "");
+		snprintf(o->what, sizeof(o->what), "%s", rf[i]->what);
+		im->nref++;
+	}
+}
+
+/* The report on outbox numbers first..last: 0 and *out, or -1 (quietly:
+ * the caller decides when the agent has been silent too long). */
+static int
+import_report(uint64_t first, uint64_t last, Ehx__LocalReply **out)
+{
+	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
+	Ehx__OutboxQuery q = EHX__OUTBOX_QUERY__INIT;
+
+	q.first = first;
+	q.last = last;
+	lr.outbox = &q;
+	if (exchange_lr(&lr, 10 * 1000, true, out) != 0)
+		return -1;
+	if ((*out)->report == NULL) {
+		ehx__local_reply__free_unpacked(*out, NULL);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A batch is done: list its refusals. One report lists at most 100, so a
+ * batch with more is asked for again 100 numbers at a time, as far as the
+ * list has room. Returns 0 or -1 (no answer).
+ */
+static int
+import_batch_refusals(struct importer *im, const struct batch *b,
+    const Ehx__OutboxReport *rep)
+{
+	if (rep->n_refusals >= b->refused || rep->n_refusals >= IMPORT_MAX_ERRORS -
+	    im->nref) {
+		import_take_refusals(im, b, rep->refusals, rep->n_refusals);
+		return 0;
+	}
+	for (uint64_t f = b->first; f <= b->last && im->nref < IMPORT_MAX_ERRORS;
+	    f += 100) {
+		Ehx__LocalReply *lr;
+		uint64_t l = b->last - f < 99 ? b->last : f + 99;
+
+		if (import_report(f, l, &lr) != 0)
+			return -1;
+		import_take_refusals(im, b, lr->report->refusals,
+		    lr->report->n_refusals);
+		ehx__local_reply__free_unpacked(lr, NULL);
+	}
+	return 0;
+}
+
+/*
+ * Ask how far the batches not yet done have got, from the first, up to
+ * IMPORT_QUERIES of them, stopping at one where nothing is decided yet
+ * (the outbox delivers in order, so nothing later is either). Returns 0,
+ * or -1 when the agent did not answer.
+ */
+static int
+import_poll(struct importer *im)
+{
+	size_t asked = 0;
+
+	for (size_t k = im->lo; k < im->nb && asked < IMPORT_QUERIES; k++) {
+		struct batch *b = &im->b[k];
+		Ehx__LocalReply *lr;
+		const Ehx__OutboxReport *rep;
+		bool moved;
+
+		if (b->done)
+			continue;
+		if (import_report(b->first, b->last, &lr) != 0)
+			return -1;
+		asked++;
+		rep = lr->report;
+		b->delivered = rep->delivered;
+		b->unchanged = rep->unchanged;
+		b->refused = rep->refused;
+		moved = rep->delivered + rep->refused > 0;
+		if (rep->pending == 0) {
+			b->done = true;
+			if (b->refused > 0 && im->nref < IMPORT_MAX_ERRORS &&
+			    import_batch_refusals(im, b, rep) != 0) {
+				b->done = false;
+				ehx__local_reply__free_unpacked(lr, NULL);
+				return -1;
+			}
+		}
+		ehx__local_reply__free_unpacked(lr, NULL);
+		if (!moved)
+			break;
+	}
+	while (im->lo < im->nb && im->b[im->lo].done)
+		im->lo++;
+	return 0;
+}
+
+static void
+import_sum(const struct importer *im, struct import_result *res)
+{
+	res->delivered = res->unchanged = res->refused = 0;
+	for (size_t k = 0; k < im->nb; k++) {
+		res->delivered += im->b[k].delivered;
+		res->unchanged += im->b[k].unchanged;
+		res->refused += im->b[k].refused;
+	}
+	res->pending = res->rows - res->delivered - res->refused;
+	if (res->delivered + res->refused > res->rows)
+		res->pending = 0;
+}
+
+/* Wait until every batch is decided or timeout_s passes. Returns 0, or
+ * EXIT_UNREACHABLE when the agent stopped answering. */
+static int
+import_wait(struct importer *im, unsigned timeout_s, struct import_result *res)
+{
+	int64_t start = ehx_now_ms(), silent = 0;
+	char line[160];
+
+	for (;;) {
+		int64_t now;
+
+		if (import_poll(im) != 0) {
+			if (silent == 0)
+				silent = ehx_now_ms();
+			else if (ehx_now_ms() - silent > IMPORT_LOST_MS) {
+				import_draw(im, NULL);
+				import_sum(im, res);
+				fprintf(stderr, "%s: the agent stopped answering; "
+				    "the %llu rows not yet decided are safe in its "
+				    "outbox and it delivers them when it is back "
+				    "(ehx status)\n", render_safe(im->file),
+				    (unsigned long long)res->pending);
+				return EXIT_UNREACHABLE;
+			}
+		} else
+			silent = 0;
+		import_sum(im, res);
+		now = ehx_now_ms();
+		if (im->lo == im->nb)
+			break;
+		if (now - start >= (int64_t)timeout_s * 1000) {
+			res->timed_out = true;
+			break;
+		}
+		import_progress_line(line, sizeof(line), res->delivered +
+		    res->refused, res->rows, now - im->t_queued);
+		import_draw(im, line);
+		sleep_ms(IMPORT_POLL_MS);
+	}
+	import_draw(im, NULL);
+	return 0;
+}
+
+static int
+cmd_import(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	struct import_rows rows;
+	struct import_errors *errs = NULL;
+	struct import_result res;
+	struct importer im;
+	enum import_format fmt = IMPORT_UNKNOWN;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	unsigned timeout_s = 0;
+	bool dry = false, no_wait = false;
+	int c, r;
+
+	memset(&rows, 0, sizeof(rows));
+	memset(&res, 0, sizeof(res));
+	memset(&im, 0, sizeof(im));
+	im.t0 = ehx_now_ms();
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, import_help))
+			continue;
+		switch (c) {
+		case OPT_FORMAT:
+			if (strcmp(optarg, "csv") == 0)
+				fmt = IMPORT_CSV;
+			else if (strcmp(optarg, "jsonl") == 0 ||
+			    strcmp(optarg, "ndjson") == 0)
+				fmt = IMPORT_JSONL;
+			else
+				die_usage("--format must be csv or jsonl, not "
+				    "\"%s\"", optarg);
+			break;
+		case OPT_DRY_RUN: dry = true; break;
+		case OPT_NO_WAIT: no_wait = true; break;
+		case OPT_TIMEOUT:
+			timeout_s = seconds_arg(optarg, IMPORT_MAX_TIMEOUT_S);
+			break;
+		default: exit(EXIT_USAGE);
+		}
+	}
+	if (optind + 1 != argc)
+		die_usage("%s", "import needs one FILE");
+	im.file = argv[optind];
+	if (fmt == IMPORT_UNKNOWN &&
+	    (fmt = import_format_of(im.file)) == IMPORT_UNKNOWN)
+		die_usage("cannot tell the format of %s from its name (.csv, "
+		    ".jsonl, .ndjson): give --format csv or --format jsonl",
+		    render_safe(im.file));
+	if (timeout_s > 0 && no_wait)
+		die_usage("%s", "--timeout is how long import waits for the "
+		    "broker: not with --no-wait");
+	if (timeout_s == 0)
+		timeout_s = IMPORT_TIMEOUT_S;
+	if ((r = ehx_file_read(im.file, false, IMPORT_MAX_FILE, &data,
+	    &len)) != 0) {
+		if (r == EHX_ERR_TOO_LARGE)
+			fprintf(stderr, "%s: %s is larger than 256 MiB: split "
+			    "it\n", prog, render_safe(im.file));
+		else
+			fprintf(stderr, "%s: cannot read %s: %s\n", prog,
+			    render_safe(im.file), r == EHX_ERR_SYSTEM ? errno ==
+			    EINVAL ? "not a regular file" : strerror(errno) :
+			    ehx_strerror(r));
+		return EXIT_USAGE;
+	}
+	if ((errs = malloc(sizeof(*errs))) == NULL) {
+		r = EXIT_UNREACHABLE;
+		goto out;
+	}
+	r = import_parse((const char *)data, len, fmt, &rows, errs);
+	if (r == EHX_ERR_NOMEM) {
+		fprintf(stderr, "%s: out of memory reading %s\n", prog,
+		    render_safe(im.file));
+		r = EXIT_UNREACHABLE;
+		goto out;
+	}
+	if (r != 0) {
+		import_print_errors(g.json ? stdout : stderr, im.file, errs,
+		    g.json);
+		r = EXIT_USAGE;
+		goto out;
+	}
+	free(data);
+	data = NULL;
+	if (dry) {
+		if (g.json) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "file",
+			    json_object_new_string(render_safe(im.file)));
+			json_object_object_add(o, "valid",
+			    json_object_new_boolean(1));
+			json_object_object_add(o, "rows",
+			    json_object_new_uint64(rows.n));
+			printf("%s\n", json_object_to_json_string_ext(o,
+			    JSON_C_TO_STRING_SPACED |
+			    JSON_C_TO_STRING_NOSLASHESCAPE));
+			json_object_put(o);
+		} else
+			printf("%s: %zu row%s valid\n", render_safe(im.file),
+			    rows.n, rows.n == 1 ? "" : "s");
+		r = 0;
+		goto out;
+	}
+	im.rows = &rows;
+	im.tty = isatty(STDERR_FILENO) == 1;
+	res.rows = rows.n;
+	if ((r = import_queue(&im)) != 0)
+		goto out;
+	if (im.nb > 0) {
+		res.first = im.b[0].first;
+		res.last = im.b[im.nb - 1].last;
+	}
+	res.pending = rows.n;
+	if (!no_wait && rows.n > 0) {
+		res.waited = true;
+		if ((r = import_wait(&im, timeout_s, &res)) != 0)
+			goto out;
+	}
+	import_draw(&im, NULL);
+	res.elapsed_ms = ehx_now_ms() - im.t0;
+	res.refusals = im.ref;
+	res.n_refusals = im.nref;
+	import_print_summary(stdout, im.file, &res, g.json);
+	r = res.timed_out ? EXIT_QUEUED : res.refused > 0 ? EXIT_REFUSED : 0;
+out:
+	free(data);
+	free(errs);
+	free(im.b);
+	import_rows_free(&rows);
+	return r;
+}
+
 static int
 cmd_help(const char *topic)
 {
 	if (topic == NULL)
 		fputs(main_help, stdout);
 	else if (strcmp(topic, "publish") == 0)
-		printf(publish_help, ehx_category_list());
+		print_help(publish_help);
+	else if (strcmp(topic, "import") == 0)
+		print_help(import_help);
+	else if (strcmp(topic, "status") == 0)
+		fputs(status_help, stdout);
+	else if (strcmp(topic, "inbox") == 0)
+		fputs(inbox_help, stdout);
 	else if (strcmp(topic, "close") == 0)
 		fputs(close_help, stdout);
 	else if (strcmp(topic, "consent") == 0)
@@ -1465,6 +2444,12 @@ main(int argc, char **argv)
 		return cmd_audit(argc, argv);
 	if (strcmp(cmd, "sar") == 0)
 		return cmd_sar(argc, argv);
+	if (strcmp(cmd, "import") == 0)
+		return cmd_import(argc, argv);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(argc, argv);
+	if (strcmp(cmd, "inbox") == 0)
+		return cmd_inbox(argc, argv);
 	if (strcmp(cmd, "help") == 0)
 		return cmd_help(argc > 1 ? argv[1] : NULL);
 	die_usage("unknown command \"%s\"", cmd);

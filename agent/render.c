@@ -597,14 +597,8 @@ render_reply(FILE *f, const Ehx__Body *reply, bool json, const char *nhs)
 		}
 		break;
 	case EHX__BODY__PAYLOAD_ACK:
-		if (json) {
-			json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "ok", json_object_new_boolean(1));
-			json_object_object_add(o, "id", jstr(reply->ack->id));
-			json_object_object_add(o, "basis", jstr(reply->ack->basis));
-			print_json(f, o);
-		}
+		if (json)
+			render_ack(f, reply->ack, NULL, true, NULL);
 		break;
 	case EHX__BODY__PAYLOAD_AUDIT:
 		render_audit_page(f, reply->audit, json ? RENDER_JSON :
@@ -965,4 +959,380 @@ render_agent_state(FILE *f, const Ehx__AgentState *s, bool json)
 		    "checkpoint this agent has seen.\n");
 	else
 		fprintf(f, "INCONSISTENT: %s\n", safe(s->problem));
+}
+
+/* ---- the outbox, the agent's status and its inbox ---------------------- */
+
+char *
+render_age(char *out, size_t outsz, int64_t ms)
+{
+	int64_t s = ms > 0 ? ms / 1000 : 0;
+
+	if (s < 60)
+		snprintf(out, outsz, "%lld s", (long long)s);
+	else if (s < 3600)
+		snprintf(out, outsz, "%lld min", (long long)(s / 60));
+	else if (s < 86400) {
+		if (s / 60 % 60 != 0)
+			snprintf(out, outsz, "%lld h %lld min",
+			    (long long)(s / 3600), (long long)(s / 60 % 60));
+		else
+			snprintf(out, outsz, "%lld h", (long long)(s / 3600));
+	} else
+		snprintf(out, outsz, "%lld day%s", (long long)(s / 86400),
+		    s / 86400 == 1 ? "" : "s");
+	return out;
+}
+
+static json_object *
+msgid_json(const ProtobufCBinaryData *id)
+{
+	char hex[2 * EHX_MSGID_LEN + 1];
+
+	if (id->len != EHX_MSGID_LEN)
+		return NULL;
+	return json_object_new_string(ehx_hex(hex, id->data, id->len));
+}
+
+void
+render_ack(FILE *f, const Ehx__Ack *a, const Ehx__Queued *q, bool json,
+    const char *done)
+{
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "ok", json_object_new_boolean(1));
+		json_object_object_add(o, "id", jstr(a->id));
+		json_object_object_add(o, "basis", jstr(a->basis));
+		json_object_object_add(o, "unchanged",
+		    json_object_new_boolean(a->unchanged));
+		json_object_object_add(o, "notified",
+		    json_object_new_int64(a->notified));
+		if (q != NULL && q->first > 0) {
+			json_object_object_add(o, "outbox",
+			    json_object_new_uint64(q->first));
+			json_object_object_add(o, "message_id",
+			    q->n_message_ids > 0 ? msgid_json(&q->message_ids[0]) :
+			    NULL);
+		}
+		print_json(f, o);
+		return;
+	}
+	if (done == NULL)
+		return;
+	fprintf(f, "%s %s%s", done, safe(a->id), a->unchanged ?
+	    " (unchanged)" : "");
+	if (a->notified > 0)
+		fprintf(f, "; %u %s notified", a->notified, a->notified == 1 ?
+		    "agency" : "agencies");
+	fputs(".\n", f);
+}
+
+void
+render_queued_json(FILE *f, const Ehx__Queued *q)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "queued", json_object_new_boolean(1));
+	json_object_object_add(o, "still_queued",
+	    json_object_new_boolean(q->still_queued));
+	json_object_object_add(o, "outbox", json_object_new_uint64(q->first));
+	json_object_object_add(o, "message_id", q->n_message_ids > 0 ?
+	    msgid_json(&q->message_ids[0]) : NULL);
+	print_json(f, o);
+}
+
+static json_object *
+refusal_json(const Ehx__Refusal *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "outbox", json_object_new_uint64(r->number));
+	json_object_object_add(o, "message_id", msgid_json(&r->message_id));
+	json_object_object_add(o, "what", jstr(r->what));
+	json_object_object_add(o, "error", jstr(r->error != NULL ?
+	    ehx_errname(ehx_err_from_wire(r->error->code)) : ""));
+	json_object_object_add(o, "message", jstr(r->error != NULL ?
+	    r->error->message : ""));
+	json_object_object_add(o, "at", jtime(r->at));
+	return o;
+}
+
+static void
+status_json(FILE *f, const Ehx__AgentStatus *s, int64_t now)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	char stream[2 * EHX_STREAM_LEN + 1];
+
+	json_object_object_add(o, "connected",
+	    json_object_new_boolean(s->connected));
+	json_object_object_add(o, "last_contact", jtime(s->last_contact));
+	json_object_object_add(o, "outbox", json_object_new_uint64(s->outbox));
+	json_object_object_add(o, "in_flight",
+	    json_object_new_uint64(s->in_flight));
+	json_object_object_add(o, "oldest_queued", jtime(s->oldest_queued));
+	json_object_object_add(o, "oldest_queued_age_s", s->oldest_queued > 0 ?
+	    json_object_new_int64(now > s->oldest_queued ?
+	    (now - s->oldest_queued) / 1000 : 0) : NULL);
+	json_object_object_add(o, "last_error", s->last_error[0] != '\0' ?
+	    jstr(s->last_error) : NULL);
+	json_object_object_add(o, "delivered",
+	    json_object_new_uint64(s->delivered));
+	json_object_object_add(o, "refused", json_object_new_uint64(s->refused));
+	for (size_t i = 0; i < s->n_recent_refusals; i++)
+		json_object_array_add(arr, refusal_json(s->recent_refusals[i]));
+	json_object_object_add(o, "recent_refusals", arr);
+	json_object_object_add(o, "inbox_new",
+	    json_object_new_uint64(s->inbox_new));
+	json_object_object_add(o, "notifications",
+	    json_object_new_uint64(s->notifications));
+	json_object_object_add(o, "hook_pending",
+	    json_object_new_uint64(s->hook_pending));
+	json_object_object_add(o, "oldest_hook_pending",
+	    jtime(s->oldest_hook_pending));
+	json_object_object_add(o, "hook_error", s->hook_error[0] != '\0' ?
+	    jstr(s->hook_error) : NULL);
+	hexof(stream, &s->stream, EHX_STREAM_LEN);
+	json_object_object_add(o, "stream", jstr(stream));
+	json_object_object_add(o, "next_number",
+	    json_object_new_uint64(s->next_number));
+	print_json(f, o);
+}
+
+void
+render_status(FILE *f, const Ehx__AgentStatus *s, int64_t now, bool json)
+{
+	char t[40], age[24], stream[2 * EHX_STREAM_LEN + 1];
+
+	if (json) {
+		status_json(f, s, now);
+		return;
+	}
+	if (s->last_contact > 0)
+		fprintf(f, "broker        %s (last answer %s UTC, %s ago)\n",
+		    s->connected ? "connected" : "NOT CONNECTED",
+		    ehx_fmt_time(t, sizeof(t), s->last_contact),
+		    render_age(age, sizeof(age), now - s->last_contact));
+	else
+		fprintf(f, "broker        NOT CONNECTED (no answer yet)\n");
+	if (s->outbox == 0)
+		fprintf(f, "outbox        empty\n");
+	else
+		fprintf(f, "outbox        %llu queued, %llu in flight; the oldest "
+		    "queued %s ago\n", (unsigned long long)s->outbox,
+		    (unsigned long long)s->in_flight, s->oldest_queued > 0 ?
+		    render_age(age, sizeof(age), now - s->oldest_queued) : "?");
+	if (s->last_error[0] != '\0')
+		fprintf(f, "last problem  %s\n", safe(s->last_error));
+	fprintf(f, "delivered     %llu, refused %llu (since the agent's store "
+	    "was made)\n", (unsigned long long)s->delivered,
+	    (unsigned long long)s->refused);
+	fprintf(f, "inbox         %llu new of %llu notifications received\n",
+	    (unsigned long long)s->inbox_new,
+	    (unsigned long long)s->notifications);
+	if (s->hook_pending > 0)
+		fprintf(f, "hook          %llu waiting, the oldest for %s\n",
+		    (unsigned long long)s->hook_pending,
+		    s->oldest_hook_pending > 0 ? render_age(age, sizeof(age),
+		    now - s->oldest_hook_pending) : "?");
+	else
+		fprintf(f, "hook          nothing waiting\n");
+	if (s->hook_error[0] != '\0')
+		fprintf(f, "hook failed   %s\n", safe(s->hook_error));
+	hexof(stream, &s->stream, EHX_STREAM_LEN);
+	fprintf(f, "stream        %s, next outbox number %llu\n",
+	    stream[0] ? stream : "-", (unsigned long long)s->next_number);
+	if (s->n_recent_refusals == 0)
+		return;
+	fprintf(f, "\nRecent refusals by the broker:\n");
+	cell(f, "OUTBOX", 8); cell(f, "WHEN (UTC)", 16); cell(f, "WHAT", 28);
+	fprintf(f, "ERROR\n");
+	for (size_t i = 0; i < s->n_recent_refusals; i++) {
+		const Ehx__Refusal *r = s->recent_refusals[i];
+		char num[24];
+
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)r->number);
+		cell(f, num, 8);
+		cell(f, ehx_fmt_time(t, sizeof(t), r->at), 16);
+		cell(f, r->what, 28);
+		fprintf(f, "%s: %s\n", r->error != NULL ? ehx_errname(
+		    ehx_err_from_wire(r->error->code)) : "-",
+		    safe(r->error != NULL ? r->error->message : ""));
+	}
+}
+
+/* An item's notice_json() with what the inbox adds. */
+static json_object *
+inbox_item_json(const Ehx__InboxItem *it)
+{
+	json_object *o = notice_json(it);
+
+	if (o == NULL)
+		return NULL;
+	json_object_object_add(o, "acked_at", jtime(it->acked_at));
+	json_object_object_add(o, "hooked_at", jtime(it->hooked_at));
+	json_object_object_add(o, "spooled_at", jtime(it->spooled_at));
+	json_object_object_add(o, "hook_attempts",
+	    json_object_new_int64(it->hook_attempts));
+	return o;
+}
+
+static const char *
+event_label(int event)
+{
+	switch (event) {
+	case EHX__NOTIFY_EVENT__NOTIFY_EVENT_NEW: return "new flag";
+	case EHX__NOTIFY_EVENT__NOTIFY_EVENT_LEVEL_CHANGED: return "level changed";
+	case EHX__NOTIFY_EVENT__NOTIFY_EVENT_REOPENED: return "reopened";
+	default: return "unknown";
+	}
+}
+
+/* "3 complex", or "-" when the level is not shown. */
+static const char *
+level_text(char *out, size_t outsz, uint32_t level)
+{
+	if (level == 0 || level > 4)
+		snprintf(out, outsz, "-");
+	else
+		snprintf(out, outsz, "%u %s", level, ehx_level_name(level));
+	return out;
+}
+
+/* The child's NHS number as people write it, or as given if not valid. */
+static const char *
+child_text(char out[13], const char *nhs)
+{
+	if (nhs != NULL && ehx_nhs_valid(nhs))
+		return ehx_nhs_format(out, nhs);
+	return safe(nhs);
+}
+
+void
+render_inbox_list(FILE *f, const Ehx__InboxList *l, bool all, bool json)
+{
+	size_t shown = 0;
+
+	if (json) {
+		json_object *o = json_object_new_object(),
+		    *arr = json_object_new_array();
+
+		json_object_object_add(o, "total_new",
+		    json_object_new_uint64(l->total_new));
+		for (size_t i = 0; i < l->n_items; i++) {
+			json_object *j = inbox_item_json(l->items[i]);
+
+			if (j != NULL)
+				json_object_array_add(arr, j);
+		}
+		json_object_object_add(o, "items", arr);
+		print_json(f, o);
+		return;
+	}
+	for (size_t i = 0; i < l->n_items; i++) {
+		const Ehx__InboxItem *it = l->items[i];
+		const Ehx__Notification *n = it->notification;
+		char seq[24], t[40], lvl[32], nhs[13];
+
+		if (n == NULL)
+			continue;
+		if (shown++ == 0) {
+			cell(f, "SEQ", 6); cell(f, "RECEIVED (UTC)", 16);
+			cell(f, "FROM", 12); cell(f, "CATEGORY", 20);
+			cell(f, "EVENT", 13); cell(f, "LEVEL", 12);
+			cell(f, "CHILD", 12); cell(f, "ACKED", 5);
+			fprintf(f, "HOOKED\n");
+		}
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)it->seq);
+		cell(f, seq, 6);
+		cell(f, ehx_fmt_time(t, sizeof(t), it->received_at), 16);
+		cell(f, n->agency, 12);
+		cell(f, ehx_category_label(n->category), 20);
+		cell(f, event_label(n->event), 13);
+		cell(f, level_text(lvl, sizeof(lvl), n->level), 12);
+		cell(f, child_text(nhs, n->nhs_number), 12);
+		cell(f, it->acked_at ? "yes" : "-", 5);
+		fprintf(f, "%s\n", it->hooked_at ? "yes" : "-");
+	}
+	if (shown == 0) {
+		fprintf(f, "No %snotifications.\n", all ? "" : "new ");
+		return;
+	}
+	if (!all && l->total_new > shown)
+		fprintf(f, "\n(The oldest %zu of %llu new notifications; "
+		    "acknowledge them to see the rest.)\n", shown,
+		    (unsigned long long)l->total_new);
+	else if (!all)
+		fprintf(f, "\n%llu new notification%s.\n",
+		    (unsigned long long)l->total_new, l->total_new == 1 ? "" : "s");
+}
+
+void
+render_inbox_item(FILE *f, const Ehx__InboxItem *it, bool json)
+{
+	const Ehx__Notification *n = it->notification;
+	char t[40], lvl[32], prev[32], nhs[13], id[2 * EHX_MSGID_LEN + 1] = "";
+	json_object *doc;
+
+	if (n == NULL)
+		return;
+	if (json) {
+		if ((doc = notice_json(it)) != NULL)
+			print_json(f, doc);
+		return;
+	}
+	if ((doc = notice_json(it)) != NULL) {
+		json_object *m = json_object_object_get(doc, "message_id");
+
+		if (m != NULL)
+			snprintf(id, sizeof(id), "%s", json_object_get_string(m));
+		json_object_put(doc);
+	}
+	fprintf(f, "Notification %llu: %s from %s\n",
+	    (unsigned long long)it->seq, event_label(n->event), safe(n->agency));
+	fprintf(f, "  child          %s\n", child_text(nhs, n->nhs_number));
+	fprintf(f, "  from           %s (%s)\n", safe(n->agency),
+	    ehx_agency_type_name(n->agency_type));
+	fprintf(f, "  category       %s\n", ehx_category_label(n->category));
+	if (n->level == 0)
+		fprintf(f, "  level of need  not shown to this agency\n");
+	else if (n->previous_level != 0 &&
+	    n->event == EHX__NOTIFY_EVENT__NOTIFY_EVENT_LEVEL_CHANGED)
+		fprintf(f, "  level of need  %s (was %s)\n",
+		    level_text(lvl, sizeof(lvl), n->level),
+		    level_text(prev, sizeof(prev), n->previous_level));
+	else
+		fprintf(f, "  level of need  %s\n",
+		    level_text(lvl, sizeof(lvl), n->level));
+	if (n->contact == NULL)
+		fprintf(f, "  contact        not shown to this agency\n");
+	else
+		fprintf(f, "  contact        %s%s%s%s%s%s\n",
+		    safe(n->contact->name), n->contact->role[0] ? " (" : "",
+		    safe(n->contact->role), n->contact->role[0] ? ")" : "",
+		    n->contact->contact[0] ? ", " : "",
+		    safe(n->contact->contact));
+	fprintf(f, "  lead           %s\n", n->lead ? "yes" : "no");
+	fprintf(f, "  lawful basis   %s%s%s\n", ehx_basis_name(n->basis),
+	    n->consent_id[0] ? ", consent " : "", safe(n->consent_id));
+	if (n->agreement[0] != '\0')
+		fprintf(f, "  agreement      %s\n", safe(n->agreement));
+	fprintf(f, "  flagged        %s UTC\n",
+	    ehx_fmt_time(t, sizeof(t), n->flagged_at));
+	fprintf(f, "  received       %s UTC\n",
+	    ehx_fmt_time(t, sizeof(t), it->received_at));
+	if (it->acked_at)
+		fprintf(f, "  acknowledged   %s UTC\n",
+		    ehx_fmt_time(t, sizeof(t), it->acked_at));
+	else
+		fprintf(f, "  acknowledged   no (ehx inbox ack %llu)\n",
+		    (unsigned long long)it->seq);
+	if (it->hooked_at)
+		fprintf(f, "  hook           took it %s UTC\n",
+		    ehx_fmt_time(t, sizeof(t), it->hooked_at));
+	else if (it->hook_attempts > 0)
+		fprintf(f, "  hook           not yet (%u attempts)\n",
+		    it->hook_attempts);
+	if (id[0] != '\0')
+		fprintf(f, "  message id     %s\n", id);
 }

@@ -5,9 +5,11 @@
  * their state and history; acks; errors on stderr or as JSON; the
  * information governance answers (audit pages as a table, RFC 4180 CSV and
  * JSON lines, break-glass alerts, disclosures, the subject access export,
- * the agent's own check of the audit log); and hostile text (cut UTF-8,
- * escape sequences, C1 controls, bidirectional overrides) printed safely
- * everywhere, JSON included.
+ * the agent's own check of the audit log); the outbox and inbox (acks with
+ * unchanged and notified, queued changes, ehx status, the inbox list and
+ * one notification, and notice.c's document a hook receives); and hostile
+ * text (cut UTF-8, escape sequences, C1 controls, bidirectional overrides)
+ * printed safely everywhere, JSON included.
  */
 #include "testutil.h"
 
@@ -914,6 +916,435 @@ test_reply_dispatch(void **state)
 	json_object_put(o);
 }
 
+
+/* ---- the outbox, status and the inbox --------------------------------------- */
+
+static void
+test_ack_queued(void **state)
+{
+	Ehx__Ack ack = EHX__ACK__INIT;
+	Ehx__Queued q = EHX__QUEUED__INIT;
+	ProtobufCBinaryData id = { 16, msgid };
+	json_object *o;
+	FILE *f;
+
+	(void)state;
+	ack.id = "inc-7";
+	ack.basis = "role:practitioner";
+	f = out_open();
+	render_ack(f, &ack, NULL, false, "Published flag");
+	fclose(f);
+	assert_string_equal(out, "Published flag inc-7.\n");
+	ack.notified = 2;
+	f = out_open();
+	render_ack(f, &ack, NULL, false, "Published flag");
+	fclose(f);
+	assert_string_equal(out, "Published flag inc-7; 2 agencies notified.\n");
+	ack.notified = 1;
+	f = out_open();
+	render_ack(f, &ack, NULL, false, "Published flag");
+	fclose(f);
+	assert_string_equal(out, "Published flag inc-7; 1 agency notified.\n");
+	ack.notified = 0;
+	ack.unchanged = 1;
+	f = out_open();
+	render_ack(f, &ack, NULL, false, "Published flag");
+	render_ack(f, &ack, NULL, false, NULL);         /* nothing */
+	fclose(f);
+	assert_string_equal(out, "Published flag inc-7 (unchanged).\n");
+	/* JSON, with where it was queued. */
+	q.message_ids = &id;
+	q.n_message_ids = 1;
+	q.first = q.last = 42;
+	f = out_open();
+	render_ack(f, &ack, &q, true, "Published flag");
+	fclose(f);
+	assert_non_null(o = json_tokener_parse(out));
+	assert_true(json_object_get_boolean(json_object_object_get(o, "ok")));
+	assert_true(json_object_get_boolean(json_object_object_get(o,
+	    "unchanged")));
+	assert_int_equal(json_object_get_int(json_object_object_get(o,
+	    "notified")), 0);
+	assert_int_equal(json_object_get_int(json_object_object_get(o,
+	    "outbox")), 42);
+	assert_string_equal(jget(o, "message_id"),
+	    "01020000000000000000000000000000");
+	json_object_put(o);
+	/* Queued, not waited for. */
+	f = out_open();
+	render_queued_json(f, &q);
+	fclose(f);
+	assert_non_null(o = json_tokener_parse(out));
+	assert_true(json_object_get_boolean(json_object_object_get(o, "queued")));
+	assert_false(json_object_get_boolean(json_object_object_get(o,
+	    "still_queued")));
+	assert_int_equal(json_object_get_int(json_object_object_get(o,
+	    "outbox")), 42);
+	assert_string_equal(jget(o, "message_id"),
+	    "01020000000000000000000000000000");
+	json_object_put(o);
+}
+
+static void
+test_age(void **state)
+{
+	char b[24];
+
+	(void)state;
+	assert_string_equal(render_age(b, sizeof(b), -5), "0 s");
+	assert_string_equal(render_age(b, sizeof(b), 12999), "12 s");
+	assert_string_equal(render_age(b, sizeof(b), 3 * 60000 + 5000), "3 min");
+	assert_string_equal(render_age(b, sizeof(b), 3600000), "1 h");
+	assert_string_equal(render_age(b, sizeof(b), 2 * 3600000 + 5 * 60000),
+	    "2 h 5 min");
+	assert_string_equal(render_age(b, sizeof(b), 86400000), "1 day");
+	assert_string_equal(render_age(b, sizeof(b), 4 * 86400000LL + 5),
+	    "4 days");
+}
+
+static void
+test_status(void **state)
+{
+	Ehx__AgentStatus st = EHX__AGENT_STATUS__INIT;
+	Ehx__Refusal rf = EHX__REFUSAL__INIT, *rfs[1] = { &rf };
+	Ehx__Error e = EHX__ERROR__INIT;
+	unsigned char stream[16] = { 0xab };
+	int64_t now = 1767225600000LL;
+	json_object *o, *a;
+	FILE *f;
+
+	(void)state;
+	st.connected = 1;
+	st.last_contact = now - 3000;
+	st.outbox = 3;
+	st.in_flight = 1;
+	st.oldest_queued = now - 3 * 60000 - 1000;
+	st.inbox_new = 2;
+	st.notifications = 15;
+	st.hook_pending = 1;
+	st.oldest_hook_pending = now - 120000;
+	st.hook_error = "exit 1";
+	st.delivered = 1234;
+	st.refused = 2;
+	st.last_error = "";
+	st.next_number = 1238;
+	st.stream.data = stream;
+	st.stream.len = 16;
+	e.code = (Ehx__ErrorCode)ehx_err_to_wire(EHX_ERR_NOT_PERMITTED);
+	e.message = "not \x1b[2J yours";
+	rf.number = 17;
+	rf.message_id.data = msgid;
+	rf.message_id.len = 16;
+	rf.what = "publish_flag f-12";
+	rf.error = &e;
+	rf.at = now - 60000;
+	st.recent_refusals = rfs;
+	st.n_recent_refusals = 1;
+	f = out_open();
+	render_status(f, &st, now, false);
+	fclose(f);
+	assert_non_null(strstr(out, "broker        connected (last answer "
+	    "2025-12-31 23:59 UTC, 3 s ago)\n"));
+	assert_non_null(strstr(out, "outbox        3 queued, 1 in flight; the "
+	    "oldest queued 3 min ago\n"));
+	assert_non_null(strstr(out, "delivered     1234, refused 2"));
+	assert_non_null(strstr(out, "inbox         2 new of 15 notifications"));
+	assert_non_null(strstr(out, "hook          1 waiting, the oldest for "
+	    "2 min\n"));
+	assert_non_null(strstr(out, "hook failed   exit 1\n"));
+	assert_non_null(strstr(out, "stream        ab000000000000000000000000000000"
+	    ", next outbox number 1238\n"));
+	assert_non_null(strstr(out, "17       2025-12-31 23:59 publish_flag f-12"));
+	assert_non_null(strstr(out, "not_permitted: not ?[2J yours\n"));
+	assert_null(strstr(out, "last problem"));
+	assert_terminal_safe();
+	/* JSON. */
+	f = out_open();
+	render_status(f, &st, now, true);
+	fclose(f);
+	assert_non_null(o = json_tokener_parse(out));
+	assert_true(json_object_get_boolean(json_object_object_get(o,
+	    "connected")));
+	assert_int_equal(json_object_get_int(json_object_object_get(o,
+	    "outbox")), 3);
+	assert_int_equal(json_object_get_int(json_object_object_get(o,
+	    "oldest_queued_age_s")), 181);
+	assert_string_equal(jget(o, "oldest_queued"), "2025-12-31T23:56:59.000Z");
+	assert_null(json_object_object_get(o, "last_error"));
+	assert_string_equal(jget(o, "hook_error"), "exit 1");
+	assert_int_equal(json_object_get_int(json_object_object_get(o,
+	    "next_number")), 1238);
+	a = json_object_object_get(o, "recent_refusals");
+	assert_int_equal(json_object_array_length(a), 1);
+	assert_string_equal(jget(json_object_array_get_idx(a, 0), "error"),
+	    "not_permitted");
+	assert_int_equal(json_object_get_int(json_object_object_get(
+	    json_object_array_get_idx(a, 0), "outbox")), 17);
+	json_object_put(o);
+	/* Never reached, nothing queued. */
+	memset(&st, 0, sizeof(st));
+	ehx__agent_status__init(&st);
+	st.last_error = "the broker cannot be reached";
+	f = out_open();
+	render_status(f, &st, now, false);
+	fclose(f);
+	assert_non_null(strstr(out, "broker        NOT CONNECTED (no answer yet)"));
+	assert_non_null(strstr(out, "outbox        empty\n"));
+	assert_non_null(strstr(out, "last problem  the broker cannot be reached"));
+	assert_non_null(strstr(out, "hook          nothing waiting\n"));
+	assert_null(strstr(out, "Recent refusals"));
+	f = out_open();
+	render_status(f, &st, now, true);
+	fclose(f);
+	assert_non_null(o = json_tokener_parse(out));
+	assert_null(json_object_object_get(o, "last_contact"));
+	assert_null(json_object_object_get(o, "oldest_queued_age_s"));
+	json_object_put(o);
+}
+
+static Ehx__Notification note1 = EHX__NOTIFICATION__INIT;
+static Ehx__Practitioner contact1 = EHX__PRACTITIONER__INIT;
+static Ehx__InboxItem item1 = EHX__INBOX_ITEM__INIT, item2;
+static Ehx__InboxItem *items[2] = { &item1, &item2 };
+
+static void
+inbox_fixture(void)
+{
+	contact1.name = "PC Sam Jones";
+	contact1.role = "Operation Encompass officer";
+	contact1.contact = "101 ext 4455";
+	note1.seq = 7;
+	note1.nhs_number = "9434765919";
+	note1.agency = "police";
+	note1.agency_type = EHX__AGENCY_TYPE__AGENCY_TYPE_POLICE;
+	note1.category = EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE;
+	note1.event = EHX__NOTIFY_EVENT__NOTIFY_EVENT_LEVEL_CHANGED;
+	note1.level = 3;
+	note1.previous_level = 2;
+	note1.contact = &contact1;
+	note1.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_LEGAL_OBLIGATION;
+	note1.consent_id = "";
+	note1.agreement = "anytown-isa-2026";
+	note1.flagged_at = 1767225600000LL;
+	item1.seq = 7;
+	item1.received_at = 1767225660000LL;
+	item1.notification = &note1;
+	item2 = item1;
+	item2.seq = 8;
+	item2.acked_at = 1767225700000LL;
+	item2.hooked_at = 1767225670000LL;
+}
+
+/* A broker-signed envelope around a Body with message id msgid. */
+static uint8_t *
+envelope_of_msgid(size_t *len)
+{
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__Envelope e = EHX__ENVELOPE__INIT;
+	uint8_t *body, *env;
+
+	b.message_id.data = msgid;
+	b.message_id.len = 16;
+	b.sender = "broker";
+	b.payload_case = EHX__BODY__PAYLOAD_NOTIFICATION;
+	b.notification = &note1;
+	assert_non_null(body = malloc(ehx__body__get_packed_size(&b)));
+	e.body.len = ehx__body__pack(&b, body);
+	e.body.data = body;
+	e.version = 1;
+	assert_non_null(env = malloc(ehx__envelope__get_packed_size(&e)));
+	*len = ehx__envelope__pack(&e, env);
+	free(body);
+	return env;
+}
+
+static void
+test_notice_json(void **state)
+{
+	json_object *o, *c;
+	uint8_t *env;
+	size_t len;
+
+	(void)state;
+	inbox_fixture();
+	assert_null(notice_json(NULL));
+	assert_non_null(o = notice_json(&item1));
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "seq")), 7);
+	assert_null(json_object_object_get(o, "message_id"));   /* no envelope */
+	assert_string_equal(jget(o, "nhs_number"), "9434765919");
+	assert_string_equal(jget(o, "agency"), "police");
+	assert_string_equal(jget(o, "agency_type"), "police");
+	assert_string_equal(jget(o, "category"), "domestic_abuse");
+	assert_string_equal(jget(o, "event"), "level_changed");
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "level")),
+	    3);
+	assert_int_equal(json_object_get_int(json_object_object_get(o,
+	    "previous_level")), 2);
+	c = json_object_object_get(o, "contact");
+	assert_string_equal(jget(c, "name"), "PC Sam Jones");
+	assert_string_equal(jget(c, "job"), "Operation Encompass officer");
+	assert_string_equal(jget(c, "contact"), "101 ext 4455");
+	assert_false(json_object_get_boolean(json_object_object_get(o, "lead")));
+	assert_string_equal(jget(o, "basis"), "legal_obligation");
+	assert_true(json_object_object_get_ex(o, "consent_id", &c));
+	assert_null(c);
+	assert_string_equal(jget(o, "agreement"), "anytown-isa-2026");
+	assert_string_equal(jget(o, "flagged_at"), "2026-01-01T00:00:00.000Z");
+	assert_string_equal(jget(o, "received_at"), "2026-01-01T00:01:00.000Z");
+	json_object_put(o);
+	/* Not shown to this agency: null level and contact; a consent id;
+	 * the message id from the stored envelope; hostile text filtered. */
+	note1.level = note1.previous_level = 0;
+	note1.contact = NULL;
+	note1.event = EHX__NOTIFY_EVENT__NOTIFY_EVENT_NEW;
+	note1.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
+	note1.consent_id = "c-0123456789abcdef";
+	note1.agency = "pol\x1b[2Jice\xff";
+	env = envelope_of_msgid(&len);
+	item1.envelope.data = env;
+	item1.envelope.len = len;
+	assert_non_null(o = notice_json(&item1));
+	assert_true(json_object_object_get_ex(o, "level", &c));
+	assert_null(c);
+	assert_true(json_object_object_get_ex(o, "previous_level", &c));
+	assert_null(c);
+	assert_true(json_object_object_get_ex(o, "contact", &c));
+	assert_null(c);
+	assert_string_equal(jget(o, "event"), "new");
+	assert_string_equal(jget(o, "consent_id"), "c-0123456789abcdef");
+	assert_string_equal(jget(o, "message_id"),
+	    "01020000000000000000000000000000");
+	assert_string_equal(jget(o, "agency"), "pol?[2Jice?");
+	json_object_put(o);
+	/* A broken envelope: no message id, the rest as before. */
+	item1.envelope.len = len / 2;
+	assert_non_null(o = notice_json(&item1));
+	assert_null(json_object_object_get(o, "message_id"));
+	json_object_put(o);
+	item1.envelope.len = 0;
+	item1.envelope.data = NULL;
+	free(env);
+	assert_string_equal(notice_event_name(99), "unknown");
+}
+
+static void
+test_inbox(void **state)
+{
+	Ehx__InboxList l = EHX__INBOX_LIST__INIT;
+	json_object *o, *a;
+	FILE *f;
+
+	(void)state;
+	inbox_fixture();
+	l.items = items;
+	l.n_items = 1;
+	l.total_new = 1;
+	f = out_open();
+	render_inbox_list(f, &l, false, false);
+	fclose(f);
+	assert_non_null(strstr(out, "SEQ    RECEIVED (UTC)   FROM         "
+	    "CATEGORY             EVENT         LEVEL        CHILD        ACKED "
+	    "HOOKED\n"));
+	assert_non_null(strstr(out, "7      2026-01-01 00:01 police       "
+	    "Domestic abuse       level changed 3 complex    943 476 5919 -     "
+	    "-\n"));
+	assert_non_null(strstr(out, "1 new notification.\n"));
+	/* --all, with an acknowledged one the hook took. */
+	l.n_items = 2;
+	f = out_open();
+	render_inbox_list(f, &l, true, false);
+	fclose(f);
+	assert_non_null(strstr(out, "8      2026-01-01 00:01 police       "
+	    "Domestic abuse       level changed 3 complex    943 476 5919 yes   "
+	    "yes\n"));
+	/* More new ones than the list holds. */
+	l.n_items = 1;
+	l.total_new = 150;
+	f = out_open();
+	render_inbox_list(f, &l, false, false);
+	fclose(f);
+	assert_non_null(strstr(out, "The oldest 1 of 150 new notifications"));
+	/* Nothing. */
+	l.n_items = 0;
+	l.total_new = 0;
+	f = out_open();
+	render_inbox_list(f, &l, false, false);
+	render_inbox_list(f, &l, true, false);
+	fclose(f);
+	assert_string_equal(out, "No new notifications.\nNo notifications.\n");
+	/* JSON: the hook's document and the inbox's marks. */
+	l.n_items = 2;
+	l.total_new = 1;
+	f = out_open();
+	render_inbox_list(f, &l, true, true);
+	fclose(f);
+	assert_non_null(o = json_tokener_parse(out));
+	assert_int_equal(json_object_get_int(json_object_object_get(o,
+	    "total_new")), 1);
+	a = json_object_object_get(o, "items");
+	assert_int_equal(json_object_array_length(a), 2);
+	assert_int_equal(json_object_get_int(json_object_object_get(
+	    json_object_array_get_idx(a, 1), "seq")), 8);
+	assert_string_equal(jget(json_object_array_get_idx(a, 1), "acked_at"),
+	    "2026-01-01T00:01:40.000Z");
+	assert_null(json_object_object_get(json_object_array_get_idx(a, 0),
+	    "acked_at"));
+	assert_string_equal(jget(json_object_array_get_idx(a, 0), "category"),
+	    "domestic_abuse");
+	json_object_put(o);
+}
+
+static void
+test_inbox_item(void **state)
+{
+	json_object *o;
+	FILE *f;
+
+	(void)state;
+	inbox_fixture();
+	f = out_open();
+	render_inbox_item(f, &item1, false);
+	fclose(f);
+	assert_non_null(strstr(out, "Notification 7: level changed from police\n"));
+	assert_non_null(strstr(out, "  child          943 476 5919\n"));
+	assert_non_null(strstr(out, "  from           police (police)\n"));
+	assert_non_null(strstr(out, "  category       Domestic abuse\n"));
+	assert_non_null(strstr(out, "  level of need  3 complex (was 2 "
+	    "additional)\n"));
+	assert_non_null(strstr(out, "  contact        PC Sam Jones (Operation "
+	    "Encompass officer), 101 ext 4455\n"));
+	assert_non_null(strstr(out, "  lawful basis   legal_obligation\n"));
+	assert_non_null(strstr(out, "  agreement      anytown-isa-2026\n"));
+	assert_non_null(strstr(out, "  acknowledged   no (ehx inbox ack 7)\n"));
+	/* A contact with no job or number: just the name. */
+	contact1.role = contact1.contact = "";
+	f = out_open();
+	render_inbox_item(f, &item1, false);
+	fclose(f);
+	assert_non_null(strstr(out, "  contact        PC Sam Jones\n"));
+	assert_null(strstr(out, "message id"));
+	/* What the policy hides is said to be hidden. */
+	note1.level = 0;
+	note1.contact = NULL;
+	f = out_open();
+	render_inbox_item(f, &item2, false);
+	fclose(f);
+	assert_non_null(strstr(out, "  level of need  not shown to this agency\n"));
+	assert_non_null(strstr(out, "  contact        not shown to this agency\n"));
+	assert_non_null(strstr(out, "  acknowledged   2026-01-01 00:01 UTC\n"));
+	assert_non_null(strstr(out, "  hook           took it 2026-01-01 00:01 "
+	    "UTC\n"));
+	/* --json: exactly the hook's document. */
+	f = out_open();
+	render_inbox_item(f, &item2, true);
+	fclose(f);
+	assert_non_null(o = json_tokener_parse(out));
+	assert_int_equal(json_object_get_int(json_object_object_get(o, "seq")), 8);
+	assert_null(json_object_object_get(o, "acked_at"));
+	assert_int_equal(json_object_object_length(o), 16);
+	json_object_put(o);
+}
+
 int
 main(void)
 {
@@ -933,6 +1364,12 @@ main(void)
 		cmocka_unit_test(test_sar),
 		cmocka_unit_test(test_agent_state),
 		cmocka_unit_test(test_reply_dispatch),
+		cmocka_unit_test(test_ack_queued),
+		cmocka_unit_test(test_age),
+		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_notice_json),
+		cmocka_unit_test(test_inbox),
+		cmocka_unit_test(test_inbox_item),
 	};
 
 	return cmocka_run_group_tests_name("test_render", tests, NULL, NULL);
