@@ -1246,6 +1246,8 @@ main(int argc, char **argv)
 	int c, status = 1;
 
 	ag.listen_fd = -1;
+	ag.queue.lock_fd = -1;
+	ag.queue.hook_pid = -1;
 	for (size_t i = 0; i < MAX_CLIENTS; i++)
 		ag.slots[i].fd = -1;
 	ehx_log_init("ehx-agent", EHX_LOG_INFO);

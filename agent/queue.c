@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -180,9 +181,26 @@ queue_open(struct queue *q, const char *dir, char *err, size_t errsz)
 	int rc;
 
 	q->hook_pid = -1;
+	q->lock_fd = -1;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(err, errsz, "%s: %s", dir, strerror(errno));
 		return EHX_ERR_STORAGE;
+	}
+	/* One agent per store: two would both deliver the outbox. */
+	{
+		char lock[1100];
+
+		snprintf(lock, sizeof(lock), "%s/agent.lock", dir);
+		if ((q->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC,
+		    0600)) < 0 || flock(q->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+			snprintf(err, errsz, "%s: %s", dir, errno ==
+			    EWOULDBLOCK ? "another ehx-agent is using this "
+			    "data_dir" : strerror(errno));
+			if (q->lock_fd >= 0)
+				close(q->lock_fd);
+			q->lock_fd = -1;
+			return EHX_ERR_STORAGE;
+		}
 	}
 	if ((rc = mdb_env_create(&q->env)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(q->env, 8)) != 0 ||
@@ -242,6 +260,9 @@ queue_close(struct queue *q)
 	if (q->env != NULL)
 		mdb_env_close(q->env);
 	q->env = NULL;
+	if (q->lock_fd >= 0)
+		close(q->lock_fd);
+	q->lock_fd = -1;
 }
 
 /* ---- the outbox --------------------------------------------------------- */
@@ -742,31 +763,31 @@ queue_open_envelope(struct queue *q, const void *data, size_t len,
 
 	*out = NULL;
 	if ((r = ehx_envelope_decode(data, len, &env)) != 0) {
-		log_warn("from the broker, dropped: %s", ehx_strerror(r));
+		log_warn("reply dropped: %s", ehx_strerror(r));
 		return -1;
 	}
 	if (!ehx_ct_eq(env->signer.data, ehx_cert_fpr(q->broker_cert),
 	    EHX_FPR_LEN)) {
-		log_warn("dropped: not signed by the broker's certificate");
+		log_warn("reply dropped: not signed by the broker's certificate");
 		goto bad;
 	}
 	if (ehx_envelope_verify(env, ehx_cert_pubkey(q->broker_cert)) != 0) {
-		log_warn("dropped: bad signature");
+		log_warn("reply dropped: bad signature");
 		goto bad;
 	}
 	if ((r = ehx_cert_check_time(q->broker_cert, ehx_now_ms())) != 0) {
-		log_warn("dropped: the broker's certificate: %s",
+		log_warn("reply dropped: the broker's certificate: %s",
 		    ehx_strerror(r));
 		goto bad;
 	}
 	if (ehx_body_decode(env->body.data, env->body.len, &b, why,
 	    sizeof(why)) != 0) {
-		log_warn("dropped: %s", why);
+		log_warn("reply dropped: %s", why);
 		goto bad;
 	}
 	if (strcmp(b->sender, q->broker_id) != 0 ||
 	    strcmp(b->recipient, q->agency) != 0) {
-		log_warn("dropped: from %s to %s", b->sender, b->recipient);
+		log_warn("reply dropped: from %s to %s", b->sender, b->recipient);
 		ehx_body_free(b);
 		goto bad;
 	}

@@ -68,6 +68,7 @@ struct queue {
 	void *cb_arg;
 
 	MDB_env *env;
+	int lock_fd;                    /* flock on data_dir/agent.lock */
 	MDB_dbi outbox, done, inbox, meta;
 	unsigned char stream[EHX_STREAM_LEN];
 	uint64_t stream_base;           /* stream number = outbox number - base */

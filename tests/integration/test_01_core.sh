@@ -6,15 +6,15 @@
 sandbox_up
 open_policy     # the exchange itself; test_07 tests the policy's cuts
 
-expect_status 0 ehx_as police publish "$CHILD_A" --category domestic_abuse \
+expect_status 0 ehx_as police publish --wait "$CHILD_A" --category domestic_abuse \
 	--level 3 --practitioner "PC Sam Jones" --contact "101 ext 4455" --ref inc-7
 assert_eq "$OUT" "Published flag inc-7." "police publishes a flag"
-expect_status 0 ehx_as health publish "943 476 5919" --category mental_health \
+expect_status 0 ehx_as health publish --wait "943 476 5919" --category mental_health \
 	--level 2 --practitioner "Alex Patel" --job "school nurse" \
 	--contact alex@nhs.example --lead --note "Weekly sessions" --ref hv-1
-expect_status 0 ehx_as school publish "$CHILD_A" --category school_attendance \
+expect_status 0 ehx_as school publish --wait "$CHILD_A" --category school_attendance \
 	--level 2 --practitioner "Jo Brown" --ref att-3
-expect_status 0 ehx_as housing publish "$CHILD_B" --category housing \
+expect_status 0 ehx_as housing publish --wait "$CHILD_B" --category housing \
 	--level 1 --practitioner "Chris Green" --ref h-9
 assert_eq "$(entries flags)" 4 "four flags stored"
 
@@ -49,16 +49,16 @@ expect_status 1 ehx_as housing picture "$CHILD_A"
 assert_match "$OUT" "no_consent" "an agency outside the consent's scope is refused"
 
 # Step down and close: the picture follows.
-expect_status 0 ehx_as police publish "$CHILD_A" --category domestic_abuse \
+expect_status 0 ehx_as police publish --wait "$CHILD_A" --category domestic_abuse \
 	--level 2 --practitioner "PC Sam Jones" --ref inc-7
-expect_status 0 ehx_as police close "$CHILD_A" --ref inc-7 --reason "no further incidents"
+expect_status 0 ehx_as police close --wait "$CHILD_A" --ref inc-7 --reason "no further incidents"
 assert_eq "$OUT" "Closed flag inc-7." "police closes its flag"
 expect_status 0 ehx_as school --json picture "$CHILD_A"
 assert_eq "$(printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); f=[f for a in d["involvements"] for f in a["flags"] if f["ref"]=="inc-7"][0]; print(d["highest_open_level"], f["status"], f["level"], f["closed_at"] is not None, f["close_reason"])')" \
 	"2 closed 2 True no further incidents" "closed flag kept as history with its reason; highest open level drops to 2"
-expect_status 1 ehx_as police close "$CHILD_A" --ref no-such-ref
+expect_status 1 ehx_as police close --wait "$CHILD_A" --ref no-such-ref
 assert_match "$OUT" "not_found" "closing an unknown flag is refused"
-expect_status 1 ehx_as health close "$CHILD_A" --ref inc-7
+expect_status 1 ehx_as health close --wait "$CHILD_A" --ref inc-7
 assert_match "$OUT" "not_found" "an agency cannot close another agency's flag"
 
 expect_status 0 ehx_as school consent show "$CHILD_A"
@@ -87,11 +87,11 @@ ok "and no other agency"
 
 # The command line refuses bad input before anything is sent.
 before=$(entries audit)
-expect_status 2 ehx_as police publish "$BAD_NHS" --category housing --level 1 --practitioner x
+expect_status 2 ehx_as police publish --wait "$BAD_NHS" --category housing --level 1 --practitioner x
 assert_match "$OUT" "not a valid NHS number" "CLI rejects a bad check digit"
-expect_status 2 ehx_as police publish "$CHILD_A" --category nonsense --level 1 --practitioner x
+expect_status 2 ehx_as police publish --wait "$CHILD_A" --category nonsense --level 1 --practitioner x
 assert_match "$OUT" "unknown category" "CLI rejects an unknown category"
-expect_status 2 ehx_as police publish "$CHILD_A" --category housing --level 5 --practitioner x
+expect_status 2 ehx_as police publish --wait "$CHILD_A" --category housing --level 5 --practitioner x
 assert_match "$OUT" "level must be 1, 2, 3 or 4" "CLI rejects level 5"
 expect_status 2 ehx_as police consent grant "$CHILD_A" --given-by x --relation parent --types school --expires 2020-01-01
 assert_match "$OUT" "expires_at must be in the future" "CLI rejects an expiry in the past"

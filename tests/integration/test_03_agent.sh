@@ -9,7 +9,7 @@ me=$(id -un)
 users=$SB/agencies/police/users.ini
 
 # The person in the audit is the users file's person, in the role asked for.
-expect_status 0 ehx_as police --as system publish "$CHILD_A" --category offending \
+expect_status 0 ehx_as police --as system publish --wait "$CHILD_A" --category offending \
 	--level 2 --practitioner "PC Sam Jones" --ref r-1
 expect_status 0 "$BIN/ehx-broker" audit -c "$SB/broker/broker.conf" --tail 1 --json
 assert_match "$OUT" "\"user_id\":\"police-$me\",\"person\":\"PC Sam Jones\",\"role\":\"system\"" \
@@ -29,7 +29,7 @@ expect_status 1 ehx_as police --as information_officer picture "$CHILD_A"
 assert_match "$OUT" "the agent refused \\(not_permitted\\): the users file does not grant $me the role information_officer" \
 	"an ungranted role is refused by the agent"
 assert_eq "$(entries audit)" "$audit" "nothing reached the broker"
-expect_status 0 ehx_as police publish "$CHILD_A" --category offending --level 2 \
+expect_status 0 ehx_as police publish --wait "$CHILD_A" --category offending --level 2 \
 	--practitioner "PC Sam Jones" --ref r-2
 expect_status 0 "$BIN/ehx-broker" audit -c "$SB/broker/broker.conf" --tail 1 --json
 assert_match "$OUT" '"user_id":"pc-101","person":"PC Sam Jones","role":"practitioner"' \
@@ -39,7 +39,7 @@ assert_match "$OUT" '"user_id":"pc-101","person":"PC Sam Jones","role":"practiti
 printf '[someone-else]\nname = Somebody\nroles = practitioner\n' >"$users"
 kill -HUP "$(cat "$SB/agencies/police/pid")"
 sleep 0.3
-expect_status 1 ehx_as police publish "$CHILD_A" --category offending --level 2 --practitioner x
+expect_status 1 ehx_as police publish --wait "$CHILD_A" --category offending --level 2 --practitioner x
 assert_match "$OUT" "not_permitted.*$me is not in this agent's users file" \
 	"an account not in the users file is refused"
 # A broken users file is not loaded; the old one stays in force.
@@ -73,14 +73,14 @@ fi
 # The broker restarts: the agent reconnects by itself.
 "$top/tests/sandbox" stop broker "$SB"
 "$top/tests/sandbox" start broker "$SB"
-expect_status 0 ehx_as police publish "$CHILD_A" --category offending --level 3 \
+expect_status 0 ehx_as police publish --wait "$CHILD_A" --category offending --level 3 \
 	--practitioner "PC Sam Jones" --ref r-1
 ok "the agent reconnects after a broker restart"
 
 # kill -9, then a request made while the broker is down completes once it
 # is back (within the agent's time limit).
 "$top/tests/sandbox" stop broker "$SB" --kill
-( ehx_as police publish "$CHILD_B" --category offending --level 2 \
+( ehx_as police publish --wait "$CHILD_B" --category offending --level 2 \
 	--practitioner "PC Sam Jones" --ref during-outage >"$SB/outage.out" 2>&1
   echo $? >"$SB/outage.rc" ) &
 waiter=$!
@@ -114,7 +114,7 @@ for mode in unsigned other-signer wrong-request; do
 	while [ ! -s "$SB/fake.ep" ] && [ $wait_ep -lt 100 ]; do sleep 0.05; wait_ep=$((wait_ep + 1)); done
 	a=$SB/agencies/police
 	sed -e "s|^broker = .*|broker = $(cat "$SB/fake.ep")|" \
-		-e "s|^socket = .*|socket = fake.sock|" \
+		-e "s|^socket = .*|socket = fake.sock|" -e "s|^data_dir = .*|data_dir = fake-data|" \
 		-e "s|^timeout_seconds = .*|timeout_seconds = 2|" "$a/agent.conf" >"$a/fake.conf"
 	"$BIN/ehx-agent" -c "$a/fake.conf" >"$a/fake.log" 2>&1 &
 	fagent=$!

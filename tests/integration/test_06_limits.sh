@@ -53,10 +53,10 @@ ok "an agency named in the consent can withdraw it"
 expect_status 0 ehx_as health consent grant "$CHILD_D" --given-by "Jane Doe" \
 	--relation parent --types school --expires +30d
 for i in $(seq 1 130); do
-	ehx_as health publish "$CHILD_D" --category physical_health --level 1 \
+	ehx_as health publish --wait "$CHILD_D" --category physical_health --level 1 \
 		--practitioner "Alex Patel" --ref "h-$i" >/dev/null || fail "flag $i"
 done
-expect_status 0 ehx_as police publish "$CHILD_D" --category domestic_abuse --level 4 \
+expect_status 0 ehx_as police publish --wait "$CHILD_D" --category domestic_abuse --level 4 \
 	--practitioner "PC Sam Jones" --ref acute
 expect_status 0 ehx_as school --json picture "$CHILD_D"
 assert_eq "$(printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["truncated"], sum(len(a["flags"]) for a in d["involvements"]), d["highest_open_level"])')" \

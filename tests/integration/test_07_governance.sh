@@ -13,10 +13,10 @@ IG="--as ig_officer"
 jq_py() { $PY -c "import json,sys; $1"; }
 
 # ---- flags, consent and the sharing policy -------------------------------
-expect_status 0 ehx_as police publish "$CHILD_A" --category domestic_abuse \
+expect_status 0 ehx_as police publish --wait "$CHILD_A" --category domestic_abuse \
 	--level 3 --practitioner "PC Sam Jones" --contact "101 ext 4455" \
 	--note "Incident at home 3 Nov" --ref inc-1
-expect_status 0 ehx_as health publish "$CHILD_A" --category mental_health \
+expect_status 0 ehx_as health publish --wait "$CHILD_A" --category mental_health \
 	--level 2 --practitioner "Alex Patel" --contact alex@nhs.example \
 	--note "Weekly CBT sessions" --ref mh-1
 expect_status 0 ehx_as health consent grant "$CHILD_A" --given-by "Jane Doe" \
@@ -111,7 +111,7 @@ expect_status 1 ehx_as police audit
 assert_match "$OUT" "not_permitted" "only IG officers query the audit"
 
 # ---- subject access ------------------------------------------------------------
-expect_status 0 ehx_as police publish "$CHILD_A" --category exploitation_risk \
+expect_status 0 ehx_as police publish --wait "$CHILD_A" --category exploitation_risk \
 	--level 3 --practitioner "DC Lee" --ref cse-1 --withhold
 expect_status 0 ehx_as police $IG sar "$CHILD_A"
 assert_eq "$(printf '%s' "$OUT" | jq_py '

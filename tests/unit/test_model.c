@@ -483,6 +483,8 @@ teardown(void **state)
 	(void)state;
 	if (b.cp != NULL)
 		ehx__checkpoint__free_unpacked(b.cp, NULL);
+	notify_push_drop(&b, 0);        /* notifications nobody pushes here */
+	free(b.push);
 	store_close(&b.store);
 	registry_free(&b.reg);
 	ehx_signer_free(b.signer);

@@ -78,6 +78,8 @@ free_broker(struct broker *br)
 {
 	if (br->cp != NULL)
 		ehx__checkpoint__free_unpacked(br->cp, NULL);
+	notify_push_drop(br, 0);        /* notifications nobody pushes here */
+	free(br->push);
 	store_close(&br->store);
 	registry_free(&br->reg);
 	ehx_signer_free(br->signer);

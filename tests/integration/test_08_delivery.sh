@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Store-and-forward and notifications under faults: the broker down for a
+# while (agents keep accepting, then drain in order), kill -9 of an agent
+# with queued items (all delivered, none twice), and a notification to an
+# agency whose agent is down (delivered when it is back, to a hook that
+# fails at first, exactly once). Each check states the counts it checked.
+. "$(dirname "$0")/lib.sh"
+sandbox_up
+open_policy_notify() {
+	# The default policy, and notify the school of offending as well.
+	printf '\n[notify offending]\nschool = public_task\n' >>"$SB/broker/policy.ini"
+	"$top/tests/sandbox" stop broker "$SB" >/dev/null
+	"$top/tests/sandbox" start broker "$SB" >/dev/null
+}
+open_policy_notify
+
+# status_field AGENCY FIELD: one field of ehx status --json.
+status_field() {
+	ehx_as "$1" --json status | /usr/bin/python3 -c \
+		'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
+}
+
+# wait_drained AGENCY SECONDS: until its outbox is empty.
+wait_drained() {
+	local i=0
+	while [ "$(status_field "$1" outbox)" != 0 ]; do
+		i=$((i + 1))
+		[ $i -lt $(($2 * 5)) ] || fail "$1's outbox did not drain in $2 s"
+		sleep 0.2
+	done
+}
+
+# decided ID...: how many audit records decide each of these message ids.
+audit_json() {
+	"$BIN/ehx-broker" audit -c "$SB/broker/broker.conf" --tail 0 --json >"$SB/audit.json"
+}
+
+# ---- 1. The broker down for a while ----------------------------------------
+"$top/tests/sandbox" stop broker "$SB"
+M=40
+: >"$SB/queued.ids"
+t0=$(date +%s%N)
+for i in $(seq 1 $M); do
+	lvl=$(( (i - 1) % 4 + 1 ))
+	expect_status 0 ehx_as police --json publish "$CHILD_A" --category offending \
+		--level "$lvl" --practitioner "PC Sam Jones" --ref "order-1"
+	printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["queued"]; print(d["message_id"])' >>"$SB/queued.ids"
+done
+expect_status 0 ehx_as police --json close "$CHILD_A" --ref order-1 --reason "moved away"
+printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["message_id"])' >>"$SB/queued.ids"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+ok "with the broker down, $((M + 1)) changes were accepted and queued in $ms ms"
+assert_eq "$(status_field police outbox)" "$((M + 1))" "ehx status counts them queued"
+expect_status 0 ehx_as police status
+assert_match "$OUT" "oldest" "ehx status gives the age of the oldest queued item"
+sleep 3
+"$top/tests/sandbox" start broker "$SB" >/dev/null
+wait_drained police 60
+audit_json
+order=$(/usr/bin/python3 - "$SB/audit.json" "$SB/queued.ids" <<'EOF'
+import json, sys
+ids = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+seen = [json.loads(l)["message_id"] for l in open(sys.argv[1]) if l.startswith("{")
+        and json.loads(l)["agency"] == "police"
+        and json.loads(l)["action"] in ("publish_flag", "close_flag")]
+got = [m for m in seen if m in set(ids)]
+print("same" if got == ids else f"differ {len(got)} {len(ids)}")
+EOF
+)
+assert_eq "$order" same "the $((M + 1)) queued changes were decided once each, in the order they were queued"
+expect_status 0 ehx_as police --json --as information_officer picture "$CHILD_A" \
+	--break-glass "checking the order of queued changes in a test"
+printf '%s' "$OUT" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+f = [f for a in d["involvements"] for f in a["flags"] if f["ref"] == "order-1"][0]
+assert f["status"] == "closed" and f["level"] == 4, f' || fail "the last change did not win"
+ok "the flag ends as the last queued change left it (level 4, closed)"
+
+# ---- 2. kill -9 an agent with queued items ----------------------------------
+"$top/tests/sandbox" stop broker "$SB"
+K=60
+for i in $(seq 1 $K); do
+	expect_status 0 ehx_as health publish "$CHILD_B" --category physical_health \
+		--level 1 --practitioner "Alex Patel" --ref "agent-kill-$i"
+done
+"$top/tests/sandbox" stop health "$SB" --kill
+"$top/tests/sandbox" start broker "$SB" >/dev/null
+"$top/tests/sandbox" start health "$SB" >/dev/null
+# And once more, while it is draining.
+sleep 0.$((RANDOM % 5))
+"$top/tests/sandbox" stop health "$SB" --kill
+"$top/tests/sandbox" start health "$SB" >/dev/null
+wait_drained health 60
+audit_json
+read -r n dups <<<"$(/usr/bin/python3 - "$SB/audit.json" <<'EOF'
+import collections, json, sys
+c = collections.Counter(json.loads(l)["message_id"] for l in open(sys.argv[1])
+    if l.startswith("{") and json.loads(l)["agency"] == "health"
+    and json.loads(l)["action"] == "publish_flag")
+print(sum(c.values()), sum(1 for v in c.values() if v > 1))
+EOF
+)"
+assert_eq "$dups" 0 "after kill -9 of the agent, no publish was decided twice"
+assert_eq "$n" "$K" "all $K queued publishes were decided once each"
+expect_status 0 ehx_as health --json --as information_officer picture "$CHILD_B" \
+	--break-glass "agent kill test needs the full picture now"
+got=$(printf '%s' "$OUT" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(sum(1 for a in d["involvements"] for f in a["flags"] if f["ref"].startswith("agent-kill-")))')
+assert_eq "$got" "$K" "all $K are stored"
+
+# ---- 3. A notification to an agency whose agent is down ---------------------
+cat >"$SB/hook.sh" <<EOF
+#!/bin/sh
+# Fails the first two times, then keeps what it is given.
+n=\$(cat "$SB/hook.tries" 2>/dev/null || echo 0)
+echo \$((n + 1)) >"$SB/hook.tries"
+[ "\$n" -ge 2 ] || exit 1
+cat >>"$SB/hook.got"
+EOF
+chmod 755 "$SB/hook.sh"
+printf 'hook = %s\n' "$SB/hook.sh" >>"$SB/agencies/school/agent.conf"
+"$top/tests/sandbox" stop school "$SB"
+"$top/tests/sandbox" start school "$SB" >/dev/null
+expect_status 0 ehx_as school publish --wait "$CHILD_C" --category school_attendance \
+	--level 2 --practitioner "Jo Brown" --ref att-1
+"$top/tests/sandbox" stop school "$SB" --kill
+expect_status 0 ehx_as police publish --wait "$CHILD_C" --category offending \
+	--level 3 --practitioner "PC Sam Jones" --ref off-9
+assert_match "$OUT" "1 agenc" "the police hear that one agency is notified"
+assert_eq "$(entries notify)" 1 "the notification waits in the broker's queue for the school"
+"$top/tests/sandbox" start school "$SB" >/dev/null
+i=0
+while [ ! -s "$SB/hook.got" ]; do
+	i=$((i + 1)); [ $i -lt 300 ] || fail "the hook never got the notification"
+	sleep 0.1
+done
+sleep 4   # time for a wrong second run to show
+assert_eq "$(wc -l <"$SB/hook.got")" 1 "the hook got it exactly once"
+assert_eq "$(cat "$SB/hook.tries")" 3 "after failing twice (3 runs)"
+/usr/bin/python3 - "$SB/hook.got" "$CHILD_C" <<'EOF' || fail "the hook's JSON is not the notification"
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+assert d["nhs_number"] == sys.argv[2] and d["agency"] == "police", d
+assert d["category"] == "offending" and d["event"] == "new", d
+assert d["basis"] == "public_task", d
+EOF
+ok "the hook's JSON names the child, the police, offending, a new flag, public_task"
+assert_eq "$(entries notify)" 0 "the broker dropped it once the school's agent had stored it"
+assert_eq "$(ls "$SB/agencies/school/spool/new" | wc -l)" 1 "the spool holds it once (new/)"
+expect_status 0 ehx_as school --json inbox
+n=$(printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+assert_eq "$n" 1 "ehx inbox lists it"
+seq=$(printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["seq"])')
+expect_status 0 ehx_as school inbox ack "$seq"
+expect_status 0 ehx_as school --json inbox
+n=$(printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+assert_eq "$n" 0 "acknowledged, it leaves the list of new ones"
+audit_json
+assert_match "$(grep '"action":"notify"' "$SB/audit.json")" '"agency":"school"' \
+	"the notification is audited as a disclosure to the school"
