@@ -140,7 +140,7 @@ test: deps
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \
 	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	    EHX_FAULT_PUBLISHES=150 EHX_MODEL_CASES=20000 all test-unit test-integration
+	    EHX_FAULT_PUBLISHES=2000 EHX_MODEL_CASES=20000 all test-unit test-integration
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -70,7 +70,7 @@ for a in "${AGENCIES[@]}"; do
 done
 ok "$N publishes from 4 agencies in $(( $(date +%s) - start )) s with the broker killed $kills times: $acked acknowledged"
 assert_eq "$acked" "$N" "every row was acknowledged"
-[ "$kills" -ge 3 ] || fail "the broker was killed only $kills times"
+[ "$kills" -ge 1 ] || fail "the broker was never killed during the imports"
 
 "$top/tests/sandbox" stop broker "$SB" 2>/dev/null || true
 assert_eq "$(entries flags)" "$N" "the store holds exactly one flag per row ($N)"
