@@ -1027,6 +1027,8 @@ queue_flush(struct queue *q, int64_t now)
 		de.refused = dc->refused;
 		de.unchanged = dc->unchanged;
 		de.what = what;
+		de.message_id.data = dc->id;
+		de.message_id.len = EHX_MSGID_LEN;
 		if (dc->refused)
 			de.error = dc->reply->error;
 		r = put_msg(txn, q->done, dc->num, &de.base);
@@ -1135,6 +1137,9 @@ queue_report(struct queue *q, uint64_t first, uint64_t last,
 						rf->number = e->number;
 						rf->at = e->at;
 						rf->what = strdup(e->what);
+						rf->message_id = e->message_id;
+						e->message_id.data = NULL;
+						e->message_id.len = 0;
 						rf->error = e->error;
 						e->error = NULL;
 						rs[rep->n_refusals++] = rf;
@@ -1155,6 +1160,7 @@ queue_report_free(Ehx__OutboxReport *r)
 {
 	for (size_t i = 0; i < r->n_refusals; i++) {
 		free(r->refusals[i]->what);
+		free(r->refusals[i]->message_id.data);
 		if (r->refusals[i]->error != NULL)
 			ehx__error__free_unpacked(r->refusals[i]->error, NULL);
 		free(r->refusals[i]);
@@ -1242,6 +1248,9 @@ queue_status(struct queue *q, int64_t now, Ehx__AgentStatus *s)
 					rf->number = e->number;
 					rf->at = e->at;
 					rf->what = strdup(e->what);
+					rf->message_id = e->message_id;
+					e->message_id.data = NULL;
+					e->message_id.len = 0;
 					rf->error = e->error;
 					e->error = NULL;
 					rs[s->n_recent_refusals++] = rf;
