@@ -4,6 +4,7 @@
 #   make test       build and run every test (unit, integration, fault)
 #   make check-asan the same tests built with AddressSanitizer + UBSan
 #   make demo       bring up a throw-away partnership and show the main job
+#   make bench-notify  time from a publish to another agency's hook (p50, p99)
 #   make deps       install missing Debian packages (as root), or say how
 #   make install    install into $(DESTDIR)$(PREFIX)
 #   make clean
@@ -71,7 +72,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
 
 .PHONY: all test check-asan test-unit test-integration demo deps install \
-	uninstall clean fuzz fuzz-bins fuzz-run fuzz-seeds
+	uninstall clean fuzz fuzz-bins fuzz-run fuzz-seeds bench-notify
 .DELETE_ON_ERROR:
 
 all: $(BROKER) $(AGENT) $(CLI) $(VERIFY) $(TOOL_BINS)
@@ -145,6 +146,11 @@ check-asan:
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@EHX_BIN=$(abspath $(BUILD)/bin) tests/demo
+
+# Timeliness (a measurement, never a test): ehx publish at the police to
+# the school's hook running, p50 and p99 (EHX_BENCH_SAMPLES, default 200).
+bench-notify: all
+	@EHX_BIN=$(abspath $(BUILD)/bin) tests/bench/notify_latency.sh
 
 # libFuzzer harnesses for every decoder that sees outside bytes, built
 # with clang, ASan and UBSan; each runs FUZZ_SECONDS from the seed corpus
