@@ -1,6 +1,7 @@
 /*
  * notify.c — notifications, the Operation Encompass pattern: when a flag
- * is published new, reopened, or its level of need changes, every other
+ * is published new, reopened, moved to another category (told as new), or
+ * its level of need changes, every other
  * agency with an open flag on the same child is told, when the sharing
  * policy names that agency's type for the flag's category and the basis
  * it names holds (for "consent": an active consent of the child that
@@ -133,6 +134,10 @@ notify_plan(struct request *rq, const Ehx__FlagView *old,
 		rq->notify_event = EHX__NOTIFY_EVENT__NOTIFY_EVENT_NEW;
 	else if (old->status != EHX__FLAG_STATUS__FLAG_STATUS_OPEN)
 		rq->notify_event = EHX__NOTIFY_EVENT__NOTIFY_EVENT_REOPENED;
+	else if (old->category != now->category)
+		/* The same involvement, now about something else: news
+		 * for whoever is told of the new category. */
+		rq->notify_event = EHX__NOTIFY_EVENT__NOTIFY_EVENT_NEW;
 	else if (old->level != now->level) {
 		rq->notify_event = EHX__NOTIFY_EVENT__NOTIFY_EVENT_LEVEL_CHANGED;
 		rq->notify_prev_level = old->level;

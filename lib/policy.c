@@ -496,6 +496,22 @@ ehx_policy_load(const char *path, struct ehx_policy *p, char *err,
 				p->view[t][c] |= ps->override[t][c] ?
 				    ps->override_bits[t][c] : ps->details[t];
 	}
+	/* A notification tells the category: only to a type that sees it. */
+	for (int c = 1; c <= EHX_POLICY_CATEGORIES; c++)
+		for (int t = 1; t <= EHX_POLICY_TYPES; t++)
+			if (p->notify[c][t] != 0 &&
+			    !(p->view[t][c] & EHX_POLICY_SEE)) {
+				snprintf(err, errsz, "%s: [notify %s] %s: the "
+				    "view for %s does not show %s, so a "
+				    "notification would disclose more than it "
+				    "allows; add the category to [view %s] or "
+				    "drop the line", path, ehx_category_name(c),
+				    ehx_agency_type_name(t),
+				    ehx_agency_type_name(t),
+				    ehx_category_name(c),
+				    ehx_agency_type_name(t));
+				goto out;
+			}
 	r = 0;
 out:
 	free(ps);

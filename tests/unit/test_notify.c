@@ -1581,6 +1581,36 @@ test_notify_reopened(void **state)
 }
 
 /*
+ * An open flag moved to another category is news for whoever is told of
+ * the new one: police turn a parenting involvement into domestic abuse,
+ * and the school (told of domestic abuse, not of parenting) hears of it
+ * as a new flag.
+ */
+static void
+test_notify_recategorised(void **state)
+{
+	char nhs[EHX_NHS_LEN + 1];
+	struct note t;
+	const Ehx__Notification *n;
+
+	(void)state;
+	nhs_make(14, nhs);
+	publish(SCHOOL, nhs, "SCH-1", EHX__CATEGORY__CATEGORY_SCHOOL_ATTENDANCE, 2,
+	    NULL);
+	assert_int_equal(publish(POLICE, nhs, "P-1",
+	    EHX__CATEGORY__CATEGORY_PARENTING, 2, NULL), 0);
+	assert_int_equal(queue_len("school"), 0);
+	assert_int_equal(publish(POLICE, nhs, "P-1",
+	    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, 2, NULL), 1);
+	n = pushed_to("school", &t);
+	assert_int_equal(n->seq, 1);
+	assert_int_equal(n->event, EHX__NOTIFY_EVENT__NOTIFY_EVENT_NEW);
+	assert_int_equal(n->category, EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE);
+	note_free(&t);
+	assert_int_equal(queue_len("school"), 1);
+}
+
+/*
  * Health is notified of domestic abuse on consent only: not without one,
  * not on one for the whole picture only, nor a withdrawn one; then on an
  * active consent for notifications naming its type or its id, which the
@@ -2138,6 +2168,7 @@ main(void)
 		T(test_notify_level_changed),
 		T(test_notify_unchanged),
 		T(test_notify_reopened),
+		T(test_notify_recategorised),
 		T(test_notify_consent),
 		T(test_notify_open_involvement_only),
 		T(test_notify_no_section),

@@ -168,7 +168,7 @@ test_format(void **state)
 	    "[view voluntary]\ncategories = all\ndetails = none\n"
 	    "[view housing]\ncategories = send, housing\ndetails = level\n"
 	    "details.send = note\n"
-	    "[notify send]\nschool = consent\npolice=vital_interests\n",
+	    "[notify send]\nhousing = consent\npolice=vital_interests\n",
 	    &p, err, sizeof(err), path, sizeof(path)) != 0)
 		fail_msg("%s", err);
 	assert_string_equal(p.id, "t-1");
@@ -192,7 +192,7 @@ test_format(void **state)
 	    EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT);
 	assert_int_equal(ehx_policy_picture_basis(&p, T("police")),
 	    EHX__LAWFUL_BASIS__LAWFUL_BASIS_PUBLIC_TASK);
-	assert_int_equal(ehx_policy_notify_basis(&p, C("send"), T("school")),
+	assert_int_equal(ehx_policy_notify_basis(&p, C("send"), T("housing")),
 	    EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT);
 	assert_int_equal(ehx_policy_notify_basis(&p, C("send"), T("police")),
 	    EHX__LAWFUL_BASIS__LAWFUL_BASIS_VITAL_INTERESTS);
@@ -359,6 +359,12 @@ test_errors(void **state)
 		    "details.housing comes before categories" },
 		{ A "[view school]\ncategories = none\n"
 		    "details.housing = level\n", 5, "housing is not in the" },
+		/* A notification to a type that may not see the category. */
+		{ A "[view school]\ncategories = send\n[notify housing]\n"
+		    "school = consent\n", 0, "[notify housing] school: the "
+		    "view for school does not show housing" },
+		{ A "[notify housing]\nschool = consent\n", 0,
+		    "[notify housing] school: the view for school" },
 		/* Required. */
 		{ A "[view school]\ndetails = level\n", 0,
 		    "[view school] categories is required" },
