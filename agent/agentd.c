@@ -144,6 +144,14 @@ usage(FILE *f)
 "(socket_mode, socket_group) and by the users file, which maps each local\n"
 "account to a person and the roles that person holds.\n"
 "\n"
+"Changes (publish, close, consent) go through a durable outbox in data_dir:\n"
+"committed before the caller hears \"queued\", delivered in order when the\n"
+"broker can be reached, retried with backoff, applied once. Notifications\n"
+"from the broker are stored in the inbox there and handed to the agency's\n"
+"case system: ehx inbox, the hook command (JSON on standard input, retried\n"
+"until it exits 0) and the spool_dir maildir. ehx status shows the queues.\n"
+"Only one agent may use a data_dir; never restore it from a backup.\n"
+"\n"
 "The agent also watches the broker's tamper-evident audit log: it keeps\n"
 "the newest signed checkpoint it has checked in state_file, checks each\n"
 "newer one with a consistency proof, and cosigns it. A log that went back\n"
@@ -1204,8 +1212,10 @@ spool_setup(const char *dir, char *err, size_t errsz)
 	return 0;
 }
 
+/* Set up the outbox and inbox; with check, only their configuration (a
+ * running agent holds the store). */
 static int
-queue_setup(struct agent *ag, char *err, size_t errsz)
+queue_setup(struct agent *ag, bool check, char *err, size_t errsz)
 {
 	struct queue *q = &ag->queue;
 	int r;
@@ -1225,7 +1235,7 @@ queue_setup(struct agent *ag, char *err, size_t errsz)
 		return r;
 	if (q->spool != NULL && (r = spool_setup(q->spool, err, errsz)) != 0)
 		return r;
-	return queue_open(q, ag->cfg.data_dir, err, errsz);
+	return check ? 0 : queue_open(q, ag->cfg.data_dir, err, errsz);
 }
 
 int
@@ -1288,7 +1298,7 @@ main(int argc, char **argv)
 	ag.watch.signer = ag.signer;
 	ag.watch.timeout_ms = ag.cfg.timeout_ms;
 	the_watch = &ag.watch;
-	if (queue_setup(&ag, err, sizeof(err)) != 0) {
+	if (queue_setup(&ag, check, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		goto out;
 	}

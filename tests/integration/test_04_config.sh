@@ -100,6 +100,33 @@ sed 's|^certificate = .*|certificate = ../health/health.crt|' "$aconf" >"$SB/age
 expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
 assert_match "$OUT" "not an Ed25519 key matching the certificate" "agent: key and certificate must match"
 
+# The outbox and inbox: a data_dir is required, a hook must be a program.
+grep -v '^data_dir' "$aconf" >"$SB/agencies/police/bad.conf"
+expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
+assert_match "$OUT" "data_dir" "agent: data_dir is required"
+{ cat "$aconf"; echo "hook = intake.sh"; } >"$SB/agencies/police/bad.conf"
+line=$(grep -n '^hook' "$SB/agencies/police/bad.conf" | cut -d: -f1)
+expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
+assert_match "$OUT" "bad.conf:$line: hook must be an absolute path" "agent: a relative hook is refused with its line"
+{ cat "$aconf"; echo "hook = $SB/no-such-hook --flag"; } >"$SB/agencies/police/bad.conf"
+expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
+assert_match "$OUT" "no-such-hook is not an executable program" "agent: a hook that is not a program is refused"
+{ cat "$aconf"; echo "notify_poll_seconds = 0"; } >"$SB/agencies/police/bad.conf"
+line=$(grep -n '^notify_poll' "$SB/agencies/police/bad.conf" | cut -d: -f1)
+expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
+assert_match "$OUT" "bad.conf:$line: \"0\" is not a whole number in 1..3600" \
+	"agent: notify_poll_seconds out of bounds, with its line"
+# Two agents on one store would both deliver its outbox.
+"$BIN/ehx-agent" -c "$aconf" >"$SB/first-agent.log" 2>&1 &
+first=$!
+i=0; while [ ! -S "$SB/agencies/police/agent.sock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+sed 's|^socket = .*|socket = second.sock|' "$aconf" >"$SB/agencies/police/second.conf"
+expect_status 1 "$BIN/ehx-agent" -c "$SB/agencies/police/second.conf"
+assert_match "$OUT" "another ehx-agent is using this data_dir" "a second agent on the same data_dir is refused"
+expect_status 0 "$BIN/ehx-agent" --check -c "$aconf"
+ok "--check works beside the running agent"
+kill "$first"; wait "$first" 2>/dev/null || true
+
 expect_status 0 "$BIN/ehx-broker" --help
 assert_match "$OUT" "usage: ehx-broker" "ehx-broker --help"
 expect_status 0 "$BIN/ehx-agent" --help
