@@ -755,18 +755,59 @@ queue_batch(struct agent *ag, struct slot *s, const Ehx__LocalRequest *lr,
 	slot_free(s);
 }
 
-/* ehx status, the progress of an import, ehx inbox. */
+/* The roles that may read and acknowledge the inbox: notifications name
+ * children and other agencies' involvement with them. */
+#define INBOX_ROLES (1u << EHX__ROLE__ROLE_SYSTEM | \
+	1u << EHX__ROLE__ROLE_PRACTITIONER | \
+	1u << EHX__ROLE__ROLE_INFORMATION_OFFICER)
+
+/*
+ * ehx status, the progress of an import (any account in the users file:
+ * counts and outbox numbers, nothing about a child), ehx inbox (the roles
+ * above, each read and acknowledgement logged).
+ */
 static void
 local_agent_query(struct agent *ag, struct slot *s,
-    const Ehx__LocalRequest *lr, int64_t now)
+    const Ehx__LocalRequest *lr, const struct user *u, const char *account,
+    int64_t now)
 {
 	Ehx__LocalReply rep = EHX__LOCAL_REPLY__INIT;
 	Ehx__AgentStatus st;
 	Ehx__OutboxReport or;
 	Ehx__InboxList il;
-	int r;
+	char why[256];
+	int role, r;
 
 	rep.from_agent = true;
+	if (lr->inbox != NULL) {
+		role = lr->as_role != 0 ? (int)lr->as_role : u->default_role;
+		if (role <= 0 || role > EHX__ROLE__ROLE_ADMIN ||
+		    (u->roles & (1u << role)) == 0) {
+			snprintf(why, sizeof(why), "the users file does not "
+			    "grant %s the role %s", account,
+			    ehx_role_name(role));
+			fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+			return;
+		}
+		if ((INBOX_ROLES & (1u << role)) == 0) {
+			log_warn("inbox refused to %s (%s) as %s", u->user_id,
+			    account, ehx_role_name(role));
+			snprintf(why, sizeof(why), "the inbox is for the roles "
+			    "system, practitioner and information_officer, "
+			    "not %s", ehx_role_name(role));
+			fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+			return;
+		}
+		if (lr->inbox->op == EHX__INBOX_REQUEST__OP__OP_LIST)
+			log_info("inbox listed by %s (%s) as %s", u->user_id,
+			    account, ehx_role_name(role));
+		else
+			log_info("inbox %llu %s by %s (%s) as %s",
+			    (unsigned long long)lr->inbox->seq,
+			    lr->inbox->op == EHX__INBOX_REQUEST__OP__OP_ACK ?
+			    "acknowledged" : "shown", u->user_id, account,
+			    ehx_role_name(role));
+	}
 	if (lr->status) {
 		if ((r = queue_status(&ag->queue, now, &st)) != 0) {
 			queue_status_free(&st);
@@ -857,7 +898,7 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 	}
 	if (lr != NULL && !ehx_message_has_unknown(&lr->base) &&
 	    (lr->status || lr->outbox != NULL || lr->inbox != NULL)) {
-		local_agent_query(ag, s, lr, now);
+		local_agent_query(ag, s, lr, u, account, now);
 		goto out;
 	}
 	if (lr != NULL && lr->n_batch > 0 && lr->body == NULL &&
@@ -1202,10 +1243,25 @@ spool_setup(const char *dir, char *err, size_t errsz)
 	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
 	char p[PATH_MAX_ + 8];
 
+	struct stat st;
+
 	for (size_t i = 0; i < 4; i++) {
 		snprintf(p, sizeof(p), "%s%s", dir, sub[i]);
 		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
 			snprintf(err, errsz, "%s: %s", p, strerror(errno));
+			return EHX_ERR_CONFIG;
+		}
+		/* Notifications name children: the spool is the agent's
+		 * (and, by group, the case system's) alone. */
+		if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			snprintf(err, errsz, "%s: not a directory", p);
+			return EHX_ERR_CONFIG;
+		}
+		if (st.st_uid != geteuid() || (st.st_mode & 0027) != 0) {
+			snprintf(err, errsz, "%s: must belong to this user and "
+			    "be writable by nobody else and not readable by "
+			    "others (mode %03o; chmod 0700 or 0750)", p,
+			    (unsigned)(st.st_mode & 0777));
 			return EHX_ERR_CONFIG;
 		}
 	}

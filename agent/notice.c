@@ -154,6 +154,8 @@ notice_json(const Ehx__InboxItem *it)
 	if ((o = json_object_new_object()) == NULL)
 		return NULL;
 	json_object_object_add(o, "seq", json_object_new_uint64(it->seq));
+	json_object_object_add(o, "broker_seq",
+	    json_object_new_uint64(n->seq));
 	json_object_object_add(o, "message_id", envelope_msgid(id,
 	    &it->envelope) != NULL ? json_object_new_string(id) : NULL);
 	json_object_object_add(o, "nhs_number", jtext(n->nhs_number));

@@ -5,9 +5,20 @@
  *
  *   outbox  number (8, BE) → OutboxEntry (the Body to sign when sent)
  *   done    number (8, BE) → DoneEntry (the broker's reply), kept 7 days
- *   inbox   seq (8, BE)    → InboxItem (the broker-signed notification)
+ *   inbox   number (8, BE) → InboxItem (the broker-signed notification)
+ *   inbox_ids  message id  → inbox number (a notification is stored once)
  *   meta    "stream", "stream_base", "next_num", "delivered", "refused",
- *           "notifications", "inbox_last"
+ *           "inbox_last" (the last inbox number), "broker_seq" and
+ *           "broker_seq_id" (the broker's seq and message id of the last
+ *           notification taken: what the next fetch acknowledges)
+ *
+ * Inbox numbers are the agent's own: the broker's seq for this agency runs
+ * 1, 2, 3 … too, but a broker restored from a backup numbers again from
+ * where its backup stood, and an agent whose store was lost starts again at
+ * whatever the broker still holds. The agent names the last notification it
+ * took by seq and message id; a broker that does not know it by that id
+ * drops nothing and sends its queue from the start (restart), and the
+ * message-id index keeps what the agent already has from being stored twice.
  *
  * A request is signed when it is sent, not when it is queued: it carries
  * the send time the broker's clock window checks, so an outbox can wait
@@ -49,6 +60,7 @@ json_object *notice_json(const Ehx__InboxItem *it);
 #define HOOK_RETRY_MAX_MS (300LL * 1000)
 #define MAX_REFUSALS 100
 #define MAP_SIZE (1024ULL * 1024 * 1024)
+#define SPOOL_RETRY_MS 5000
 
 static void
 be64(unsigned char *p, uint64_t v)
@@ -174,6 +186,7 @@ queue_open(struct queue *q, const char *dir, char *err, size_t errsz)
 		{ "done", offsetof(struct queue, done) },
 		{ "inbox", offsetof(struct queue, inbox) },
 		{ "meta", offsetof(struct queue, meta) },
+		{ "inbox_ids", offsetof(struct queue, inbox_ids) },
 	};
 	MDB_txn *txn = NULL;
 	MDB_val k = { 6, (void *)"stream" }, d;
@@ -222,8 +235,14 @@ queue_open(struct queue *q, const char *dir, char *err, size_t errsz)
 	if (meta_get(q, txn, "next_num", &q->next_num) != 0 ||
 	    meta_get(q, txn, "delivered", &q->delivered) != 0 ||
 	    meta_get(q, txn, "refused", &q->refused) != 0 ||
-	    meta_get(q, txn, "notifications", &q->notifications) != 0 ||
-	    meta_get(q, txn, "inbox_last", &q->inbox_last) != 0)
+	    meta_get(q, txn, "inbox_last", &q->inbox_last) != 0 ||
+	    meta_get(q, txn, "broker_seq", &q->broker_seq) != 0)
+		goto bad;
+	k = (MDB_val){ 13, (void *)"broker_seq_id" };
+	if ((rc = mdb_get(txn, q->meta, &k, &d)) == 0 &&
+	    d.mv_size == EHX_MSGID_LEN)
+		memcpy(q->broker_seq_id, d.mv_data, EHX_MSGID_LEN);
+	else if (rc == 0 || q->broker_seq != 0)
 		goto bad;
 	if (q->next_num == 0)
 		q->next_num = 1;
@@ -234,6 +253,8 @@ queue_open(struct queue *q, const char *dir, char *err, size_t errsz)
 		goto fail;
 	}
 	q->hook_seq = 1;
+	if (q->spool != NULL)
+		q->spool_next = 1;      /* what a crash left: at the first tick */
 	return 0;
 bad:
 	rc = MDB_CORRUPTED;
@@ -461,7 +482,11 @@ send_fetch(struct queue *q, void *dealer, int64_t now)
 	Ehx__Body body = EHX__BODY__INIT;
 	Ehx__FetchNotifications f = EHX__FETCH_NOTIFICATIONS__INIT;
 
-	f.after = q->inbox_last;
+	f.after = q->broker_seq;
+	if (f.after != 0) {
+		f.after_id.data = q->broker_seq_id;
+		f.after_id.len = EHX_MSGID_LEN;
+	}
 	f.limit = EHX_MAX_FETCH;
 	body.payload_case = EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS;
 	body.fetch_notifications = &f;
@@ -476,6 +501,7 @@ send_fetch(struct queue *q, void *dealer, int64_t now)
 }
 
 static void hook_tick(struct queue *q, int64_t now, int64_t *next);
+static void spool_pending(struct queue *q, int64_t now);
 
 void
 queue_connection(struct queue *q, bool up, int64_t now)
@@ -550,6 +576,10 @@ queue_tick(struct queue *q, void *dealer, int64_t now, int64_t *next)
 		*next = q->fetch_deadline;
 	else if (!q->fetch_busy && q->next_fetch < *next)
 		*next = q->next_fetch;
+	if (q->spool_next != 0 && now >= q->spool_next)
+		spool_pending(q, now);
+	if (q->spool_next != 0 && q->spool_next < *next)
+		*next = q->spool_next;
 	hook_tick(q, now, next);
 }
 
@@ -567,6 +597,17 @@ static bool
 retriable(int code)
 {
 	switch (code) {
+	/* About this agent, not the entry: its key, certificate or
+	 * configuration. Every entry would be refused alike; hold them
+	 * until an operator fixes it (credential() raises the alarm). */
+	case EHX_ERR_BAD_SIGNATURE:
+	case EHX_ERR_UNKNOWN_CERTIFICATE:
+	case EHX_ERR_CERTIFICATE_NOT_YET_VALID:
+	case EHX_ERR_CERTIFICATE_EXPIRED:
+	case EHX_ERR_REVOKED_CERTIFICATE:
+	case EHX_ERR_WRONG_SENDER:
+	case EHX_ERR_WRONG_RECIPIENT:
+	case EHX_ERR_BAD_VERSION:
 	case EHX_ERR_UNAVAILABLE:
 	case EHX_ERR_INTERNAL:
 	case EHX_ERR_STORAGE_FULL:
@@ -634,36 +675,75 @@ notification_ok(const Ehx__Notification *n)
 	    text_ok(n->consent_id, 32) && text_ok(n->agreement, EHX_MAX_ID);
 }
 
-/* Store the notification in b if it is the next one. Sets *gap when one
- * is missing before it. */
+/* Where an intake has got to. */
+struct intake_state {
+	uint64_t seq;                   /* the broker's seq taken last */
+	unsigned char id[EHX_MSGID_LEN];        /* and its message id */
+	uint64_t last;                  /* the inbox number stored last */
+	size_t dups;                    /* taken, but held already */
+	bool any, gap;
+};
+
+/*
+ * Take the notification in b if it follows the last one taken: its seq is
+ * the next, or, when "any" (the first of a fetched batch after a restart
+ * or with nothing taken yet), whatever the broker holds first. One the
+ * inbox holds already (by message id) is taken without being stored again.
+ * Sets *gap when one is missing before it.
+ */
 static int
 intake(struct queue *q, MDB_txn *txn, const Ehx__Body *b,
-    const unsigned char *env, size_t envlen, uint64_t *last, int64_t now,
-    bool *gap)
+    const unsigned char *env, size_t envlen, struct intake_state *st,
+    int64_t now)
 {
 	const Ehx__Notification *n = b->notification;
 	Ehx__InboxItem it = EHX__INBOX_ITEM__INIT;
-	int r;
+	MDB_val k, v;
+	unsigned char be[8];
+	int rc, r;
 
-	if (n == NULL || !notification_ok(n)) {
+	if (n == NULL || !notification_ok(n) ||
+	    b->message_id.len != EHX_MSGID_LEN) {
 		log_warn("notification dropped: not well formed");
 		return 0;
 	}
-	if (n->seq <= *last)
+	if (!st->any && n->seq <= st->seq)
 		return 0;               /* had it */
-	if (n->seq != *last + 1) {
-		*gap = true;
+	if (!st->any && n->seq != st->seq + 1) {
+		st->gap = true;
 		return 0;
 	}
-	it.seq = n->seq;
+	if (st->any && st->seq != 0 && n->seq != 1)
+		log_warn("the broker's notification queue now starts at %llu "
+		    "(this inbox had taken %llu)", (unsigned long long)n->seq,
+		    (unsigned long long)st->seq);
+	else if (st->any && n->seq > 1 && q->inbox_last == 0)
+		log_warn("notifications 1..%llu were acknowledged before this "
+		    "store was made: they are not in this inbox",
+		    (unsigned long long)n->seq - 1);
+	st->any = false;
+	st->seq = n->seq;
+	memcpy(st->id, b->message_id.data, EHX_MSGID_LEN);
+	k = (MDB_val){ EHX_MSGID_LEN, b->message_id.data };
+	if ((rc = mdb_get(txn, q->inbox_ids, &k, &v)) == 0) {
+		st->dups++;
+		return 0;               /* stored before, under another seq */
+	}
+	if (rc != MDB_NOTFOUND)
+		return EHX_ERR_STORAGE;
+	it.seq = st->last + 1;
 	it.received_at = now;
 	it.notification = (Ehx__Notification *)n;
 	it.envelope.data = (uint8_t *)env;
 	it.envelope.len = envlen;
-	if ((r = put_msg(txn, q->inbox, n->seq, &it.base)) != 0)
+	if ((r = put_msg(txn, q->inbox, it.seq, &it.base)) != 0)
 		return r;
-	*last = n->seq;
-	return meta_put(q, txn, "inbox_last", *last);
+	be64(be, it.seq);
+	v = (MDB_val){ 8, be };
+	if (mdb_put(txn, q->inbox_ids, &k, &v, 0) != 0)
+		return EHX_ERR_STORAGE;
+	st->last = it.seq;
+	return 0;
 }
 
 /* Write a stored item into the spool: tmp/NAME, fsync, rename to new/. */
@@ -682,7 +762,11 @@ spool_one(struct queue *q, const Ehx__InboxItem *it)
 	if ((o = notice_json(it)) == NULL)
 		return -1;
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0) {
+	/* A fresh file of our own: never through a link someone left. */
+	if (unlink(tmp) != 0 && errno != ENOENT)
+		log_warn("spool %s: %s", tmp, strerror(errno));
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) >= 0) {
 		size_t n = strlen(s), off = 0;
 
 		while (off < n) {
@@ -716,36 +800,48 @@ spool_one(struct queue *q, const Ehx__InboxItem *it)
 	return r;
 }
 
-/* Spool every stored item not spooled yet (after a crash, again). */
+/*
+ * Spool every stored item not spooled yet: after each intake, at start
+ * (what a crash left), and every SPOOL_RETRY_MS while one will not go.
+ */
 static void
 spool_pending(struct queue *q, int64_t now)
 {
 	MDB_txn *txn;
 	MDB_cursor *c;
 	MDB_val k, d;
+	bool failed = false;
 	int rc;
 
+	q->spool_next = 0;
 	if (q->spool == NULL || mdb_txn_begin(q->env, NULL, 0, &txn) != 0)
 		return;
 	if (mdb_cursor_open(txn, q->inbox, &c) != 0) {
 		mdb_txn_abort(txn);
+		q->spool_next = now + SPOOL_RETRY_MS;
 		return;
 	}
-	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0 && !failed;
 	    rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
 		Ehx__InboxItem *it = ehx__inbox_item__unpack(NULL, d.mv_size,
 		    d.mv_data);
 
-		if (it != NULL && it->spooled_at == 0 && spool_one(q, it) == 0) {
-			it->spooled_at = now;
-			put_msg(txn, q->inbox, it->seq, &it->base);
+		if (it == NULL)
+			continue;
+		if (it->spooled_at == 0) {
+			if (spool_one(q, it) == 0) {
+				it->spooled_at = now;
+				put_msg(txn, q->inbox, it->seq, &it->base);
+			} else
+				failed = true;  /* in order: try again later */
 		}
-		if (it != NULL)
-			ehx__inbox_item__free_unpacked(it, NULL);
+		ehx__inbox_item__free_unpacked(it, NULL);
 	}
 	mdb_cursor_close(c);
 	if (mdb_txn_commit(txn) != 0)
 		log_error("the spool marks could not be stored");
+	if (failed)
+		q->spool_next = now + SPOOL_RETRY_MS;
 }
 
 /*
@@ -802,41 +898,64 @@ bad:
 	return -1;
 }
 
-/* Store notifications (each its envelope's bytes) in one commit. */
-static void
+/*
+ * Store notifications (each its envelope's bytes) in one commit. "any":
+ * they are a fetched batch that may start wherever the broker's queue does.
+ * True when something new was taken.
+ */
+static bool
 store_notifications(struct queue *q, Ehx__Body **bs,
-    const ProtobufCBinaryData *envs, size_t n, int64_t now)
+    const ProtobufCBinaryData *envs, size_t n, bool any, int64_t now)
 {
+	struct intake_state st = { .seq = q->broker_seq, .last = q->inbox_last,
+	    .any = any };
 	MDB_txn *txn;
-	uint64_t last = q->inbox_last;
-	bool gap = false;
+	MDB_val k, v;
 	int r = 0;
 
+	memcpy(st.id, q->broker_seq_id, EHX_MSGID_LEN);
 	if (mdb_txn_begin(q->env, NULL, 0, &txn) != 0)
-		return;
-	for (size_t i = 0; i < n && r == 0; i++)
+		return false;
+	for (size_t i = 0; i < n && r == 0 && !st.gap; i++)
 		if (bs[i] != NULL)
 			r = intake(q, txn, bs[i], envs[i].data, envs[i].len,
-			    &last, now, &gap);
+			    &st, now);
+	if (r == 0 && st.seq == q->broker_seq &&
+	    memcmp(st.id, q->broker_seq_id, EHX_MSGID_LEN) == 0) {
+		mdb_txn_abort(txn);     /* nothing taken */
+		if (st.gap)
+			log_warn("notification %llu is missing; asking again",
+			    (unsigned long long)q->broker_seq + 1);
+		return false;
+	}
+	k = (MDB_val){ 13, (void *)"broker_seq_id" };
+	v = (MDB_val){ EHX_MSGID_LEN, st.id };
+	if (r == 0 && (r = meta_put(q, txn, "inbox_last", st.last)) == 0 &&
+	    (r = meta_put(q, txn, "broker_seq", st.seq)) == 0 &&
+	    mdb_put(txn, q->meta, &k, &v, 0) != 0)
+		r = EHX_ERR_STORAGE;
 	if (r != 0 || mdb_txn_commit(txn) != 0) {
 		if (r != 0)
 			mdb_txn_abort(txn);
 		log_error("notifications could not be stored: %s",
 		    ehx_strerror(r != 0 ? r : EHX_ERR_STORAGE));
-		return;
+		return false;
 	}
-	if (last > q->inbox_last) {
-		log_info("notifications %llu..%llu stored",
-		    (unsigned long long)q->inbox_last + 1,
-		    (unsigned long long)last);
-		q->notifications += last - q->inbox_last;
-		q->inbox_last = last;
+	if (st.dups > 0)
+		log_info("%zu notifications were in the inbox already",
+		    st.dups);
+	if (st.last > q->inbox_last)
+		log_info("notifications stored as inbox %llu..%llu (the "
+		    "broker's %llu)", (unsigned long long)q->inbox_last + 1,
+		    (unsigned long long)st.last, (unsigned long long)st.seq);
+	q->broker_seq = st.seq;
+	memcpy(q->broker_seq_id, st.id, EHX_MSGID_LEN);
+	if (st.last > q->inbox_last) {
+		q->inbox_last = st.last;
 		spool_pending(q, now);
 		q->hook_next = now;
 	}
-	/* Acknowledge what is stored, and ask for what is missing. */
-	q->fetch_again = true;
-	(void)gap;
+	return true;
 }
 
 static void
@@ -856,6 +975,11 @@ fetch_reply(struct queue *q, const Ehx__Body *b, int64_t now)
 		return;
 	}
 	n = nb->n_envelopes;
+	if (nb->restart)
+		log_warn("the broker does not know notification %llu by the id "
+		    "this inbox has (its store or this one was restored or "
+		    "replaced): taking its queue from the start",
+		    (unsigned long long)q->broker_seq);
 	if (n == 0) {
 		if (nb->pending > 0)
 			q->fetch_again = true;
@@ -870,11 +994,13 @@ fetch_reply(struct queue *q, const Ehx__Body *b, int64_t now)
 			ehx_body_free(bs[i]);
 			bs[i] = NULL;
 		}
-	store_notifications(q, bs, nb->envelopes, n, now);
+	/* Something taken: acknowledge it (and ask for more) at once. */
+	if (store_notifications(q, bs, nb->envelopes, n,
+	    nb->restart || q->broker_seq == 0, now))
+		q->fetch_again = true;
 	for (size_t i = 0; i < n; i++)
 		ehx_body_free(bs[i]);
 	free(bs);
-	q->fetch_again = true;
 }
 
 bool
@@ -890,7 +1016,10 @@ queue_reply(struct queue *q, Ehx__Body **bp, unsigned char **env,
 		ProtobufCBinaryData e = { *envlen, *env };
 
 		q->last_contact = now;
-		store_notifications(q, bp, &e, 1, now);
+		/* A push is taken only in turn. Either way fetch now: to
+		 * acknowledge it, or to get what comes before it. */
+		(void)store_notifications(q, bp, &e, 1, false, now);
+		q->fetch_again = true;
 		return true;
 	}
 	if (b->in_reply_to.len != EHX_MSGID_LEN)
@@ -919,14 +1048,22 @@ queue_reply(struct queue *q, Ehx__Body **bp, unsigned char **env,
 			mdb_txn_abort(txn);
 		}
 		if (b->error->expected == 0 || due < oldest) {
-			/* The broker has applied less than we know it did:
-			 * its store went back. What we still hold was never
-			 * applied there: number it afresh. */
-			log_warn("the broker expects outbox number %llu, which "
-			    "it acknowledged before (its store was restored?): "
-			    "starting a new stream at %llu",
-			    (unsigned long long)b->error->expected,
-			    (unsigned long long)oldest);
+			/* The broker has applied less than we know it did
+			 * (its store went back), or (expected 0) it applied
+			 * our numbers to other requests (ours went back). What
+			 * we still hold was not applied there: number it
+			 * afresh. */
+			if (b->error->expected == 0)
+				log_warn("the broker applied outbox numbers this "
+				    "agent holds to other requests (this store "
+				    "was restored or copied?): starting a new "
+				    "stream at %llu", (unsigned long long)oldest);
+			else
+				log_warn("the broker expects outbox number %llu, "
+				    "which it acknowledged before (its store was "
+				    "restored?): starting a new stream at %llu",
+				    (unsigned long long)b->error->expected,
+				    (unsigned long long)oldest);
 			if (mdb_txn_begin(q->env, NULL, 0, &txn) == 0) {
 				new_stream(q, txn, oldest - 1);
 				if (mdb_txn_commit(txn) != 0)
@@ -938,8 +1075,18 @@ queue_reply(struct queue *q, Ehx__Body **bp, unsigned char **env,
 		return true;
 	}
 	if (retriable(code)) {
+		char was[sizeof(q->last_error)];
+
+		memcpy(was, q->last_error, sizeof(was));
 		snprintf(q->last_error, sizeof(q->last_error), "%s: %s",
 		    ehx_errname(code), b->error->message);
+		if ((code >= EHX_ERR_WRONG_RECIPIENT ||
+		    code == EHX_ERR_BAD_VERSION) && strcmp(was,
+		    q->last_error) != 0)
+			log_error("the broker refuses this agent's credentials "
+			    "(%s): the outbox is held, not dropped, and is "
+			    "sent again until they are put right",
+			    q->last_error);
 		if (now - q->last_goback >= GOBACK_GAP_MS)
 			goback(q, now, true);
 		return true;
@@ -1188,7 +1335,7 @@ queue_status(struct queue *q, int64_t now, Ehx__AgentStatus *s)
 	s->delivered = q->delivered;
 	s->refused = q->refused;
 	s->next_number = q->next_num;
-	s->notifications = q->notifications;
+	s->notifications = q->inbox_last;
 	s->stream.data = q->stream;
 	s->stream.len = EHX_STREAM_LEN;
 	s->last_error = strdup(q->last_error);
@@ -1482,6 +1629,7 @@ hook_start(struct queue *q, Ehx__InboxItem *it, int64_t now)
 	json_object *o;
 	const char *s;
 	int fds[2], devnull;
+	sigset_t none;
 	pid_t pid;
 
 	snprintf(seqenv, sizeof(seqenv), "EHX_NOTIFICATION_SEQ=%llu",
@@ -1495,8 +1643,12 @@ hook_start(struct queue *q, Ehx__InboxItem *it, int64_t now)
 		return;
 	}
 	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	sigemptyset(&none);
 	if ((pid = fork()) == 0) {
-		/* Only async-signal-safe calls until exec. */
+		/* Only async-signal-safe calls until exec. The agent ignores
+		 * SIGPIPE; a hook starts with what a program expects. */
+		signal(SIGPIPE, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (dup2(fds[0], 0) < 0 || (devnull >= 0 && dup2(devnull, 1) < 0))
 			_exit(126);
 		execve(q->hook_argv[0], q->hook_argv, envp);

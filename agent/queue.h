@@ -13,8 +13,9 @@
  * again after an exponential backoff with jitter.
  *
  * Inbox: notifications from the broker, verified, stored in the broker's
- * order (seq 1, 2, 3 … per agency, no gaps) before the broker is told it
- * may drop them. Each is handed to the agency's case system by ehx inbox,
+ * order (seq 1, 2, 3 … per agency, no gaps), each once (by message id),
+ * under the agent's own inbox numbers, before the broker is told it may
+ * drop them. Each is handed to the agency's case system by ehx inbox,
  * by a hook command (run with the notification as JSON on standard input,
  * again until it exits 0, in order), and/or by a maildir-style spool.
  */
@@ -69,11 +70,11 @@ struct queue {
 
 	MDB_env *env;
 	int lock_fd;                    /* flock on data_dir/agent.lock */
-	MDB_dbi outbox, done, inbox, meta;
+	MDB_dbi outbox, done, inbox, meta, inbox_ids;
 	unsigned char stream[EHX_STREAM_LEN];
 	uint64_t stream_base;           /* stream number = outbox number - base */
 	uint64_t next_num;              /* the next outbox number to give */
-	uint64_t delivered, refused, notifications;
+	uint64_t delivered, refused;
 	struct flight win[QUEUE_WINDOW];
 	size_t nwin;
 	uint64_t next_send;             /* the next outbox number never sent */
@@ -85,10 +86,13 @@ struct queue {
 	size_t ndec, dec_cap;
 
 	/* inbox */
-	uint64_t inbox_last;            /* the broker's seq stored last */
+	uint64_t inbox_last;            /* the inbox number stored last */
+	uint64_t broker_seq;            /* the broker's seq taken last … */
+	unsigned char broker_seq_id[EHX_MSGID_LEN];     /* … and its id */
 	bool fetch_busy, fetch_again;
 	unsigned char fetch_id[EHX_MSGID_LEN];
 	int64_t fetch_deadline, next_fetch;
+	int64_t spool_next;             /* spool again then (0: nothing due) */
 	/* the hook */
 	pid_t hook_pid;
 	uint64_t hook_seq;

@@ -1006,8 +1006,6 @@ render_ack(FILE *f, const Ehx__Ack *a, const Ehx__Queued *q, bool json,
 		json_object_object_add(o, "basis", jstr(a->basis));
 		json_object_object_add(o, "unchanged",
 		    json_object_new_boolean(a->unchanged));
-		json_object_object_add(o, "notified",
-		    json_object_new_int64(a->notified));
 		if (q != NULL && q->first > 0) {
 			json_object_object_add(o, "outbox",
 			    json_object_new_uint64(q->first));
@@ -1022,9 +1020,6 @@ render_ack(FILE *f, const Ehx__Ack *a, const Ehx__Queued *q, bool json,
 		return;
 	fprintf(f, "%s %s%s", done, safe(a->id), a->unchanged ?
 	    " (unchanged)" : "");
-	if (a->notified > 0)
-		fprintf(f, "; %u %s notified", a->notified, a->notified == 1 ?
-		    "agency" : "agencies");
 	fputs(".\n", f);
 }
 

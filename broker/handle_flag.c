@@ -96,7 +96,6 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 	    (r = notify_plan(rq, old != NULL ? old->flag : NULL, &fv)) != 0 ||
 	    (r = request_ack(rq, m->ref)) != 0)
 		return r;
-	rq->reply.ack->notified = (uint32_t)rq->nnotify;
 	return 0;
 }
 

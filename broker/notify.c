@@ -36,6 +36,7 @@
 
 #define NOTIFY_KEY_MAX (EHX_MAX_ID + 1 + 8)
 #define META_KEY_MAX (7 + EHX_MAX_ID)
+#define ACKED_KEY_MAX (9 + EHX_MAX_ID)
 /* Room kept for the Body's other fields and the Envelope around a batch. */
 #define BATCH_BUDGET (EHX_MAX_BODY - 4096)
 
@@ -56,15 +57,25 @@ meta_key(char *k, const char *agency)
 	return (size_t)snprintf(k, META_KEY_MAX + 1, "notify:%s", agency);
 }
 
-/* The sealing's associated data: the queue key, under a context. */
-static void
-seal_ad(const unsigned char *key, size_t klen, unsigned char ad[32])
+/* "notified:" agency: the last seq the agent acknowledged and its id. */
+static size_t
+acked_key(char *k, const char *agency)
 {
-	unsigned char buf[16 + NOTIFY_KEY_MAX];
+	return (size_t)snprintf(k, ACKED_KEY_MAX + 1, "notified:%s", agency);
+}
 
-	memcpy(buf, "EHX-NOTIFY-V1", 13);
+/* The sealing's associated data: the queue key and the notification's
+ * message id (kept in clear before the sealed envelope), under a context. */
+static void
+seal_ad(const unsigned char *key, size_t klen, const unsigned char *id,
+    unsigned char ad[32])
+{
+	unsigned char buf[16 + NOTIFY_KEY_MAX + EHX_MSGID_LEN];
+
+	memcpy(buf, "EHX-NOTIFY-V2", 13);
 	memcpy(buf + 13, key, klen);
-	ehx_sha256(buf, 13 + klen, ad);
+	memcpy(buf + 13 + klen, id, EHX_MSGID_LEN);
+	ehx_sha256(buf, 13 + klen + EHX_MSGID_LEN, ad);
 }
 
 int
@@ -100,6 +111,11 @@ plan_one(struct request *rq, const char *agency)
 	basis = ehx_policy_notify_basis(&rq->b->policy, m->category, to->type);
 	if (basis == 0)
 		return 0;
+	/* A change of level is news only to whom the level is shown. */
+	if (rq->notify_event == EHX__NOTIFY_EVENT__NOTIFY_EVENT_LEVEL_CHANGED &&
+	    !(ehx_policy_view(&rq->b->policy, to->type, m->category) &
+	    EHX_POLICY_LEVEL))
+		return 0;
 	if (basis == EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT) {
 		r = consent_find_active_for(rq, to,
 		    EHX__PURPOSE__PURPOSE_NOTIFICATIONS, consent_id,
@@ -109,12 +125,36 @@ plan_one(struct request *rq, const char *agency)
 		if (r != 0)
 			return r;
 	}
-	if (rq->nnotify == EHX_MAX_NOTIFY)
+	if (rq->nnotify == EHX_MAX_NOTIFY) {
+		log_warn("a publish by %s would notify more than %d agencies: "
+		    "%s is not notified", rq->agency->id, EHX_MAX_NOTIFY,
+		    to->id);
 		return 0;
+	}
 	p = &rq->notify[rq->nnotify++];
 	p->to = to;
 	p->basis = basis;
 	snprintf(p->consent_id, sizeof(p->consent_id), "%s", consent_id);
+	return 0;
+}
+
+/* Whether a stored flag is open. Unpacked with the system allocator and
+ * freed at once: a child may have many closed flags, and the request's
+ * arena is not for them. */
+static int
+flag_open(const MDB_val *v, bool *open)
+{
+	Ehx__StoredFlag *sf;
+
+	if ((sf = ehx__stored_flag__unpack(NULL, v->mv_size,
+	    v->mv_data)) == NULL)
+		return EHX_ERR_STORAGE;
+	if (sf->flag == NULL) {
+		ehx__stored_flag__free_unpacked(sf, NULL);
+		return EHX_ERR_STORAGE;
+	}
+	*open = sf->flag->status == EHX__FLAG_STATUS__FLAG_STATUS_OPEN;
+	ehx__stored_flag__free_unpacked(sf, NULL);
 	return 0;
 }
 
@@ -126,7 +166,7 @@ notify_plan(struct request *rq, const Ehx__FlagView *old,
 	MDB_cursor *c = NULL;
 	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
 	char last[EHX_MAX_ID + 1] = "";
-	bool decided = false;
+	bool decided = false, open;
 	int rc, r = 0;
 
 	rq->nnotify = 0;
@@ -153,7 +193,6 @@ notify_plan(struct request *rq, const Ehx__FlagView *old,
 		const unsigned char *key = k.mv_data;
 		const unsigned char *end;
 		char agency[EHX_MAX_ID + 1];
-		Ehx__StoredFlag *sf;
 		size_t n;
 
 		if (k.mv_size <= EHX_PSEUDONYM_LEN ||
@@ -174,12 +213,9 @@ notify_plan(struct request *rq, const Ehx__FlagView *old,
 		}
 		if (decided)
 			continue;       /* this agency is planned (or not) */
-		if ((sf = ehx__stored_flag__unpack(ehx_arena_allocator(a),
-		    v.mv_size, v.mv_data)) == NULL || sf->flag == NULL) {
-			r = EHX_ERR_STORAGE;
+		if ((r = flag_open(&v, &open)) != 0)
 			break;
-		}
-		if (sf->flag->status != EHX__FLAG_STATUS__FLAG_STATUS_OPEN)
+		if (!open)
 			continue;
 		decided = true;
 		if ((r = plan_one(rq, agency)) != 0)
@@ -268,19 +304,24 @@ emit_one(struct request *rq, MDB_txn *txn, const struct notify_plan *p)
 	if ((r = ehx_envelope_seal(b->signer, &body, &env, &envlen)) != 0)
 		return r == EHX_ERR_NOMEM ? r : EHX_ERR_INTERNAL;
 	klen = queue_key(key, p->to->id, seq);
-	seal_ad(key, klen, ad);
+	seal_ad(key, klen, id, ad);
 	if ((r = ehx_evidence_seal(b->pkey, ad, env, envlen, &sealed,
 	    &sealedlen)) != 0) {
 		r = r == EHX_ERR_NOMEM ? r : EHX_ERR_INTERNAL;
 		goto out;
 	}
 	qkey = (MDB_val){ klen, key };
-	qval = (MDB_val){ sealedlen, sealed };
+	qval = (MDB_val){ EHX_MSGID_LEN + sealedlen, NULL };
 	put_be64((unsigned char *)be, seq);
 	mkey = (MDB_val){ meta_key(mk, p->to->id), mk };
 	mval = (MDB_val){ 8, be };
-	if ((r = store_err(mdb_put(txn, b->store.notify, &qkey, &qval, 0))) != 0 ||
-	    (r = store_err(mdb_put(txn, b->store.meta, &mkey, &mval, 0))) != 0)
+	if ((r = store_err(mdb_put(txn, b->store.notify, &qkey, &qval,
+	    MDB_RESERVE))) != 0)
+		goto out;
+	memcpy(qval.mv_data, id, EHX_MSGID_LEN);
+	memcpy((unsigned char *)qval.mv_data + EHX_MSGID_LEN, sealed,
+	    sealedlen);
+	if ((r = store_err(mdb_put(txn, b->store.meta, &mkey, &mval, 0))) != 0)
 		goto out;
 
 	if (p->consent_id[0] != '\0')
@@ -342,6 +383,60 @@ notify_emit(struct request *rq, MDB_txn *txn)
 	return 0;
 }
 
+/*
+ * Whether this queue knows "after" by after_id: the notification is held
+ * still under that id, or it is the last one the agent acknowledged. When
+ * not, the agent's inbox and this queue have parted (the broker's store or
+ * the agent's was restored or replaced) and nothing may be dropped on its
+ * word.
+ */
+static int
+after_known(struct broker *b, MDB_txn *txn, const char *me,
+    const Ehx__FetchNotifications *f, bool *known)
+{
+	unsigned char key[NOTIFY_KEY_MAX];
+	char ak[ACKED_KEY_MAX + 1];
+	MDB_val k, v;
+	int rc;
+
+	*known = f->after == 0;
+	if (f->after == 0)
+		return 0;
+	k = (MDB_val){ queue_key(key, me, f->after), key };
+	if ((rc = mdb_get(txn, b->store.notify, &k, &v)) == 0) {
+		*known = v.mv_size > EHX_MSGID_LEN &&
+		    memcmp(v.mv_data, f->after_id.data, EHX_MSGID_LEN) == 0;
+		return 0;
+	}
+	if (rc != MDB_NOTFOUND)
+		return store_err(rc);
+	k = (MDB_val){ acked_key(ak, me), ak };
+	if ((rc = mdb_get(txn, b->store.meta, &k, &v)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_err(rc);
+	if (v.mv_size != 8 + EHX_MSGID_LEN)
+		return EHX_ERR_STORAGE;
+	*known = get_be64(v.mv_data) == f->after &&
+	    memcmp((unsigned char *)v.mv_data + 8, f->after_id.data,
+	    EHX_MSGID_LEN) == 0;
+	return 0;
+}
+
+/* Remember the last notification the agent acknowledged. */
+static int
+put_acked(struct broker *b, MDB_txn *txn, const char *me,
+    const Ehx__FetchNotifications *f)
+{
+	char ak[ACKED_KEY_MAX + 1];
+	unsigned char val[8 + EHX_MSGID_LEN];
+	MDB_val k = { acked_key(ak, me), ak }, v = { sizeof(val), val };
+
+	put_be64(val, f->after);
+	memcpy(val + 8, f->after_id.data, EHX_MSGID_LEN);
+	return store_err(mdb_put(txn, b->store.meta, &k, &v, 0));
+}
+
 int
 handle_fetch_notifications(struct request *rq, char *why, size_t whysz)
 {
@@ -352,25 +447,35 @@ handle_fetch_notifications(struct request *rq, char *why, size_t whysz)
 	Ehx__NotificationBatch *res;
 	unsigned char key[NOTIFY_KEY_MAX], ad[32];
 	size_t plen = strlen(me) + 1, used = 0;
-	uint64_t last, upto;
+	uint64_t last, drop, upto = 0;
+	bool known, more = false, dropped_after = false;
 	MDB_cursor *c = NULL;
 	MDB_val k, v;
 	int rc, r = 0;
 
 	(void)why;
 	(void)whysz;
-	if ((r = notify_last(&b->store, rq->txn, me, &last)) != 0)
+	if ((r = notify_last(&b->store, rq->txn, me, &last)) != 0 ||
+	    (r = after_known(b, rq->txn, me, f, &known)) != 0)
 		return r;
 	if ((res = ehx_arena_alloc(a, sizeof(*res))) == NULL)
 		return EHX_ERR_NOMEM;
 	ehx__notification_batch__init(res);
+	if (!known) {
+		log_warn("%s asked for notifications after %llu, which its "
+		    "queue here does not know by that id (the broker's store "
+		    "or the agent's was restored or replaced): nothing dropped, "
+		    "sending the queue from its start (last given: %llu)", me,
+		    (unsigned long long)f->after, (unsigned long long)last);
+		res->restart = true;
+	}
+	drop = known ? f->after : 0;
 	if ((res->envelopes = ehx_arena_alloc(a, f->limit *
 	    sizeof(*res->envelopes))) == NULL)
 		return EHX_ERR_NOMEM;
 	if ((rc = mdb_cursor_open(rq->txn, b->store.notify, &c)) != 0)
 		return store_err(rc);
 	k = (MDB_val){ queue_key(key, me, 0), key };
-	upto = f->after;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		unsigned char *env;
@@ -380,17 +485,25 @@ handle_fetch_notifications(struct request *rq, char *why, size_t whysz)
 		if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0)
 			break;
 		seq = get_be64((unsigned char *)k.mv_data + plen);
-		if (seq <= f->after) {
+		if (seq <= drop) {
 			/* Stored by the agent: done with. */
 			if ((rc = mdb_cursor_del(c, 0)) != 0)
 				break;
+			dropped_after |= seq == drop;
 			continue;
 		}
-		if (res->n_envelopes == f->limit)
+		if (res->n_envelopes == f->limit) {
+			more = true;
 			break;
-		seal_ad(k.mv_data, k.mv_size, ad);
-		if (ehx_evidence_open(b->pkey, ad, v.mv_data, v.mv_size, &env,
-		    &envlen) != 0) {
+		}
+		if (v.mv_size <= EHX_MSGID_LEN) {
+			r = EHX_ERR_STORAGE;
+			break;
+		}
+		seal_ad(k.mv_data, k.mv_size, v.mv_data, ad);
+		if (ehx_evidence_open(b->pkey, ad,
+		    (unsigned char *)v.mv_data + EHX_MSGID_LEN,
+		    v.mv_size - EHX_MSGID_LEN, &env, &envlen) != 0) {
 			log_error("notification %llu to %s does not open: the "
 			    "queue was changed, or the pseudonym key",
 			    (unsigned long long)seq, me);
@@ -399,6 +512,7 @@ handle_fetch_notifications(struct request *rq, char *why, size_t whysz)
 		}
 		if (used + envlen + 8 > BATCH_BUDGET) {
 			free(env);
+			more = true;
 			break;
 		}
 		res->envelopes[res->n_envelopes].data = ehx_arena_alloc(a, envlen);
@@ -416,9 +530,11 @@ handle_fetch_notifications(struct request *rq, char *why, size_t whysz)
 	mdb_cursor_close(c);
 	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
 		r = store_err(rc);
+	if (r == 0 && dropped_after)
+		r = put_acked(b, rq->txn, me, f);
 	if (r != 0)
 		return r;
-	res->pending = last > upto ? last - upto : 0;
+	res->pending = more && last > upto ? last - upto : 0;
 	rq->reply.payload_case = EHX__BODY__PAYLOAD_NOTIFICATIONS;
 	rq->reply.notifications = res;
 	return 0;

@@ -100,35 +100,68 @@ stream_key(unsigned char *k, const char *agency, const Ehx__Sequence *sq)
 	return n + 1 + EHX_STREAM_LEN;
 }
 
-/* The last number of the stream applied (0: none yet). */
+/*
+ * A stream's record: the last number applied, then the message ids of the
+ * last STREAM_RING numbers applied (number % STREAM_RING). An agent has at
+ * most 32 requests in flight, so a number applied before that it sends
+ * again is within the ring; one that is not, or that comes with another
+ * message id, is not a retry but another request under a used number.
+ */
+#define STREAM_RING 64
+#define STREAM_VAL (8 + STREAM_RING * EHX_MSGID_LEN)
+
+/* The last number of the stream applied (0: none yet), and its ring. */
 static int
 stream_applied(struct broker *b, MDB_txn *txn, const char *agency,
-    const Ehx__Sequence *sq, uint64_t *applied)
+    const Ehx__Sequence *sq, uint64_t *applied, unsigned char *ring)
 {
 	unsigned char k[STREAM_KEY_MAX];
 	MDB_val key = { stream_key(k, agency, sq), k }, val;
 	int rc;
 
 	*applied = 0;
+	memset(ring, 0, STREAM_RING * EHX_MSGID_LEN);
 	if ((rc = mdb_get(txn, b->store.streams, &key, &val)) == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
 		return store_err(rc);
-	if (val.mv_size != 8)
+	if (val.mv_size != STREAM_VAL)
 		return EHX_ERR_STORAGE;
 	*applied = get_be64(val.mv_data);
+	memcpy(ring, (unsigned char *)val.mv_data + 8,
+	    STREAM_RING * EHX_MSGID_LEN);
 	return 0;
+}
+
+/* Whether number (applied before) was applied under message id. */
+static bool
+stream_had(const unsigned char *ring, uint64_t applied, uint64_t number,
+    const unsigned char *id)
+{
+	return applied - number < STREAM_RING && memcmp(ring +
+	    (number % STREAM_RING) * EHX_MSGID_LEN, id, EHX_MSGID_LEN) == 0;
 }
 
 static int
 stream_advance(struct broker *b, MDB_txn *txn, const char *agency,
-    const Ehx__Sequence *sq)
+    const Ehx__Sequence *sq, const unsigned char *ring,
+    const unsigned char *id)
 {
-	unsigned char k[STREAM_KEY_MAX], v[8];
-	MDB_val key = { stream_key(k, agency, sq), k }, val = { 8, v };
+	unsigned char k[STREAM_KEY_MAX];
+	MDB_val key = { stream_key(k, agency, sq), k },
+	    val = { STREAM_VAL, NULL };
+	unsigned char *v;
+	int rc;
 
+	if ((rc = mdb_put(txn, b->store.streams, &key, &val,
+	    MDB_RESERVE)) != 0)
+		return store_err(rc);
+	v = val.mv_data;
 	put_be64(v, sq->number);
-	return store_err(mdb_put(txn, b->store.streams, &key, &val, 0));
+	memcpy(v + 8, ring, STREAM_RING * EHX_MSGID_LEN);
+	memcpy(v + 8 + (sq->number % STREAM_RING) * EHX_MSGID_LEN, id,
+	    EHX_MSGID_LEN);
+	return 0;
 }
 
 int
@@ -355,6 +388,7 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	char why[256] = "", hexid[2 * EHX_MSGID_LEN + 1];
 	size_t push_mark = b->npush;
 	uint64_t applied = 0;
+	unsigned char ring[STREAM_RING * EHX_MSGID_LEN];
 	MDB_txn *txn = NULL;
 	int code, rc;
 
@@ -428,7 +462,7 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	}
 	if (body->sequence != NULL) {
 		if ((code = stream_applied(b, txn, conn->id, body->sequence,
-		    &applied)) != 0) {
+		    &applied, ring)) != 0) {
 			mdb_txn_abort(txn);
 			txn = NULL;
 			note_storage_failure(b, code);
@@ -485,8 +519,34 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 		note_storage_failure(b, code);
 		goto refuse;
 	}
+	if (body->sequence != NULL && !sequenced &&
+	    !stream_had(ring, applied, body->sequence->number,
+	    body->message_id.data)) {
+		/* Another request under a number applied before: the
+		 * agent's outbox went back (restored from a backup, or
+		 * copied). Its stream is spent: expected 0 tells it to
+		 * number what it holds in a new one. Nothing is applied. */
+		mdb_txn_abort(txn);
+		txn = NULL;
+		log_warn("msg %s from %s: outbox number %llu of this stream "
+		    "was applied to another request (its outbox was restored "
+		    "or copied?): told to start a new stream",
+		    ehx_hex(hexid, reply_to, EHX_MSGID_LEN), conn->id,
+		    (unsigned long long)body->sequence->number);
+		snprintf(why, sizeof(why), "number %llu of this outbox stream "
+		    "was applied to another request; number what is queued "
+		    "in a new stream", (unsigned long long)
+		    body->sequence->number);
+		code = EHX_ERR_OUT_OF_ORDER;
+		ehx__body__init(&rq.reply);
+		rq.expected = 0;
+		if (seal_reply(&rq, reply_to, code, why, out, outlen) != 0)
+			goto internal;
+		goto done;
+	}
 	if (body->sequence != NULL && !sequenced) {
-		/* Applied before, and its reply is no longer kept. */
+		/* Applied before under this id, and its reply is no longer
+		 * kept. */
 		mdb_txn_abort(txn);
 		txn = NULL;
 		ehx__body__init(&rq.reply);
@@ -577,7 +637,7 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	if ((!ephemeral && (rc = store_replay_put(&b->store, txn, conn->id,
 	    body->message_id.data, &entry, rq.now - 2 * b->cfg.skew_ms)) != 0) ||
 	    (sequenced && (rc = stream_advance(b, txn, conn->id,
-	    body->sequence)) != 0))
+	    body->sequence, ring, body->message_id.data)) != 0))
 		goto storage;
 	rc = commit_with_checkpoint(b, txn);
 	txn = NULL;

@@ -361,6 +361,10 @@ ehx_validate_request(const Ehx__Body *b, int64_t now, char *why, size_t whysz)
 			return BAD("limit must be 1..64");
 		if (b->fetch_notifications->after > EHX_MAX_SEQ)
 			return BAD("after is beyond any queue");
+		if (b->fetch_notifications->after_id.len !=
+		    (b->fetch_notifications->after == 0 ? 0 : EHX_MSGID_LEN))
+			return BAD("after_id must be the 16-byte message id of "
+			    "notification after (empty when after is 0)");
 		return 0;
 	default:
 		return fail(EHX_ERR_MALFORMED, why, whysz,

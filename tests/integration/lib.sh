@@ -106,6 +106,11 @@ assert_match() {
 	ok "$3"
 }
 
+assert_no_match() {
+	printf '%s' "$1" | grep -Eq -- "$2" && fail "$3: [$1] matches /$2/"
+	ok "$3"
+}
+
 # expect_status N CMD...: run CMD, require exit status N, keep its output
 # in $OUT.
 expect_status() {

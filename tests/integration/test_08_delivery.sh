@@ -129,7 +129,7 @@ expect_status 0 ehx_as school publish --wait "$CHILD_C" --category school_attend
 "$top/tests/sandbox" stop school "$SB" --kill
 expect_status 0 ehx_as police publish --wait "$CHILD_C" --category offending \
 	--level 3 --practitioner "PC Sam Jones" --ref off-9
-assert_match "$OUT" "1 agenc" "the police hear that one agency is notified"
+assert_no_match "$OUT" "agenc" "the police are not told who else is involved"
 assert_eq "$(entries notify)" 1 "the notification waits in the broker's queue for the school"
 "$top/tests/sandbox" start school "$SB" >/dev/null
 i=0
@@ -154,7 +154,15 @@ expect_status 0 ehx_as school --json inbox
 n=$(printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
 assert_eq "$n" 1 "ehx inbox lists it"
 seq=$(printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["seq"])')
+expect_status 1 ehx_as school --as ig_officer inbox
+assert_match "$OUT" "not_permitted|not permitted" "an IG officer may not read the inbox (it names children)"
+expect_status 1 ehx_as school --as admin inbox ack "$seq"
+assert_match "$OUT" "not_permitted|not permitted" "nor may an admin acknowledge one"
+assert_match "$(cat "$SB/agencies/school/agent.log")" "inbox refused to .* as ig_officer" \
+	"the refusal is logged"
 expect_status 0 ehx_as school inbox ack "$seq"
+assert_match "$(cat "$SB/agencies/school/agent.log")" "inbox $seq acknowledged by " \
+	"the acknowledgement is logged with who made it"
 expect_status 0 ehx_as school --json inbox
 n=$(printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
 assert_eq "$n" 0 "acknowledged, it leaves the list of new ones"
