@@ -750,17 +750,20 @@ intake(struct queue *q, MDB_txn *txn, const Ehx__Body *b,
 static int
 spool_one(struct queue *q, const Ehx__InboxItem *it)
 {
-	char tmp[1200], dst[1200], name[64];
+	char tmp[1200], dst[1200], name[EHX_MAX_ID + 64];
 	json_object *o;
-	const char *s;
+	const char *s, *id;
 	int fd, r = -1;
 
-	snprintf(name, sizeof(name), "%020llu.%s.json",
-	    (unsigned long long)it->seq, q->agency);
-	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", q->spool, name);
-	snprintf(dst, sizeof(dst), "%s/new/%s", q->spool, name);
 	if ((o = notice_json(it)) == NULL)
 		return -1;
+	/* Unique for good: a store made anew numbers from 1 again, and what
+	 * the case system has not yet taken from new/ must not be replaced. */
+	id = json_object_get_string(json_object_object_get(o, "message_id"));
+	snprintf(name, sizeof(name), "%020llu.%s.%.32s.json",
+	    (unsigned long long)it->seq, q->agency, id != NULL ? id : "");
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", q->spool, name);
+	snprintf(dst, sizeof(dst), "%s/new/%s", q->spool, name);
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	/* A fresh file of our own: never through a link someone left. */
 	if (unlink(tmp) != 0 && errno != ENOENT)

@@ -169,3 +169,60 @@ assert_eq "$n" 0 "acknowledged, it leaves the list of new ones"
 audit_json
 assert_match "$(grep '"action":"notify"' "$SB/audit.json")" '"agency":"school"' \
 	"the notification is audited as a disclosure to the school"
+
+# ---- 4. A store restored or replaced ----------------------------------------
+# hook_lines N: wait (up to 30 s) until the school's hook holds N documents.
+hook_lines() {
+	local i=0
+	while [ "$(wc -l <"$SB/hook.got")" -lt "$1" ]; do
+		i=$((i + 1)); [ $i -lt 300 ] || fail "the hook holds $(wc -l <"$SB/hook.got") notifications, not $1"
+		sleep 0.1
+	done
+	sleep 1     # time for a wrong extra one to show
+	assert_eq "$(wc -l <"$SB/hook.got")" "$1" "the hook holds exactly $1 notifications"
+}
+# (a) The school's agent store lost while notifications wait for it: a new
+# store takes what the broker still holds (its queue no longer starts at 1).
+"$top/tests/sandbox" stop school "$SB" --kill
+for r in 1 2; do
+	expect_status 0 ehx_as police publish --wait "$CHILD_C" --category offending \
+		--level 2 --practitioner "PC Sam Jones" --ref "off-wipe-$r"
+done
+assert_eq "$(entries notify)" 2 "two notifications wait for the school (its seq 2 and 3)"
+rm -rf "$SB/agencies/school/data"
+"$top/tests/sandbox" start school "$SB" >/dev/null
+hook_lines 3
+assert_eq "$(entries notify)" 0 "the broker dropped them once the new store held them"
+assert_match "$(tail -2 "$SB/hook.got" | /usr/bin/python3 -c '
+import json, sys
+print(" ".join("%s/%s" % (d["broker_seq"], d["seq"]) for d in map(json.loads, sys.stdin)))')" \
+	"^2/1 3/2$" "the new store numbers them 1, 2 (the broker's 2, 3)"
+assert_eq "$(ls "$SB/agencies/school/spool/new" | wc -l)" 3 \
+	"the spool holds all 3: the new store's number 1 did not replace the old store's"
+
+# (b) The broker restored from a backup taken before notifications the
+# school has: its numbers for the school go back, and the next one reuses a
+# seq the school has seen. The school's fetch names its last by id; the
+# broker does not know it, drops nothing, and sends its queue from the
+# start: the new notification reaches the hook, once.
+"$top/tests/sandbox" stop broker "$SB" >/dev/null
+cp -a "$SB/broker/data" "$SB/broker-backup"
+"$top/tests/sandbox" start broker "$SB" >/dev/null
+expect_status 0 ehx_as police publish --wait "$CHILD_C" --category offending \
+	--level 2 --practitioner "PC Sam Jones" --ref off-after-backup
+hook_lines 4
+"$top/tests/sandbox" stop broker "$SB" >/dev/null
+rm -rf "$SB/broker/data"
+mv "$SB/broker-backup" "$SB/broker/data"
+"$top/tests/sandbox" start broker "$SB" >/dev/null
+expect_status 0 ehx_as police publish --wait "$CHILD_C" --category offending \
+	--level 3 --practitioner "PC Sam Jones" --ref off-after-restore
+hook_lines 5
+assert_match "$(tail -1 "$SB/hook.got")" '"broker_seq":4' \
+	"the restored broker gave seq 4 again, to another notification"
+assert_match "$(tail -1 "$SB/hook.got")" '"seq":4,' "stored as the school's inbox number 4 (its own numbering goes on)"
+assert_match "$(cat "$SB/broker/broker.log")" "which its queue here does not know by that id" \
+	"the broker logs that the school's inbox and its queue parted"
+assert_match "$(cat "$SB/agencies/school/agent.log")" "taking its queue from the start" \
+	"the school's agent logs it too"
+assert_eq "$(entries notify)" 0 "and the broker's queue for the school is empty again"
