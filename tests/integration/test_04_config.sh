@@ -116,6 +116,17 @@ line=$(grep -n '^notify_poll' "$SB/agencies/police/bad.conf" | cut -d: -f1)
 expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
 assert_match "$OUT" "bad.conf:$line: \"0\" is not a whole number in 1..3600" \
 	"agent: notify_poll_seconds out of bounds, with its line"
+# A spool others could write to (or plant links in) is refused.
+mkdir -p "$SB/open-spool/tmp" "$SB/open-spool/new" "$SB/open-spool/cur"
+chmod 0700 "$SB/open-spool" "$SB/open-spool/tmp" "$SB/open-spool/cur"
+chmod 0777 "$SB/open-spool/new"
+{ cat "$aconf"; echo "spool_dir = $SB/open-spool"; } >"$SB/agencies/police/bad.conf"
+expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
+assert_match "$OUT" "open-spool/new: must belong to this user and be writable by nobody else" \
+	"agent: a world-writable spool directory is refused"
+chmod 0750 "$SB/open-spool/new"
+expect_status 0 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
+ok "agent: a spool readable by the agent's group is accepted"
 # Two agents on one store would both deliver its outbox.
 "$BIN/ehx-agent" -c "$aconf" >"$SB/first-agent.log" 2>&1 &
 first=$!
