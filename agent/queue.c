@@ -163,16 +163,43 @@ first_key(MDB_txn *txn, MDB_dbi dbi)
 	return v;
 }
 
-static void
-new_stream(struct queue *q, MDB_txn *txn, uint64_t base)
+/*
+ * Start a new outbox stream in txn whose number 1 is outbox number base + 1.
+ * The queue takes it up only once txn has committed (new_stream_commit):
+ * until then it goes on with the stream its store names.
+ */
+static int
+new_stream(struct queue *q, MDB_txn *txn, uint64_t base,
+    unsigned char stream[EHX_STREAM_LEN])
 {
-	MDB_val k = { 6, (void *)"stream" }, d = { EHX_STREAM_LEN, q->stream };
+	MDB_val k = { 6, (void *)"stream" }, d = { EHX_STREAM_LEN, stream };
 
-	if (ehx_random(q->stream, sizeof(q->stream)) != 0 ||
+	if (ehx_random(stream, EHX_STREAM_LEN) != 0 ||
 	    mdb_put(txn, q->meta, &k, &d, 0) != 0 ||
-	    meta_put(q, txn, "stream_base", base) != 0)
+	    meta_put(q, txn, "stream_base", base) != 0) {
 		log_error("could not start a new outbox stream");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+new_stream_commit(struct queue *q, MDB_txn *txn, uint64_t base)
+{
+	unsigned char stream[EHX_STREAM_LEN];
+
+	if (new_stream(q, txn, base, stream) != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (mdb_txn_commit(txn) != 0) {
+		log_error("the new outbox stream could not be stored; the old "
+		    "one goes on");
+		return -1;
+	}
+	memcpy(q->stream, stream, EHX_STREAM_LEN);
 	q->stream_base = base;
+	return 0;
 }
 
 int
@@ -230,8 +257,8 @@ queue_open(struct queue *q, const char *dir, char *err, size_t errsz)
 		memcpy(q->stream, d.mv_data, EHX_STREAM_LEN);
 		if (meta_get(q, txn, "stream_base", &q->stream_base) != 0)
 			goto bad;
-	} else
-		new_stream(q, txn, 0);
+	} else if (new_stream(q, txn, 0, q->stream) != 0)
+		goto bad;
 	if (meta_get(q, txn, "next_num", &q->next_num) != 0 ||
 	    meta_get(q, txn, "delivered", &q->delivered) != 0 ||
 	    meta_get(q, txn, "refused", &q->refused) != 0 ||
@@ -961,6 +988,29 @@ store_notifications(struct queue *q, Ehx__Body **bs,
 	return true;
 }
 
+/* The broker's queue for us is empty and does not know our last: start
+ * from nothing, so the next fetch is "after 0" and not a restart again. */
+static void
+forget_broker_seq(struct queue *q)
+{
+	static const unsigned char zero[EHX_MSGID_LEN];
+	MDB_val k = { 13, (void *)"broker_seq_id" }, v = { EHX_MSGID_LEN,
+	    (void *)zero };
+	MDB_txn *txn;
+
+	if (mdb_txn_begin(q->env, NULL, 0, &txn) != 0)
+		return;
+	if (meta_put(q, txn, "broker_seq", 0) != 0 ||
+	    mdb_put(txn, q->meta, &k, &v, 0) != 0) {
+		mdb_txn_abort(txn);
+		return;
+	}
+	if (mdb_txn_commit(txn) != 0)
+		return;
+	q->broker_seq = 0;
+	memset(q->broker_seq_id, 0, EHX_MSGID_LEN);
+}
+
 static void
 fetch_reply(struct queue *q, const Ehx__Body *b, int64_t now)
 {
@@ -984,6 +1034,8 @@ fetch_reply(struct queue *q, const Ehx__Body *b, int64_t now)
 		    "replaced): taking its queue from the start",
 		    (unsigned long long)q->broker_seq);
 	if (n == 0) {
+		if (nb->restart)
+			forget_broker_seq(q);
 		if (nb->pending > 0)
 			q->fetch_again = true;
 		return;
@@ -1067,11 +1119,8 @@ queue_reply(struct queue *q, Ehx__Body **bp, unsigned char **env,
 				    "restored?): starting a new stream at %llu",
 				    (unsigned long long)b->error->expected,
 				    (unsigned long long)oldest);
-			if (mdb_txn_begin(q->env, NULL, 0, &txn) == 0) {
-				new_stream(q, txn, oldest - 1);
-				if (mdb_txn_commit(txn) != 0)
-					log_error("the new stream was not stored");
-			}
+			if (mdb_txn_begin(q->env, NULL, 0, &txn) == 0)
+				(void)new_stream_commit(q, txn, oldest - 1);
 			goback(q, now, false);
 		} else if (now - q->last_goback >= GOBACK_GAP_MS)
 			goback(q, now, false);

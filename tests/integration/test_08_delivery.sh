@@ -215,6 +215,9 @@ hook_lines 4
 rm -rf "$SB/broker/data"
 mv "$SB/broker-backup" "$SB/broker/data"
 "$top/tests/sandbox" start broker "$SB" >/dev/null
+sleep 5     # the school's agent polls every 2 s meanwhile
+assert_eq "$(grep -c 'which its queue here does not know by that id' "$SB/broker/broker.log")" 1 \
+	"the school's agent, told restart with nothing queued, starts again from 0 (one restart, not one per poll)"
 expect_status 0 ehx_as police publish --wait "$CHILD_C" --category offending \
 	--level 3 --practitioner "PC Sam Jones" --ref off-after-restore
 hook_lines 5
