@@ -708,6 +708,7 @@ struct intake_state {
 	unsigned char id[EHX_MSGID_LEN];        /* and its message id */
 	uint64_t last;                  /* the inbox number stored last */
 	size_t dups;                    /* taken, but held already */
+	size_t unreadable;              /* taken, but not well formed */
 	bool any, gap;
 };
 
@@ -727,11 +728,15 @@ intake(struct queue *q, MDB_txn *txn, const Ehx__Body *b,
 	Ehx__InboxItem it = EHX__INBOX_ITEM__INIT;
 	MDB_val k, v;
 	unsigned char be[8];
+	char hex[2 * EHX_MSGID_LEN + 1];
 	int rc, r;
 
-	if (n == NULL || !notification_ok(n) ||
+	if (n == NULL || n->seq < 1 || n->seq > EHX_MAX_SEQ ||
 	    b->message_id.len != EHX_MSGID_LEN) {
-		log_warn("notification dropped: not well formed");
+		/* Not even where it stands: nothing after it is taken. */
+		log_error("a notification from the broker has no valid seq or "
+		    "message id: the inbox waits here");
+		st->gap = true;
 		return 0;
 	}
 	if (!st->any && n->seq <= st->seq)
@@ -751,6 +756,19 @@ intake(struct queue *q, MDB_txn *txn, const Ehx__Body *b,
 	st->any = false;
 	st->seq = n->seq;
 	memcpy(st->id, b->message_id.data, EHX_MSGID_LEN);
+	if (!notification_ok(n)) {
+		/* Signed by the broker, in turn, but not what this agent
+		 * can hand on (a newer broker's category, say). Taken in
+		 * turn so that the rest is not held up, and told loudly:
+		 * the broker's audit has it as a "notify" record. */
+		log_error("notification %llu from the broker (message %s) is "
+		    "not one this agent can read and is not in the inbox: "
+		    "look for it in the broker's audit; is this agent older "
+		    "than the broker?", (unsigned long long)n->seq,
+		    ehx_hex(hex, b->message_id.data, EHX_MSGID_LEN));
+		st->unreadable++;
+		return 0;
+	}
 	k = (MDB_val){ EHX_MSGID_LEN, b->message_id.data };
 	if ((rc = mdb_get(txn, q->inbox_ids, &k, &v)) == 0) {
 		st->dups++;
@@ -946,8 +964,12 @@ store_notifications(struct queue *q, Ehx__Body **bs,
 	memcpy(st.id, q->broker_seq_id, EHX_MSGID_LEN);
 	if (mdb_txn_begin(q->env, NULL, 0, &txn) != 0)
 		return false;
+	/* An envelope that did not verify (bs[i] NULL) cannot say where it
+	 * stands: nothing after it is taken. */
 	for (size_t i = 0; i < n && r == 0 && !st.gap; i++)
-		if (bs[i] != NULL)
+		if (bs[i] == NULL)
+			st.gap = true;
+		else
 			r = intake(q, txn, bs[i], envs[i].data, envs[i].len,
 			    &st, now);
 	if (r == 0 && st.seq == q->broker_seq &&
@@ -983,7 +1005,8 @@ store_notifications(struct queue *q, Ehx__Body **bs,
 	if (st.last > q->inbox_last) {
 		q->inbox_last = st.last;
 		spool_pending(q, now);
-		q->hook_next = now;
+		if (q->hook_fails == 0)
+			q->hook_next = now;     /* not while a failure waits */
 	}
 	return true;
 }
@@ -1009,6 +1032,35 @@ forget_broker_seq(struct queue *q)
 		return;
 	q->broker_seq = 0;
 	memset(q->broker_seq_id, 0, EHX_MSGID_LEN);
+}
+
+/* The oldest outbox number not decided yet: decisions of this burst are
+ * not flushed (deleted) until queue_flush. 0 if none. */
+static uint64_t
+oldest_undecided(struct queue *q, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	MDB_val k, d;
+	uint64_t num = 0;
+	int rc;
+
+	if (mdb_cursor_open(txn, q->outbox, &c) != 0)
+		return first_key(txn, q->outbox);
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		bool decided = false;
+
+		if (k.mv_size != 8)
+			continue;
+		num = get64(k.mv_data);
+		for (size_t i = 0; i < q->ndec && !decided; i++)
+			decided = q->dec[i].num == num;
+		if (!decided)
+			break;
+		num = 0;
+	}
+	mdb_cursor_close(c);
+	return num;
 }
 
 static void
@@ -1099,8 +1151,10 @@ queue_reply(struct queue *q, Ehx__Body **bp, unsigned char **env,
 		uint64_t oldest = f->num, due = b->error->expected + q->stream_base;
 
 		if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn) == 0) {
-			oldest = first_key(txn, q->outbox);
+			oldest = oldest_undecided(q, txn);
 			mdb_txn_abort(txn);
+			if (oldest == 0)        /* f itself is undecided */
+				oldest = f->num;
 		}
 		if (b->error->expected == 0 || due < oldest) {
 			/* The broker has applied less than we know it did
