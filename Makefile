@@ -120,7 +120,7 @@ $(BUILD)/bin/%: $(BUILD)/obj/tests/tools/%.o $(LIBEHX)
 UNIT_LINK := $(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
 	$(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o \
 	$(BUILD)/obj/agent/watch.o $(BUILD)/obj/agent/import.o \
-	$(BUILD)/obj/agent/notice.o
+	$(BUILD)/obj/agent/notice.o $(BUILD)/obj/agent/queue.o
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_LINK) $(LIBEHX)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS) $(CSV_LIBS) $(TESTLIBS)
