@@ -1120,12 +1120,14 @@ queue_reply(struct queue *q, Ehx__Body **bp, unsigned char **env,
 
 	if (b->payload_case == EHX__BODY__PAYLOAD_NOTIFICATION &&
 	    b->in_reply_to.len == 0) {
-		ProtobufCBinaryData e = { *envlen, *env };
-
+		/*
+		 * A push is only a hint: fetch now. Taking it on its seq
+		 * alone could take the wrong one (a broker restored from a
+		 * backup gives seqs again) and then acknowledge, by naming
+		 * it, one never stored. A fetch names what this inbox holds
+		 * by id; the broker's answer is checked against that.
+		 */
 		q->last_contact = now;
-		/* A push is taken only in turn. Either way fetch now: to
-		 * acknowledge it, or to get what comes before it. */
-		(void)store_notifications(q, bp, &e, 1, false, now);
 		q->fetch_again = true;
 		return true;
 	}
