@@ -61,6 +61,7 @@ json_object *notice_json(const Ehx__InboxItem *it);
 #define MAX_REFUSALS 100
 #define MAP_SIZE (1024ULL * 1024 * 1024)
 #define SPOOL_RETRY_MS 5000
+#define CRED_RETRY_MS (60LL * 1000)
 
 static void
 be64(unsigned char *p, uint64_t v)
@@ -199,6 +200,7 @@ new_stream_commit(struct queue *q, MDB_txn *txn, uint64_t base)
 	}
 	memcpy(q->stream, stream, EHX_STREAM_LEN);
 	q->stream_base = base;
+	q->fresh_stream = true;
 	return 0;
 }
 
@@ -558,13 +560,16 @@ queue_tick(struct queue *q, void *dealer, int64_t now, int64_t *next)
 		if (q->backoff_until < *next)
 			*next = q->backoff_until;
 	} else {
+		/* While the broker refuses our credentials, one request at a
+		 * time: each refusal is audited at the broker. */
+		size_t lim = q->cred_hold ? 1 : QUEUE_WINDOW;
 		bool blocked = false;
 
-		for (size_t i = 0; i < q->nwin && !blocked; i++)
+		for (size_t i = 0; i < q->nwin && i < lim && !blocked; i++)
 			if (q->win[i].resend && send_entry(q, dealer, &q->win[i],
 			    now) != 0)
 				blocked = true;
-		while (!blocked && q->nwin < QUEUE_WINDOW &&
+		while (!blocked && q->nwin < lim &&
 		    q->next_send < q->next_num) {
 			struct flight *f = &q->win[q->nwin];
 
@@ -645,6 +650,13 @@ retriable(int code)
 	default:
 		return false;
 	}
+}
+
+/* A refusal about this agent's own key, certificate or set-up. */
+static bool
+credential(int code)
+{
+	return code >= EHX_ERR_WRONG_RECIPIENT || code == EHX_ERR_BAD_VERSION;
 }
 
 static int
@@ -1073,10 +1085,15 @@ fetch_reply(struct queue *q, const Ehx__Body *b, int64_t now)
 	q->fetch_busy = false;
 	q->last_contact = now;
 	if (b->payload_case != EHX__BODY__PAYLOAD_NOTIFICATIONS || nb == NULL) {
-		if (b->payload_case == EHX__BODY__PAYLOAD_ERROR && b->error)
+		int64_t wait = 1000;
+
+		if (b->payload_case == EHX__BODY__PAYLOAD_ERROR && b->error) {
 			log_warn("fetching notifications: %s",
 			    b->error->message);
-		q->next_fetch = now + 1000;
+			if (credential(ehx_err_from_wire(b->error->code)))
+				wait = CRED_RETRY_MS;   /* each is audited */
+		}
+		q->next_fetch = now + wait;
 		return;
 	}
 	n = nb->n_envelopes;
@@ -1144,10 +1161,12 @@ queue_reply(struct queue *q, Ehx__Body **bp, unsigned char **env,
 	if (b->payload_case != EHX__BODY__PAYLOAD_ERROR || b->error == NULL) {
 		q->backoff_step = 0;
 		q->last_error[0] = '\0';
+		q->cred_hold = false;
 		decide(q, f, bp, env, envlen, false);
 		return true;
 	}
 	code = ehx_err_from_wire(b->error->code);
+	q->cred_hold = credential(code);
 	if (code == EHX_ERR_OUT_OF_ORDER) {
 		MDB_txn *txn;
 		uint64_t oldest = f->num, due = b->error->expected + q->stream_base;
@@ -1158,7 +1177,13 @@ queue_reply(struct queue *q, Ehx__Body **bp, unsigned char **env,
 			if (oldest == 0)        /* f itself is undecided */
 				oldest = f->num;
 		}
-		if (b->error->expected == 0 || due < oldest) {
+		if (b->error->expected == 0 && q->fresh_stream) {
+			/* A stream this agent made while running has not
+			 * been used by anyone else: an "applied to another
+			 * request" now answers a send under the stream it
+			 * left. Already dealt with. */
+			log_debug("an earlier stream's OUT_OF_ORDER ignored");
+		} else if (b->error->expected == 0 || due < oldest) {
 			/* The broker has applied less than we know it did
 			 * (its store went back), or (expected 0) it applied
 			 * our numbers to other requests (ours went back). What
@@ -1175,9 +1200,10 @@ queue_reply(struct queue *q, Ehx__Body **bp, unsigned char **env,
 				    "restored?): starting a new stream at %llu",
 				    (unsigned long long)b->error->expected,
 				    (unsigned long long)oldest);
-			if (mdb_txn_begin(q->env, NULL, 0, &txn) == 0)
-				(void)new_stream_commit(q, txn, oldest - 1);
-			goback(q, now, false);
+			/* Not stored: send again, but not at round-trip
+			 * speed. */
+			goback(q, now, mdb_txn_begin(q->env, NULL, 0, &txn) != 0 ||
+			    new_stream_commit(q, txn, oldest - 1) != 0);
 		} else if (now - q->last_goback >= GOBACK_GAP_MS)
 			goback(q, now, false);
 		return true;
@@ -1188,15 +1214,15 @@ queue_reply(struct queue *q, Ehx__Body **bp, unsigned char **env,
 		memcpy(was, q->last_error, sizeof(was));
 		snprintf(q->last_error, sizeof(q->last_error), "%s: %s",
 		    ehx_errname(code), b->error->message);
-		if ((code >= EHX_ERR_WRONG_RECIPIENT ||
-		    code == EHX_ERR_BAD_VERSION) && strcmp(was,
-		    q->last_error) != 0)
+		if (q->cred_hold && strcmp(was, q->last_error) != 0)
 			log_error("the broker refuses this agent's credentials "
 			    "(%s): the outbox is held, not dropped, and is "
-			    "sent again until they are put right",
-			    q->last_error);
+			    "tried again, one request a minute, until they are "
+			    "put right", q->last_error);
 		if (now - q->last_goback >= GOBACK_GAP_MS)
 			goback(q, now, true);
+		if (q->cred_hold && q->backoff_until < now + CRED_RETRY_MS / 2)
+			q->backoff_until = now + jitter(CRED_RETRY_MS);
 		return true;
 	}
 	q->backoff_step = 0;

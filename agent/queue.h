@@ -73,6 +73,7 @@ struct queue {
 	MDB_dbi outbox, done, inbox, meta, inbox_ids;
 	unsigned char stream[EHX_STREAM_LEN];
 	uint64_t stream_base;           /* stream number = outbox number - base */
+	bool fresh_stream;              /* made by this process: no one else's */
 	uint64_t next_num;              /* the next outbox number to give */
 	uint64_t delivered, refused;
 	struct flight win[QUEUE_WINDOW];
@@ -81,6 +82,7 @@ struct queue {
 	int64_t backoff_until, last_goback;
 	unsigned backoff_step;
 	int64_t last_contact;
+	bool cred_hold;                 /* the broker refuses our credentials */
 	char last_error[256];
 	struct decided *dec;
 	size_t ndec, dec_cap;
