@@ -490,10 +490,13 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	code = ephemeral ? EHX_ERR_NOT_FOUND : store_replay_get(&b->store, txn,
 	    conn->id, body->message_id.data, b->arena, &seen);
 	if (code == 0 && seen->envelope_hash.len == 32 && (memcmp(
-	    seen->envelope_hash.data, hash, 32) == 0 || (body->sequence !=
-	    NULL && !sequenced))) {
+	    seen->envelope_hash.data, hash, 32) == 0 ||
+	    body->sequence != NULL)) {
 		/* The same envelope again, or the same outbox request signed
-		 * afresh: its first reply. */
+		 * afresh: its first reply. That holds too for a request due
+		 * next in its stream (an agent that numbered what it held in
+		 * a new stream, its answers lost): the stream moves on past
+		 * it, and it has no second effect. */
 		if (seen->sealed) {
 			if (ehx_evidence_open(b->pkey, seen->envelope_hash.data,
 			    seen->reply.data, seen->reply.len, out,
@@ -503,7 +506,23 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 			memcpy(*out, seen->reply.data, seen->reply.len);
 			*outlen = seen->reply.len;
 		}
-		mdb_txn_abort(txn);
+		if (*out != NULL && sequenced) {
+			if ((rc = stream_advance(b, txn, conn->id,
+			    body->sequence, ring, body->message_id.data)) == 0)
+				rc = store_err(mdb_txn_commit(txn));
+			else
+				mdb_txn_abort(txn);
+			txn = NULL;
+			if (rc != 0) {
+				free(*out);
+				*out = NULL;
+				note_storage_failure(b, rc);
+				code = rc;
+				goto refuse;
+			}
+		}
+		if (txn != NULL)
+			mdb_txn_abort(txn);
 		txn = NULL;
 		if (*out == NULL) {
 			code = EHX_ERR_INTERNAL;

@@ -943,6 +943,33 @@ test_stream_resigned_first_reply(void **state)
 	assert_int_equal(b.npush, 0);
 	expect_counts(after1, counts_now());
 	reply_free(&r2);
+
+	/* The same request as number 1 of a new stream (an agent that
+	 * renumbered what it held, its answers lost): the first reply, not
+	 * REPLAY and not a second effect; the new stream moves past it. */
+	{
+		unsigned char stream2[EHX_STREAM_LEN], *f3;
+		size_t l3 = 0;
+		struct counts now;
+
+		assert_int_equal(ehx_random(stream2, sizeof(stream2)), 0);
+		msg_seq(&m, stream2, sizeof(stream2), 1);
+		m.body.sent_at += 1000;
+		f3 = seal(POLICE, &m, &l3);
+		process("police", f3, l3, m.id, &r2);
+		assert_int_equal(r2.len, r1.len);
+		assert_memory_equal(r2.bytes, r1.bytes, r1.len);
+		assert_int_equal(b.npush, 0);
+		now = counts_now();
+		assert_int_equal(now.audit_size, after1.audit_size);
+		assert_int_equal(now.flags, after1.flags);
+		assert_int_equal(now.notify, after1.notify);
+		assert_int_equal(now.streams, after1.streams + 1);
+		assert_int_equal(stream_at("police", stream2), 1);
+		assert_int_equal(stream_at("police", stream), 1);
+		reply_free(&r2);
+		free(f3);
+	}
 	reply_free(&r1);
 	free(f1);
 	free(f2);
