@@ -149,8 +149,8 @@ usage(FILE *f)
 "broker can be reached, retried with backoff, applied once. Notifications\n"
 "from the broker are stored in the inbox there and handed to the agency's\n"
 "case system: ehx inbox, the hook command (JSON on standard input, retried\n"
-"until it exits 0) and the spool_dir maildir (tmp/, new/, cur/, which must\n"
-"be this user's, writable by no one else and not readable by others).\n"
+"until it exits 0) and the spool_dir maildir (this user's; tmp/ 0700; the\n"
+"rest 0700, or 0770 to share with the case system's group).\n"
 "ehx status shows the queues.\n"
 "Only one agent may use a data_dir; never restore it from a backup.\n"
 "\n"
@@ -1238,34 +1238,43 @@ hook_split(struct agent *ag, char *err, size_t errsz)
 	return 0;
 }
 
-/* The spool's tmp/, new/ and cur/ (maildir), made private when missing. */
+/*
+ * The spool's tmp/, new/ and cur/ (maildir), made private when missing.
+ * Notifications name children: nothing of the spool may be open to
+ * others; tmp/ is the agent's alone; the spool, new/ and cur/ may be
+ * shared with the case system's group (to read, move and delete), and
+ * then the files are made group-readable (*file_mode 0640, else 0600).
+ */
 static int
-spool_setup(const char *dir, char *err, size_t errsz)
+spool_setup(const char *dir, mode_t *file_mode, char *err, size_t errsz)
 {
 	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
 	char p[PATH_MAX_ + 8];
-
 	struct stat st;
 
+	*file_mode = 0600;
 	for (size_t i = 0; i < 4; i++) {
+		mode_t closed = i == 1 ? 0077 : 0007;
+
 		snprintf(p, sizeof(p), "%s%s", dir, sub[i]);
 		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
 			snprintf(err, errsz, "%s: %s", p, strerror(errno));
 			return EHX_ERR_CONFIG;
 		}
-		/* Notifications name children: the spool is the agent's
-		 * (and, by group, the case system's) alone. */
 		if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
 			snprintf(err, errsz, "%s: not a directory", p);
 			return EHX_ERR_CONFIG;
 		}
-		if (st.st_uid != geteuid() || (st.st_mode & 0027) != 0) {
+		if (st.st_uid != geteuid() || (st.st_mode & closed) != 0) {
 			snprintf(err, errsz, "%s: must belong to this user and "
-			    "be writable by nobody else and not readable by "
-			    "others (mode %03o; chmod 0700 or 0750)", p,
-			    (unsigned)(st.st_mode & 0777));
+			    "be open to %s (mode %03o; chmod %s)", p, i == 1 ?
+			    "no one else" : "no one outside its group",
+			    (unsigned)(st.st_mode & 0777), i == 1 ? "0700" :
+			    "0700, or 0770 for the case system's group");
 			return EHX_ERR_CONFIG;
 		}
+		if (i == 2 && (st.st_mode & S_IRGRP) != 0)
+			*file_mode = 0640;
 	}
 	return 0;
 }
@@ -1291,7 +1300,8 @@ queue_setup(struct agent *ag, bool check, char *err, size_t errsz)
 	q->cb_arg = ag;
 	if ((r = hook_split(ag, err, errsz)) != 0)
 		return r;
-	if (q->spool != NULL && (r = spool_setup(q->spool, err, errsz)) != 0)
+	if (q->spool != NULL && (r = spool_setup(q->spool, &q->spool_mode,
+	    err, errsz)) != 0)
 		return r;
 	return check ? 0 : queue_open(q, ag->cfg.data_dir, err, errsz);
 }

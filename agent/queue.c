@@ -826,7 +826,9 @@ spool_one(struct queue *q, const Ehx__InboxItem *it)
 	if (unlink(tmp) != 0 && errno != ENOENT)
 		log_warn("spool %s: %s", tmp, strerror(errno));
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) >= 0) {
+	    O_CLOEXEC, q->spool_mode != 0 ? q->spool_mode : 0600)) >= 0) {
+		if (q->spool_mode != 0 && fchmod(fd, q->spool_mode) != 0)
+			log_warn("spool %s: %s", tmp, strerror(errno));
 		size_t n = strlen(s), off = 0;
 
 		while (off < n) {

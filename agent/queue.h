@@ -64,6 +64,7 @@ struct queue {
 	int64_t hook_timeout_ms;
 	char *hook_argv[QUEUE_HOOK_ARGS + 1];   /* NULL: no hook */
 	const char *spool;              /* NULL: no spool */
+	mode_t spool_mode;              /* of its files: 0600, or 0640 */
 	/* called for each decided entry after it is committed */
 	void (*on_decided)(void *arg, uint64_t num, const Ehx__Body *reply);
 	void *cb_arg;

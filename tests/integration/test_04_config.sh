@@ -122,11 +122,16 @@ chmod 0700 "$SB/open-spool" "$SB/open-spool/tmp" "$SB/open-spool/cur"
 chmod 0777 "$SB/open-spool/new"
 { cat "$aconf"; echo "spool_dir = $SB/open-spool"; } >"$SB/agencies/police/bad.conf"
 expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
-assert_match "$OUT" "open-spool/new: must belong to this user and be writable by nobody else" \
+assert_match "$OUT" "open-spool/new: must belong to this user and be open to no one outside its group" \
 	"agent: a world-writable spool directory is refused"
-chmod 0750 "$SB/open-spool/new"
+chmod 0770 "$SB/open-spool/new"
+chmod 0750 "$SB/open-spool/tmp"
+expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
+assert_match "$OUT" "open-spool/tmp: must belong to this user and be open to no one else" \
+	"agent: a spool tmp/ open to the group is refused (only the agent writes there)"
+chmod 0700 "$SB/open-spool/tmp"
 expect_status 0 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
-ok "agent: a spool readable by the agent's group is accepted"
+ok "agent: a spool new/ shared with the case system's group is accepted"
 # Two agents on one store would both deliver its outbox.
 "$BIN/ehx-agent" -c "$aconf" >"$SB/first-agent.log" 2>&1 &
 first=$!

@@ -190,8 +190,11 @@ for r in 1 2; do
 done
 assert_eq "$(entries notify)" 2 "two notifications wait for the school (its seq 2 and 3)"
 rm -rf "$SB/agencies/school/data"
+chmod 0750 "$SB/agencies/school/spool/new"    # shared with the case system's group
 "$top/tests/sandbox" start school "$SB" >/dev/null
 hook_lines 3
+assert_eq "$(cd "$SB/agencies/school/spool/new" && ls -t | head -2 | xargs stat -c %a | sort -u)" 640 \
+	"with new/ open to the group, spool files are group-readable (0640)"
 assert_eq "$(entries notify)" 0 "the broker dropped them once the new store held them"
 assert_match "$(tail -2 "$SB/hook.got" | /usr/bin/python3 -c '
 import json, sys
