@@ -15,11 +15,17 @@
  *   disclosures  owner agency ‖ 0 ‖ seq (8, BE) → Disclosure
  *   replay       sender ‖ 0 ‖ message id      → ReplayEntry (the reply)
  *   replay_time  received (8, BE) ‖ replay key → (empty), for pruning
- *   notify       agency ‖ 0 ‖ seq (8, BE)     → a notification's signed envelope,
- *                                               sealed like evidence (it names a child)
- *   streams      agency ‖ 0 ‖ stream (16)     → the last sequence number applied (8, BE)
- *   meta         "audit_size"                 → records in the audit (8, BE)
+ *   notify       agency ‖ 0 ‖ seq (8, BE)     → its message id (16) ‖ its signed
+ *                                               envelope, sealed like evidence (it
+ *                                               names a child; the id is in the AD)
+ *   streams      agency ‖ 0 ‖ stream (16)     → the last number applied (8, BE) ‖
+ *                                               the message ids of the last 64
+ *                                               applied (16 each, at number % 64)
+ *   meta         "format"                     → STORE_FORMAT (8, BE)
+ *                "audit_size"                 → records in the audit (8, BE)
  *                "notify:" agency             → the last notification seq given it (8, BE)
+ *                "notified:" agency           → the last seq it acknowledged (8, BE) ‖
+ *                                               that notification's message id (16)
  *
  * The audit log is an RFC 9162 Merkle tree: leaf = SHA-256(0 ‖ record
  * bytes); the tree database keeps every complete subtree's hash, so roots
@@ -80,6 +86,58 @@ store_err(int rc)
 	}
 }
 
+/*
+ * The store's layout version: a new store is stamped with it; a store of
+ * another layout (or an unstamped one with records, from before stamping)
+ * is refused rather than misread. There is no migration yet.
+ */
+#define STORE_FORMAT 2
+
+static int
+check_format(struct store *s, MDB_txn *txn, bool readonly, char *err,
+    size_t errsz)
+{
+	unsigned char v[8];
+	MDB_val k = { 6, (void *)"format" }, d, any;
+	MDB_cursor *c;
+	bool empty = true;
+	int rc;
+
+	if ((rc = mdb_get(txn, s->meta, &k, &d)) == 0) {
+		if (d.mv_size == 8 && get_be64(d.mv_data) == STORE_FORMAT)
+			return 0;
+		snprintf(err, errsz, "this store has layout %llu; this "
+		    "ehx-broker reads layout %d only",
+		    d.mv_size == 8 ? (unsigned long long)get_be64(d.mv_data) :
+		    0ULL, STORE_FORMAT);
+		return -1;
+	}
+	if (rc != MDB_NOTFOUND) {
+		snprintf(err, errsz, "%s", mdb_strerror(rc));
+		return -1;
+	}
+	if (mdb_cursor_open(txn, s->audit, &c) == 0) {
+		empty = mdb_cursor_get(c, &any, &d, MDB_FIRST) != 0;
+		mdb_cursor_close(c);
+	}
+	if (!empty) {
+		snprintf(err, errsz, "this store was made by an earlier "
+		    "ehx-broker (layout 1) and this one reads layout %d only; "
+		    "there is no migration: start a new data_dir (keep the "
+		    "old one for its audit log)", STORE_FORMAT);
+		return -1;
+	}
+	if (readonly)
+		return 0;
+	put_be64(v, STORE_FORMAT);
+	d = (MDB_val){ 8, v };
+	if ((rc = mdb_put(txn, s->meta, &k, &d, 0)) != 0) {
+		snprintf(err, errsz, "%s", mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
 int
 store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
     char *err, size_t errsz)
@@ -105,6 +163,7 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		{ "streams", offsetof(struct store, streams) },
 	};
 	MDB_txn *txn = NULL;
+	char why[256];
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -127,6 +186,13 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		    readonly ? 0 : MDB_CREATE,
 		    (MDB_dbi *)((char *)s + dbs[i].off))) != 0)
 			goto fail;
+	if ((rc = check_format(s, txn, readonly, why, sizeof(why))) != 0) {
+		snprintf(err, errsz, "%s: %s", dir, why);
+		mdb_txn_abort(txn);
+		mdb_env_close(s->env);
+		s->env = NULL;
+		return EHX_ERR_STORAGE;
+	}
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		txn = NULL;
 		goto fail;

@@ -76,7 +76,7 @@ test_open(void **state)
 	assert_int_equal(entries(&s, s.audit), 0);
 	assert_int_equal(entries(&s, s.replay), 0);
 	assert_int_equal(entries(&s, s.replay_time), 0);
-	assert_int_equal(entries(&s, s.meta), 0);
+	assert_int_equal(entries(&s, s.meta), 1);     /* its layout: "format" */
 	/* Read-only alongside the writer (the audit tool does this). */
 	assert_int_equal(store_open(&ro, path, 16 * MiB, true, err,
 	    sizeof(err)), 0);
@@ -89,6 +89,46 @@ test_open(void **state)
 	assert_int_equal(store_open(&s, path, 16 * MiB, false, err,
 	    sizeof(err)), 0);
 	store_close(&s);
+	/* A store of another layout is refused, naming it; so is one with
+	 * records and no layout stamp (made before stamping). Nothing in it
+	 * is changed. */
+	{
+		MDB_txn *txn;
+		unsigned char v[8] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+		MDB_val k = { 6, (void *)"format" }, d = { 8, v };
+		MDB_val ak = { 8, v }, ad = { 1, (void *)"x" };
+
+		assert_int_equal(store_open(&s, path, 16 * MiB, false, err,
+		    sizeof(err)), 0);
+		assert_int_equal(mdb_txn_begin(s.env, NULL, 0, &txn), 0);
+		assert_int_equal(mdb_put(txn, s.meta, &k, &d, 0), 0);
+		assert_int_equal(mdb_txn_commit(txn), 0);
+		store_close(&s);
+		assert_int_equal(store_open(&s, path, 16 * MiB, false, err,
+		    sizeof(err)), EHX_ERR_STORAGE);
+		assert_non_null(strstr(err, "this store has layout 1; this "
+		    "ehx-broker reads layout 2 only"));
+		assert_true(strncmp(err, path, strlen(path)) == 0);
+		assert_null(s.env);
+		assert_int_equal(store_open(&s, path, 16 * MiB, true, err,
+		    sizeof(err)), EHX_ERR_STORAGE);
+		/* Unstamped, with an audit record. */
+		assert_int_equal(mdb_env_create(&s.env), 0);
+		assert_int_equal(mdb_env_set_maxdbs(s.env, 16), 0);
+		assert_int_equal(mdb_env_open(s.env, path, 0, 0600), 0);
+		assert_int_equal(mdb_txn_begin(s.env, NULL, 0, &txn), 0);
+		assert_int_equal(mdb_dbi_open(txn, "meta", 0, &s.meta), 0);
+		assert_int_equal(mdb_dbi_open(txn, "audit", 0, &s.audit), 0);
+		assert_int_equal(mdb_del(txn, s.meta, &k, NULL), 0);
+		assert_int_equal(mdb_put(txn, s.audit, &ak, &ad, 0), 0);
+		assert_int_equal(mdb_txn_commit(txn), 0);
+		mdb_env_close(s.env);
+		s.env = NULL;
+		assert_int_equal(store_open(&s, path, 16 * MiB, false, err,
+		    sizeof(err)), EHX_ERR_STORAGE);
+		assert_non_null(strstr(err, "made by an earlier ehx-broker"));
+		assert_null(s.env);
+	}
 	/* Read-only on nothing: an error naming the directory. */
 	tu_join(path, sizeof(path), tmpdir, "never-created");
 	assert_int_equal(store_open(&s, path, 16 * MiB, true, err,
