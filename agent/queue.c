@@ -732,7 +732,7 @@ struct intake_state {
  * Sets *gap when one is missing before it.
  */
 static int
-intake(struct queue *q, MDB_txn *txn, const Ehx__Body *b,
+intake(struct queue *q, MDB_txn *txn, const Ehx__Body *b, bool unread,
     const unsigned char *env, size_t envlen, struct intake_state *st,
     int64_t now)
 {
@@ -768,7 +768,7 @@ intake(struct queue *q, MDB_txn *txn, const Ehx__Body *b,
 	st->any = false;
 	st->seq = n->seq;
 	memcpy(st->id, b->message_id.data, EHX_MSGID_LEN);
-	if (!notification_ok(n)) {
+	if (unread || !notification_ok(n)) {
 		/* Signed by the broker, in turn, but not what this agent
 		 * can hand on (a newer broker's category, say). Taken in
 		 * turn so that the rest is not held up, and told loudly:
@@ -876,8 +876,12 @@ spool_pending(struct queue *q, int64_t now)
 	int rc;
 
 	q->spool_next = 0;
-	if (q->spool == NULL || mdb_txn_begin(q->env, NULL, 0, &txn) != 0)
+	if (q->spool == NULL)
 		return;
+	if (mdb_txn_begin(q->env, NULL, 0, &txn) != 0) {
+		q->spool_next = now + SPOOL_RETRY_MS;
+		return;
+	}
 	if (mdb_cursor_open(txn, q->inbox, &c) != 0) {
 		mdb_txn_abort(txn);
 		q->spool_next = now + SPOOL_RETRY_MS;
@@ -907,11 +911,39 @@ spool_pending(struct queue *q, int64_t now)
 }
 
 /*
- * Open an envelope from the broker: signed by the broker's certificate,
- * from the broker's id, to this agency. 0 and *out, or -1 (logged).
+ * A notification signed by the broker whose body this version does not
+ * fully understand (a field a newer broker added): read only what it needs
+ * to be taken in turn — the sender, the recipient, the message id and the
+ * seq. NULL if even that is not there.
  */
-int
-queue_open_envelope(struct queue *q, const void *data, size_t len,
+static Ehx__Body *
+open_lenient(struct queue *q, const Ehx__Envelope *env)
+{
+	Ehx__Body *b;
+
+	if ((b = ehx__body__unpack(NULL, env->body.len,
+	    env->body.data)) == NULL)
+		return NULL;
+	if (b->sender == NULL || b->recipient == NULL ||
+	    strcmp(b->sender, q->broker_id) != 0 ||
+	    strcmp(b->recipient, q->agency) != 0 ||
+	    b->message_id.len != EHX_MSGID_LEN ||
+	    b->payload_case != EHX__BODY__PAYLOAD_NOTIFICATION ||
+	    b->notification == NULL) {
+		ehx_body_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/*
+ * Open an envelope from the broker: signed by the broker's certificate,
+ * from the broker's id, to this agency. 0 and *out, or -1 (logged). With
+ * lenient, a signed notification whose body does not decode strictly is
+ * read by open_lenient: 1 and *out.
+ */
+static int
+open_signed(struct queue *q, const void *data, size_t len, bool lenient,
     Ehx__Envelope **envp, Ehx__Body **out)
 {
 	Ehx__Envelope *env = NULL;
@@ -940,6 +972,11 @@ queue_open_envelope(struct queue *q, const void *data, size_t len,
 	}
 	if (ehx_body_decode(env->body.data, env->body.len, &b, why,
 	    sizeof(why)) != 0) {
+		if (lenient && (b = open_lenient(q, env)) != NULL) {
+			*out = b;
+			ehx_envelope_free(env);
+			return 1;
+		}
 		log_warn("reply dropped: %s", why);
 		goto bad;
 	}
@@ -960,13 +997,20 @@ bad:
 	return -1;
 }
 
+int
+queue_open_envelope(struct queue *q, const void *data, size_t len,
+    Ehx__Envelope **envp, Ehx__Body **out)
+{
+	return open_signed(q, data, len, false, envp, out);
+}
+
 /*
  * Store notifications (each its envelope's bytes) in one commit. "any":
  * they are a fetched batch that may start wherever the broker's queue does.
  * True when something new was taken.
  */
 static bool
-store_notifications(struct queue *q, Ehx__Body **bs,
+store_notifications(struct queue *q, Ehx__Body **bs, const bool *unread,
     const ProtobufCBinaryData *envs, size_t n, bool any, int64_t now)
 {
 	struct intake_state st = { .seq = q->broker_seq, .last = q->inbox_last,
@@ -984,8 +1028,8 @@ store_notifications(struct queue *q, Ehx__Body **bs,
 		if (bs[i] == NULL)
 			st.gap = true;
 		else
-			r = intake(q, txn, bs[i], envs[i].data, envs[i].len,
-			    &st, now);
+			r = intake(q, txn, bs[i], unread[i], envs[i].data,
+			    envs[i].len, &st, now);
 	if (r == 0 && st.seq == q->broker_seq &&
 	    memcmp(st.id, q->broker_seq_id, EHX_MSGID_LEN) == 0) {
 		mdb_txn_abort(txn);     /* nothing taken */
@@ -1082,6 +1126,7 @@ fetch_reply(struct queue *q, const Ehx__Body *b, int64_t now)
 {
 	const Ehx__NotificationBatch *nb = b->notifications;
 	Ehx__Body **bs;
+	bool *unread;
 	size_t n;
 
 	q->fetch_busy = false;
@@ -1113,17 +1158,26 @@ fetch_reply(struct queue *q, const Ehx__Body *b, int64_t now)
 	}
 	if ((bs = calloc(n, sizeof(*bs))) == NULL)
 		return;
-	for (size_t i = 0; i < n; i++)
-		if (queue_open_envelope(q, nb->envelopes[i].data,
-		    nb->envelopes[i].len, NULL, &bs[i]) == 0 &&
-		    bs[i]->payload_case != EHX__BODY__PAYLOAD_NOTIFICATION) {
+	if ((unread = calloc(n, sizeof(*unread))) == NULL) {
+		free(bs);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int r = open_signed(q, nb->envelopes[i].data,
+		    nb->envelopes[i].len, true, NULL, &bs[i]);
+
+		unread[i] = r == 1;
+		if (r >= 0 && bs[i]->payload_case !=
+		    EHX__BODY__PAYLOAD_NOTIFICATION) {
 			ehx_body_free(bs[i]);
 			bs[i] = NULL;
 		}
+	}
 	/* Something taken: acknowledge it (and ask for more) at once. */
-	if (store_notifications(q, bs, nb->envelopes, n,
+	if (store_notifications(q, bs, unread, nb->envelopes, n,
 	    nb->restart || q->broker_seq == 0, now))
 		q->fetch_again = true;
+	free(unread);
 	for (size_t i = 0; i < n; i++)
 		ehx_body_free(bs[i]);
 	free(bs);

@@ -560,6 +560,9 @@ struct note {
 	size_t len;
 };
 
+/* Set: note_make adds a field this version does not know. */
+static bool note_new_field;
+
 /* A broker-signed notification of seq to the agency; with bad_nhs, one
  * whose NHS number fails its check digit. */
 static void
@@ -598,6 +601,20 @@ note_make(struct note *n, uint64_t seq, bool bad_nhs)
 	b.sent_at = ehx_now_ms();
 	b.payload_case = EHX__BODY__PAYLOAD_NOTIFICATION;
 	b.notification = &nt;
+	if (note_new_field) {
+		/* As a newer broker might: a field this version lacks
+		 * (Body field 99, varint 1), signed with the rest. */
+		size_t len = ehx__body__get_packed_size(&b);
+		unsigned char *buf = malloc(len + 3);
+
+		assert_non_null(buf);
+		ehx__body__pack(&b, buf);
+		buf[len] = 0x98, buf[len + 1] = 0x06, buf[len + 2] = 0x01;
+		assert_int_equal(ehx_envelope_seal_bytes(broker_signer, buf,
+		    len + 3, &n->env, &n->len), 0);
+		free(buf);
+		return;
+	}
 	assert_int_equal(ehx_envelope_seal(broker_signer, &b, &n->env,
 	    &n->len), 0);
 }
@@ -1359,14 +1376,17 @@ test_inbox_intake(void **state)
 static void
 test_inbox_unreadable(void **state)
 {
-	struct note n[6], bad2, forged3;
+	struct note n[7], bad2, forged3, newer6;
 	struct note *b[MAX_NOTES];
 	const Ehx__Body *f;
 	int64_t t0 = ehx_now_ms();
 
 	(void)state;
-	for (int i = 1; i <= 5; i++)
+	for (int i = 1; i <= 6; i++)
 		note_make(&n[i], (uint64_t)i, false);
+	note_new_field = true;
+	note_make(&newer6, 6, false);
+	note_new_field = false;
 	note_make(&bad2, 2, true);
 	note_make(&forged3, 3, false);
 	forged3.env[forged3.len - 1] ^= 1;      /* the signature's last byte */
@@ -1399,9 +1419,27 @@ test_inbox_unreadable(void **state)
 	assert_int_equal(agent_recv(t0 + 3 + POLL_MS), 1);
 	b[0] = &n[1], b[1] = &n[3], b[2] = &n[4], b[3] = &n[5];
 	check_inbox(b, 4, t0 + 3 + POLL_MS);
-	expect_fetch(t0 + 4 + POLL_MS, 5, n[5].id);
+	f = expect_fetch(t0 + 4 + POLL_MS, 5, n[5].id);
 
-	notes_free(n + 1, 5);
+	/* A notification with a field this version does not know (signed,
+	 * from a newer broker): taken in turn, not stored; what follows is
+	 * not held up. */
+	{
+		struct note n7;
+
+		note_make(&n7, 7, false);
+		b[0] = &newer6, b[1] = &n7;
+		send_batch(f, b, 2, false, 0);
+		assert_int_equal(agent_recv(t0 + 5 + POLL_MS), 1);
+		b[0] = &n[1], b[1] = &n[3], b[2] = &n[4], b[3] = &n[5];
+		b[4] = &n7;
+		check_inbox(b, 5, t0 + 5 + POLL_MS);
+		expect_fetch(t0 + 6 + POLL_MS, 7, n7.id);
+		notes_free(&n7, 1);
+	}
+
+	notes_free(n + 1, 6);
+	notes_free(&newer6, 1);
 	notes_free(&bad2, 1);
 	notes_free(&forged3, 1);
 }
