@@ -161,7 +161,8 @@ fuzz:
 	    fuzz-run
 
 FUZZ_LINK := $(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o \
-	$(BUILD)/obj/agent/import.o $(BUILD)/obj/agent/notice.o $(LIBEHX)
+	$(BUILD)/obj/agent/import.o $(BUILD)/obj/agent/notice.o \
+	$(BUILD)/obj/agent/queue.o $(LIBEHX)
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS) $(CSV_LIBS)

@@ -225,6 +225,59 @@ main(int argc, char **argv)
 		free(eb);
 		free(buf);
 	}
+	/* fuzz_reply: a NotificationBatch whose envelopes hold the Bodies
+	 * the harness signs as the broker (notifications seq 1, 2, 3; a
+	 * restart; a gap; one with a bad NHS number). */
+	{
+		static const uint64_t seqs[4][3] = {
+			{ 1, 2, 3 }, { 5, 6, 0 }, { 1, 3, 0 }, { 2, 2, 0 },
+		};
+		Ehx__Notification nt = EHX__NOTIFICATION__INIT;
+		Ehx__Body nb = EHX__BODY__INIT;
+		unsigned char nid[16];
+
+		nt.nhs_number = "9434765919";
+		nt.agency = "police";
+		nt.agency_type = EHX__AGENCY_TYPE__AGENCY_TYPE_POLICE;
+		nt.category = EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE;
+		nt.event = EHX__NOTIFY_EVENT__NOTIFY_EVENT_NEW;
+		nt.level = 3;
+		nt.contact = &pr;
+		nt.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_LEGAL_OBLIGATION;
+		nt.agreement = "anytown-isa-2026";
+		nt.flagged_at = 1795000000000;
+		nb.message_id.data = nid;
+		nb.message_id.len = 16;
+		nb.sender = "broker";
+		nb.recipient = "school";
+		nb.sent_at = 1795000000000;
+		nb.payload_case = EHX__BODY__PAYLOAD_NOTIFICATION;
+		nb.notification = &nt;
+		for (int i = 0; i < 4; i++) {
+			Ehx__NotificationBatch bt = EHX__NOTIFICATION_BATCH__INIT;
+			ProtobufCBinaryData envs[3];
+			unsigned char *bb[3] = { NULL, NULL, NULL };
+			size_t m = 0;
+
+			for (int j = 0; j < 3 && seqs[i][j] != 0; j++, m++) {
+				memset(nid, 0, sizeof(nid));
+				nid[0] = (unsigned char)(i * 16 + j + 1);
+				nt.seq = seqs[i][j];
+				nt.nhs_number = i == 3 && j == 1 ? "9434765910" :
+				    "9434765919";
+				envs[m].len = pack(&nb.base, &bb[m]);
+				envs[m].data = bb[m];
+			}
+			bt.envelopes = envs;
+			bt.n_envelopes = m;
+			bt.restart = i == 1;
+			n = pack(&bt.base, &buf);
+			put("reply", i, buf, n);
+			free(buf);
+			for (size_t j = 0; j < m; j++)
+				free(bb[j]);
+		}
+	}
 	for (size_t i = 0; i < sizeof(confs) / sizeof(confs[0]); i++)
 		put("conf", k++, confs[i], strlen(confs[i]));
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
