@@ -162,7 +162,9 @@ fuzz:
 
 FUZZ_LINK := $(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o \
 	$(BUILD)/obj/agent/import.o $(BUILD)/obj/agent/notice.o \
-	$(BUILD)/obj/agent/queue.o $(LIBEHX)
+	$(BUILD)/obj/agent/queue.o \
+	$(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
+	$(LIBEHX)
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS) $(CSV_LIBS)
