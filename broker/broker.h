@@ -36,6 +36,7 @@ struct broker_config {
 	char pseudonym_key[BROKER_PATH_MAX];
 	char endpoint_file[BROKER_PATH_MAX];    /* optional: where to write the bound endpoint */
 	char policy[BROKER_PATH_MAX];           /* the sharing policy */
+	char crl[BROKER_PATH_MAX];              /* optional: the CA's CRL */
 	long long checkpoint_records;           /* sign a checkpoint every N records */
 	long long checkpoint_seconds;           /* or T seconds, whichever first */
 	long long retention_flag_days;          /* 0: keep closed flags */
@@ -175,6 +176,7 @@ struct broker {
 	struct broker_config cfg;
 	struct registry reg;
 	struct ehx_ca *ca;
+	struct ehx_crl *crl;            /* NULL: no CRL configured */
 	struct ehx_signer *signer;
 	struct ehx_pseudokey *pkey;
 	struct store store;

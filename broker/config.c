@@ -37,6 +37,7 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	PATH(pseudonym_key);
 	PATH(endpoint_file);
 	PATH(policy);
+	PATH(crl);
 #undef PATH
 	if (strcmp(key, "id") == 0) {
 		if (!ehx_id_ok(value)) {

@@ -28,13 +28,20 @@
 #define ARENA_LIMIT (8 * 1024 * 1024)
 #define RECV_BATCH 256
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, reloading;
 
 static void
 on_signal(int sig)
 {
 	(void)sig;
 	stopping = 1;
+}
+
+static void
+on_hup(int sig)
+{
+	(void)sig;
+	reloading = 1;
 }
 
 static void
@@ -66,10 +73,41 @@ usage(FILE *f)
 "      --tail N       only the last N records (default 20; 0 for all)\n"
 "      --json         one JSON object per line\n"
 "\n"
-"Signals: SIGTERM or SIGINT stop the broker after the current message.\n"
+"Signals: SIGTERM or SIGINT stop the broker after the current message;\n"
+"SIGHUP reads the CRL (crl = in the config) again.\n"
 "Exit status: 0 on a clean stop, 1 on a configuration or start-up error,\n"
 "2 on bad usage, 3 when the audit log does not verify.\n"
 "See docs/OPERATIONS.md.\n");
+}
+
+/* The configured CRL, if any, into *out; its state logged. */
+static int
+load_crl(struct broker *b, struct ehx_crl **out, char *err, size_t errsz)
+{
+	char why[256], when[32];
+	int64_t next;
+	int r;
+
+	*out = NULL;
+	if (b->cfg.crl[0] == '\0')
+		return 0;
+	if ((r = ehx_crl_load(b->cfg.crl, b->ca, out, why,
+	    sizeof(why))) != 0) {
+		snprintf(err, errsz, "%s: cannot load the CRL: %s", b->cfg.crl,
+		    why);
+		return EHX_ERR_CONFIG;
+	}
+	next = ehx_crl_next_update(*out);
+	if (next != 0)
+		ehx_fmt_iso(when, sizeof(when), next);
+	log_info("CRL %s: %zu revoked certificate%s; next update %s",
+	    b->cfg.crl, ehx_crl_count(*out), ehx_crl_count(*out) == 1 ? "" :
+	    "s", next != 0 ? when : "not given");
+	if (next != 0 && next < ehx_now_ms())
+		log_warn("the CRL %s is out of date (its next update was "
+		    "%s): still used; issue a new one (ehx-pki crl)",
+		    b->cfg.crl, when);
+	return 0;
 }
 
 static int
@@ -140,7 +178,29 @@ load(struct broker *b, const char *conf, bool need_keys, char *err,
 	}
 	if ((r = ehx_policy_load(b->cfg.policy, &b->policy, err, errsz)) != 0)
 		return r;
+	if ((r = load_crl(b, &b->crl, err, errsz)) != 0)
+		return r;
 	return registry_load(b->cfg.registry, b->ca, &b->reg, err, errsz);
+}
+
+/* SIGHUP: read the CRL again; one that will not load leaves the old. */
+static void
+reload_crl(struct broker *b)
+{
+	struct ehx_crl *crl = NULL;
+	char err[512];
+
+	if (b->cfg.crl[0] == '\0') {
+		log_info("SIGHUP: no crl is configured; nothing to reload");
+		return;
+	}
+	if (load_crl(b, &crl, err, sizeof(err)) != 0) {
+		log_error("SIGHUP: %s; the CRL loaded before stays in force",
+		    err);
+		return;
+	}
+	ehx_crl_free(b->crl);
+	b->crl = crl;
 }
 
 static int
@@ -303,6 +363,10 @@ serve(struct broker *b)
 			return EHX_ERR_SYSTEM;
 		}
 		checkpoint_tick(b);
+		if (reloading) {
+			reloading = 0;
+			reload_crl(b);
+		}
 		if (items[1].revents & ZMQ_POLLIN)
 			zap_handle(b);
 		if (items[0].revents & ZMQ_POLLIN)
@@ -350,6 +414,7 @@ broker_free(struct broker *b)
 	ehx_signer_free(b->signer);
 	ehx_pseudokey_free(b->pkey);
 	ehx_ca_free(b->ca);
+	ehx_crl_free(b->crl);
 	ehx_arena_free(b->arena);
 	OPENSSL_cleanse(b->curve_secret, sizeof(b->curve_secret));
 }
@@ -500,6 +565,8 @@ main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = open_sockets(&b, err, sizeof(err))) != 0) {
 		log_error("%s", err);

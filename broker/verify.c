@@ -426,6 +426,12 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	 * agency's envelope on it is refused below and not kept.) */
 	evidence = len <= EHX_MAX_EVIDENCE && rq.agency == conn;
 	action = ehx_payload_name(body->payload_case);
+	if (b->crl != NULL && ehx_crl_revoked(b->crl, cert)) {
+		snprintf(why, sizeof(why), "the certificate that signed this "
+		    "was revoked by the partnership CA");
+		code = EHX_ERR_REVOKED_CERTIFICATE;
+		goto refuse;
+	}
 	if ((code = ehx_cert_check_time(cert, rq.now)) != 0)
 		goto refuse;
 	if (rq.agency != conn || strcmp(body->sender, conn->id) != 0) {

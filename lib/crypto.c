@@ -5,7 +5,9 @@
  * Keys are read through ehx_file_read(), which refuses private files that
  * group or others can read, and every buffer that held a secret is wiped.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,6 +41,13 @@ struct ehx_signer {
 
 struct ehx_ca {
 	X509_STORE *store;
+	X509 *cert;                     /* the CA's own, for its CRLs */
+};
+
+struct ehx_crl {
+	X509_CRL *crl;
+	int64_t this_update, next_update;
+	size_t n;
 };
 
 struct ehx_pseudokey {
@@ -320,8 +329,10 @@ ehx_ca_load(const char *path, struct ehx_ca **out)
 	    (ca->store = X509_STORE_new()) == NULL)
 		goto out;
 	r = EHX_ERR_CRYPTO;
-	if (X509_STORE_add_cert(ca->store, c->x509) != 1)
+	if (X509_STORE_add_cert(ca->store, c->x509) != 1 ||
+	    X509_up_ref(c->x509) != 1)
 		goto out;
+	ca->cert = c->x509;
 	*out = ca;
 	ca = NULL;
 	r = 0;
@@ -337,8 +348,103 @@ ehx_ca_free(struct ehx_ca *ca)
 	if (ca == NULL)
 		return;
 	X509_STORE_free(ca->store);
+	X509_free(ca->cert);
 	free(ca);
 }
+
+#define CRL_MAX (4 * 1024 * 1024)
+
+int
+ehx_crl_load(const char *path, const struct ehx_ca *ca, struct ehx_crl **out,
+    char *why, size_t whysz)
+{
+	struct ehx_crl *c = NULL;
+	unsigned char *buf = NULL;
+	const unsigned char *p;
+	EVP_PKEY *capub;
+	BIO *bio = NULL;
+	size_t len = 0;
+	int r;
+
+	*out = NULL;
+	if ((r = ehx_file_read(path, false, CRL_MAX, &buf, &len)) != 0) {
+		snprintf(why, whysz, "%s", r == EHX_ERR_TOO_LARGE ? "larger "
+		    "than 4 MiB" : r == EHX_ERR_SYSTEM ? strerror(errno) :
+		    ehx_strerror(r));
+		return r;
+	}
+	r = EHX_ERR_NOMEM;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto out;
+	r = EHX_ERR_CRYPTO;
+	if (len > INT32_MAX ||
+	    (bio = BIO_new_mem_buf(buf, (int)len)) == NULL)
+		goto out;
+	if ((c->crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) == NULL) {
+		p = buf;
+		c->crl = d2i_X509_CRL(NULL, &p, (long)len);
+	}
+	if (c->crl == NULL) {
+		snprintf(why, whysz, "not a certificate revocation list (PEM "
+		    "or DER)");
+		goto out;
+	}
+	if (X509_NAME_cmp(X509_CRL_get_issuer(c->crl),
+	    X509_get_subject_name(ca->cert)) != 0) {
+		snprintf(why, whysz, "issued by someone other than the "
+		    "partnership CA");
+		goto out;
+	}
+	if ((capub = X509_get0_pubkey(ca->cert)) == NULL ||
+	    X509_CRL_verify(c->crl, capub) != 1) {
+		snprintf(why, whysz, "its signature is not the partnership "
+		    "CA's");
+		goto out;
+	}
+	if (X509_CRL_get0_lastUpdate(c->crl) == NULL ||
+	    (c->this_update = asn1_ms(X509_CRL_get0_lastUpdate(c->crl))) < 0 ||
+	    (X509_CRL_get0_nextUpdate(c->crl) != NULL &&
+	    (c->next_update = asn1_ms(X509_CRL_get0_nextUpdate(c->crl))) < 0)) {
+		snprintf(why, whysz, "its dates cannot be read");
+		goto out;
+	}
+	{
+		/* -1 when the CRL lists nobody (no stack at all). */
+		int num = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(c->crl));
+
+		c->n = num > 0 ? (size_t)num : 0;
+	}
+	*out = c;
+	c = NULL;
+	r = 0;
+out:
+	BIO_free(bio);
+	free(buf);
+	ehx_crl_free(c);
+	return r;
+}
+
+void
+ehx_crl_free(struct ehx_crl *c)
+{
+	if (c == NULL)
+		return;
+	X509_CRL_free(c->crl);
+	free(c);
+}
+
+bool
+ehx_crl_revoked(const struct ehx_crl *c, const struct ehx_cert *cert)
+{
+	X509_REVOKED *rev = NULL;
+
+	return c != NULL &&
+	    X509_CRL_get0_by_cert(c->crl, &rev, cert->x509) == 1;
+}
+
+size_t ehx_crl_count(const struct ehx_crl *c) { return c->n; }
+int64_t ehx_crl_next_update(const struct ehx_crl *c) { return c->next_update; }
+int64_t ehx_crl_this_update(const struct ehx_crl *c) { return c->this_update; }
 
 int
 ehx_ca_verify(const struct ehx_ca *ca, const struct ehx_cert *c, char *why,

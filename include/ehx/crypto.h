@@ -10,6 +10,7 @@
 #define EHX_CRYPTO_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ehx/limits.h"
@@ -73,6 +74,21 @@ void ehx_ca_free(struct ehx_ca *ca);
  */
 int ehx_ca_verify(const struct ehx_ca *ca, const struct ehx_cert *c,
     char *why, size_t whysz);
+
+/*
+ * The partnership CA's certificate revocation list (PEM or DER, at most
+ * 4 MiB): issued by the CA and signed with its key, or refused (why says
+ * so). *out is freed with ehx_crl_free.
+ */
+struct ehx_crl;
+int ehx_crl_load(const char *path, const struct ehx_ca *ca,
+    struct ehx_crl **out, char *why, size_t whysz);
+void ehx_crl_free(struct ehx_crl *crl);
+/* Whether the CRL lists c (by the CA's serial number). */
+bool ehx_crl_revoked(const struct ehx_crl *crl, const struct ehx_cert *c);
+size_t ehx_crl_count(const struct ehx_crl *crl);        /* certificates listed */
+int64_t ehx_crl_next_update(const struct ehx_crl *crl); /* ms; 0: none given */
+int64_t ehx_crl_this_update(const struct ehx_crl *crl); /* ms */
 
 /* Ed25519 verification. Returns 0 or EHX_ERR_BAD_SIGNATURE. */
 int ehx_ed25519_verify(const unsigned char pub[EHX_KEY_LEN], const void *msg,
