@@ -604,6 +604,89 @@ test_sha256(void **state)
 	assert_memory_equal(out, want, 32);
 }
 
+/* ---- the CA's revocation list ------------------------------------------- */
+
+static void
+test_crl(void **state)
+{
+	struct ehx_ca *ca = NULL;
+	struct ehx_crl *crl = NULL;
+	struct ehx_cert *police = NULL, *leaver = NULL;
+	char p[PATH_MAX], q[PATH_MAX], why[256];
+	const char *pki = tu_pki();
+	int64_t now = ehx_now_ms();
+
+	(void)state;
+	assert_non_null(pki);
+	assert_int_equal(ehx_ca_load(P(p, "ca/ca.crt"), &ca), 0);
+	assert_int_equal(ehx_cert_load(P(p, "agencies/police/police.crt"),
+	    &police), 0);
+	assert_int_equal(tu_sh("'%s' agency '%s' leaver housing >/dev/null && "
+	    "'%s' crl '%s' >/dev/null", pki, dir, pki, dir), 0);
+	assert_int_equal(ehx_cert_load(P(p, "agencies/leaver/leaver.crt"),
+	    &leaver), 0);
+
+	/* Nobody revoked yet; dates as issued (30 days). */
+	assert_int_equal(ehx_crl_load(P(p, "ca/crl.pem"), ca, &crl, why,
+	    sizeof(why)), 0);
+	assert_int_equal(ehx_crl_count(crl), 0);
+	assert_false(ehx_crl_revoked(crl, police));
+	assert_false(ehx_crl_revoked(crl, leaver));
+	assert_true(llabs(ehx_crl_this_update(crl) - now) < 120000);
+	assert_true(llabs(ehx_crl_next_update(crl) - (now +
+	    30LL * 86400 * 1000)) < 120000);
+	ehx_crl_free(crl);
+
+	/* The leaver revoked: listed by serial; the police are not. */
+	assert_int_equal(tu_sh("'%s' revoke '%s' '%s' --reason "
+	    "cessationOfOperation >/dev/null", pki, dir,
+	    P(q, "agencies/leaver/leaver.crt")), 0);
+	assert_int_equal(ehx_crl_load(P(p, "ca/crl.pem"), ca, &crl, why,
+	    sizeof(why)), 0);
+	assert_int_equal(ehx_crl_count(crl), 1);
+	assert_true(ehx_crl_revoked(crl, leaver));
+	assert_false(ehx_crl_revoked(crl, police));
+	ehx_crl_free(crl);
+	assert_false(ehx_crl_revoked(NULL, leaver));
+
+	/* The same list as DER, converted by openssl. */
+	assert_int_equal(tu_sh("openssl crl -in '%s' -outform DER -out '%s'",
+	    P(p, "ca/crl.pem"), P(q, "crl.der")), 0);
+	assert_int_equal(ehx_crl_load(q, ca, &crl, why, sizeof(why)), 0);
+	assert_true(ehx_crl_revoked(crl, leaver));
+	ehx_crl_free(crl);
+
+	/* One byte of its signature changed: refused. */
+	assert_int_equal(tu_sh("printf '\\001' | dd of='%s' bs=1 seek=$(( "
+	    "$(stat -c %%s '%s') - 1 )) conv=notrunc 2>/dev/null", q, q), 0);
+	assert_int_equal(ehx_crl_load(q, ca, &crl, why, sizeof(why)),
+	    EHX_ERR_CRYPTO);
+	assert_null(crl);
+	assert_string_equal(why, "its signature is not the partnership CA's");
+
+	/* Another CA's list (the same name, another key): refused. */
+	assert_int_equal(tu_sh("'%s' crl '%s' >/dev/null", pki, other), 0);
+	snprintf(q, sizeof(q), "%s/ca/crl.pem", other);
+	assert_int_equal(ehx_crl_load(q, ca, &crl, why, sizeof(why)),
+	    EHX_ERR_CRYPTO);
+	assert_string_equal(why, "its signature is not the partnership CA's");
+
+	/* Not a CRL; no such file. */
+	assert_int_equal(tu_writef(P(q, "junk.crl"), 0644, "not a CRL\n"), 0);
+	assert_int_equal(ehx_crl_load(q, ca, &crl, why, sizeof(why)),
+	    EHX_ERR_CRYPTO);
+	assert_string_equal(why, "not a certificate revocation list (PEM or "
+	    "DER)");
+	assert_int_not_equal(ehx_crl_load(P(q, "no-such.crl"), ca, &crl, why,
+	    sizeof(why)), 0);
+	assert_null(crl);
+	assert_true(strlen(why) > 0);
+
+	ehx_cert_free(police);
+	ehx_cert_free(leaver);
+	ehx_ca_free(ca);
+}
+
 int
 main(void)
 {
@@ -619,6 +702,7 @@ main(void)
 		cmocka_unit_test(test_curve_keys),
 		cmocka_unit_test(test_pseudokey),
 		cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_crl),
 	};
 
 	return cmocka_run_group_tests_name("test_crypto", tests, setup, teardown);
