@@ -621,40 +621,59 @@ copy_bytes(struct ehx_arena *a, ProtobufCBinaryData *out, const void *p,
 	return 0;
 }
 
-/* The broker's certificate and every agency's, as PEM, into res. */
+/*
+ * The broker's certificate first, then every other the broker and its
+ * registry have used (the certs database: old ones too, after a rotation,
+ * so that envelopes signed under them stay verifiable), as PEM, into res.
+ */
 static int
 export_certificates(struct request *rq, Ehx__ExportResult *res, size_t *used)
 {
 	struct broker *b = rq->b;
 	struct ehx_arena *a = b->arena;
-	size_t max = 1, i, j;
+	const struct ehx_cert *own = ehx_signer_cert(b->signer);
+	MDB_stat st;
+	MDB_cursor *c;
+	MDB_val k, v;
 	char *pem;
 	size_t len;
-	int r;
+	int rc, r;
 
-	for (i = 0; i < b->reg.n; i++)
-		max += b->reg.agencies[i].ncerts;
-	if ((res->certificates = ehx_arena_alloc(a, max *
+	if ((rc = mdb_stat(rq->txn, b->store.certs, &st)) != 0)
+		return store_err(rc);
+	if ((res->certificates = ehx_arena_alloc(a, (st.ms_entries + 1) *
 	    sizeof(*res->certificates))) == NULL)
 		return EHX_ERR_NOMEM;
-	for (i = 0; i <= b->reg.n; i++)
-		for (j = 0; j < (i == 0 ? 1 : b->reg.agencies[i - 1].ncerts);
-		    j++) {
-			const struct ehx_cert *c = i == 0 ?
-			    ehx_signer_cert(b->signer) :
-			    b->reg.agencies[i - 1].certs[j];
-
-			if ((r = ehx_cert_pem(c, &pem, &len)) != 0)
-				return r;
-			r = *used + len + 8 > AUDIT_BUDGET / 2 ? EHX_ERR_TOO_LARGE :
-			    copy_bytes(a, &res->certificates[
-			    res->n_certificates++], pem, len);
-			free(pem);
-			if (r != 0)
-				return r;
-			*used += len + 8;
+	if ((r = ehx_cert_pem(own, &pem, &len)) != 0)
+		return r;
+	r = copy_bytes(a, &res->certificates[0], pem, len);
+	free(pem);
+	if (r != 0)
+		return r;
+	res->n_certificates = 1;
+	*used += len + 8;
+	if ((rc = mdb_cursor_open(rq->txn, b->store.certs, &c)) != 0)
+		return store_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0 &&
+	    res->n_certificates < st.ms_entries + 1;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size == EHX_FPR_LEN && memcmp(k.mv_data,
+		    ehx_cert_fpr(own), EHX_FPR_LEN) == 0)
+			continue;
+		if (*used + v.mv_size + 8 > AUDIT_BUDGET / 2) {
+			r = EHX_ERR_TOO_LARGE;
+			break;
 		}
-	return 0;
+		if ((r = copy_bytes(a, &res->certificates[
+		    res->n_certificates], v.mv_data, v.mv_size)) == 0) {
+			res->n_certificates++;
+			*used += v.mv_size + 8;
+		}
+	}
+	mdb_cursor_close(c);
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = store_err(rc);
+	return r;
 }
 
 /* Attach the cosignatures kept for cp (allocated in the arena). */

@@ -89,7 +89,7 @@ struct store {
 	MDB_env *env;
 	MDB_dbi flags, consent, audit, replay, replay_time, meta;
 	MDB_dbi tree, checkpoints, cosign, evidence, audit_child, alerts;
-	MDB_dbi disclosures, notify, streams;
+	MDB_dbi disclosures, notify, streams, certs;
 	bool failed;            /* a fatal storage error: refuse writes */
 };
 
@@ -116,6 +116,10 @@ int store_replay_put(struct store *s, MDB_txn *txn, const char *sender,
 
 /* Records in the audit log (0 when empty). */
 int store_audit_size(struct store *s, MDB_txn *txn, uint64_t *size);
+/* Keep the broker's certificate and every one in the registry in the certs
+ * database, for exports long after rotation. */
+int store_keep_certs(struct store *s, const struct ehx_cert *own,
+    const struct registry *reg);
 
 /* Append rec to the audit log and its Merkle tree; rec->seq is set (the
  * record is leaf seq - 1). Indexes it by child when it names one. */

@@ -555,6 +555,12 @@ main(int argc, char **argv)
 		log_error("cannot open the store: %s", err);
 		goto out;
 	}
+	if ((r = store_keep_certs(&b.store, ehx_signer_cert(b.signer),
+	    &b.reg)) != 0) {
+		log_error("cannot keep the certificates in the store: %s",
+		    ehx_strerror(r));
+		goto out;
+	}
 	if ((r = checkpoint_adopt(&b)) != 0) {
 		log_error("cannot read the newest checkpoint: %s",
 		    ehx_strerror(r));

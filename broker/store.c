@@ -21,6 +21,10 @@
  *   streams      agency ‖ 0 ‖ stream (16)     → the last number applied (8, BE) ‖
  *                                               the message ids of the last 64
  *                                               applied (16 each, at number % 64)
+ *   certs        SHA-256 of a certificate     → the certificate (PEM): every one
+ *                                               the broker and its registry have
+ *                                               used, kept after rotation so old
+ *                                               envelopes stay verifiable
  *   meta         "format"                     → STORE_FORMAT (8, BE)
  *                "audit_size"                 → records in the audit (8, BE)
  *                "notify:" agency             → the last notification seq given it (8, BE)
@@ -161,6 +165,7 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		{ "disclosures", offsetof(struct store, disclosures) },
 		{ "notify", offsetof(struct store, notify) },
 		{ "streams", offsetof(struct store, streams) },
+		{ "certs", offsetof(struct store, certs) },
 	};
 	MDB_txn *txn = NULL;
 	char why[256];
@@ -172,7 +177,7 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		return EHX_ERR_STORAGE;
 	}
 	if ((rc = mdb_env_create(&s->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(s->env, 16)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, 24)) != 0 ||
 	    (rc = mdb_env_set_mapsize(s->env, map_size)) != 0 ||
 	    (rc = mdb_env_set_maxreaders(s->env, 126)) != 0 ||
 	    (rc = mdb_env_open(s->env, dir, MDB_NOTLS |
@@ -562,4 +567,46 @@ store_consent_key(unsigned char *out, const unsigned char *child,
 	memcpy(out + EHX_PSEUDONYM_LEN, consent_id, n);
 	out[EHX_PSEUDONYM_LEN + n] = (unsigned char)kind;
 	return EHX_PSEUDONYM_LEN + n + 1;
+}
+
+/* Keep cert in the certs database (once, under its fingerprint). */
+static int
+keep_cert(struct store *s, MDB_txn *txn, const struct ehx_cert *cert)
+{
+	MDB_val k = { EHX_FPR_LEN, (void *)ehx_cert_fpr(cert) }, v;
+	char *pem;
+	size_t len;
+	int rc, r;
+
+	if ((rc = mdb_get(txn, s->certs, &k, &v)) == 0)
+		return 0;
+	if (rc != MDB_NOTFOUND)
+		return store_err(rc);
+	if ((r = ehx_cert_pem(cert, &pem, &len)) != 0)
+		return r;
+	v = (MDB_val){ len, pem };
+	r = store_err(mdb_put(txn, s->certs, &k, &v, 0));
+	free(pem);
+	return r;
+}
+
+int
+store_keep_certs(struct store *s, const struct ehx_cert *own,
+    const struct registry *reg)
+{
+	MDB_txn *txn;
+	int rc, r = 0;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return store_err(rc);
+	if (own != NULL)
+		r = keep_cert(s, txn, own);
+	for (size_t i = 0; i < reg->n && r == 0; i++)
+		for (size_t j = 0; j < reg->agencies[i].ncerts && r == 0; j++)
+			r = keep_cert(s, txn, reg->agencies[i].certs[j]);
+	if (r != 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	return store_err(mdb_txn_commit(txn));
 }
