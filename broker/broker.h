@@ -44,6 +44,8 @@ struct broker_config {
 	long long retention_evidence_days;      /* 0: keep envelopes */
 	long long skew_ms;
 	long long map_size;
+	long long rate_per_second;              /* per agency, sustained */
+	long long rate_burst;                   /* per agency, at once */
 	int log_level;
 };
 
@@ -58,6 +60,10 @@ struct agency {
 	struct ehx_cert *certs[BROKER_MAX_CERTS];
 	size_t ncerts;
 	unsigned char curve_pub[EHX_KEY_LEN];
+	/* Its token bucket (verify.c): requests it may still send now. */
+	double tokens;
+	int64_t refilled;                       /* ms; 0: full, not yet used */
+	int64_t tokens_logged;                  /* when "over its rate" was logged */
 };
 
 struct registry {

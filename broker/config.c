@@ -57,6 +57,12 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		c->skew_ms = v * 1000;
 		return 0;
 	}
+	if (strcmp(key, "rate_per_second") == 0)
+		return ehx_conf_int(value, 1, 1000000, &c->rate_per_second,
+		    why, whysz);
+	if (strcmp(key, "rate_burst") == 0)
+		return ehx_conf_int(value, 1, 10000000, &c->rate_burst, why,
+		    whysz);
 	if (strcmp(key, "map_size_mb") == 0) {
 		if ((r = ehx_conf_int(value, 1, 1024 * 1024, &v, why, whysz)) != 0)
 			return r;
@@ -109,6 +115,8 @@ broker_config_load(const char *path, struct broker_config *c, char *err,
 	}
 	snprintf(c->id, sizeof(c->id), "broker");
 	c->skew_ms = 300 * 1000;
+	c->rate_per_second = 1000;
+	c->rate_burst = 2000;
 	c->map_size = 1024LL * 1024 * 1024;
 	c->log_level = EHX_LOG_INFO;
 	c->checkpoint_records = 1000;

@@ -164,6 +164,31 @@ stream_advance(struct broker *b, MDB_txn *txn, const char *agency,
 	return 0;
 }
 
+/*
+ * Take one request from agency a's token bucket (rate_per_second refill,
+ * rate_burst deep). False when it is empty.
+ */
+static bool
+rate_take(struct broker *b, struct agency *a, int64_t now)
+{
+	double burst = (double)b->cfg.rate_burst;
+
+	if (b->cfg.rate_per_second <= 0 || b->cfg.rate_burst <= 0)
+		return true;            /* no limit set (in-process tests) */
+	if (a->refilled == 0 || now < a->refilled)
+		a->tokens = burst;
+	else
+		a->tokens += (double)(now - a->refilled) *
+		    (double)b->cfg.rate_per_second / 1000.0;
+	if (a->tokens > burst)
+		a->tokens = burst;
+	a->refilled = now;
+	if (a->tokens < 1.0)
+		return false;
+	a->tokens -= 1.0;
+	return true;
+}
+
 int
 request_ack(struct request *rq, const char *id)
 {
@@ -404,6 +429,24 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 
 	if ((code = ehx_envelope_decode(frame, len, &env)) != 0)
 		goto refuse;
+	if (!rate_take(b, (struct agency *)conn, rq.now)) {
+		/* Over its rate: answered at once, before any signature
+		 * is checked or anything stored, and not audited — a flood
+		 * costs the others next to nothing. */
+		reply_to = peek_id(env, &peek);
+		snprintf(why, sizeof(why), "more than %lld requests a second "
+		    "(burst %lld) from %s; send again shortly",
+		    b->cfg.rate_per_second, b->cfg.rate_burst, conn->id);
+		if (conn->refilled - conn->tokens_logged >= 10000) {
+			((struct agency *)conn)->tokens_logged = conn->refilled;
+			log_warn("%s is over its request rate: refusing "
+			    "rate_limited", conn->id);
+		}
+		if (seal_reply(&rq, reply_to, EHX_ERR_RATE_LIMITED, why, out,
+		    outlen) != 0)
+			goto internal;
+		goto done;
+	}
 	if ((rq.agency = registry_by_fpr(&b->reg, env->signer.data,
 	    &cert)) == NULL)
 		code = EHX_ERR_UNKNOWN_CERTIFICATE;
