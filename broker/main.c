@@ -208,6 +208,7 @@ open_sockets(struct broker *b, char *err, size_t errsz)
 {
 	int one = 1, zero = 0, rc;
 	int64_t maxmsg = 2 * EHX_MAX_MESSAGE;
+	int handshake_ms = 10000, keepidle = 60, hwm = 256;
 	char endpoint[256];
 	size_t elen = sizeof(endpoint);
 
@@ -222,7 +223,19 @@ open_sockets(struct broker *b, char *err, size_t errsz)
 	    EHX_KEY_LEN) != 0 ||
 	    zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, "ehx", 3) != 0 ||
 	    zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg,
-	    sizeof(maxmsg)) != 0;
+	    sizeof(maxmsg)) != 0 ||
+	    /* A connection that does not finish its CURVE handshake in
+	     * 10 s is closed (half-open or junk); a peer gone silent is
+	     * noticed by TCP keepalive; at most 256 requests wait per
+	     * connection (more are dropped by ZeroMQ, not queued). */
+	    zmq_setsockopt(b->router, ZMQ_HANDSHAKE_IVL, &handshake_ms,
+	    sizeof(handshake_ms)) != 0 ||
+	    zmq_setsockopt(b->router, ZMQ_TCP_KEEPALIVE, &one,
+	    sizeof(one)) != 0 ||
+	    zmq_setsockopt(b->router, ZMQ_TCP_KEEPALIVE_IDLE, &keepidle,
+	    sizeof(keepidle)) != 0 ||
+	    zmq_setsockopt(b->router, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
+	    zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0;
 	/* libzmq keeps its own copy; ours is not needed again. */
 	OPENSSL_cleanse(b->curve_secret, sizeof(b->curve_secret));
 	if (rc) {

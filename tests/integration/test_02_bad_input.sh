@@ -106,5 +106,38 @@ expect_status 1 probe police --picture "$CHILD_E"
 assert_match "$OUT" "^error no_consent" "junk bytes and a half-open connection do no harm"
 exec 4>&-
 
+# A client with the wrong server key: its handshake cannot succeed (the
+# broker cannot open its HELLO), nothing reaches the pipeline.
+audit=$(entries audit)
+set +e
+OUT=$(probe police --server-curve "$SB/agencies/health/curve.pub" \
+	--publish "$CHILD_A" --ref wrong-server --timeout 2000 2>&1)
+st=$?
+set -e
+[ "$st" -ne 0 ] || fail "a handshake with the wrong server key succeeded: $OUT"
+assert_no_match "$OUT" "^ok" "a client with the wrong server key gets no answer"
+assert_eq "$(entries audit)" "$audit" "and nothing is audited or stored"
+# 200 connections held open without a handshake, and as many more that
+# sent junk, while a real agency is served.
+/usr/bin/python3 - "$port" <<'EOF' &
+import socket, sys, time
+port = int(sys.argv[1])
+held = []
+for i in range(400):
+    s = socket.create_connection(("127.0.0.1", port))
+    if i % 2:
+        try:
+            s.send(b"\xff" * 64 + b"not a ZMTP greeting")
+        except OSError:
+            pass
+    held.append(s)
+time.sleep(3)
+EOF
+holder=$!
+sleep 1
+expect_status 1 probe police --picture "$CHILD_E"
+assert_match "$OUT" "^error no_consent" "400 half-open and junk connections do not stop the broker serving"
+wait "$holder" || true
+
 expect_status 0 "$BIN/ehx-broker" audit -c "$SB/broker/broker.conf" --tail 3
 assert_match "$OUT" "Merkle tree and checkpoints verified" "the audit log still verifies"
