@@ -74,7 +74,8 @@ usage(FILE *f)
 "      --json         one JSON object per line\n"
 "\n"
 "Signals: SIGTERM or SIGINT stop the broker after the current message;\n"
-"SIGHUP reads the CRL (crl = in the config) again.\n"
+"SIGHUP reads the CRL (crl = in the config) again and takes a larger\n"
+"map_size_mb from the config file.\n"
 "Exit status: 0 on a clean stop, 1 on a configuration or start-up error,\n"
 "2 on bad usage, 3 when the audit log does not verify.\n"
 "See docs/OPERATIONS.md.\n");
@@ -181,6 +182,39 @@ load(struct broker *b, const char *conf, bool need_keys, char *err,
 	if ((r = load_crl(b, &b->crl, err, errsz)) != 0)
 		return r;
 	return registry_load(b->cfg.registry, b->ca, &b->reg, err, errsz);
+}
+
+/*
+ * SIGHUP: a larger map_size_mb in the config file is taken at once (space
+ * added to a full store); nothing else in the file changes until restart.
+ */
+static void
+reload_map_size(struct broker *b)
+{
+	struct broker_config c;
+	char err[512];
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	if (broker_config_load(b->cfg.file, &c, err, sizeof(err)) != 0) {
+		log_error("SIGHUP: %s; the configuration in force stays", err);
+		return;
+	}
+	if (c.map_size == b->cfg.map_size)
+		return;
+	if (c.map_size < b->cfg.map_size) {
+		log_warn("SIGHUP: map_size_mb can only grow while the broker "
+		    "runs (%lld MiB stays)", b->cfg.map_size / (1024 * 1024));
+		return;
+	}
+	if ((rc = mdb_env_set_mapsize(b->store.env, (size_t)c.map_size)) != 0) {
+		log_error("SIGHUP: the store cannot grow to %lld MiB: %s",
+		    c.map_size / (1024 * 1024), mdb_strerror(rc));
+		return;
+	}
+	log_info("SIGHUP: the store may now grow to %lld MiB (was %lld)",
+	    c.map_size / (1024 * 1024), b->cfg.map_size / (1024 * 1024));
+	b->cfg.map_size = c.map_size;
 }
 
 /* SIGHUP: read the CRL again; one that will not load leaves the old. */
@@ -378,6 +412,7 @@ serve(struct broker *b)
 		checkpoint_tick(b);
 		if (reloading) {
 			reloading = 0;
+			reload_map_size(b);
 			reload_crl(b);
 		}
 		if (items[1].revents & ZMQ_POLLIN)

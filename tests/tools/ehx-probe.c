@@ -43,6 +43,8 @@ usage(void)
 "         --role ROLE|N --category N --level N --ref REF --tamper\n"
 "         --repeat N --repeat-delay MS --extra-frame --timeout MS\n"
 "         --consent-types T,... --unknown-field\n"
+"         --fresh (each repeat a new request: a new id, ref REF-N)\n"
+"         --note-size N (a publish's note of N bytes)\n"
 "       ehx-probe --fake-broker unsigned|other-signer|wrong-request\n"
 "                 --broker ENDPOINT --curve BROKER_CURVE_KEY --key KEY\n"
 "                 --cert CERT --agency ID_TO_CLAIM\n");
@@ -53,8 +55,8 @@ struct opts {
 	const char *broker, *server_curve, *curve, *key, *cert, *agency;
 	const char *broker_cert, *sender, *recipient, *id, *ref, *nhs;
 	const char *consent_types, *fake;
-	bool unknown_field;
-	int repeat_delay;
+	bool unknown_field, fresh;
+	int repeat_delay, note_size;
 	int action, role, category, level, repeat, timeout;
 	long long time_offset, size;
 	bool tamper, extra_frame;
@@ -109,6 +111,15 @@ build(const struct opts *o, struct ehx_signer *s, unsigned char **env,
 		pf.level = (uint32_t)o->level;
 		pr.name = "Probe Practitioner";
 		pr.contact = "01234 567890";
+		if (o->note_size > 0) {
+			static char note[EHX_MAX_NOTE + 1];
+			int k = o->note_size < EHX_MAX_NOTE ? o->note_size :
+			    EHX_MAX_NOTE;
+
+			memset(note, 'n', (size_t)k);
+			note[k] = '\0';
+			pf.note = note;
+		}
 		if (o->unknown_field) {
 			/* A field the schema does not define, nested one deep. */
 			static ProtobufCMessageUnknownField uf = {
@@ -326,6 +337,7 @@ main(int argc, char **argv)
 		{ "junk", 0, NULL, 'J' }, { "size", 1, NULL, 'Z' },
 		{ "ack", 0, NULL, 'k' }, { "fake-broker", 1, NULL, 'F' },
 		{ "unknown-field", 0, NULL, 'U' }, { "repeat-delay", 1, NULL, 'D' },
+		{ "fresh", 0, NULL, 'u' }, { "note-size", 1, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .role = EHX__ROLE__ROLE_PRACTITIONER,
@@ -379,6 +391,8 @@ main(int argc, char **argv)
 		case 'F': o.fake = optarg; break;
 		case 'U': o.unknown_field = true; break;
 		case 'D': o.repeat_delay = atoi(optarg); break;
+		case 'u': o.fresh = true; break;
+		case 'N': o.note_size = atoi(optarg); break;
 		default: usage();
 		}
 	if (o.fake != NULL) {
@@ -434,6 +448,22 @@ main(int argc, char **argv)
 
 		if (i > 0 && o.repeat_delay > 0)
 			zmq_poll(NULL, 0, o.repeat_delay);
+		if (i > 0 && o.fresh) {
+			struct opts fo = o;
+			char ref[96];
+
+			snprintf(ref, sizeof(ref), "%s-%d", o.ref ? o.ref :
+			    "probe", i);
+			fo.ref = ref;
+			fo.id = NULL;
+			free(env);
+			env = NULL;
+			if (build(&fo, s, &env, &envlen) != 0) {
+				fprintf(stderr, "ehx-probe: cannot build the "
+				    "message\n");
+				return 2;
+			}
+		}
 		deadline = ehx_now_ms() + o.timeout;
 		zmq_send(sock, env, envlen, o.extra_frame ? ZMQ_SNDMORE : 0);
 		if (o.extra_frame)
