@@ -713,6 +713,14 @@ queue_batch(struct agent *ag, struct slot *s, const Ehx__LocalRequest *lr,
 			free(fresh);
 			return;
 		}
+		if ((ehx_payload_roles(b->payload_case) & (1u << role)) == 0) {
+			snprintf(why, sizeof(why), "the role %s may not ask for "
+			    "%s (PROTOCOL.md §6.1)", ehx_role_name(role),
+			    ehx_payload_name(b->payload_case));
+			fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+			free(fresh);
+			return;
+		}
 		if ((r = ehx_validate_request(b, now, inner,
 		    sizeof(inner))) != 0) {
 			snprintf(why, sizeof(why), "batch item %zu: %s", i + 1,
@@ -920,6 +928,15 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 	    (u->roles & (1u << role)) == 0) {
 		snprintf(why, sizeof(why), "the users file does not grant %s "
 		    "the role %s", account, ehx_role_name(role));
+		fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+		goto out;
+	}
+	/* A request the broker would refuse the role for is not queued or
+	 * sent (the broker decides by the same table). */
+	if ((ehx_payload_roles(in->payload_case) & (1u << role)) == 0) {
+		snprintf(why, sizeof(why), "the role %s may not ask for %s "
+		    "(PROTOCOL.md §6.1)", ehx_role_name(role),
+		    ehx_payload_name(in->payload_case));
 		fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
 		goto out;
 	}

@@ -44,45 +44,26 @@
 #include "ehx/validate.h"
 #include "ehx/wire.h"
 
-#define ROLE(r) (1u << EHX__ROLE__ROLE_##r)
-
-/* Which roles may ask for what (DESIGN.md §3, docs/PROTOCOL.md §6). */
-#define ANY_ROLE (ROLE(SYSTEM) | ROLE(PRACTITIONER) | \
-	ROLE(INFORMATION_OFFICER) | ROLE(IG_OFFICER) | ROLE(ADMIN))
-
+/* What handles each request; who may ask is ehx_payload_roles(). */
 static const struct {
 	int payload;
-	unsigned roles;
 	int (*handle)(struct request *, char *, size_t);
 } actions[] = {
-	{ EHX__BODY__PAYLOAD_PUBLISH_FLAG, ROLE(SYSTEM) | ROLE(PRACTITIONER),
-	    handle_publish_flag },
-	{ EHX__BODY__PAYLOAD_CLOSE_FLAG, ROLE(SYSTEM) | ROLE(PRACTITIONER),
-	    handle_close_flag },
-	{ EHX__BODY__PAYLOAD_RECORD_CONSENT, ROLE(SYSTEM) | ROLE(PRACTITIONER) |
-	    ROLE(INFORMATION_OFFICER), handle_record_consent },
-	{ EHX__BODY__PAYLOAD_WITHDRAW_CONSENT, ROLE(SYSTEM) |
-	    ROLE(PRACTITIONER) | ROLE(INFORMATION_OFFICER),
-	    handle_withdraw_consent },
-	{ EHX__BODY__PAYLOAD_QUERY_PICTURE, ROLE(PRACTITIONER) |
-	    ROLE(INFORMATION_OFFICER), handle_query_picture },
-	{ EHX__BODY__PAYLOAD_QUERY_CONSENT, ROLE(PRACTITIONER) |
-	    ROLE(INFORMATION_OFFICER) | ROLE(IG_OFFICER), handle_query_consent },
-	{ EHX__BODY__PAYLOAD_QUERY_AUDIT, ROLE(IG_OFFICER), handle_query_audit },
-	{ EHX__BODY__PAYLOAD_QUERY_ALERTS, ROLE(IG_OFFICER),
-	    handle_query_alerts },
-	{ EHX__BODY__PAYLOAD_REVIEW_ALERT, ROLE(IG_OFFICER),
-	    handle_review_alert },
-	{ EHX__BODY__PAYLOAD_QUERY_DISCLOSURES, ROLE(IG_OFFICER),
-	    handle_query_disclosures },
-	{ EHX__BODY__PAYLOAD_QUERY_SAR, ROLE(IG_OFFICER), handle_query_sar },
-	{ EHX__BODY__PAYLOAD_EXPORT_AUDIT, ROLE(IG_OFFICER),
-	    handle_export_audit },
-	{ EHX__BODY__PAYLOAD_QUERY_PROOF, ANY_ROLE, handle_query_proof },
-	{ EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT, ANY_ROLE,
-	    handle_cosign_checkpoint },
-	{ EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS, ROLE(SYSTEM),
-	    handle_fetch_notifications },
+	{ EHX__BODY__PAYLOAD_PUBLISH_FLAG, handle_publish_flag },
+	{ EHX__BODY__PAYLOAD_CLOSE_FLAG, handle_close_flag },
+	{ EHX__BODY__PAYLOAD_RECORD_CONSENT, handle_record_consent },
+	{ EHX__BODY__PAYLOAD_WITHDRAW_CONSENT, handle_withdraw_consent },
+	{ EHX__BODY__PAYLOAD_QUERY_PICTURE, handle_query_picture },
+	{ EHX__BODY__PAYLOAD_QUERY_CONSENT, handle_query_consent },
+	{ EHX__BODY__PAYLOAD_QUERY_AUDIT, handle_query_audit },
+	{ EHX__BODY__PAYLOAD_QUERY_ALERTS, handle_query_alerts },
+	{ EHX__BODY__PAYLOAD_REVIEW_ALERT, handle_review_alert },
+	{ EHX__BODY__PAYLOAD_QUERY_DISCLOSURES, handle_query_disclosures },
+	{ EHX__BODY__PAYLOAD_QUERY_SAR, handle_query_sar },
+	{ EHX__BODY__PAYLOAD_EXPORT_AUDIT, handle_export_audit },
+	{ EHX__BODY__PAYLOAD_QUERY_PROOF, handle_query_proof },
+	{ EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT, handle_cosign_checkpoint },
+	{ EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS, handle_fetch_notifications },
 };
 
 /* ---- outbox streams ------------------------------------------------------ */
@@ -372,7 +353,8 @@ decide(struct request *rq, MDB_txn *parent, char *why, size_t whysz)
 			return EHX_ERR_INTERNAL;
 		rq->has_child = true;
 	}
-	if ((actions[i].roles & (1u << body->person->role)) == 0) {
+	if ((ehx_payload_roles(body->payload_case) &
+	    (1u << body->person->role)) == 0) {
 		snprintf(why, whysz, "the role %s may not %s",
 		    ehx_role_name(body->person->role),
 		    ehx_payload_name(body->payload_case));

@@ -29,4 +29,11 @@ int ehx_validate_request(const Ehx__Body *b, int64_t now_ms, char *why,
 /* The NHS number a request is about, or NULL if it has none. */
 const char *ehx_request_nhs(const Ehx__Body *b);
 
+/*
+ * The roles (a bit per Ehx__Role) that may send a request of this payload
+ * (DESIGN.md §3, PROTOCOL.md §6.1); 0 for a payload that is not a request.
+ * The broker decides by it; the agent refuses early by it.
+ */
+unsigned ehx_payload_roles(int payload_case);
+
 #endif
