@@ -73,6 +73,7 @@ struct agent_config {
 	char socket_group[64];
 	char users[PATH_MAX_];
 	char state_file[PATH_MAX_];
+	char user[64];                  /* run as root: drop to this user */
 	char data_dir[PATH_MAX_];
 	char spool_dir[PATH_MAX_];
 	char hook[PATH_MAX_];
@@ -236,6 +237,9 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	}
 	if (strcmp(key, "broker") == 0)
 		return ehx_conf_string(value, c->broker, sizeof(c->broker), why,
+		    whysz);
+	if (strcmp(key, "user") == 0)
+		return ehx_conf_string(value, c->user, sizeof(c->user), why,
 		    whysz);
 	if (strcmp(key, "socket_group") == 0)
 		return ehx_conf_string(value, c->socket_group,
@@ -1263,7 +1267,8 @@ hook_split(struct agent *ag, char *err, size_t errsz)
  * then the files are made group-readable (*file_mode 0640, else 0600).
  */
 static int
-spool_setup(const char *dir, mode_t *file_mode, char *err, size_t errsz)
+spool_setup(const char *dir, uid_t owner, mode_t *file_mode, char *err,
+    size_t errsz)
 {
 	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
 	char p[PATH_MAX_ + 8];
@@ -1282,7 +1287,7 @@ spool_setup(const char *dir, mode_t *file_mode, char *err, size_t errsz)
 			snprintf(err, errsz, "%s: not a directory", p);
 			return EHX_ERR_CONFIG;
 		}
-		if (st.st_uid != geteuid() || (st.st_mode & closed) != 0) {
+		if (st.st_uid != owner || (st.st_mode & closed) != 0) {
 			snprintf(err, errsz, "%s: must belong to this user and "
 			    "be open to %s (mode %03o; chmod %s)", p, i == 1 ?
 			    "no one else" : "no one outside its group",
@@ -1317,9 +1322,19 @@ queue_setup(struct agent *ag, bool check, char *err, size_t errsz)
 	q->cb_arg = ag;
 	if ((r = hook_split(ag, err, errsz)) != 0)
 		return r;
-	if (q->spool != NULL && (r = spool_setup(q->spool, &q->spool_mode,
-	    err, errsz)) != 0)
-		return r;
+	if (q->spool != NULL) {
+		/* The agent's own user: after the drop from root, or, for
+		 * --check as root, the one it would drop to. */
+		uid_t owner = geteuid();
+		const struct passwd *pw;
+
+		if (check && owner == 0 && ag->cfg.user[0] != '\0' &&
+		    (pw = getpwnam(ag->cfg.user)) != NULL)
+			owner = pw->pw_uid;
+		if ((r = spool_setup(q->spool, owner, &q->spool_mode, err,
+		    errsz)) != 0)
+			return r;
+	}
 	return check ? 0 : queue_open(q, ag->cfg.data_dir, err, errsz);
 }
 
@@ -1373,6 +1388,8 @@ main(int argc, char **argv)
 	if (config_load(conf, &ag.cfg, err, sizeof(err)) != 0 ||
 	    load_keys(&ag, err, sizeof(err)) != 0 ||
 	    users_load(ag.cfg.users, &ag.users, err, sizeof(err)) != 0 ||
+	    /* Keys and users read: the rest as the agent's own user. */
+	    ehx_drop_root(ag.cfg.user, check, err, sizeof(err)) != 0 ||
 	    watch_open(&ag.watch, ag.cfg.state_file, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		goto out;

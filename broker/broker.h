@@ -37,6 +37,7 @@ struct broker_config {
 	char endpoint_file[BROKER_PATH_MAX];    /* optional: where to write the bound endpoint */
 	char policy[BROKER_PATH_MAX];           /* the sharing policy */
 	char crl[BROKER_PATH_MAX];              /* optional: the CA's CRL */
+	char user[64];                          /* run as root: drop to this user */
 	long long checkpoint_records;           /* sign a checkpoint every N records */
 	long long checkpoint_seconds;           /* or T seconds, whichever first */
 	long long retention_flag_days;          /* 0: keep closed flags */

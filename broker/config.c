@@ -48,6 +48,9 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		snprintf(c->id, sizeof(c->id), "%s", value);
 		return 0;
 	}
+	if (strcmp(key, "user") == 0)
+		return ehx_conf_string(value, c->user, sizeof(c->user), why,
+		    whysz);
 	if (strcmp(key, "listen") == 0)
 		return ehx_conf_string(value, c->listen, sizeof(c->listen), why,
 		    whysz);

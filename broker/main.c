@@ -563,7 +563,9 @@ main(int argc, char **argv)
 	if (purge) {
 		struct purge_counts pc;
 
+		/* It writes the store: as the broker's user, never root. */
 		if (load(&b, conf, false, err, sizeof(err)) != 0 ||
+		    ehx_drop_root(b.cfg.user, false, err, sizeof(err)) != 0 ||
 		    store_open(&b.store, b.cfg.data_dir, (size_t)b.cfg.map_size,
 		    false, err, sizeof(err)) != 0) {
 			fprintf(stderr, "ehx-broker: %s\n", err);
@@ -584,10 +586,13 @@ main(int argc, char **argv)
 		broker_free(&b);
 		return 0;
 	}
-	if ((r = load(&b, conf, true, err, sizeof(err))) != 0) {
+	if ((r = load(&b, conf, true, err, sizeof(err))) != 0 ||
+	    (r = ehx_drop_root(b.cfg.user, check, err, sizeof(err))) != 0) {
 		log_error("%s", err);
 		goto out;
 	}
+	if (!check && b.cfg.user[0] != '\0' && getuid() != 0)
+		log_info("running as user %s (keys read as root)", b.cfg.user);
 	if (check) {
 		printf("ehx-broker: %s is valid; %zu agencies registered\n", conf,
 		    b.reg.n);

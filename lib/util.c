@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,5 +390,45 @@ ehx_parse_time(const char *s, int64_t now_ms, int64_t *out)
 	if (tm.tm_mday != d || tm.tm_mon != mo - 1)
 		return EHX_ERR_INVALID_FIELD;
 	*out = (int64_t)t * 1000;
+	return 0;
+}
+
+int
+ehx_drop_root(const char *user, bool check, char *err, size_t errsz)
+{
+	const struct passwd *pw;
+
+	if (geteuid() != 0 && getuid() != 0)
+		return 0;
+	if (user == NULL || user[0] == '\0') {
+		snprintf(err, errsz, "running as root: name the user to run "
+		    "as (user = NAME in the config, e.g. user = ehx); the "
+		    "daemon reads its keys as root, then drops to it");
+		return EHX_ERR_CONFIG;
+	}
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		snprintf(err, errsz, "user = %s: no such user%s%s", user,
+		    errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+		return EHX_ERR_CONFIG;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errsz, "user = %s is root: name an unprivileged "
+		    "user", user);
+		return EHX_ERR_CONFIG;
+	}
+	if (check)
+		return 0;
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+		snprintf(err, errsz, "cannot drop to user %s: %s", user,
+		    strerror(errno));
+		return EHX_ERR_CONFIG;
+	}
+	/* For good: root must not come back. */
+	if (setuid(0) == 0 || geteuid() == 0 || getegid() == 0) {
+		snprintf(err, errsz, "dropping to user %s did not hold", user);
+		return EHX_ERR_CONFIG;
+	}
 	return 0;
 }

@@ -35,6 +35,14 @@ bool ehx_ct_eq(const void *a, const void *b, size_t n);
 int ehx_file_read(const char *path, bool secret, size_t max,
     unsigned char **out, size_t *outlen);
 
+/*
+ * A daemon started as root: drop to user (its uid, its gid and its groups)
+ * for good, or refuse when no user is named (or the user is root). Not
+ * root: nothing to do. With check, only say whether it would work. 0, or
+ * EHX_ERR_CONFIG with a sentence in err.
+ */
+int ehx_drop_root(const char *user, bool check, char *err, size_t errsz);
+
 /* Wipe then free a secret buffer of n bytes (plus its NUL). NULL is fine. */
 void ehx_free_secret(void *p, size_t n);
 

@@ -59,7 +59,9 @@ assert_eq "$(stat -c %a "$SB/agencies/police/agent.sock")" 600 "socket mode from
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	chmod 755 "$SB" "$SB/agencies" "$SB/agencies/police"
 	set +e
-	out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	# (not nobody: as root the sandbox's agents run as nobody, which owns
+	# the socket; daemon is another account)
+	out=$(setpriv --reuid=daemon --regid=daemon --clear-groups \
 		"$BIN/ehx" --agent "$SB/agencies/police/agent.sock" picture "$CHILD_A" 2>&1)
 	st=$?
 	set -e

@@ -119,6 +119,8 @@ assert_match "$OUT" "bad.conf:$line: \"0\" is not a whole number in 1..3600" \
 # A spool others could write to (or plant links in) is refused.
 mkdir -p "$SB/open-spool/tmp" "$SB/open-spool/new" "$SB/open-spool/cur"
 chmod 0700 "$SB/open-spool" "$SB/open-spool/tmp" "$SB/open-spool/cur"
+# (the agent's user's, as an operator would make it; root's agents drop to nobody)
+[ "$(id -u)" != 0 ] || chown -R nobody "$SB/open-spool"
 chmod 0777 "$SB/open-spool/new"
 { cat "$aconf"; echo "spool_dir = $SB/open-spool"; } >"$SB/agencies/police/bad.conf"
 expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
@@ -132,6 +134,40 @@ assert_match "$OUT" "open-spool/tmp: must belong to this user and be open to no 
 chmod 0700 "$SB/open-spool/tmp"
 expect_status 0 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
 ok "agent: a spool new/ shared with the case system's group is accepted"
+# Root: the daemons read their keys as root and drop to the named user, or
+# refuse to run. (CI runs as root; elsewhere this part cannot be shown.)
+if [ "$(id -u)" = 0 ]; then
+	BCONF="$SB/broker/broker.conf"
+	grep -v '^user =' "$BCONF" >"$SB/broker/bad.conf"
+	expect_status 1 "$BIN/ehx-broker" --check -c "$SB/broker/bad.conf"
+	assert_match "$OUT" "running as root: name the user to run as" "broker: as root without user = , refused"
+	{ grep -v '^user =' "$BCONF"; echo "user = root"; } >"$SB/broker/bad.conf"
+	expect_status 1 "$BIN/ehx-broker" --check -c "$SB/broker/bad.conf"
+	assert_match "$OUT" "user = root is root" "broker: user = root is refused"
+	{ grep -v '^user =' "$BCONF"; echo "user = no-such-user-ehx"; } >"$SB/broker/bad.conf"
+	expect_status 1 "$BIN/ehx-broker" --check -c "$SB/broker/bad.conf"
+	assert_match "$OUT" "user = no-such-user-ehx: no such user" "broker: an unknown user is refused"
+	grep -v '^user =' "$aconf" >"$SB/agencies/police/bad.conf"
+	expect_status 1 "$BIN/ehx-agent" --check -c "$SB/agencies/police/bad.conf"
+	assert_match "$OUT" "running as root: name the user to run as" "agent: as root without user = , refused"
+	grep -v '^user =' "$BCONF" >"$SB/broker/bad.conf"
+	expect_status 1 "$BIN/ehx-broker" --purge -c "$SB/broker/bad.conf"
+	assert_match "$OUT" "running as root" "broker --purge (it writes the store) refuses root too"
+	nobody=$(id -u nobody)
+	"$top/tests/sandbox" start broker "$SB" >/dev/null
+	"$top/tests/sandbox" start health "$SB" >/dev/null
+	bpid=$(cat "$SB/broker/pid")
+	assert_eq "$(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$bpid/status")" "$nobody$nobody$nobody$nobody" \
+		"the running broker's real, effective, saved and file uids are all nobody's"
+	apid=$(cat "$SB/agencies/health/pid")
+	assert_eq "$(awk '/^Uid:/ { print $3 }' "/proc/$apid/status")" "$nobody" "the running agent is nobody"
+	assert_eq "$(stat -c %U "$SB/broker/data/data.mdb")" nobody "the store's files are the broker user's"
+	"$top/tests/sandbox" stop health "$SB"
+	"$top/tests/sandbox" stop broker "$SB"
+else
+	ok "not root: dropping privileges is shown when the tests run as root (CI)"
+fi
+
 # Two agents on one store would both deliver its outbox.
 "$BIN/ehx-agent" -c "$aconf" >"$SB/first-agent.log" 2>&1 &
 first=$!
