@@ -74,8 +74,8 @@ usage(FILE *f)
 "      --json         one JSON object per line\n"
 "\n"
 "Signals: SIGTERM or SIGINT stop the broker after the current message;\n"
-"SIGHUP reads the CRL (crl = in the config) again and takes a larger\n"
-"map_size_mb from the config file.\n"
+"SIGHUP reads the registry and the CRL (crl = in the config) again and\n"
+"takes a larger map_size_mb from the config file.\n"
 "Exit status: 0 on a clean stop, 1 on a configuration or start-up error,\n"
 "2 on bad usage, 3 when the audit log does not verify.\n"
 "See docs/OPERATIONS.md.\n");
@@ -324,6 +324,68 @@ route_learn(struct broker *b, const struct agency *a, zmq_msg_t *rid)
 	}
 }
 
+/*
+ * SIGHUP: read the registry again (a rotation's new certificate, a retired
+ * one taken out, an agency added) without a restart. Routes and request
+ * buckets follow their agency by id; connections of an agency no longer
+ * listed are answered no more. One that will not load leaves the old.
+ */
+static void
+reload_registry(struct broker *b)
+{
+	struct registry reg;
+	struct route *nr = NULL;
+	char err[512];
+	int r;
+
+	memset(&reg, 0, sizeof(reg));
+	if ((r = registry_load(b->cfg.registry, b->ca, &reg, err,
+	    sizeof(err))) != 0) {
+		log_error("SIGHUP: %s; the registry loaded before stays in "
+		    "force", err);
+		return;
+	}
+	if (reg.n > 0 && (nr = calloc(reg.n, sizeof(*nr))) == NULL) {
+		registry_free(&reg);
+		log_error("SIGHUP: out of memory; the registry stays");
+		return;
+	}
+	if ((r = store_keep_certs(&b->store, ehx_signer_cert(b->signer),
+	    &reg)) != 0) {
+		free(nr);
+		registry_free(&reg);
+		log_error("SIGHUP: cannot keep the new certificates in the "
+		    "store (%s); the registry stays", ehx_strerror(r));
+		return;
+	}
+	for (size_t i = 0; i < reg.n; i++) {
+		const struct agency *old = registry_by_id(&b->reg,
+		    reg.agencies[i].id);
+		size_t j;
+
+		if (old == NULL)
+			continue;
+		j = (size_t)(old - b->reg.agencies);
+		reg.agencies[i].tokens = old->tokens;
+		reg.agencies[i].refilled = old->refilled;
+		reg.agencies[i].tokens_logged = old->tokens_logged;
+		if (routes != NULL)
+			nr[i] = routes[j];
+	}
+	registry_free(&b->reg);
+	b->reg = reg;
+	free(routes);
+	routes = nr;
+	{
+		size_t certs = 0;
+
+		for (size_t i = 0; i < b->reg.n; i++)
+			certs += b->reg.agencies[i].ncerts;
+		log_info("SIGHUP: registry reloaded: %zu agencies, %zu "
+		    "certificates", b->reg.n, certs);
+	}
+}
+
 /* Send the notifications just committed to agents that are connected. */
 static void
 push_out(struct broker *b)
@@ -394,6 +456,8 @@ out:
 	zmq_msg_close(&data);
 }
 
+static void reload_registry(struct broker *b);
+
 static int
 serve(struct broker *b)
 {
@@ -414,6 +478,7 @@ serve(struct broker *b)
 			reloading = 0;
 			reload_map_size(b);
 			reload_crl(b);
+			reload_registry(b);
 		}
 		if (items[1].revents & ZMQ_POLLIN)
 			zap_handle(b);
