@@ -74,6 +74,7 @@ struct agent_config {
 	char users[PATH_MAX_];
 	char state_file[PATH_MAX_];
 	char user[64];                  /* run as root: drop to this user */
+	uint64_t outbox_max;            /* 0: QUEUE_OUTBOX_MAX */
 	char data_dir[PATH_MAX_];
 	char spool_dir[PATH_MAX_];
 	char hook[PATH_MAX_];
@@ -211,6 +212,12 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		if ((r = ehx_conf_int(value, 1, 3600, &v, why, whysz)) != 0)
 			return r;
 		c->hook_timeout_ms = v * 1000;
+		return 0;
+	}
+	if (strcmp(key, "outbox_max") == 0) {
+		if ((r = ehx_conf_int(value, 1, 100000000, &v, why, whysz)) != 0)
+			return r;
+		c->outbox_max = (uint64_t)v;
 		return 0;
 	}
 	if (strcmp(key, "notify_poll_seconds") == 0) {
@@ -653,7 +660,8 @@ queue_one(struct agent *ag, struct slot *s, const Ehx__LocalRequest *lr,
 	if ((r = queue_put(&ag->queue, &body, 1, ids, &first, now)) != 0) {
 		fail_local(ag, s, r == EHX_ERR_STORAGE_FULL ? r :
 		    EHX_ERR_INTERNAL, r == EHX_ERR_STORAGE_FULL ? "the agent's "
-		    "store is full; nothing was queued" : "the agent could not "
+		    "outbox is full (outbox_max changes not yet delivered, or "
+		    "its store); nothing was queued" : "the agent could not "
 		    "store the request; nothing was queued");
 		return;
 	}
@@ -747,8 +755,10 @@ queue_batch(struct agent *ag, struct slot *s, const Ehx__LocalRequest *lr,
 	free(fresh);
 	if (r != 0) {
 		fail_local(ag, s, r == EHX_ERR_STORAGE_FULL ? r :
-		    EHX_ERR_INTERNAL, "the agent could not store the batch; "
-		    "nothing was queued");
+		    EHX_ERR_INTERNAL, r == EHX_ERR_STORAGE_FULL ? "the agent's "
+		    "outbox is full (outbox_max changes not yet delivered, or "
+		    "its store); nothing of the batch was queued" : "the agent "
+		    "could not store the batch; nothing was queued");
 		return;
 	}
 	for (size_t i = 0; i < lr->n_batch; i++) {
@@ -1317,6 +1327,7 @@ queue_setup(struct agent *ag, bool check, char *err, size_t errsz)
 	q->retry_max_ms = ag->cfg.retry_max_ms;
 	q->poll_ms = ag->cfg.poll_ms;
 	q->hook_timeout_ms = ag->cfg.hook_timeout_ms;
+	q->outbox_max = ag->cfg.outbox_max;
 	q->spool = ag->cfg.spool_dir[0] != '\0' ? ag->cfg.spool_dir : NULL;
 	q->on_decided = on_decided;
 	q->cb_arg = ag;

@@ -322,11 +322,19 @@ queue_put(struct queue *q, Ehx__Body **bodies, size_t n,
     unsigned char (*ids)[EHX_MSGID_LEN], uint64_t *first, int64_t now)
 {
 	MDB_txn *txn;
-	uint64_t num = q->next_num;
+	MDB_stat st;
+	uint64_t num = q->next_num, max = q->outbox_max != 0 ? q->outbox_max :
+	    QUEUE_OUTBOX_MAX;
 	int rc, r = 0;
 
 	if ((rc = mdb_txn_begin(q->env, NULL, 0, &txn)) != 0)
 		return mdberr(rc);
+	/* Bounded: a broker gone for months must not fill the disk. */
+	if ((rc = mdb_stat(txn, q->outbox, &st)) != 0 ||
+	    st.ms_entries + n > max) {
+		mdb_txn_abort(txn);
+		return rc != 0 ? mdberr(rc) : EHX_ERR_STORAGE_FULL;
+	}
 	for (size_t i = 0; i < n && r == 0; i++) {
 		Ehx__OutboxEntry e = EHX__OUTBOX_ENTRY__INIT;
 

@@ -34,6 +34,7 @@
 
 #define QUEUE_WINDOW 32         /* outbox requests in flight at once */
 #define QUEUE_BATCH 256         /* changes in one local batch */
+#define QUEUE_OUTBOX_MAX 1000000        /* default outbox_max */
 #define QUEUE_HOOK_ARGS 16
 
 struct flight {
@@ -62,6 +63,7 @@ struct queue {
 	int64_t retry_max_ms;           /* backoff ceiling */
 	int64_t poll_ms;                /* ask for notifications this often */
 	int64_t hook_timeout_ms;
+	uint64_t outbox_max;            /* changes held undelivered; 0: 1000000 */
 	char *hook_argv[QUEUE_HOOK_ARGS + 1];   /* NULL: no hook */
 	const char *spool;              /* NULL: no spool */
 	mode_t spool_mode;              /* of its files: 0600, or 0640 */
@@ -111,7 +113,9 @@ void queue_close(struct queue *q);
 /*
  * Commit n change bodies (payload and person; the rest is filled in when
  * sent) under consecutive numbers; their message ids are set. *first gets
- * the first number. 0 or an EHX_ERR_*.
+ * the first number. 0 or an EHX_ERR_*: EHX_ERR_STORAGE_FULL when the
+ * outbox would hold more than outbox_max changes (or the store is full),
+ * and then nothing is queued.
  */
 int queue_put(struct queue *q, Ehx__Body **bodies, size_t n,
     unsigned char (*ids)[EHX_MSGID_LEN], uint64_t *first, int64_t now);

@@ -1113,6 +1113,42 @@ test_connection_drop(void **state)
 	assert_non_null(last_fetch());
 }
 
+/* The outbox is bounded (outbox_max): a change beyond it is refused
+ * STORAGE_FULL and nothing of it is queued; once one is delivered there is
+ * room again. */
+static void
+test_outbox_bound(void **state)
+{
+	unsigned char ids[8][EHX_MSGID_LEN];
+	Ehx__Body body = EHX__BODY__INIT, *bp = &body;
+	Ehx__AgentStatus s;
+	uint64_t first = 0, next;
+	int64_t t0 = ehx_now_ms();
+
+	(void)state;
+	q_open();
+	q.outbox_max = 3;
+	assert_int_equal(put_n(3, ids, t0), 1);
+	next = q.next_num;
+	body.payload_case = EHX__BODY__PAYLOAD_CLOSE_FLAG;
+	assert_int_equal(queue_put(&q, &bp, 1, ids + 3, &first, t0),
+	    EHX_ERR_STORAGE_FULL);
+	assert_int_equal(q.next_num, next);
+	status(t0, &s);
+	assert_int_equal(s.outbox, 3);
+	queue_status_free(&s);
+	/* One decided: room for one more. */
+	tick(t0);
+	broker_recv();
+	send_ack(request(0), NULL, NULL);
+	assert_int_equal(agent_recv(t0 + 1), 1);
+	assert_int_equal(put_n(1, ids + 3, t0 + 2), 4);
+	q_reopen();
+	q.outbox_max = 3;
+	assert_int_equal(queue_put(&q, &bp, 1, ids + 4, &first, t0 + 3),
+	    EHX_ERR_STORAGE_FULL);
+}
+
 /* ---- 5. OUT_OF_ORDER ---------------------------------------------------- */
 
 static void
@@ -2021,6 +2057,7 @@ main(void)
 		T(test_answers),
 		T(test_resend_no_answer),
 		T(test_connection_drop),
+		T(test_outbox_bound),
 		T(test_out_of_order),
 		T(test_out_of_order_burst),
 		T(test_inbox_intake),
