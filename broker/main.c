@@ -261,7 +261,7 @@ open_sockets(struct broker *b, char *err, size_t errsz)
 	    /* A connection that does not finish its CURVE handshake in
 	     * 10 s is closed (half-open or junk); a peer gone silent is
 	     * noticed by TCP keepalive; at most 256 requests wait per
-	     * connection (more are dropped by ZeroMQ, not queued). */
+	     * connection (then ZeroMQ stops reading it until we catch up). */
 	    zmq_setsockopt(b->router, ZMQ_HANDSHAKE_IVL, &handshake_ms,
 	    sizeof(handshake_ms)) != 0 ||
 	    zmq_setsockopt(b->router, ZMQ_TCP_KEEPALIVE, &one,
