@@ -117,3 +117,14 @@ if grep -rq "$CHILD_A" "$SB/broker/data" "$SB"/broker/broker.log "$SB"/agencies/
 	fail "an NHS number appears in the broker's store or a log"
 fi
 ok "no NHS number in the broker's store or any log"
+
+# Everything the daemons create is private to their user (umask 077).
+for f in "$SB/broker/data/data.mdb" "$SB/broker/data/lock.mdb" "$SB/broker/endpoint" \
+	"$SB/agencies/police/data/data.mdb" "$SB/agencies/police/data/agent.lock" \
+	"$SB/agencies/police/agent.state"; do
+	[ -e "$f" ] || fail "$f was not made"
+	assert_eq "$(stat -c %a "$f")" 600 "$(basename "$(dirname "$f")")/$(basename "$f") is 0600"
+done
+for d in "$SB/broker/data" "$SB/agencies/police/data" "$SB/agencies/police/spool"; do
+	assert_eq "$(stat -c %a "$d")" 700 "$(basename "$(dirname "$d")")/$(basename "$d")/ is 0700"
+done
