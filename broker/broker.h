@@ -123,6 +123,9 @@ int store_replay_put(struct store *s, MDB_txn *txn, const char *sender,
 
 /* Records in the audit log (0 when empty). */
 int store_audit_size(struct store *s, MDB_txn *txn, uint64_t *size);
+/* The map is full for changes: only reads (and their audit) may write. */
+#define STORE_RESERVE (256 * 1024)
+bool store_nearly_full(struct store *s);
 /* Keep the broker's certificate and every one in the registry in the certs
  * database, for exports long after rotation. */
 int store_keep_certs(struct store *s, const struct ehx_cert *own,

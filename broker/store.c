@@ -610,3 +610,26 @@ store_keep_certs(struct store *s, const struct ehx_cert *own,
 	}
 	return store_err(mdb_txn_commit(txn));
 }
+
+/*
+ * Whether the map is used beyond what changes may take: the last tenth
+ * (at least STORE_RESERVE bytes, or a quarter of a smaller map) is kept for
+ * the audit records of reads,
+ * so that a full store still answers — and accounts for — reads.
+ */
+bool
+store_nearly_full(struct store *s)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	size_t used, reserve;
+
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+		return false;
+	used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+	reserve = info.me_mapsize / 10;
+	if (reserve < STORE_RESERVE)
+		reserve = STORE_RESERVE < info.me_mapsize / 4 ? STORE_RESERVE :
+		    info.me_mapsize / 4;
+	return used + reserve > info.me_mapsize;
+}

@@ -66,6 +66,16 @@ static const struct {
 	{ EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS, handle_fetch_notifications },
 };
 
+/* A request that changes flags or consent (not only the audit). */
+static bool
+is_change(int c)
+{
+	return c == EHX__BODY__PAYLOAD_PUBLISH_FLAG ||
+	    c == EHX__BODY__PAYLOAD_CLOSE_FLAG ||
+	    c == EHX__BODY__PAYLOAD_RECORD_CONSENT ||
+	    c == EHX__BODY__PAYLOAD_WITHDRAW_CONSENT;
+}
+
 /* ---- outbox streams ------------------------------------------------------ */
 
 #define STREAM_KEY_MAX (EHX_MAX_ID + 1 + EHX_STREAM_LEN)
@@ -362,6 +372,12 @@ decide(struct request *rq, MDB_txn *parent, char *why, size_t whysz)
 	}
 	if ((r = ehx_validate_request(body, rq->now, why, whysz)) != 0)
 		return r;
+	if (is_change(body->payload_case) && store_nearly_full(&rq->b->store)) {
+		snprintf(why, whysz, "the broker's store is nearly full: changes "
+		    "are refused to keep room for the audit records of reads; "
+		    "its operator must raise map_size_mb");
+		return EHX_ERR_STORAGE_FULL;
+	}
 	if ((rc = mdb_txn_begin(rq->b->store.env, parent, 0, &rq->txn)) != 0)
 		return store_err(rc);
 	snprintf(rq->basis, sizeof(rq->basis), "role:%s",
@@ -638,9 +654,10 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 		mdb_txn_abort(txn);
 		txn = NULL;
 		note_storage_failure(b, code);
-		if (code != EHX_ERR_STORAGE_FULL)
+		if (code != EHX_ERR_STORAGE_FULL) {
 			code = EHX_ERR_INTERNAL;
-		why[0] = '\0';
+			why[0] = '\0';
+		}
 		goto refuse;
 	}
 	if (code != 0)
@@ -722,8 +739,10 @@ storage:
 refuse:
 	/* Not stored under the message id: audit the refusal, then answer. */
 	rq.basis[0] = '\0';
-	if ((rc = audit_only(&rq, action, code, evidence ? frame : NULL,
-	    len)) != 0)
+	/* A change refused for want of space discloses and changes nothing;
+	 * auditing it would spend the room kept for the audit of reads. */
+	if (code != EHX_ERR_STORAGE_FULL && (rc = audit_only(&rq, action, code,
+	    evidence ? frame : NULL, len)) != 0)
 		log_error("audit of a refusal failed: %s", ehx_strerror(rc));
 	{
 		char esc[64];
