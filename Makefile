@@ -52,7 +52,7 @@ TESTLIBS := $(shell $(PKG_CONFIG) --libs $(TESTPKGS) 2>/dev/null)
 
 LIB_SRC    := $(wildcard lib/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
-AGENT_SRC  := agent/agentd.c agent/users.c agent/watch.c agent/queue.c agent/notice.c
+AGENT_SRC  := agent/agentd.c agent/config.c agent/users.c agent/watch.c agent/queue.c agent/notice.c
 CLI_SRC    := agent/ehx.c agent/render.c agent/import.c agent/notice.c
 VERIFY_SRC := agent/auditverify.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -162,7 +162,7 @@ fuzz:
 
 FUZZ_LINK := $(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o \
 	$(BUILD)/obj/agent/import.o $(BUILD)/obj/agent/notice.o \
-	$(BUILD)/obj/agent/queue.o \
+	$(BUILD)/obj/agent/queue.o $(BUILD)/obj/agent/config.o \
 	$(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
 	$(LIBEHX)
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LINK)

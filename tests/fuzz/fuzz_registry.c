@@ -1,9 +1,10 @@
 /*
  * fuzz_registry — the broker's registry (broker/registry.c: agency ids,
- * types, certificates checked against the partnership CA, CURVE keys) and
- * its config file (broker/config.c), each read from the input written to
- * a file, as the broker reads them: any file either loads into entries
- * that stay in bounds, or is refused with a sentence.
+ * types, certificates checked against the partnership CA, CURVE keys), its
+ * config file (broker/config.c) and the agent's (agent/config.c), each read
+ * from the input written to a file, as the daemons read them: any file
+ * either loads into entries that stay in bounds, or is refused with a
+ * sentence.
  *
  * So that mutations reach past the certificate checks, a throw-away
  * partnership is made once with certs/ehx-pki (run from the repository
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../agent/config.h"
 #include "../../broker/broker.h"
 #include "ehx/crypto.h"
 #include "ehx/log.h"
@@ -104,5 +106,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(&cfg, 0, sizeof(cfg));
 	(void)broker_config_load(path, &cfg, err, sizeof(err));
+	{
+		struct agent_config ac;
+
+		snprintf(path, sizeof(path), "%s/agent.conf", dir);
+		if (put(path, data, size) == 0 && agent_config_load(path, &ac,
+		    err, sizeof(err)) == 0 && (ac.timeout_ms < 1000 ||
+		    ac.poll_ms < 1000 || ac.socket_mode < 0600))
+			abort();        /* a bound not kept */
+	}
 	return 0;
 }
