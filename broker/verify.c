@@ -425,13 +425,13 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	ehx_arena_reset(b->arena);
 	ehx_sha256(frame, len, hash);
 
-	if ((code = ehx_envelope_decode(frame, len, &env)) != 0)
-		goto refuse;
 	if (!rate_take(b, (struct agency *)conn, rq.now)) {
-		/* Over its rate: answered at once, before any signature
-		 * is checked or anything stored, and not audited — a flood
+		/* Over its rate: answered at once, before anything is decoded
+		 * beyond its message id, any signature checked or anything
+		 * stored, and not audited — a flood (of requests or of junk)
 		 * costs the others next to nothing. */
-		reply_to = peek_id(env, &peek);
+		if (ehx_envelope_decode(frame, len, &env) == 0)
+			reply_to = peek_id(env, &peek);
 		snprintf(why, sizeof(why), "more than %lld requests a second "
 		    "(burst %lld) from %s; send again shortly",
 		    b->cfg.rate_per_second, b->cfg.rate_burst, conn->id);
@@ -445,6 +445,8 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 			goto internal;
 		goto done;
 	}
+	if ((code = ehx_envelope_decode(frame, len, &env)) != 0)
+		goto refuse;
 	if ((rq.agency = registry_by_fpr(&b->reg, env->signer.data,
 	    &cert)) == NULL)
 		code = EHX_ERR_UNKNOWN_CERTIFICATE;
