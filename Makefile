@@ -5,6 +5,7 @@
 #   make check-asan the same tests built with AddressSanitizer + UBSan
 #   make demo       bring up a throw-away partnership and show the main job
 #   make bench-notify  time from a publish to another agency's hook (p50, p99)
+#   make bench-ceilings  Ed25519, durable LMDB and ZeroMQ CURVE ceilings here
 #   make deps       install missing Debian packages (as root), or say how
 #   make install    install into $(DESTDIR)$(PREFIX)
 #   make clean
@@ -72,7 +73,8 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
 
 .PHONY: all test check-asan test-unit test-integration demo deps install \
-	uninstall clean fuzz fuzz-bins fuzz-run fuzz-seeds bench-notify
+	uninstall clean fuzz fuzz-bins fuzz-run fuzz-seeds bench-notify \
+	bench-ceilings
 .DELETE_ON_ERROR:
 
 all: $(BROKER) $(AGENT) $(CLI) $(VERIFY) $(TOOL_BINS)
@@ -149,6 +151,11 @@ demo: deps
 
 # Timeliness (a measurement, never a test): ehx publish at the police to
 # the school's hook running, p50 and p99 (EHX_BENCH_SAMPLES, default 200).
+# What this machine can do (Ed25519, durable LMDB puts, ZeroMQ CURVE), for
+# the benchmark's figures to be set beside (issue 6; make bench to come).
+bench-ceilings: all
+	@$(BUILD)/bin/ehx-ceilings --seconds $${CEILING_SECONDS:-2}
+
 bench-notify: all
 	@EHX_BIN=$(abspath $(BUILD)/bin) tests/bench/notify_latency.sh
 
