@@ -100,6 +100,16 @@ on_key(void *user, const char *sec, const char *key, const char *value,
 			ehx_cert_free(c);
 			return EHX_ERR_CONFIG;
 		}
+		for (size_t k = 0; k < a->ncerts; k++)
+			if (memcmp(ehx_cert_fpr(a->certs[k]), ehx_cert_fpr(c),
+			    EHX_FPR_LEN) == 0) {
+				/* Found by fuzz_registry: lookups by
+				 * fingerprint would see only the first. */
+				snprintf(why, whysz, "%.200s: this certificate is "
+				    "listed for %s already", path, a->id);
+				ehx_cert_free(c);
+				return EHX_ERR_CONFIG;
+			}
 		a->certs[a->ncerts++] = c;
 		return 0;
 	}

@@ -29,11 +29,20 @@ setup_inner(void **state)
 	    "'%s' agency '%s' police police --name 'North Yorkshire Police' "
 	    ">/dev/null && '%s' agency '%s' health health >/dev/null && "
 	    "'%s' agency '%s' school school >/dev/null && "
+	    /* Four more police certificates (police-2 … police-5), the
+	     * generated registry left as it was. */
+	    "cp '%s/registry.ini' '%s/registry.saved' && "
+	    "'%s' rotate '%s' police >/dev/null && "
+	    "'%s' rotate '%s' police >/dev/null && "
+	    "'%s' rotate '%s' police >/dev/null && "
+	    "'%s' rotate '%s' police >/dev/null && "
+	    "mv '%s/registry.saved' '%s/registry.ini' && "
 	    "'%s' agency '%s' old housing --start 20200101000000Z "
 	    "--end 20210101000000Z >/dev/null && "
 	    "'%s' ca '%s' >/dev/null && '%s' agency '%s' police police "
 	    ">/dev/null && '%s' agency '%s' rogue health >/dev/null",
-	    pki, dir, pki, dir, pki, dir, pki, dir, pki, dir, pki, dir,
+	    pki, dir, pki, dir, pki, dir, pki, dir, pki, dir, dir, dir,
+	    pki, dir, pki, dir, pki, dir, pki, dir, dir, dir, pki, dir,
 	    pki, other, pki, other, pki, other) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/ca/ca.crt", dir);
@@ -154,14 +163,14 @@ test_rotation(void **state)
 	char path[PATH_MAX], err[512];
 
 	(void)state;
-	/* Up to four certificates per agency (the same one, here). */
+	/* Up to four certificates per agency (ehx-pki rotate's). */
 	assert_int_equal(load_text("four.ini",
 	    "[police]\n"
 	    "type = police\n"
 	    "certificate = agencies/police/police.crt\n"
-	    "certificate = agencies/police/police.crt\n"
-	    "certificate = agencies/police/police.crt\n"
-	    "certificate = agencies/police/police.crt\n"
+	    "certificate = agencies/police/police-2.crt\n"
+	    "certificate = agencies/police/police-3.crt\n"
+	    "certificate = agencies/police/police-4.crt\n"
 	    "curve_public = agencies/police/curve.pub\n",
 	    &reg, err, sizeof(err), path, sizeof(path)), 0);
 	assert_int_equal(registry_by_id(&reg, "police")->ncerts, 4);
@@ -170,10 +179,10 @@ test_rotation(void **state)
 	    "[police]\n"
 	    "type = police\n"
 	    "certificate = agencies/police/police.crt\n"
-	    "certificate = agencies/police/police.crt\n"
-	    "certificate = agencies/police/police.crt\n"
-	    "certificate = agencies/police/police.crt\n"
-	    "certificate = agencies/police/police.crt\n"
+	    "certificate = agencies/police/police-2.crt\n"
+	    "certificate = agencies/police/police-3.crt\n"
+	    "certificate = agencies/police/police-4.crt\n"
+	    "certificate = agencies/police/police-5.crt\n"
 	    "curve_public = agencies/police/curve.pub\n",
 	    &reg, err, sizeof(err), path, sizeof(path)), EHX_ERR_CONFIG);
 	check_err(err, path, 7, "more than 4 certificates");
@@ -235,6 +244,12 @@ test_bad_lines(void **state)
 		  "unknown key \"colour\"" },
 		{ "[police]\nname = a\x01b\n", 2, "printable" },
 		{ "[police]\njunk\n", 2, "not a \"key = value\"" },
+		/* One certificate listed twice (found by fuzz_registry:
+		 * lookups by fingerprint would see only the first). */
+		{ "[police]\ntype = police\n"
+		  "certificate = agencies/police/police.crt\n"
+		  "[police]\ncertificate = agencies/police/police.crt\n", 5,
+		  "this certificate is listed for police already" },
 	};
 	struct registry reg;
 	char path[PATH_MAX], err[512];
