@@ -507,6 +507,27 @@ queue_one(struct agent *ag, struct slot *s, const Ehx__LocalRequest *lr,
 	    (int64_t)lr->timeout_ms : ag->cfg.timeout_ms);
 }
 
+/*
+ * The role the caller asks for (--as, else the users file's default): the
+ * role, or -1 when the users file does not grant it (the caller answered).
+ */
+static int
+caller_role(struct agent *ag, struct slot *s, const Ehx__LocalRequest *lr,
+    const struct user *u, const char *account)
+{
+	int role = lr->as_role != 0 ? (int)lr->as_role : u->default_role;
+	char why[160];
+
+	if (role <= 0 || role > EHX__ROLE__ROLE_ADMIN ||
+	    (u->roles & (1u << role)) == 0) {
+		snprintf(why, sizeof(why), "the users file does not grant %s "
+		    "the role %s", account, ehx_role_name(role));
+		fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+		return -1;
+	}
+	return role;
+}
+
 /* An import's batch: every change checked, then all queued in one commit. */
 static void
 queue_batch(struct agent *ag, struct slot *s, const Ehx__LocalRequest *lr,
@@ -522,14 +543,8 @@ queue_batch(struct agent *ag, struct slot *s, const Ehx__LocalRequest *lr,
 	uint64_t first;
 	int role, r;
 
-	role = lr->as_role != 0 ? (int)lr->as_role : u->default_role;
-	if (role <= 0 || role > EHX__ROLE__ROLE_ADMIN ||
-	    (u->roles & (1u << role)) == 0) {
-		snprintf(why, sizeof(why), "the users file does not grant %s "
-		    "the role %s", account, ehx_role_name(role));
-		fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+	if ((role = caller_role(ag, s, lr, u, account)) < 0)
 		return;
-	}
 	if (lr->n_batch > QUEUE_BATCH) {
 		fail_local(ag, s, EHX_ERR_TOO_LARGE, "a batch holds at most "
 		    "256 changes");
@@ -631,15 +646,8 @@ local_agent_query(struct agent *ag, struct slot *s,
 
 	rep.from_agent = true;
 	if (lr->inbox != NULL) {
-		role = lr->as_role != 0 ? (int)lr->as_role : u->default_role;
-		if (role <= 0 || role > EHX__ROLE__ROLE_ADMIN ||
-		    (u->roles & (1u << role)) == 0) {
-			snprintf(why, sizeof(why), "the users file does not "
-			    "grant %s the role %s", account,
-			    ehx_role_name(role));
-			fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+		if ((role = caller_role(ag, s, lr, u, account)) < 0)
 			return;
-		}
 		if ((INBOX_ROLES & (1u << role)) == 0) {
 			log_warn("inbox refused to %s (%s) as %s", u->user_id,
 			    account, ehx_role_name(role));
@@ -764,14 +772,8 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 		    "a well-formed request");
 		goto out;
 	}
-	role = lr->as_role != 0 ? (int)lr->as_role : u->default_role;
-	if (role <= 0 || role > EHX__ROLE__ROLE_ADMIN ||
-	    (u->roles & (1u << role)) == 0) {
-		snprintf(why, sizeof(why), "the users file does not grant %s "
-		    "the role %s", account, ehx_role_name(role));
-		fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+	if ((role = caller_role(ag, s, lr, u, account)) < 0)
 		goto out;
-	}
 	/* A request the broker would refuse the role for is not queued or
 	 * sent (the broker decides by the same table). */
 	if ((ehx_payload_roles(in->payload_case) & (1u << role)) == 0) {
