@@ -114,15 +114,21 @@ verifies(int openssl, int nthreads)
 
 /* ---- LMDB ---------------------------------------------------------------- */
 
-/* Durable puts per second, committing every batch puts. */
+/*
+ * Durable puts per second, committing every batch puts: appended 8-byte
+ * keys (the audit log's shape), or with random, 32-byte random keys into a
+ * database already holding 200,000 records (the shape of everything keyed
+ * by a child's pseudonym or a message id: each put dirties a page of its
+ * own, as the broker's flags, replay and evidence do).
+ */
 static double
-lmdb_puts(const char *dir, unsigned batch)
+lmdb_puts(const char *dir, unsigned batch, int random)
 {
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	unsigned char key[8], val[REC_LEN];
-	uint64_t seq = 0;
+	unsigned char key[32], val[REC_LEN];
+	uint64_t seq = 0, puts = 0;
 	double start, end;
 
 	memset(val, 0x5a, sizeof(val));
@@ -133,7 +139,16 @@ lmdb_puts(const char *dir, unsigned batch)
 		exit(1);
 	if (mdb_txn_begin(env, NULL, 0, &txn) != 0 ||
 	    mdb_dbi_open(txn, "audit", MDB_CREATE, &dbi) != 0 ||
-	    mdb_drop(txn, dbi, 0) != 0 || mdb_txn_commit(txn) != 0)
+	    mdb_drop(txn, dbi, 0) != 0)
+		exit(1);
+	for (int i = 0; random && i < 200000; i++) {
+		MDB_val k = { sizeof(key), key }, v = { sizeof(val), val };
+
+		randombytes_buf(key, sizeof(key));
+		if (mdb_put(txn, dbi, &k, &v, 0) != 0)
+			exit(1);
+	}
+	if (mdb_txn_commit(txn) != 0)
 		exit(1);
 	start = now_s();
 	end = start + seconds;
@@ -143,18 +158,26 @@ lmdb_puts(const char *dir, unsigned batch)
 		for (unsigned i = 0; i < batch; i++) {
 			MDB_val k = { 8, key }, v = { sizeof(val), val };
 
-			seq++;
-			for (int b = 0; b < 8; b++)
-				key[b] = (unsigned char)(seq >> (56 - 8 * b));
-			if (mdb_put(txn, dbi, &k, &v, MDB_APPEND) != 0)
+			if (random) {
+				k.mv_size = sizeof(key);
+				randombytes_buf(key, sizeof(key));
+			} else {
+				seq++;
+				for (int b = 0; b < 8; b++)
+					key[b] = (unsigned char)(seq >>
+					    (56 - 8 * b));
+			}
+			if (mdb_put(txn, dbi, &k, &v, random ? 0 :
+			    MDB_APPEND) != 0)
 				exit(1);
+			puts++;
 		}
 		if (mdb_txn_commit(txn) != 0)
 			exit(1);
 	}
 	end = now_s();
 	mdb_env_close(env);
-	return (double)seq / (end - start);
+	return (double)puts / (end - start);
 }
 
 /* ---- ZeroMQ CURVE ----------------------------------------------------------- */
@@ -271,7 +294,7 @@ main(int argc, char **argv)
 {
 	char dir[] = "/tmp/ehx-ceilings.XXXXXX", cmd[64];
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	double s1, sn, o1, on, l1, l32, l256, p50, p99, tput;
+	double s1, sn, o1, on, l1, l32, l256, lr256, p50, p99, tput;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
@@ -298,9 +321,10 @@ main(int argc, char **argv)
 	sn = verifies(0, (int)cores);
 	o1 = verifies(1, 1);
 	on = verifies(1, (int)cores);
-	l1 = lmdb_puts(dir, 1);
-	l32 = lmdb_puts(dir, 32);
-	l256 = lmdb_puts(dir, 256);
+	l1 = lmdb_puts(dir, 1, 0);
+	l32 = lmdb_puts(dir, 32, 0);
+	l256 = lmdb_puts(dir, 256, 0);
+	lr256 = lmdb_puts(dir, 256, 1);
 	zmq_ceilings(&p50, &p99, &tput);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
@@ -315,16 +339,20 @@ main(int argc, char **argv)
 	    "LMDB durable puts/s, commit every 1       %10.0f\n"
 	    "LMDB durable puts/s, commit every 32      %10.0f\n"
 	    "LMDB durable puts/s, commit every 256     %10.0f\n"
+	    "  the same, random 32-byte keys           %10.0f\n"
 	    "ZeroMQ CURVE round trip p50 (us)          %10.1f\n"
 	    "ZeroMQ CURVE round trip p99 (us)          %10.1f\n"
 	    "ZeroMQ CURVE msgs/s, pipelined            %10.0f\n",
-	    s1, cores, sn, o1, cores, on, l1, l32, l256, p50, p99, tput);
+	    s1, cores, sn, o1, cores, on, l1, l32, l256, lr256, p50, p99,
+	    tput);
 	printf("{\"cores\": %ld, \"seconds\": %.1f, "
 	    "\"ed25519_sodium_1\": %.0f, \"ed25519_sodium_all\": %.0f, "
 	    "\"ed25519_openssl_1\": %.0f, \"ed25519_openssl_all\": %.0f, "
 	    "\"lmdb_puts_commit_1\": %.0f, \"lmdb_puts_commit_32\": %.0f, "
-	    "\"lmdb_puts_commit_256\": %.0f, \"zmq_rtt_p50_us\": %.1f, "
+	    "\"lmdb_puts_commit_256\": %.0f, "
+	    "\"lmdb_puts_random_commit_256\": %.0f, \"zmq_rtt_p50_us\": %.1f, "
 	    "\"zmq_rtt_p99_us\": %.1f, \"zmq_msgs_per_s\": %.0f}\n",
-	    cores, seconds, s1, sn, o1, on, l1, l32, l256, p50, p99, tput);
+	    cores, seconds, s1, sn, o1, on, l1, l32, l256, lr256, p50, p99,
+	    tput);
 	return 0;
 }
