@@ -790,7 +790,7 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 	person.user_id = (char *)u->user_id;
 	person.name = (char *)u->name;
 	person.role = (Ehx__Role)role;
-	if (ehx_random(s->id, sizeof(s->id)) != 0) {
+	if (ehx_message_id(s->id) != 0) {
 		fail_local(ag, s, EHX_ERR_INTERNAL, NULL);
 		goto out;
 	}

@@ -338,7 +338,7 @@ queue_put(struct queue *q, Ehx__Body **bodies, size_t n,
 	for (size_t i = 0; i < n && r == 0; i++) {
 		Ehx__OutboxEntry e = EHX__OUTBOX_ENTRY__INIT;
 
-		if (ehx_random(ids[i], EHX_MSGID_LEN) != 0) {
+		if (ehx_message_id(ids[i]) != 0) {
 			r = EHX_ERR_INTERNAL;
 			break;
 		}
@@ -412,7 +412,7 @@ send_own(struct queue *q, void *dealer, Ehx__Body *body, unsigned char *id,
 	self.user_id = (char *)sender_person_name();
 	self.name = (char *)"EHX agent";
 	self.role = EHX__ROLE__ROLE_SYSTEM;
-	if (ehx_random(id, EHX_MSGID_LEN) != 0)
+	if (ehx_message_id(id) != 0)
 		return EHX_ERR_INTERNAL;
 	body->message_id.data = id;
 	body->message_id.len = EHX_MSGID_LEN;

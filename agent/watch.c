@@ -159,7 +159,7 @@ ireq_start(struct watch *w, struct ireq *q, Ehx__Body *body, int64_t now)
 	self.name = (char *)"EHX agent";
 	self.role = EHX__ROLE__ROLE_SYSTEM;
 	ireq_clear(q);
-	if (ehx_random(q->id, sizeof(q->id)) != 0)
+	if (ehx_message_id(q->id) != 0)
 		return EHX_ERR_INTERNAL;
 	body->message_id.data = q->id;
 	body->message_id.len = sizeof(q->id);

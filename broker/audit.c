@@ -72,14 +72,22 @@ checkpoint_maybe(struct broker *b, MDB_txn *txn, bool timed, bool *made)
 int
 checkpoint_adopt(struct broker *b)
 {
+	return checkpoint_adopt_in(b, NULL);
+}
+
+int
+checkpoint_adopt_in(struct broker *b, MDB_txn *in)
+{
 	Ehx__Checkpoint *cp;
-	MDB_txn *txn;
+	MDB_txn *txn = in;
 	int rc, r;
 
-	if ((rc = mdb_txn_begin(b->store.env, NULL, MDB_RDONLY, &txn)) != 0)
+	if (in == NULL && (rc = mdb_txn_begin(b->store.env, NULL, MDB_RDONLY,
+	    &txn)) != 0)
 		return store_err(rc);
 	r = store_checkpoint_get(&b->store, txn, 0, NULL, &cp);
-	mdb_txn_abort(txn);
+	if (in == NULL)
+		mdb_txn_abort(txn);
 	if (r == EHX_ERR_NOT_FOUND)
 		return 0;
 	if (r != 0)
@@ -759,7 +767,7 @@ handle_export_audit(struct request *rq, char *why, size_t whysz)
 		if ((rec = ehx__audit_record__unpack(NULL, val.mv_size,
 		    val.mv_data)) != NULL) {
 			if (rec->envelope_hash.len == 32 && (r =
-			    store_evidence_get(s, rq->txn, rq->b->pkey,
+			    store_evidence_get(s, rq->txn, rq->b->pkey, seq,
 			    rec->envelope_hash.data, &env, &evlen)) != 0 &&
 			    r != EHX_ERR_NOT_FOUND) {
 				ehx__audit_record__free_unpacked(rec, NULL);

@@ -47,6 +47,7 @@ struct broker_config {
 	long long map_size;
 	long long rate_per_second;              /* per agency, sustained */
 	long long rate_burst;                   /* per agency, at once */
+	long long verify_threads;               /* -1: cores - 1 */
 	int log_level;
 };
 
@@ -125,7 +126,9 @@ int store_replay_put(struct store *s, MDB_txn *txn, const char *sender,
 int store_audit_size(struct store *s, MDB_txn *txn, uint64_t *size);
 /* The map is full for changes: only reads (and their audit) may write. */
 #define STORE_RESERVE (256 * 1024)
-bool store_nearly_full(struct store *s);
+/* pending: bytes a write transaction still open may add (a group commit's
+ * requests so far), counted as if already stored. */
+bool store_nearly_full(struct store *s, size_t pending);
 /* Keep the broker's certificate and every one in the registry in the certs
  * database, for exports long after rotation. */
 int store_keep_certs(struct store *s, const struct ehx_cert *own,
@@ -157,15 +160,17 @@ int store_checkpoint_get(struct store *s, MDB_txn *txn, uint64_t size,
 int store_checkpoint_put(struct store *s, MDB_txn *txn,
     const Ehx__Checkpoint *cp, struct ehx_arena *a);
 
-/* Keep the envelope with this SHA-256 as evidence (once), sealed under
- * the key derived from pk: a copied store does not list children. */
+/* Keep the envelope (its SHA-256 hash) that audit record seq names, the
+ * newest record, as evidence sealed under the key derived from pk: a
+ * copied store does not list children. */
 int store_evidence_put(struct store *s, MDB_txn *txn,
-    const struct ehx_pseudokey *pk, const unsigned char hash[32],
+    const struct ehx_pseudokey *pk, uint64_t seq, const unsigned char hash[32],
     const void *env, size_t len);
-/* The envelope kept under hash, opened (*env malloc'd). NOT_FOUND if none;
- * EHX_ERR_STORAGE if it does not open (changed, or another key). */
+/* The envelope kept for record seq, opened with its hash (*env malloc'd).
+ * NOT_FOUND if none; EHX_ERR_STORAGE if it does not open (changed, moved,
+ * or another key). */
 int store_evidence_get(struct store *s, MDB_txn *txn,
-    const struct ehx_pseudokey *pk, const unsigned char hash[32],
+    const struct ehx_pseudokey *pk, uint64_t seq, const unsigned char hash[32],
     unsigned char **env, size_t *len);
 
 void put_be64(unsigned char *p, uint64_t v);
@@ -207,6 +212,15 @@ struct broker {
 		size_t len;
 	} *push;
 	size_t npush, push_cap;
+	/* Group commit (main.c): while batch is open, each request's effects
+	 * go into a child transaction of it, and nothing is answered until it
+	 * has committed. batch_bytes bounds what it may add to the store. */
+	MDB_txn *batch;
+	size_t batch_bytes;
+	/* The message id the last broker_process answered (for an error to
+	 * it when its batch fails to commit). */
+	unsigned char last_id[EHX_MSGID_LEN];
+	bool last_has_id;
 };
 
 /* A notification planned by a publish (notify.c). */
@@ -254,7 +268,46 @@ struct request {
  */
 int broker_process(struct broker *b, const struct agency *conn,
     const void *frame, size_t len, unsigned char **out, size_t *outlen);
+/*
+ * The same in two steps, so that the costly, stateless first one can run
+ * in worker threads: broker_rate_take (the connection's token bucket; in
+ * the serving thread, before anything is decoded), then broker_precheck
+ * (hash, decode, find the signer's certificate, check the signature, decode
+ * the body: it only reads the registry, so it is safe in any thread while
+ * the registry is not reloaded), then broker_process_checked in the serving
+ * thread, in arrival order. pc NULL: over the rate. It frees what pc holds;
+ * precheck_free frees a precheck that is not processed.
+ */
+struct precheck {
+	Ehx__Envelope *env;
+	Ehx__Body *body;
+	const struct agency *agency;
+	const struct ehx_cert *cert;
+	int code;
+	char why[128];
+	unsigned char hash[32];
+};
+bool broker_rate_take(struct broker *b, const struct agency *conn);
+void broker_precheck(const struct broker *b, const void *frame, size_t len,
+    struct precheck *pc);
+void precheck_free(struct precheck *pc);
+int broker_process_checked(struct broker *b, const struct agency *conn,
+    const void *frame, size_t len, struct precheck *pc, unsigned char **out,
+    size_t *outlen);
 
+/*
+ * Group commit. broker_batch_begin opens one write transaction; each
+ * broker_process until broker_batch_commit stores its effects in a child of
+ * it. The caller must hold every reply until broker_batch_commit returns 0:
+ * a reply says its request is stored. On failure nothing of the batch was
+ * stored (its notifications are dropped): answer each request with
+ * broker_refuse(..., EHX_ERR_INTERNAL or the code returned).
+ */
+int broker_batch_begin(struct broker *b);
+int broker_batch_commit(struct broker *b);
+/* A signed error reply to message id (NULL: none known) on conn. */
+int broker_refuse(struct broker *b, const struct agency *conn,
+    const unsigned char *id, int code, unsigned char **out, size_t *outlen);
 /* Handlers: validate what is left, act within rq->txn, set rq->reply. They
  * return 0 or an EHX_ERR_* with a sentence in why. */
 int handle_publish_flag(struct request *rq, char *why, size_t whysz);
@@ -288,6 +341,8 @@ int checkpoint_maybe(struct broker *b, MDB_txn *txn, bool timed, bool *made);
 
 /* After the commit: make the newest stored checkpoint the one replies carry. */
 int checkpoint_adopt(struct broker *b);
+/* The same, read in txn (a write transaction still open: a group commit). */
+int checkpoint_adopt_in(struct broker *b, MDB_txn *txn);
 
 /* The timer: sign a checkpoint when checkpoint_seconds have passed. */
 void checkpoint_tick(struct broker *b);

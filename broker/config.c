@@ -66,6 +66,9 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	if (strcmp(key, "rate_burst") == 0)
 		return ehx_conf_int(value, 1, 10000000, &c->rate_burst, why,
 		    whysz);
+	if (strcmp(key, "verify_threads") == 0)
+		return ehx_conf_int(value, 0, 64, &c->verify_threads, why,
+		    whysz);
 	if (strcmp(key, "map_size_mb") == 0) {
 		if ((r = ehx_conf_int(value, 1, 1024 * 1024, &v, why, whysz)) != 0)
 			return r;
@@ -120,6 +123,7 @@ broker_config_load(const char *path, struct broker_config *c, char *err,
 	c->skew_ms = 300 * 1000;
 	c->rate_per_second = 1000;
 	c->rate_burst = 2000;
+	c->verify_threads = -1;         /* one per core but the serving one's */
 	c->map_size = 1024LL * 1024 * 1024;
 	c->log_level = EHX_LOG_INFO;
 	c->checkpoint_records = 1000;

@@ -7,6 +7,7 @@
  * CURVE handshakes and hands each to the ZAP socket polled here.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -243,6 +244,10 @@ open_sockets(struct broker *b, char *err, size_t errsz)
 	int one = 1, zero = 0, rc;
 	int64_t maxmsg = 2 * EHX_MAX_MESSAGE;
 	int handshake_ms = 10000, keepidle = 60, hwm = 256;
+	/* A batch answers up to RECV_BATCH requests of one connection at
+	 * once: room for several, and a reply that still finds no room is
+	 * an error logged, not dropped in silence. */
+	int sndhwm = 4 * RECV_BATCH;
 	char endpoint[256];
 	size_t elen = sizeof(endpoint);
 
@@ -269,7 +274,9 @@ open_sockets(struct broker *b, char *err, size_t errsz)
 	    zmq_setsockopt(b->router, ZMQ_TCP_KEEPALIVE_IDLE, &keepidle,
 	    sizeof(keepidle)) != 0 ||
 	    zmq_setsockopt(b->router, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
-	    zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0;
+	    zmq_setsockopt(b->router, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm)) != 0 ||
+	    zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &one,
+	    sizeof(one)) != 0;
 	/* libzmq keeps its own copy; ours is not needed again. */
 	OPENSSL_cleanse(b->curve_secret, sizeof(b->curve_secret));
 	if (rc) {
@@ -405,55 +412,317 @@ push_out(struct broker *b)
 	b->npush = 0;
 }
 
-/* Read one multipart message from the router and answer it. */
-static void
-serve_one(struct broker *b)
-{
-	zmq_msg_t rid, data, extra;
+/* A request of the batch: read, checked, decided, its reply held until the
+ * batch commits. */
+struct pending {
+	zmq_msg_t rid, data;
 	const struct agency *conn;
+	bool junk;                      /* more than one frame */
+	bool within;                    /* within its agency's rate */
+	bool checked;                   /* pc is ready (or not wanted) */
+	struct precheck pc;
+	unsigned char *reply;
+	size_t len;
+	unsigned char id[EHX_MSGID_LEN];
+	bool has_id;
+};
+
+static const void *
+frame_of(struct pending *p, size_t *len)
+{
+	/* More than one frame is malformed: an empty one never decodes. */
+	*len = p->junk ? 0 : zmq_msg_size(&p->data);
+	return p->junk ? "" : zmq_msg_data(&p->data);
+}
+
+/* Read one multipart message from the router; true when p holds one. */
+static bool
+read_one(struct broker *b, struct pending *p)
+{
+	zmq_msg_t extra;
 	const char *user;
-	unsigned char *reply = NULL;
-	size_t replylen = 0;
-	int more = 0, nextra = 0;
+	int more = 0;
 	size_t moresz = sizeof(more);
 
-	zmq_msg_init(&rid);
-	zmq_msg_init(&data);
-	if (zmq_msg_recv(&rid, b->router, ZMQ_DONTWAIT) < 0)
-		goto out;
-	if (!zmq_msg_more(&rid) || zmq_msg_recv(&data, b->router, 0) < 0)
-		goto out;
-	/* One envelope per message: drain and count anything after it. */
+	zmq_msg_init(&p->rid);
+	zmq_msg_init(&p->data);
+	p->junk = false;
+	p->reply = NULL;
+	if (zmq_msg_recv(&p->rid, b->router, ZMQ_DONTWAIT) < 0)
+		goto fail;
+	if (!zmq_msg_more(&p->rid) || zmq_msg_recv(&p->data, b->router, 0) < 0)
+		goto fail;
+	/* One envelope per message: drain anything after it. */
 	zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &moresz);
 	while (more) {
 		zmq_msg_init(&extra);
 		zmq_msg_recv(&extra, b->router, 0);
 		zmq_msg_close(&extra);
-		nextra++;
+		p->junk = true;
 		zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &moresz);
 	}
-	if ((user = zmq_msg_gets(&data, "User-Id")) == NULL ||
-	    (conn = registry_by_id(&b->reg, user)) == NULL) {
+	if ((user = zmq_msg_gets(&p->data, "User-Id")) == NULL ||
+	    (p->conn = registry_by_id(&b->reg, user)) == NULL) {
 		log_error("message on a connection with no registered agency");
-		goto out;
+		goto fail;
 	}
-	if (nextra > 0) {
-		/* Treat as malformed: an empty frame never decodes. */
-		if (broker_process(b, conn, "", 0, &reply, &replylen) != 0)
-			goto out;
-	} else if (broker_process(b, conn, zmq_msg_data(&data),
-	    zmq_msg_size(&data), &reply, &replylen) != 0)
-		goto out;
-	route_learn(b, conn, &rid);
-	if (zmq_msg_send(&rid, b->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-	    zmq_send(b->router, reply, replylen, ZMQ_DONTWAIT) < 0)
-		log_warn("reply to %s not sent: %s", conn->id,
-		    zmq_strerror(zmq_errno()));
+	/* The rate is taken in arrival order, before anything is decoded:
+	 * a frame over it costs no signature check. */
+	p->within = broker_rate_take(b, p->conn);
+	return true;
+fail:
+	zmq_msg_close(&p->rid);
+	zmq_msg_close(&p->data);
+	return false;
+}
+
+/*
+ * Signature checks in worker threads, overlapped with the decisions: the
+ * workers take the batch's messages from the front, one at a time, and
+ * check them, while the serving thread decides them in arrival order. When
+ * it reaches one no worker has taken, it checks that one itself; one taken
+ * and not yet done, it waits for. (verify_threads workers: by default one
+ * per core but one; none on one core.)
+ */
+static struct vpool {
+	pthread_mutex_t mu;
+	pthread_cond_t go, done;
+	pthread_t *threads;
+	size_t nthreads;
+	struct broker *b;
+	struct pending *p;
+	size_t n, next;
+	unsigned long round;
+	bool quit;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	PTHREAD_COND_INITIALIZER, NULL, 0, NULL, NULL, 0, 0, 0, false };
+
+static void
+check_one(struct broker *b, struct pending *p)
+{
+	size_t len;
+	const void *frame = frame_of(p, &len);
+
+	broker_precheck(b, frame, len, &p->pc);
+}
+
+static void *
+vpool_worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.mu);
+	for (;;) {
+		struct pending *p;
+
+		while (!pool.quit && pool.next < pool.n &&
+		    pool.p[pool.next].checked)
+			pool.next++;    /* over its rate: never checked */
+		if (pool.quit)
+			break;
+		if (pool.next >= pool.n) {
+			pthread_cond_wait(&pool.go, &pool.mu);
+			continue;
+		}
+		p = &pool.p[pool.next++];
+		pthread_mutex_unlock(&pool.mu);
+		check_one(pool.b, p);
+		pthread_mutex_lock(&pool.mu);
+		p->checked = true;
+		pthread_cond_broadcast(&pool.done);
+	}
+	pthread_mutex_unlock(&pool.mu);
+	return NULL;
+}
+
+static int
+vpool_start(size_t n)
+{
+	sigset_t all, old;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	if ((pool.threads = calloc(n, sizeof(*pool.threads))) == NULL)
+		return EHX_ERR_NOMEM;
+	/* Signals are the serving thread's: workers start with them blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (pool.nthreads = 0; pool.nthreads < n; pool.nthreads++)
+		if ((rc = pthread_create(&pool.threads[pool.nthreads], NULL,
+		    vpool_worker, NULL)) != 0)
+			break;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		log_warn("verify threads: %zu of %zu started: %s",
+		    pool.nthreads, n, strerror(rc));
+	return 0;
+}
+
+static void
+vpool_stop(void)
+{
+	pthread_mutex_lock(&pool.mu);
+	pool.quit = true;
+	pthread_cond_broadcast(&pool.go);
+	pthread_mutex_unlock(&pool.mu);
+	for (size_t i = 0; i < pool.nthreads; i++)
+		pthread_join(pool.threads[i], NULL);
+	free(pool.threads);
+	pool.threads = NULL;
+	pool.nthreads = 0;
+}
+
+/*
+ * Hand the batch's messages that are within their rate (pend[0..n), with
+ * those over it marked checked: they are not checked at all) to the
+ * workers. Only a batch of more than one is worth their wake-up.
+ */
+static void
+check_start(struct broker *b, struct pending *pend, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pend[i].checked = !pend[i].within;
+	if (pool.nthreads == 0 || n < 2)
+		return;
+	pthread_mutex_lock(&pool.mu);
+	pool.b = b;
+	pool.p = pend;
+	pool.n = n;
+	pool.next = 0;
+	pthread_cond_broadcast(&pool.go);
+	pthread_mutex_unlock(&pool.mu);
+}
+
+/* Wait for message i of the batch to be checked, or check it here. */
+static void
+check_wait(struct broker *b, struct pending *pend, size_t i)
+{
+	bool mine = false;
+
+	if (pool.nthreads == 0 || pool.p != pend || pool.n == 0) {
+		if (!pend[i].checked)
+			check_one(b, &pend[i]);
+		pend[i].checked = true;
+		return;
+	}
+	pthread_mutex_lock(&pool.mu);
+	/* Skip what the workers have not reached (over-rate ones included). */
+	while (pool.next < pool.n && pool.p[pool.next].checked &&
+	    pool.next < i)
+		pool.next++;
+	if (!pend[i].checked && pool.next <= i) {
+		/* Not taken: take it, and let the workers go on after it. */
+		pool.next = i + 1;
+		mine = true;
+	}
+	while (!mine && !pend[i].checked)
+		pthread_cond_wait(&pool.done, &pool.mu);
+	if (i + 1 == pool.n)
+		pool.n = 0;             /* the batch is all taken */
+	pthread_mutex_unlock(&pool.mu);
+	if (mine) {
+		check_one(b, &pend[i]);
+		pend[i].checked = true;
+	}
+}
+
+/*
+ * Commit the batch, then answer each request in it (with an error if the
+ * commit failed: nothing of it was stored) and push the notifications it
+ * made to connected agents.
+ */
+static void
+answer_all(struct broker *b, struct pending *pend, size_t n)
+{
+	int rc = broker_batch_commit(b);
+
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = &pend[i];
+
+		if (p->reply == NULL)
+			continue;
+		if (rc != 0) {
+			free(p->reply);
+			p->reply = NULL;
+			if (broker_refuse(b, p->conn, p->has_id ? p->id : NULL,
+			    rc == EHX_ERR_STORAGE_FULL ? rc : EHX_ERR_INTERNAL,
+			    &p->reply, &p->len) != 0) {
+				log_error("could not sign a reply");
+				zmq_msg_close(&p->rid);
+				continue;
+			}
+		}
+		route_learn(b, p->conn, &p->rid);
+		if (zmq_msg_send(&p->rid, b->router, ZMQ_SNDMORE |
+		    ZMQ_DONTWAIT) < 0 || zmq_send(b->router, p->reply, p->len,
+		    ZMQ_DONTWAIT) < 0)
+			log_warn("reply to %s not sent: %s", p->conn->id,
+			    zmq_strerror(zmq_errno()));
+		zmq_msg_close(&p->rid);
+		free(p->reply);
+		p->reply = NULL;
+	}
 	push_out(b);
-out:
-	free(reply);
-	zmq_msg_close(&rid);
-	zmq_msg_close(&data);
+}
+
+/*
+ * Group commit: read every request waiting (up to RECV_BATCH), check their
+ * signatures in parallel, decide them in arrival order in one write
+ * transaction, commit it once, then answer them all. With one request
+ * waiting this is a commit per request; under load the fsync is shared by
+ * as many as arrived while the last batch ran.
+ */
+static void
+serve_batch(struct broker *b)
+{
+	static struct pending pend[RECV_BATCH];
+	size_t n = 0;
+
+	for (int i = 0; i < RECV_BATCH && !stopping; i++) {
+		int ev = 0;
+		size_t evsz = sizeof(ev);
+
+		if (read_one(b, &pend[n]))
+			n++;
+		if (zmq_getsockopt(b->router, ZMQ_EVENTS, &ev, &evsz) != 0 ||
+		    !(ev & ZMQ_POLLIN))
+			break;
+		if (i % 16 == 15) {
+			/* Let pending handshakes through. */
+			int zev = 0;
+
+			evsz = sizeof(zev);
+			zmq_getsockopt(b->zap, ZMQ_EVENTS, &zev, &evsz);
+			if (zev & ZMQ_POLLIN)
+				zap_handle(b);
+		}
+	}
+	if (n == 0)
+		return;
+	check_start(b, pend, n);
+	if (broker_batch_begin(b) != 0)
+		b->batch = NULL;        /* each request then commits alone */
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = &pend[i];
+		size_t len;
+		const void *frame = frame_of(p, &len);
+
+		check_wait(b, pend, i);
+
+		if (broker_process_checked(b, p->conn, frame, len,
+		    p->within ? &p->pc : NULL, &p->reply, &p->len) != 0)
+			p->reply = NULL;
+		else {
+			p->has_id = b->last_has_id;
+			memcpy(p->id, b->last_id, sizeof(p->id));
+		}
+		if (p->within)
+			precheck_free(&p->pc);
+		zmq_msg_close(&p->data);
+		if (p->reply == NULL)
+			zmq_msg_close(&p->rid);
+	}
+	answer_all(b, pend, n);
 }
 
 static void reload_registry(struct broker *b);
@@ -483,25 +752,7 @@ serve(struct broker *b)
 		if (items[1].revents & ZMQ_POLLIN)
 			zap_handle(b);
 		if (items[0].revents & ZMQ_POLLIN)
-			for (int i = 0; i < RECV_BATCH && !stopping; i++) {
-				int ev = 0;
-				size_t evsz = sizeof(ev);
-
-				serve_one(b);
-				if (zmq_getsockopt(b->router, ZMQ_EVENTS, &ev,
-				    &evsz) != 0 || !(ev & ZMQ_POLLIN))
-					break;
-				if (i % 16 == 15) {
-					/* Let pending handshakes through. */
-					int zev = 0;
-
-					evsz = sizeof(zev);
-					zmq_getsockopt(b->zap, ZMQ_EVENTS, &zev,
-					    &evsz);
-					if (zev & ZMQ_POLLIN)
-						zap_handle(b);
-				}
-			}
+			serve_batch(b);
 	}
 	log_info("stopping");
 	return 0;
@@ -696,7 +947,20 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
+	{
+		long long n = b.cfg.verify_threads;
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+		if (n < 0)
+			n = cores > 1 ? (cores - 1 < 16 ? cores - 1 : 16) : 0;
+		if ((r = vpool_start((size_t)n)) != 0) {
+			log_error("verify threads: %s", ehx_strerror(r));
+			goto out;
+		}
+		log_info("%lld verify threads", n);
+	}
 	status = serve(&b) == 0 ? 0 : 1;
+	vpool_stop();
 out:
 	broker_free(&b);
 	return status;

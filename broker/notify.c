@@ -292,7 +292,7 @@ emit_one(struct request *rq, MDB_txn *txn, const struct notify_plan *p)
 	n.consent_id = (char *)p->consent_id;
 	n.agreement = b->policy.id;
 	n.flagged_at = rq->now;
-	if ((r = ehx_random(id, sizeof(id))) != 0)
+	if ((r = ehx_message_id(id)) != 0)
 		return EHX_ERR_INTERNAL;
 	body.message_id.data = id;
 	body.message_id.len = sizeof(id);

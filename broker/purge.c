@@ -143,6 +143,7 @@ purge_evidence(struct store *s, MDB_txn *txn, int64_t horizon, uint64_t *n)
 	while (seq < size && *n < PURGE_BATCH) {
 		MDB_val v, ek;
 		Ehx__AuditRecord *rec;
+		unsigned char ekey[8];
 		bool old;
 
 		if ((r = store_audit_get(s, txn, seq + 1, &v)) != 0)
@@ -151,9 +152,10 @@ purge_evidence(struct store *s, MDB_txn *txn, int64_t horizon, uint64_t *n)
 		    v.mv_data)) == NULL)
 			return EHX_ERR_STORAGE;
 		old = rec->time < horizon;
-		if (old && rec->envelope_hash.len == 32) {
-			ek.mv_data = rec->envelope_hash.data;
-			ek.mv_size = 32;
+		if (old) {
+			put_be64(ekey, seq + 1);
+			ek.mv_data = ekey;
+			ek.mv_size = sizeof(ekey);
 			rc = mdb_del(txn, s->evidence, &ek, NULL);
 			if (rc == 0)
 				(*n)++;

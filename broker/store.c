@@ -8,7 +8,10 @@
  *   tree         level (1) ‖ index (8, BE)    → SHA-256 of that complete subtree
  *   checkpoints  size (8, BE)                 → Checkpoint (signed, immutable)
  *   cosign       size (8, BE) ‖ agency        → Cosignature
- *   evidence     SHA-256 of an envelope       → the envelope's bytes
+ *   evidence     seq (8, BE)                  → the envelope that audit record
+ *                                               seq names, sealed (its SHA-256
+ *                                               in the AD): appended, not
+ *                                               written all over the tree
  *   audit_child  child ‖ seq (8, BE)          → (empty): one child's records
  *   alerts       seq (8, BE) ‖ 0              → Alert (a break-glass event)
  *                seq (8, BE) ‖ 1              → StoredReview (its review)
@@ -95,7 +98,7 @@ store_err(int rc)
  * another layout (or an unstamped one with records, from before stamping)
  * is refused rather than misread. There is no migration yet.
  */
-#define STORE_FORMAT 2
+#define STORE_FORMAT 3
 
 static int
 check_format(struct store *s, MDB_txn *txn, bool readonly, char *err,
@@ -506,35 +509,36 @@ store_checkpoint_put(struct store *s, MDB_txn *txn, const Ehx__Checkpoint *cp,
 
 int
 store_evidence_put(struct store *s, MDB_txn *txn,
-    const struct ehx_pseudokey *pk, const unsigned char hash[32],
+    const struct ehx_pseudokey *pk, uint64_t seq, const unsigned char hash[32],
     const void *env, size_t len)
 {
-	MDB_val key = { 32, (void *)hash }, val;
-	unsigned char *sealed;
+	unsigned char k[8], *sealed;
+	MDB_val key = { sizeof(k), k }, val;
 	size_t n;
 	int rc;
 
-	if (mdb_get(txn, s->evidence, &key, &val) == 0)
-		return 0;               /* kept already */
+	put_be64(k, seq);
 	if ((rc = ehx_evidence_seal(pk, hash, env, len, &sealed, &n)) != 0)
 		return rc == EHX_ERR_NOMEM ? rc : EHX_ERR_INTERNAL;
 	val.mv_data = sealed;
 	val.mv_size = n;
-	rc = mdb_put(txn, s->evidence, &key, &val, 0);
+	rc = mdb_put(txn, s->evidence, &key, &val, MDB_APPEND);
 	free(sealed);
 	return store_err(rc);
 }
 
 int
 store_evidence_get(struct store *s, MDB_txn *txn,
-    const struct ehx_pseudokey *pk, const unsigned char hash[32],
+    const struct ehx_pseudokey *pk, uint64_t seq, const unsigned char hash[32],
     unsigned char **env, size_t *len)
 {
-	MDB_val key = { 32, (void *)hash }, val;
+	unsigned char k[8];
+	MDB_val key = { sizeof(k), k }, val;
 	int rc;
 
 	*env = NULL;
 	*len = 0;
+	put_be64(k, seq);
 	if ((rc = mdb_get(txn, s->evidence, &key, &val)) != 0)
 		return store_err(rc);
 	if (ehx_evidence_open(pk, hash, val.mv_data, val.mv_size, env,
@@ -618,7 +622,7 @@ store_keep_certs(struct store *s, const struct ehx_cert *own,
  * so that a full store still answers — and accounts for — reads.
  */
 bool
-store_nearly_full(struct store *s)
+store_nearly_full(struct store *s, size_t pending)
 {
 	MDB_envinfo info;
 	MDB_stat st;
@@ -626,7 +630,7 @@ store_nearly_full(struct store *s)
 
 	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
 		return false;
-	used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+	used = (info.me_last_pgno + 1) * (size_t)st.ms_psize + pending;
 	reserve = info.me_mapsize / 10;
 	if (reserve < STORE_RESERVE)
 		reserve = STORE_RESERVE < info.me_mapsize / 4 ? STORE_RESERVE :

@@ -220,7 +220,7 @@ seal_reply(struct request *rq, const unsigned char *in_reply_to, int code,
 	Ehx__Body *r = &rq->reply;
 	int rc;
 
-	if ((rc = ehx_random(id, sizeof(id))) != 0)
+	if ((rc = ehx_message_id(id)) != 0)
 		return rc;
 	r->message_id.data = id;
 	r->message_id.len = sizeof(id);
@@ -305,7 +305,10 @@ commit_with_checkpoint(struct broker *b, MDB_txn *txn)
 	}
 	if ((rc = store_err(mdb_txn_commit(txn))) != 0)
 		return rc;
-	if (made && (rc = checkpoint_adopt(b)) != 0)
+	/* In a group commit, txn was a child of the batch: the checkpoint is
+	 * read back from the batch, and replies carrying it wait, like every
+	 * reply, for the batch to commit. */
+	if (made && (rc = checkpoint_adopt_in(b, b->batch)) != 0)
 		log_error("the new checkpoint could not be read back: %s",
 		    ehx_strerror(rc));
 	return 0;
@@ -324,15 +327,31 @@ audit_only(struct request *rq, const char *action, int code,
 	if (rq->b->store.failed)
 		return EHX_ERR_STORAGE;
 	audit_fill(rq, &rec, &person, action, code);
-	if ((rc = mdb_txn_begin(rq->b->store.env, NULL, 0, &txn)) != 0)
+	if ((rc = mdb_txn_begin(rq->b->store.env, rq->b->batch, 0, &txn)) != 0)
 		return store_err(rc);
 	if ((rc = store_audit_append(&rq->b->store, txn, &rec)) != 0 ||
 	    (evidence != NULL && (rc = store_evidence_put(&rq->b->store, txn,
-	    rq->b->pkey, rq->envelope_hash, evidence, evlen)) != 0)) {
+	    rq->b->pkey, rec.seq, rq->envelope_hash, evidence, evlen)) != 0)) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
 	return commit_with_checkpoint(rq->b, txn);
+}
+
+/*
+ * Remember whom the reply answers, and count what this request may have
+ * added to a group commit still open (a guess that errs high: its frame
+ * kept as evidence, its audit record and tree nodes, its replay entry and
+ * effects, with the pages they dirty).
+ */
+static void
+note_answered(struct broker *b, const unsigned char *id, size_t len)
+{
+	b->last_has_id = id != NULL;
+	if (id != NULL)
+		memcpy(b->last_id, id, EHX_MSGID_LEN);
+	if (b->batch != NULL)
+		b->batch_bytes += 3 * len + 4096;
 }
 
 /* Run the payload's checks and handler in a child transaction. */
@@ -372,7 +391,8 @@ decide(struct request *rq, MDB_txn *parent, char *why, size_t whysz)
 	}
 	if ((r = ehx_validate_request(body, rq->now, why, whysz)) != 0)
 		return r;
-	if (is_change(body->payload_case) && store_nearly_full(&rq->b->store)) {
+	if (is_change(body->payload_case) && store_nearly_full(&rq->b->store,
+	    rq->b->batch_bytes)) {
 		snprintf(why, whysz, "the broker's store is nearly full: changes "
 		    "are refused to keep room for the audit records of reads; "
 		    "its operator must raise map_size_mb");
@@ -392,9 +412,57 @@ decide(struct request *rq, MDB_txn *parent, char *why, size_t whysz)
 	return store_err(rc);
 }
 
+bool
+broker_rate_take(struct broker *b, const struct agency *conn)
+{
+	return rate_take(b, (struct agency *)conn, ehx_now_ms());
+}
+
+void
+broker_precheck(const struct broker *b, const void *frame, size_t len,
+    struct precheck *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	ehx_sha256(frame, len, pc->hash);
+	if ((pc->code = ehx_envelope_decode(frame, len, &pc->env)) != 0)
+		return;
+	if ((pc->agency = registry_by_fpr(&b->reg, pc->env->signer.data,
+	    &pc->cert)) == NULL)
+		pc->code = EHX_ERR_UNKNOWN_CERTIFICATE;
+	else
+		pc->code = ehx_envelope_verify(pc->env,
+		    ehx_cert_pubkey(pc->cert));
+	if (pc->code == 0)
+		pc->code = ehx_body_decode(pc->env->body.data,
+		    pc->env->body.len, &pc->body, pc->why, sizeof(pc->why));
+}
+
+void
+precheck_free(struct precheck *pc)
+{
+	ehx_body_free(pc->body);
+	ehx_envelope_free(pc->env);
+	pc->body = NULL;
+	pc->env = NULL;
+}
+
 int
 broker_process(struct broker *b, const struct agency *conn, const void *frame,
     size_t len, unsigned char **out, size_t *outlen)
+{
+	struct precheck pc;
+	bool within = broker_rate_take(b, conn);
+
+	if (within)
+		broker_precheck(b, frame, len, &pc);
+	return broker_process_checked(b, conn, frame, len, within ? &pc : NULL,
+	    out, outlen);
+}
+
+int
+broker_process_checked(struct broker *b, const struct agency *conn,
+    const void *frame, size_t len, struct precheck *pc, unsigned char **out,
+    size_t *outlen)
 {
 	struct request rq;
 	Ehx__Envelope *env = NULL;
@@ -423,9 +491,8 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	rq.conn = conn;
 	rq.now = ehx_now_ms();
 	ehx_arena_reset(b->arena);
-	ehx_sha256(frame, len, hash);
 
-	if (!rate_take(b, (struct agency *)conn, rq.now)) {
+	if (pc == NULL) {
 		/* Over its rate: answered at once, before anything is decoded
 		 * beyond its message id, any signature checked or anything
 		 * stored, and not audited — a flood (of requests or of junk)
@@ -445,20 +512,19 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 			goto internal;
 		goto done;
 	}
-	if ((code = ehx_envelope_decode(frame, len, &env)) != 0)
-		goto refuse;
-	if ((rq.agency = registry_by_fpr(&b->reg, env->signer.data,
-	    &cert)) == NULL)
-		code = EHX_ERR_UNKNOWN_CERTIFICATE;
-	else
-		code = ehx_envelope_verify(env, ehx_cert_pubkey(cert));
-	if (code != 0) {
-		reply_to = peek_id(env, &peek);
-		goto refuse;
-	}
-	if ((code = ehx_body_decode(env->body.data, env->body.len, &body, why,
-	    sizeof(why))) != 0) {
-		reply_to = peek_id(env, &peek);
+	/* Decoded, its signature checked and its body decoded already
+	 * (broker_precheck, perhaps in another thread): ours to free now. */
+	memcpy(hash, pc->hash, sizeof(rq.envelope_hash));
+	env = pc->env;
+	body = pc->body;
+	pc->env = NULL;
+	pc->body = NULL;
+	rq.agency = pc->agency;
+	cert = pc->cert;
+	if ((code = pc->code) != 0) {
+		snprintf(why, sizeof(why), "%s", pc->why);
+		if (env != NULL)
+			reply_to = peek_id(env, &peek);
 		goto refuse;
 	}
 	rq.body = body;
@@ -505,7 +571,7 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 		code = EHX_ERR_MALFORMED;
 		goto refuse;
 	}
-	if ((rc = mdb_txn_begin(b->store.env, NULL, 0, &txn)) != 0) {
+	if ((rc = mdb_txn_begin(b->store.env, b->batch, 0, &txn)) != 0) {
 		code = store_err(rc);
 		goto refuse;
 	}
@@ -699,7 +765,7 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 		    (code == 0 && (rc = audit_side_records(&rq, txn,
 		    rec.seq)) != 0) ||
 		    (evidence && (rc = store_evidence_put(&b->store, txn,
-		    b->pkey, hash, frame, len)) != 0) ||
+		    b->pkey, rec.seq, hash, frame, len)) != 0) ||
 		    (code == 0 && (rc = notify_emit(&rq, txn)) != 0))
 			goto storage;
 	}
@@ -759,6 +825,7 @@ refuse:
 	goto done;
 
 internal:
+	note_answered(b, reply_to, len);
 	notify_push_drop(b, push_mark);
 	free(sealed);
 	log_error("could not sign a reply");
@@ -772,9 +839,61 @@ internal:
 	ehx_envelope_free(env);
 	return EHX_ERR_INTERNAL;
 done:
+	note_answered(b, reply_to, len);
 	free(sealed);
 	ehx_body_free(peek);
 	ehx_body_free(body);
 	ehx_envelope_free(env);
 	return 0;
+}
+
+int
+broker_batch_begin(struct broker *b)
+{
+	int rc;
+
+	b->batch_bytes = 0;
+	if (b->store.failed)
+		return EHX_ERR_STORAGE;
+	if ((rc = mdb_txn_begin(b->store.env, NULL, 0, &b->batch)) != 0) {
+		b->batch = NULL;
+		return store_err(rc);
+	}
+	return 0;
+}
+
+int
+broker_batch_commit(struct broker *b)
+{
+	int rc;
+
+	if (b->batch == NULL)
+		return 0;
+	rc = store_err(mdb_txn_commit(b->batch));
+	b->batch = NULL;
+	b->batch_bytes = 0;
+	if (rc == 0)
+		return 0;
+	/* Nothing of the batch was stored: no notification of it may go
+	 * out, and the checkpoint in force is the last one committed. */
+	log_error("storage: a group commit failed: %s", ehx_strerror(rc));
+	note_storage_failure(b, rc);
+	notify_push_drop(b, 0);
+	if (checkpoint_adopt(b) != 0)
+		log_error("the checkpoint in force could not be read back");
+	return rc;
+}
+
+int
+broker_refuse(struct broker *b, const struct agency *conn,
+    const unsigned char *id, int code, unsigned char **out, size_t *outlen)
+{
+	struct request rq;
+
+	memset(&rq, 0, sizeof(rq));
+	ehx__body__init(&rq.reply);
+	rq.b = b;
+	rq.conn = conn;
+	rq.now = ehx_now_ms();
+	return seal_reply(&rq, id, code, NULL, out, outlen);
 }

@@ -34,8 +34,15 @@ struct ehx_cert {
 	int64_t not_before, not_after;
 };
 
+/*
+ * The private key is read with OpenSSL (PEM, PKCS#8) and kept only as
+ * libsodium's expanded Ed25519 secret key, in sodium_malloc'd memory
+ * (guarded, locked, wiped when freed): libsodium signs about twice as fast
+ * as OpenSSL 3.0, and Ed25519 signatures are deterministic, so both make
+ * the same bytes (tests/unit/test_crypto.c checks it).
+ */
 struct ehx_signer {
-	EVP_PKEY *key;
+	unsigned char *sk;              /* crypto_sign_SECRETKEYBYTES */
 	struct ehx_cert *cert;
 };
 
@@ -247,28 +254,37 @@ ehx_signer_load(const char *key_path, const char *cert_path,
     struct ehx_signer **out)
 {
 	struct ehx_signer *s = NULL;
-	unsigned char pub[EHX_KEY_LEN];
-	size_t publen = sizeof(pub);
+	EVP_PKEY *key = NULL;
+	unsigned char pub[EHX_KEY_LEN], seed[crypto_sign_SEEDBYTES];
+	size_t publen = sizeof(pub), seedlen = sizeof(seed);
 	int r;
 
 	*out = NULL;
+	pthread_once(&sodium_once, sodium_start);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return EHX_ERR_NOMEM;
-	if ((s->key = read_pkey(key_path, 1, &r)) == NULL)
+	if ((key = read_pkey(key_path, 1, &r)) == NULL)
 		goto out;
 	r = EHX_ERR_CRYPTO;
-	if (EVP_PKEY_get_id(s->key) != EVP_PKEY_ED25519)
+	if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519)
 		goto out;
 	if ((r = ehx_cert_load(cert_path, &s->cert)) != 0)
 		goto out;
+	r = EHX_ERR_NOMEM;
+	if ((s->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL)
+		goto out;
 	r = EHX_ERR_CRYPTO;
-	if (EVP_PKEY_get_raw_public_key(s->key, pub, &publen) != 1 ||
-	    publen != EHX_KEY_LEN || !ehx_ct_eq(pub, s->cert->pub, publen))
+	if (EVP_PKEY_get_raw_private_key(key, seed, &seedlen) != 1 ||
+	    seedlen != sizeof(seed) ||
+	    crypto_sign_seed_keypair(pub, s->sk, seed) != 0 ||
+	    !ehx_ct_eq(pub, s->cert->pub, publen))
 		goto out;
 	*out = s;
 	s = NULL;
 	r = 0;
 out:
+	OPENSSL_cleanse(seed, sizeof(seed));
+	EVP_PKEY_free(key);	/* OpenSSL clears private key material */
 	ehx_signer_free(s);
 	return r;
 }
@@ -278,7 +294,7 @@ ehx_signer_free(struct ehx_signer *s)
 {
 	if (s == NULL)
 		return;
-	EVP_PKEY_free(s->key);	/* OpenSSL clears private key material */
+	sodium_free(s->sk);	/* wipes it */
 	ehx_cert_free(s->cert);
 	free(s);
 }
@@ -290,18 +306,9 @@ int
 ehx_signer_sign(const struct ehx_signer *s, const void *msg, size_t len,
     unsigned char sig[EHX_SIG_LEN])
 {
-	EVP_MD_CTX *ctx;
-	size_t siglen = EHX_SIG_LEN;
-	int r = EHX_ERR_CRYPTO;
-
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return EHX_ERR_NOMEM;
-	if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->key) == 1 &&
-	    EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 &&
-	    siglen == EHX_SIG_LEN)
-		r = 0;
-	EVP_MD_CTX_free(ctx);
-	return r;
+	if (crypto_sign_detached(sig, NULL, msg, len, s->sk) != 0)
+		return EHX_ERR_CRYPTO;
+	return 0;
 }
 
 int

@@ -36,6 +36,18 @@ ehx_random(void *buf, size_t n)
 	return 0;
 }
 
+int
+ehx_message_id(unsigned char id[EHX_MSGID_LEN])
+{
+	uint64_t t = (uint64_t)ehx_now_ms();
+
+	/* The time first, so that what is keyed by message id (the broker's
+	 * replay index, the agent's) is written at its end, not all over. */
+	for (int i = 0; i < 6; i++)
+		id[i] = (unsigned char)(t >> (40 - 8 * i));
+	return ehx_random(id + 6, EHX_MSGID_LEN - 6);
+}
+
 char *
 ehx_hex(char *out, const void *in, size_t n)
 {

@@ -9,12 +9,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "ehx/limits.h"
 
 /* Milliseconds since the epoch, UTC. */
 int64_t ehx_now_ms(void);
 
 /* Fill buf with n bytes from the CSPRNG. Returns 0 or EHX_ERR_CRYPTO. */
 int ehx_random(void *buf, size_t n);
+/* A new message id: the time in ms (48 bits, big-endian), then 80 bits from
+ * the CSPRNG. Unique is all that is asked of it (PROTOCOL.md §5); the time
+ * first keeps writes keyed by it local. */
+int ehx_message_id(unsigned char id[EHX_MSGID_LEN]);
 
 /* Lower-case hex of n bytes into out, which holds 2n+1 bytes. Returns out. */
 char *ehx_hex(char *out, const void *in, size_t n);

@@ -126,7 +126,7 @@ main(int argc, char **argv)
 		unsigned char id[EHX_MSGID_LEN];
 		char nhs[EHX_NHS_LEN + 1], ref[64];
 
-		ehx_random(id, sizeof(id));
+		ehx_message_id(id);
 		nhs_for(i % children, nhs);
 		snprintf(ref, sizeof(ref), "%s-%ld", tag, i);
 		b.message_id.data = id;

@@ -552,6 +552,104 @@ test_publish_ack(void **state)
 	reply_free(&r);
 }
 
+/*
+ * Group commit (main.c's serving loop): requests decided in one batch see
+ * each other's effects, nothing of them is visible (or durable) before the
+ * batch commits, and a batch that never commits leaves no trace: the same
+ * envelope sent again is decided afresh, and its error reply is signed.
+ */
+static void
+test_group_commit(void **state)
+{
+	struct msg m1, m2, m3, m4;
+	struct reply r;
+	struct counts before = counts_of(&b), now;
+	char nhs[EHX_NHS_LEN + 1];
+	unsigned char *frame = NULL, *err = NULL;
+	size_t len = 0, errlen = 0;
+	const Ehx__Ack *ack;
+
+	(void)state;
+	nhs_make(71, nhs);
+	assert_int_equal(broker_batch_begin(&b), 0);
+	assert_non_null(b.batch);
+	msg_publish(&m1, "police", nhs, "GC-1", 2, EHX__ROLE__ROLE_PRACTITIONER);
+	send_msg(POLICE, "police", &m1, &r);
+	ack = expect_ack(&r);
+	assert_false(ack->unchanged);
+	reply_free(&r);
+	/* The same flag again, in the same batch: it sees the first. */
+	msg_publish(&m2, "police", nhs, "GC-1", 2, EHX__ROLE__ROLE_PRACTITIONER);
+	send_msg(POLICE, "police", &m2, &r);
+	assert_true(expect_ack(&r)->unchanged);
+	reply_free(&r);
+	/* A refusal in the batch is audited in it and harms nothing else. */
+	msg_publish(&m3, "police", nhs, "GC-3", 2, EHX__ROLE__ROLE_ADMIN);
+	send_msg(POLICE, "police", &m3, &r);
+	expect_error(&r, EHX_ERR_NOT_PERMITTED);
+	reply_free(&r);
+	/* Nothing is visible outside the batch before it commits. */
+	now = counts_of(&b);
+	assert_int_equal(now.flags, before.flags);
+	assert_int_equal(now.audit, before.audit);
+	assert_int_equal(now.replay, before.replay);
+	assert_int_equal(broker_batch_commit(&b), 0);
+	assert_null(b.batch);
+	now = counts_of(&b);
+	assert_int_equal(now.flags, before.flags + 1);
+	assert_int_equal(now.audit, before.audit + 3);
+	assert_int_equal(now.replay, before.replay + 3);  /* each decision */
+
+	/* A batch that fails to commit (here: abandoned) stores nothing. */
+	before = now;
+	assert_int_equal(broker_batch_begin(&b), 0);
+	msg_publish(&m4, "police", nhs, "GC-4", 3, EHX__ROLE__ROLE_PRACTITIONER);
+	assert_int_equal(ehx_envelope_seal(signers[POLICE], &m4.body, &frame,
+	    &len), 0);
+	process(&b, "police", frame, len, m4.id, &r);
+	expect_ack(&r);
+	reply_free(&r);
+	assert_true(b.last_has_id);
+	assert_memory_equal(b.last_id, m4.id, EHX_MSGID_LEN);
+	mdb_txn_abort(b.batch);
+	b.batch = NULL;
+	notify_push_drop(&b, 0);
+	now = counts_of(&b);
+	assert_int_equal(now.flags, before.flags);
+	assert_int_equal(now.audit, before.audit);
+	assert_int_equal(now.replay, before.replay);
+	/* Its requester hears a signed error naming it... */
+	assert_int_equal(broker_refuse(&b, registry_by_id(&b.reg, "police"),
+	    m4.id, EHX_ERR_INTERNAL, &err, &errlen), 0);
+	{
+		Ehx__Envelope *e = NULL;
+		Ehx__Body *eb = NULL;
+		char why[128];
+
+		assert_int_equal(ehx_envelope_decode(err, errlen, &e), 0);
+		assert_int_equal(ehx_envelope_verify(e,
+		    ehx_cert_pubkey(broker_cert)), 0);
+		assert_int_equal(ehx_body_decode(e->body.data, e->body.len,
+		    &eb, why, sizeof(why)), 0);
+		assert_int_equal(eb->payload_case, EHX__BODY__PAYLOAD_ERROR);
+		assert_int_equal(eb->error->code,
+		    ehx_err_to_wire(EHX_ERR_INTERNAL));
+		assert_memory_equal(eb->in_reply_to.data, m4.id, EHX_MSGID_LEN);
+		ehx_body_free(eb);
+		ehx_envelope_free(e);
+	}
+	free(err);
+	/* ...and the same envelope again is decided afresh, not as a
+	 * replay of a decision that was never stored. */
+	process(&b, "police", frame, len, m4.id, &r);
+	assert_false(expect_ack(&r)->unchanged);
+	reply_free(&r);
+	free(frame);
+	now = counts_of(&b);
+	assert_int_equal(now.flags, before.flags + 1);
+	assert_int_equal(now.audit, before.audit + 1);
+}
+
 static void
 test_replay_different_body(void **state)
 {
@@ -1813,6 +1911,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_publish_ack),
+		cmocka_unit_test(test_group_commit),
 		cmocka_unit_test(test_replay_different_body),
 		cmocka_unit_test(test_same_envelope_twice),
 		cmocka_unit_test(test_wrong_sender),

@@ -112,8 +112,8 @@ static void
 put_record(MDB_txn *txn, int64_t time, int i)
 {
 	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
-	unsigned char hash[32], env[40];
-	MDB_val k = { 32, hash }, v = { sizeof(env), env };
+	unsigned char hash[32], env[40], k8[8];
+	MDB_val k = { sizeof(k8), k8 }, v = { sizeof(env), env };
 
 	memset(env, i, sizeof(env));
 	ehx_sha256(env, sizeof(env), hash);
@@ -123,7 +123,9 @@ put_record(MDB_txn *txn, int64_t time, int i)
 	rec.envelope_hash.data = hash;
 	rec.envelope_hash.len = 32;
 	assert_int_equal(store_audit_append(&b.store, txn, &rec), 0);
-	/* Evidence as the broker keeps it (sealed); purge only deletes. */
+	/* Evidence where the broker keeps it, under the record's seq (its
+	 * bytes sealed there; purge only deletes). */
+	put_be64(k8, rec.seq);
 	assert_int_equal(mdb_put(txn, b.store.evidence, &k, &v, 0), 0);
 }
 

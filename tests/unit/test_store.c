@@ -94,7 +94,7 @@ test_open(void **state)
 	 * is changed. */
 	{
 		MDB_txn *txn;
-		unsigned char v[8] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+		unsigned char v[8] = { 0, 0, 0, 0, 0, 0, 0, 2 };
 		MDB_val k = { 6, (void *)"format" }, d = { 8, v };
 		MDB_val ak = { 8, v }, ad = { 1, (void *)"x" };
 
@@ -106,8 +106,8 @@ test_open(void **state)
 		store_close(&s);
 		assert_int_equal(store_open(&s, path, 16 * MiB, false, err,
 		    sizeof(err)), EHX_ERR_STORAGE);
-		assert_non_null(strstr(err, "this store has layout 1; this "
-		    "ehx-broker reads layout 2 only"));
+		assert_non_null(strstr(err, "this store has layout 2; this "
+		    "ehx-broker reads layout 3 only"));
 		assert_true(strncmp(err, path, strlen(path)) == 0);
 		assert_null(s.env);
 		assert_int_equal(store_open(&s, path, 16 * MiB, true, err,
