@@ -12,7 +12,7 @@ export EHX_BIN=$BIN
 N=${EHX_BENCH_SAMPLES:-200}
 OUTJSON=${EHX_BENCH_OUT:-$top/build/bench/notify.json}
 SB=$(mktemp -d "${TMPDIR:-/tmp}/ehx-bench.XXXXXX")
-trap '"$top/tests/sandbox" down "$SB" >/dev/null 2>&1 || true; rm -rf "$SB"' EXIT
+[ -n "${KEEPSB:-}" ] || trap '"$top/tests/sandbox" down "$SB" >/dev/null 2>&1 || true; rm -rf "$SB"' EXIT
 CHILD=9434765919
 
 "$top/tests/sandbox" up "$SB" >/dev/null
@@ -31,6 +31,8 @@ ehx() { local a=$1; shift; "$BIN/ehx" --agent "$SB/agencies/$a/agent.sock" "$@";
 ehx school publish --wait "$CHILD" --category school_attendance --level 2 \
 	--practitioner "Jo Brown" --ref att-1 >/dev/null
 : >"$SB/hook.times"
+# Run as root, the sandbox's agents (and so the hook) run as nobody.
+chmod 666 "$SB/hook.times"
 : >"$SB/sent.times"
 for i in $(seq 1 "$N"); do
 	date +%s%N >>"$SB/sent.times"
