@@ -4,6 +4,8 @@
 #   make test       build and run every test (unit, integration, fault)
 #   make check-asan the same tests built with AddressSanitizer + UBSan
 #   make demo       bring up a throw-away partnership and show the main job
+#   make bench      the performance benchmark: ceilings, publish, queries at
+#                   10k/100k/1M children, footprint (docs/PERFORMANCE.md)
 #   make bench-notify  time from a publish to another agency's hook (p50, p99)
 #   make bench-ceilings  Ed25519, durable LMDB and ZeroMQ CURVE ceilings here
 #   make deps       install missing Debian packages (as root), or say how
@@ -37,6 +39,8 @@ DEB_PACKAGES := build-essential pkg-config openssl libssl-dev libzmq3-dev \
 	libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev \
 	lmdb-utils libinih-dev libjson-c-dev libcmocka-dev libcsv-dev clang \
 	libclang-rt-14-dev procps python3
+# make bench also draws its plot.
+BENCH_PACKAGES := gnuplot-nox
 # libcsv (ehx import's CSV reader) has no pkg-config file.
 CSV_LIBS := -lcsv
 
@@ -74,7 +78,7 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
 
 .PHONY: all test check-asan test-unit test-integration demo deps install \
 	uninstall clean fuzz fuzz-bins fuzz-run fuzz-seeds bench-notify \
-	bench-ceilings
+	bench-ceilings bench bench-deps
 .DELETE_ON_ERROR:
 
 all: $(BROKER) $(AGENT) $(CLI) $(VERIFY) $(TOOL_BINS)
@@ -127,6 +131,13 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_LINK) $(LIBEHX)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS) $(CSV_LIBS) $(TESTLIBS)
 
+# ehx-gen writes a broker's store with the broker's own handlers.
+$(BUILD)/bin/ehx-gen: $(BUILD)/obj/tests/tools/ehx-gen.o \
+	    $(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
+	    $(LIBEHX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+
 test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
 	    EHX_TEST_TMP=$${TMPDIR:-/tmp} $$t; done
@@ -148,6 +159,18 @@ check-asan:
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@EHX_BIN=$(abspath $(BUILD)/bin) tests/demo
+
+# The benchmark (issue 6; a measurement, never a test): optimised
+# binaries, the machine's ceilings, publish throughput, whole-picture
+# queries at BENCH_SCALES children, notification latency and footprint; a
+# table on standard output, tests/bench/latest.json and latest.svg. About
+# 15 minutes with the default scales (10k, 100k, 1M children).
+bench: deps bench-deps
+	@$(MAKE) --no-print-directory all
+	@EHX_BIN=$(abspath $(BUILD)/bin) tests/bench/bench.sh
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
 
 # Timeliness (a measurement, never a test): ehx publish at the police to
 # the school's hook running, p50 and p99 (EHX_BENCH_SAMPLES, default 200).

@@ -1,0 +1,213 @@
+#!/usr/bin/python3
+"""make bench's report: gather what tests/bench/bench.sh measured (in its
+work directory), print the table with each figure beside its ceiling as a
+ratio, write every figure to OUT/latest.json and draw OUT/latest.svg with
+gnuplot (latency and throughput against the number of children), and the
+same as OUT/latest.png.
+
+usage: report.py WORKDIR OUTDIR "SCALES"
+"""
+import glob
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+
+def load(path):
+    """One JSON object: the whole file, or its last line (the tools print
+    progress lines before it)."""
+    with open(path) as f:
+        text = f.read().strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return json.loads(text.splitlines()[-1])
+
+
+def loadall(pattern):
+    return [load(p) for p in sorted(glob.glob(pattern))]
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main():
+    w, out, scales = sys.argv[1], sys.argv[2], [int(s) for s in sys.argv[3].split()]
+    c = load(f"{w}/ceilings.json")
+    verify_all = c["ed25519_sodium_all"]
+    # The floor under one audited query: a CURVE round trip and one durable
+    # commit (its audit record), on this machine, measured in this run.
+    commit_us = 1e6 / c["lmdb_puts_commit_1"]
+    floor_us = c["zmq_rtt_p50_us"] + commit_us
+
+    pub_runs = loadall(f"{w}/publish_a.[0-9]*.json")
+    pub_mem = loadall(f"{w}/publish_a_mem.*.json")
+    wire = loadall(f"{w}/store_wire.*.json")
+    pub_a = statistics.median(r["acks_per_s"] for r in pub_runs)
+    pb = load(f"{w}/publish_b.json")
+    imports = loadall(f"{w}/import.*.json")
+    pub_b = pb["rows"] / pb["seconds"]
+    idle = [json.loads(l) for l in open(f"{w}/agent_idle.jsonl")]
+    idle_rss = statistics.median(a["rss_kib"] for a in idle)
+    idle_pss = statistics.median(a["pss_kib"] for a in idle)
+    notify = load(f"{w}/notify.json")
+
+    per_scale = {}
+    for n in scales:
+        q = load(f"{w}/query.{n}.json")
+        bt = load(f"{w}/broker_time.{n}.json")
+        g = load(f"{w}/gen.{n}.json")
+        m = load(f"{w}/broker_mem.{n}.json")
+        ps = load(f"{w}/publish_scale.{n}.json")
+        per_scale[n] = {"query_end_to_end_us": q, "query_in_broker": bt,
+                        "generated": g, "broker_memory": m,
+                        "publish_presigned": ps}
+
+    lo, hi = scales[0], scales[-1]
+    p50_lo = per_scale[lo]["query_end_to_end_us"]["p50_us"]
+    p50_hi = per_scale[hi]["query_end_to_end_us"]["p50_us"]
+    p99_hi = per_scale[hi]["query_end_to_end_us"]["p99_us"]
+    targets = [
+        {"target": "durable publishes at the broker (a) >= 0.5 x all-core "
+                   "Ed25519 verifications", "value": round(pub_a / verify_all, 3),
+         "limit": 0.5, "met": pub_a / verify_all >= 0.5},
+        {"target": f"whole-picture query p99 end to end at {hi:,} children "
+                   "< 2 ms", "value_ms": round(p99_hi / 1000, 3),
+         "limit": 2.0, "met": p99_hi < 2000},
+        {"target": f"query p50 at {hi:,} <= 1.5 x p50 at {lo:,}",
+         "value": round(p50_hi / p50_lo, 3), "limit": 1.5,
+         "met": p50_hi / p50_lo <= 1.5},
+        {"target": "agent resident memory idle < 8 MiB",
+         "value_mib": round(idle_rss / 1024, 2), "limit": 8.0,
+         "met": idle_rss < 8 * 1024},
+    ]
+    res = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cores": c["cores"], "cpu": cpu_model(),
+                    "kernel": platform.release()},
+        "ceilings": c,
+        "publish_presigned": {"runs": pub_runs, "memory": pub_mem,
+                              "acks_per_s_median": pub_a,
+                              "ratio_to_verify_all_cores": round(pub_a / verify_all, 3),
+                              "store_through_the_wire": wire},
+        "publish_agents": {"rows": pb["rows"], "seconds": pb["seconds"],
+                           "per_s": round(pub_b), "imports": imports,
+                           "ratio_to_verify_all_cores": round(pub_b / verify_all, 3)},
+        "notification": notify,
+        "footprint": {"agent_idle": idle, "agent_idle_rss_kib": idle_rss,
+                      "agent_idle_pss_kib": idle_pss,
+                      "agent_loaded_rss_peak_kib": pb["agent_rss_peak_kib"],
+                      "broker_loaded_hwm_kib": pb["broker_hwm_kib"]},
+        "query_floor_us": round(floor_us, 1),
+        "scales": {str(n): v for n, v in per_scale.items()},
+        "targets": targets,
+    }
+    os.makedirs(out, exist_ok=True)
+    with open(f"{out}/latest.json", "w") as f:
+        json.dump(res, f, indent=1)
+        f.write("\n")
+
+    rows = []
+    def row(what, value, ceiling="", ratio=""):
+        rows.append((what, value, ceiling, ratio))
+    row("Ed25519 verify/s (libsodium), 1 core / all cores",
+        f"{c['ed25519_sodium_1']:,.0f} / {verify_all:,.0f}")
+    row("LMDB durable puts/s, commit per put / per 256 (appended) / per 256 (random keys)",
+        f"{c['lmdb_puts_commit_1']:,.0f} / {c['lmdb_puts_commit_256']:,.0f} / "
+        f"{c['lmdb_puts_random_commit_256']:,.0f}")
+    row("ZeroMQ CURVE round trip p50 / p99 (us); msgs/s pipelined",
+        f"{c['zmq_rtt_p50_us']:.0f} / {c['zmq_rtt_p99_us']:.0f}; {c['zmq_msgs_per_s']:,.0f}")
+    row("publish (a) pre-signed, acked/s (median of 3)", f"{pub_a:,.0f}",
+        f"{verify_all:,.0f} verify/s", f"{pub_a / verify_all:.2f}")
+    row("publish (b) four agents signing, acked/s", f"{pub_b:,.0f}",
+        f"{verify_all:,.0f} verify/s", f"{pub_b / verify_all:.2f}")
+    for n in scales:
+        s = per_scale[n]
+        q, bt = s["query_end_to_end_us"], s["query_in_broker"]["broker_query_us"]
+        row(f"{n:,} children: query end to end p50 / p99 / p99.9 (us)",
+            f"{q['p50_us']:.0f} / {q['p99_us']:.0f} / {q['p999_us']:.0f}",
+            f"floor {floor_us:.0f}", f"{floor_us / q['p50_us']:.2f}")
+        row(f"{n:,} children: query in the broker p50 / p99 / p99.9 (us)",
+            f"{bt['p50']:.0f} / {bt['p99']:.0f} / {bt['p999']:.0f}",
+            f"commit {commit_us:.0f}", f"{commit_us / bt['p50']:.2f}")
+        ps = s["publish_presigned"]["acks_per_s"]
+        row(f"{n:,} children: publish (a) into the store, acked/s", f"{ps:,.0f}",
+            f"{verify_all:,.0f} verify/s", f"{ps / verify_all:.2f}")
+        g = s["generated"]
+        row(f"{n:,} children: store bytes a flag (generated) / broker RSS MiB",
+            f"{g['bytes_per_flag']:,.0f} / {s['broker_memory']['broker_rss_kib'] / 1024:.1f}")
+    row("store bytes a publish through the wire (with envelope, replay)",
+        f"{statistics.median(x['bytes_per_publish'] for x in wire):,.0f}")
+    row("notification publish -> other agency's hook p50 / p99 (ms)",
+        f"{notify['p50_ms']} / {notify['p99_ms']}")
+    row("agent RSS idle / PSS idle / RSS peak loaded (MiB)",
+        f"{idle_rss / 1024:.1f} / {idle_pss / 1024:.1f} / {pb['agent_rss_peak_kib'] / 1024:.1f}",
+        "8 MiB", f"{idle_rss / 1024 / 8:.2f}")
+    row("broker RSS peak, publish (a) (MiB)",
+        f"{max(m['broker_hwm_kib'] for m in pub_mem) / 1024:.1f}")
+    wid = [max(len(r[i]) for r in rows) for i in range(4)]
+    hdr = ("figure", "value", "ceiling", "ratio")
+    wid = [max(wid[i], len(hdr[i])) for i in range(4)]
+    fmt = f"%-{wid[0]}s  %{wid[1]}s  %{wid[2]}s  %{wid[3]}s"
+    print(fmt % hdr)
+    for r in rows:
+        print(fmt % r)
+    print()
+    for t in targets:
+        v = t.get("value", t.get("value_ms", t.get("value_mib")))
+        print(f"{'met    ' if t['met'] else 'NOT met'}  {t['target']}: {v}")
+
+    # The plot: latency (left axis, log) and publish throughput (right
+    # axis) against the number of children (log).
+    dat = f"{w}/plot.dat"
+    with open(dat, "w") as f:
+        for n in scales:
+            s = per_scale[n]
+            q, bt = s["query_end_to_end_us"], s["query_in_broker"]["broker_query_us"]
+            f.write(f"{n} {q['p50_us'] / 1000} {q['p99_us'] / 1000} "
+                    f"{q['p999_us'] / 1000} {bt['p50'] / 1000} {bt['p99'] / 1000} "
+                    f"{s['publish_presigned']['acks_per_s']}\n")
+    if shutil.which("gnuplot") is None:
+        print(f"gnuplot is missing: no plot ({out}/latest.svg)", file=sys.stderr)
+        return
+    body = f"""
+set title 'EHX on {c["cores"]} cores: whole-picture query latency and publish throughput'
+set logscale x
+set xlabel 'children in the store (about five flags each)'
+set ylabel 'query latency (ms)'
+set y2label 'durable publishes acknowledged per second'
+set ytics nomirror
+set y2tics
+set yrange [0:*]
+set y2range [0:*]
+set key outside bottom center horizontal
+set grid
+plot '{dat}' using 1:2 with linespoints title 'end to end p50', \\
+     '' using 1:3 with linespoints title 'end to end p99', \\
+     '' using 1:4 with linespoints title 'end to end p99.9', \\
+     '' using 1:5 with linespoints dashtype 2 title 'in the broker p50', \\
+     '' using 1:6 with linespoints dashtype 2 title 'in the broker p99', \\
+     '' using 1:7 axes x1y2 with linespoints lw 2 title 'publishes/s (right)', \\
+     2 with lines lc rgb 'red' dashtype 3 title 'p99 target 2 ms'
+"""
+    for term, ext in (("svg size 900,520 dynamic font 'sans,12'", "svg"),
+                      ("pngcairo size 900,520 font 'sans,10'", "png")):
+        subprocess.run(["gnuplot"], text=True, check=True,
+                       input=f"set terminal {term}\nset output '{out}/latest.{ext}'\n" + body)
+    print(f"\nwrote {out}/latest.json, {out}/latest.svg and {out}/latest.png")
+
+
+if __name__ == "__main__":
+    main()
