@@ -5,7 +5,9 @@
  *   consent      child ‖ consent id ‖ 0       → StoredConsent (as recorded)
  *                child ‖ consent id ‖ 1       → StoredWithdrawal
  *   audit        seq (8 bytes, big-endian)    → AuditRecord (leaf seq - 1)
- *   tree         level (1) ‖ index (8, BE)    → SHA-256 of that complete subtree
+ *   tree         last leaf (8, BE) ‖ level (1) → SHA-256 of the complete subtree
+ *                                               at that level ending at that
+ *                                               leaf (appended: tree_key)
  *   checkpoints  size (8, BE)                 → Checkpoint (signed, immutable)
  *   cosign       size (8, BE) ‖ agency        → Cosignature
  *   evidence     seq (8, BE)                  → the envelope that audit record
@@ -98,7 +100,7 @@ store_err(int rc)
  * another layout (or an unstamped one with records, from before stamping)
  * is refused rather than misread. There is no migration yet.
  */
-#define STORE_FORMAT 3
+#define STORE_FORMAT 4
 
 static int
 check_format(struct store *s, MDB_txn *txn, bool readonly, char *err,
@@ -346,6 +348,23 @@ struct tree_ctx {
 	MDB_txn *txn;
 };
 
+/*
+ * The key of the complete subtree at level and index: the last leaf it
+ * covers ((index + 1) * 2^level - 1, 8 bytes BE), then its level. So the
+ * nodes one append makes (the leaf and the subtrees it completes) are
+ * written together at the end of the database, not one at the end of each
+ * level's range. False if it cannot be a node of a log of 2^64 leaves.
+ */
+static bool
+tree_key(unsigned char k[9], unsigned level, uint64_t index)
+{
+	if (level > 63 || index > (UINT64_MAX >> level) - 1)
+		return false;
+	put_be64(k, ((index + 1) << level) - 1);
+	k[8] = (unsigned char)level;
+	return true;
+}
+
 static int
 tree_get(void *ctx, unsigned level, uint64_t index,
     unsigned char out[EHX_HASH_LEN])
@@ -355,8 +374,8 @@ tree_get(void *ctx, unsigned level, uint64_t index,
 	MDB_val key = { sizeof(k), k }, val;
 	int rc;
 
-	k[0] = (unsigned char)level;
-	put_be64(k + 1, index);
+	if (!tree_key(k, level, index))
+		return EHX_ERR_STORAGE;
 	if ((rc = mdb_get(t->txn, t->s->tree, &key, &val)) != 0)
 		return rc == MDB_NOTFOUND ? EHX_ERR_STORAGE : store_err(rc);
 	if (val.mv_size != EHX_HASH_LEN)
@@ -373,9 +392,11 @@ tree_put(void *ctx, unsigned level, uint64_t index,
 	unsigned char k[9];
 	MDB_val key = { sizeof(k), k }, val = { EHX_HASH_LEN, (void *)hash };
 
-	k[0] = (unsigned char)level;
-	put_be64(k + 1, index);
-	return store_err(mdb_put(t->txn, t->s->tree, &key, &val, 0));
+	if (!tree_key(k, level, index))
+		return EHX_ERR_STORAGE;
+	/* lib/merkle.c puts a leaf, then the subtrees it completes, level by
+	 * level: each key is past every other. */
+	return store_err(mdb_put(t->txn, t->s->tree, &key, &val, MDB_APPEND));
 }
 
 int

@@ -154,6 +154,9 @@ for n in $SCALES; do
 	"$BIN/ehx-gen" --config "$SB/broker/broker.conf" --children "$n" \
 	    --nhs-out "$W/nhs.$n" --sample 10000 --map-mb 65536 \
 	    >"$W/gen.$n.json"
+	# Let the kernel write the bulk load out first: its writeback would
+	# otherwise sit in front of every query's fsync.
+	sync
 	say "scale $n: $QUERIES queries inside the broker"
 	"$BIN/ehx-gen" --config "$SB/broker/broker.conf" --children 0 \
 	    --nhs-in "$W/nhs.$n" --broker-time "$QUERIES" --agency police \

@@ -107,7 +107,7 @@ test_open(void **state)
 		assert_int_equal(store_open(&s, path, 16 * MiB, false, err,
 		    sizeof(err)), EHX_ERR_STORAGE);
 		assert_non_null(strstr(err, "this store has layout 2; this "
-		    "ehx-broker reads layout 3 only"));
+		    "ehx-broker reads layout 4 only"));
 		assert_true(strncmp(err, path, strlen(path)) == 0);
 		assert_null(s.env);
 		assert_int_equal(store_open(&s, path, 16 * MiB, true, err,
@@ -467,6 +467,39 @@ test_audit_chain(void **state)
 	assert_int_equal(append_one(&s, "reopened", &seq), 0);
 	assert_int_equal(seq, 7);
 	assert_int_equal(check_chain(&s), 7);
+	assert_int_equal(append_one(&s, "eighth", &seq), 0);
+	assert_int_equal(check_chain(&s), 8);
+
+	/* The tree's nodes are keyed last leaf ‖ level, so an append writes
+	 * at the end: 8 leaves hold 15 nodes, in the order they were made. */
+	{
+		static const unsigned char want[][2] = {
+			{ 0, 0 }, { 1, 0 }, { 1, 1 }, { 2, 0 }, { 3, 0 }, { 3, 1 },
+			{ 3, 2 }, { 4, 0 }, { 5, 0 }, { 5, 1 }, { 6, 0 }, { 7, 0 },
+			{ 7, 1 }, { 7, 2 }, { 7, 3 },
+		};
+		MDB_cursor *cur;
+		MDB_val k, v;
+		size_t n = 0;
+		int rc;
+
+		assert_int_equal(mdb_txn_begin(s.env, NULL, MDB_RDONLY, &txn), 0);
+		assert_int_equal(mdb_cursor_open(txn, s.tree, &cur), 0);
+		while ((rc = mdb_cursor_get(cur, &k, &v, n == 0 ? MDB_FIRST :
+		    MDB_NEXT)) == 0) {
+			assert_true(n < sizeof(want) / sizeof(want[0]));
+			assert_int_equal(k.mv_size, 9);
+			assert_int_equal(get_be64(k.mv_data), want[n][0]);
+			assert_int_equal(((unsigned char *)k.mv_data)[8],
+			    want[n][1]);
+			assert_int_equal(v.mv_size, EHX_HASH_LEN);
+			n++;
+		}
+		assert_int_equal(rc, MDB_NOTFOUND);
+		assert_int_equal(n, 15);
+		mdb_cursor_close(cur);
+		mdb_txn_abort(txn);
+	}
 
 	/* A damaged size is refused, not silently restarted. */
 	{
