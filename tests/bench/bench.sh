@@ -41,14 +41,16 @@ trap cleanup EXIT
 say() { printf '== %s\n' "$*" >&2; }
 
 # A fresh sandbox in $W/sb-NAME with the broker's request rate lifted (the
-# benchmark measures throughput, not the flood guard) and room for a
-# national store. Sets SB.
+# benchmark measures throughput, not the flood guard), room for a national
+# store, and checkpoints as often as the broker's defaults sign them (the
+# sandbox signs every 16 records or 5 s, for the tests). Sets SB.
 sandbox_up() {
 	SB=$W/sb-$1
 	"$top/tests/sandbox" up "$SB" >/dev/null
 	"$top/tests/sandbox" stop broker "$SB" >/dev/null
 	sed -i -e 's/^map_size_mb = .*/map_size_mb = 65536/' \
 	    -e 's/^checkpoint_records = .*/checkpoint_records = 1000/' \
+	    -e 's/^checkpoint_seconds = .*/checkpoint_seconds = 60/' \
 	    "$SB/broker/broker.conf"
 	printf 'rate_per_second = 1000000\nrate_burst = 1000000\n' \
 	    >>"$SB/broker/broker.conf"
@@ -58,6 +60,8 @@ sandbox_down() { "$top/tests/sandbox" down "$SB" >/dev/null; rm -rf "$SB"; SB=; 
 pid_of() { cat "$SB/$1/pid"; }
 # VmRSS or VmHWM of a process, in KiB.
 mem() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+# CPU time a process has used (user + system, all threads), in ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # Proportional set size (its share of shared pages), in KiB.
 pss() { awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup"; }
 ehx() { local a=$1; shift; "$BIN/ehx" --agent "$SB/agencies/$a/agent.sock" "$@"; }
@@ -70,12 +74,15 @@ for run in 1 2 3; do
 	sandbox_up pub$run
 	broker_start
 	P=$SB/agencies/police
+	bpid=$(pid_of broker)
+	cpu0=$(cpu_ticks "$bpid")
 	"$BIN/ehx-loadgen" --broker "$(cat "$SB/broker/endpoint")" \
 	    --server-curve "$SB/broker/curve.pub" --curve "$P/curve.key" \
 	    --key "$P/police.key" --cert "$P/police.crt" --agency police \
 	    --count "$PUBLISHES" --window 256 --tag "r$run" >"$W/publish_a.$run.json"
-	bpid=$(pid_of broker)
-	echo "{\"broker_hwm_kib\": $(mem "$bpid" VmHWM), \"broker_rss_kib\": $(mem "$bpid" VmRSS)}" \
+	cpu1=$(cpu_ticks "$bpid")
+	# The broker's own CPU (all its threads, user and system) per publish.
+	echo "{\"broker_hwm_kib\": $(mem "$bpid" VmHWM), \"broker_rss_kib\": $(mem "$bpid" VmRSS), \"broker_cpu_us_per_publish\": $(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) / PUBLISHES ))}" \
 	    >"$W/publish_a_mem.$run.json"
 	"$top/tests/sandbox" stop broker "$SB" >/dev/null
 	# What each publish left in the store, through the wire: the flag,

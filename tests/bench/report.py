@@ -6,6 +6,7 @@ gnuplot (latency and throughput against the number of children), and the
 same as OUT/latest.png.
 
 usage: report.py WORKDIR OUTDIR "SCALES"
+       report.py RUN.json OUTDIR     (the plot again, from a saved run)
 """
 import glob
 import json
@@ -102,6 +103,8 @@ def main():
         "ceilings": c,
         "publish_presigned": {"runs": pub_runs, "memory": pub_mem,
                               "acks_per_s_median": pub_a,
+                              "broker_cpu_us_per_publish": statistics.median(
+                                  m["broker_cpu_us_per_publish"] for m in pub_mem),
                               "ratio_to_verify_all_cores": round(pub_a / verify_all, 3),
                               "store_through_the_wire": wire},
         "publish_agents": {"rows": pb["rows"], "seconds": pb["seconds"],
@@ -135,6 +138,11 @@ def main():
         f"{c['zmq_rtt_p50_us']:.0f} / {c['zmq_rtt_p99_us']:.0f}; {c['zmq_msgs_per_s']:,.0f}")
     row("publish (a) pre-signed, acked/s (median of 3)", f"{pub_a:,.0f}",
         f"{verify_all:,.0f} verify/s", f"{pub_a / verify_all:.2f}")
+    cpu = statistics.median(m["broker_cpu_us_per_publish"] for m in pub_mem)
+    alone = c["cores"] * 1e6 / cpu
+    row("publish (a): the broker's CPU a publish (us); what all cores could do at that",
+        f"{cpu:.0f}; {alone:,.0f}/s", f"{verify_all:,.0f} verify/s",
+        f"{alone / verify_all:.2f}")
     row("publish (b) four agents signing, acked/s", f"{pub_b:,.0f}",
         f"{verify_all:,.0f} verify/s", f"{pub_b / verify_all:.2f}")
     for n in scales:
@@ -175,9 +183,17 @@ def main():
         v = t.get("value", t.get("value_ms", t.get("value_mib")))
         print(f"{'met    ' if t['met'] else 'NOT met'}  {t['target']}: {v}")
 
-    # The plot: latency (left axis, log) and publish throughput (right
-    # axis) against the number of children (log).
-    dat = f"{w}/plot.dat"
+    print(f"\nwrote {out}/latest.json")
+    plot(res, out)
+
+
+def plot(res, out):
+    """Latency (left axis, log) and publish throughput (right axis)
+    against the number of children (log), as SVG and PNG."""
+    c = res["ceilings"]
+    scales = sorted(int(n) for n in res["scales"])
+    per_scale = {n: res["scales"][str(n)] for n in scales}
+    dat = f"{out}/.plot.dat"
     with open(dat, "w") as f:
         for n in scales:
             s = per_scale[n]
@@ -196,7 +212,8 @@ set ylabel 'query latency (ms)'
 set y2label 'durable publishes acknowledged per second'
 set ytics nomirror
 set y2tics
-set yrange [0:*]
+set logscale y
+set yrange [0.1:*]
 set y2range [0:*]
 set key outside bottom center horizontal
 set grid
@@ -212,8 +229,14 @@ plot '{dat}' using 1:2 with linespoints title 'end to end p50', \\
                       ("pngcairo size 900,520 font 'sans,10'", "png")):
         subprocess.run(["gnuplot"], text=True, check=True,
                        input=f"set terminal {term}\nset output '{out}/latest.{ext}'\n" + body)
-    print(f"\nwrote {out}/latest.json, {out}/latest.svg and {out}/latest.png")
+    os.unlink(dat)
+    print(f"wrote {out}/latest.svg and {out}/latest.png")
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1].endswith(".json"):
+        # Draw again from a saved run: report.py RUN.json OUTDIR
+        with open(sys.argv[1]) as f:
+            plot(json.load(f), sys.argv[2])
+    else:
+        main()

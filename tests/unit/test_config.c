@@ -66,6 +66,7 @@ test_minimal(void **state)
 	assert_int_equal(c.checkpoint_records, 1000);
 	assert_int_equal(c.checkpoint_seconds, 60);
 	assert_int_equal(c.retention_flag_days, 0);
+	assert_int_equal(c.verify_threads, -1);         /* cores - 1 */
 	/* Values; paths relative to the file's directory. */
 	assert_string_equal(c.listen, "tcp://127.0.0.1:7000");
 	snprintf(want, sizeof(want), "%s/data", tmpdir);
@@ -94,8 +95,10 @@ test_all_keys(void **state)
 	    "checkpoint_seconds = 5\n"
 	    "retention_closed_flag_days = 2190\n"
 	    "retention_consent_days = 365\n"
-	    "retention_evidence_days = 730\n",
+	    "retention_evidence_days = 730\n"
+	    "verify_threads = 0\n",
 	    &c, err, sizeof(err), path, sizeof(path)), 0);
+	assert_int_equal(c.verify_threads, 0);
 	assert_int_equal(c.checkpoint_records, 16);
 	assert_int_equal(c.checkpoint_seconds, 5);
 	assert_int_equal(c.retention_flag_days, 2190);
@@ -110,8 +113,9 @@ test_all_keys(void **state)
 	assert_int_equal(c.map_size, 1024 * 1024);
 	assert_int_equal(c.log_level, EHX_LOG_DEBUG);
 	assert_int_equal(load_text("[broker]\n" REQUIRED
-	    "skew_seconds = 3600\nmap_size_mb = 1048576\n",
+	    "skew_seconds = 3600\nmap_size_mb = 1048576\nverify_threads = 64\n",
 	    &c, err, sizeof(err), path, sizeof(path)), 0);
+	assert_int_equal(c.verify_threads, 64);
 	assert_int_equal(c.skew_ms, 3600 * 1000);
 	assert_int_equal(c.map_size, 1024LL * 1024 * 1024 * 1024);
 }
@@ -171,6 +175,8 @@ test_bad_lines(void **state)
 		{ "[broker]\nskew_seconds = 3601\n", 2, "5..3600" },
 		{ "[broker]\nskew_seconds = five\n", 2, "not a whole number" },
 		{ "[broker]\nmap_size_mb = 0\n", 2, "1..1048576" },
+		{ "[broker]\nverify_threads = -1\n", 2, "0..64" },
+		{ "[broker]\nverify_threads = 65\n", 2, "0..64" },
 		{ "[broker]\nmap_size_mb = 1048577\n", 2, "1..1048576" },
 		{ "[broker]\nlog_level = loud\n", 2, "log_level must be" },
 		{ "[broker]\nlisten =\n", 2, "printable" },
