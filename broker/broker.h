@@ -300,11 +300,16 @@ int broker_process_checked(struct broker *b, const struct agency *conn,
  * broker_process until broker_batch_commit stores its effects in a child of
  * it. The caller must hold every reply until broker_batch_commit returns 0:
  * a reply says its request is stored. On failure nothing of the batch was
- * stored (its notifications are dropped): answer each request with
- * broker_refuse(..., EHX_ERR_INTERNAL or the code returned).
+ * stored (its notifications are dropped, a checkpoint signed in it is
+ * forgotten). After EHX_ERR_STORAGE_FULL, decide each request again alone
+ * (main.c); after any other failure, answer each with broker_refuse(...,
+ * EHX_ERR_INTERNAL).
  */
 int broker_batch_begin(struct broker *b);
 int broker_batch_commit(struct broker *b);
+/* Abort the open batch, as a failed commit leaves it: nothing of it stored,
+ * its notifications dropped, the checkpoint in force the last committed. */
+void broker_batch_abandon(struct broker *b);
 /* A signed error reply to message id (NULL: none known) on conn. */
 int broker_refuse(struct broker *b, const struct agency *conn,
     const unsigned char *id, int code, unsigned char **out, size_t *outlen);

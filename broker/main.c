@@ -74,7 +74,8 @@ usage(FILE *f)
 "      --tail N       only the last N records (default 20; 0 for all)\n"
 "      --json         one JSON object per line\n"
 "\n"
-"Signals: SIGTERM or SIGINT stop the broker after the current message;\n"
+"Signals: SIGTERM or SIGINT stop the broker once the requests it has read\n"
+"are decided, committed and answered (at most 256);\n"
 "SIGHUP reads the registry and the CRL (crl = in the config) again and\n"
 "takes a larger map_size_mb from the config file.\n"
 "Exit status: 0 on a clean stop, 1 on a configuration or start-up error,\n"
@@ -626,27 +627,60 @@ check_wait(struct broker *b, struct pending *pend, size_t i)
 	}
 }
 
+/* Decide p on its own (its batch did not commit): check it again, and
+ * commit its effects in a transaction of its own. */
+static void
+decide_alone(struct broker *b, struct pending *p)
+{
+	size_t len;
+	const void *frame = frame_of(p, &len);
+
+	free(p->reply);
+	p->reply = NULL;
+	if (p->within)
+		broker_precheck(b, frame, len, &p->pc);
+	if (broker_process_checked(b, p->conn, frame, len,
+	    p->within ? &p->pc : NULL, &p->reply, &p->len) != 0)
+		p->reply = NULL;
+	if (p->within)
+		precheck_free(&p->pc);
+}
+
 /*
- * Commit the batch, then answer each request in it (with an error if the
- * commit failed: nothing of it was stored) and push the notifications it
- * made to connected agents.
+ * Commit the batch, then answer each request in it and push the
+ * notifications it made to connected agents. If the map was too full for
+ * the batch, each request is decided again alone, as if no batch had
+ * been: changes are refused storage_full once the map is nearly full, and
+ * reads go on being served and audited from the room kept back. After
+ * any other failure nothing of the batch was stored: each request hears a
+ * signed error, and the broker refuses everything until restarted.
  */
 static void
 answer_all(struct broker *b, struct pending *pend, size_t n)
 {
 	int rc = broker_batch_commit(b);
 
+	if (rc == EHX_ERR_STORAGE_FULL) {
+		log_warn("the store was too full to commit %zu requests "
+		    "together: deciding each alone", n);
+		for (size_t i = 0; i < n; i++)
+			if (pend[i].reply != NULL)
+				decide_alone(b, &pend[i]);
+		rc = 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct pending *p = &pend[i];
 
-		if (p->reply == NULL)
+		zmq_msg_close(&p->data);
+		if (p->reply == NULL) {
+			zmq_msg_close(&p->rid);
 			continue;
+		}
 		if (rc != 0) {
 			free(p->reply);
 			p->reply = NULL;
 			if (broker_refuse(b, p->conn, p->has_id ? p->id : NULL,
-			    rc == EHX_ERR_STORAGE_FULL ? rc : EHX_ERR_INTERNAL,
-			    &p->reply, &p->len) != 0) {
+			    EHX_ERR_INTERNAL, &p->reply, &p->len) != 0) {
 				log_error("could not sign a reply");
 				zmq_msg_close(&p->rid);
 				continue;
@@ -718,11 +752,8 @@ serve_batch(struct broker *b)
 		}
 		if (p->within)
 			precheck_free(&p->pc);
-		zmq_msg_close(&p->data);
-		if (p->reply == NULL)
-			zmq_msg_close(&p->rid);
 	}
-	answer_all(b, pend, n);
+	answer_all(b, pend, n);         /* closes each message */
 }
 
 static void reload_registry(struct broker *b);

@@ -345,13 +345,21 @@ audit_only(struct request *rq, const char *action, int code,
  * effects, with the pages they dirty).
  */
 static void
-note_answered(struct broker *b, const unsigned char *id, size_t len)
+note_answered(struct broker *b, const unsigned char *id, size_t len,
+    size_t replylen, size_t pushes)
 {
 	b->last_has_id = id != NULL;
 	if (id != NULL)
 		memcpy(b->last_id, id, EHX_MSGID_LEN);
+	/* Twice over: the frame kept as evidence, the reply kept for a
+	 * retry (a page of exported audit is most of 64 KiB), each
+	 * notification (sealed: about a frame), and the pages its
+	 * random-key writes dirty (the flag's and the child index's leaves
+	 * and branches). A guess that errs high; a batch that still finds
+	 * the map full is decided again request by request (main.c). */
 	if (b->batch != NULL)
-		b->batch_bytes += 3 * len + 4096;
+		b->batch_bytes += 2 * (len + replylen + pushes * 2048) +
+		    4 * 4096;
 }
 
 /* Run the payload's checks and handler in a child transaction. */
@@ -825,7 +833,7 @@ refuse:
 	goto done;
 
 internal:
-	note_answered(b, reply_to, len);
+	note_answered(b, reply_to, len, 0, 0);
 	notify_push_drop(b, push_mark);
 	free(sealed);
 	log_error("could not sign a reply");
@@ -839,7 +847,8 @@ internal:
 	ehx_envelope_free(env);
 	return EHX_ERR_INTERNAL;
 done:
-	note_answered(b, reply_to, len);
+	note_answered(b, reply_to, len, *outlen + sealedlen,
+	    b->npush - push_mark);
 	free(sealed);
 	ehx_body_free(peek);
 	ehx_body_free(body);
@@ -862,6 +871,32 @@ broker_batch_begin(struct broker *b)
 	return 0;
 }
 
+/* What a batch did outside LMDB, undone when it was not stored: its
+ * notifications are dropped, and a checkpoint signed in it is forgotten
+ * (replies would carry the root of a log that never was) for the one last
+ * committed. */
+static void
+batch_forget(struct broker *b)
+{
+	notify_push_drop(b, 0);
+	if (b->cp != NULL)
+		ehx__checkpoint__free_unpacked(b->cp, NULL);
+	b->cp = NULL;
+	if (checkpoint_adopt(b) != 0)
+		log_error("the checkpoint in force could not be read back");
+}
+
+void
+broker_batch_abandon(struct broker *b)
+{
+	if (b->batch == NULL)
+		return;
+	mdb_txn_abort(b->batch);
+	b->batch = NULL;
+	b->batch_bytes = 0;
+	batch_forget(b);
+}
+
 int
 broker_batch_commit(struct broker *b)
 {
@@ -878,9 +913,7 @@ broker_batch_commit(struct broker *b)
 	 * out, and the checkpoint in force is the last one committed. */
 	log_error("storage: a group commit failed: %s", ehx_strerror(rc));
 	note_storage_failure(b, rc);
-	notify_push_drop(b, 0);
-	if (checkpoint_adopt(b) != 0)
-		log_error("the checkpoint in force could not be read back");
+	batch_forget(b);
 	return rc;
 }
 

@@ -567,6 +567,7 @@ test_group_commit(void **state)
 	char nhs[EHX_NHS_LEN + 1];
 	unsigned char *frame = NULL, *err = NULL;
 	size_t len = 0, errlen = 0;
+	uint64_t cp_before;
 	const Ehx__Ack *ack;
 
 	(void)state;
@@ -600,8 +601,11 @@ test_group_commit(void **state)
 	assert_int_equal(now.audit, before.audit + 3);
 	assert_int_equal(now.replay, before.replay + 3);  /* each decision */
 
-	/* A batch that fails to commit (here: abandoned) stores nothing. */
+	/* A batch that fails to commit (here: abandoned) stores nothing,
+	 * and a checkpoint signed in it is forgotten. */
 	before = now;
+	cp_before = b.cp != NULL ? b.cp->size : 0;
+	b.cfg.checkpoint_records = 1;
 	assert_int_equal(broker_batch_begin(&b), 0);
 	msg_publish(&m4, "police", nhs, "GC-4", 3, EHX__ROLE__ROLE_PRACTITIONER);
 	assert_int_equal(ehx_envelope_seal(signers[POLICE], &m4.body, &frame,
@@ -611,9 +615,14 @@ test_group_commit(void **state)
 	reply_free(&r);
 	assert_true(b.last_has_id);
 	assert_memory_equal(b.last_id, m4.id, EHX_MSGID_LEN);
-	mdb_txn_abort(b.batch);
-	b.batch = NULL;
-	notify_push_drop(&b, 0);
+	/* Its reply carried a checkpoint signed in the batch... */
+	assert_non_null(b.cp);
+	assert_true(b.cp->size > cp_before);
+	broker_batch_abandon(&b);
+	assert_null(b.batch);
+	/* ...which is gone with it: the one in force is the last stored. */
+	assert_int_equal(b.cp != NULL ? b.cp->size : 0, cp_before);
+	b.cfg.checkpoint_records = 1000;
 	now = counts_of(&b);
 	assert_int_equal(now.flags, before.flags);
 	assert_int_equal(now.audit, before.audit);
@@ -648,6 +657,77 @@ test_group_commit(void **state)
 	now = counts_of(&b);
 	assert_int_equal(now.flags, before.flags + 1);
 	assert_int_equal(now.audit, before.audit + 1);
+}
+
+/*
+ * A batch must fit the map when it commits: the broker counts what each
+ * request may add (its evidence, the reply kept for a retry, notifications
+ * and dirtied pages) against the room kept back, so that changes late in a
+ * batch are refused storage_full rather than the whole batch failing at
+ * commit. Here 90 audit exports (large replies, kept for retries) and then
+ * 100 publishes go into one batch on an 8 MiB map.
+ */
+static void
+test_group_commit_full(void **state)
+{
+	struct broker small;
+	struct msg m;
+	struct reply r;
+	char nhs[EHX_NHS_LEN + 1], ref[32];
+	unsigned char *frame = NULL;
+	size_t len = 0, flags0;
+	int acked = 0, full = 0;
+
+	(void)state;
+	assert_int_equal(load_broker(&small, "gc-full", 8 * MiB), 0);
+	nhs_make(73, nhs);
+	/* An audit log with envelopes in it, committed a request at a time. */
+	for (int i = 0; i < 200; i++) {
+		snprintf(ref, sizeof(ref), "PRE-%d", i);
+		msg_publish(&m, "police", nhs, ref, 2,
+		    EHX__ROLE__ROLE_PRACTITIONER);
+		assert_int_equal(ehx_envelope_seal(signers[POLICE], &m.body,
+		    &frame, &len), 0);
+		process(&small, "police", frame, len, m.id, &r);
+		free(frame);
+		expect_ack(&r);
+		reply_free(&r);
+	}
+	flags0 = counts_of(&small).flags;
+	assert_int_equal(broker_batch_begin(&small), 0);
+	for (int i = 0; i < 90; i++) {
+		Ehx__ExportAudit ea = EHX__EXPORT_AUDIT__INIT;
+
+		msg_base(&m, "health", nhs, EHX__ROLE__ROLE_IG_OFFICER);
+		m.body.payload_case = EHX__BODY__PAYLOAD_EXPORT_AUDIT;
+		m.body.export_audit = &ea;
+		assert_int_equal(ehx_envelope_seal(signers[HEALTH], &m.body,
+		    &frame, &len), 0);
+		process(&small, "health", frame, len, m.id, &r);
+		free(frame);
+		reply_free(&r);
+	}
+	for (int i = 0; i < 100; i++) {
+		snprintf(ref, sizeof(ref), "IN-BATCH-%d", i);
+		msg_publish(&m, "police", nhs, ref, 2,
+		    EHX__ROLE__ROLE_PRACTITIONER);
+		assert_int_equal(ehx_envelope_seal(signers[POLICE], &m.body,
+		    &frame, &len), 0);
+		process(&small, "police", frame, len, m.id, &r);
+		free(frame);
+		if (r.body->payload_case == EHX__BODY__PAYLOAD_ACK)
+			acked++;
+		else {
+			expect_error(&r, EHX_ERR_STORAGE_FULL);
+			full++;
+		}
+		reply_free(&r);
+	}
+	/* Some changes were turned away, and what was accepted is stored. */
+	assert_true(full > 0);
+	assert_int_equal(broker_batch_commit(&small), 0);
+	assert_int_equal(counts_of(&small).flags, flags0 + (size_t)acked);
+	free_broker(&small);
 }
 
 static void
@@ -1912,6 +1992,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_publish_ack),
 		cmocka_unit_test(test_group_commit),
+		cmocka_unit_test(test_group_commit_full),
 		cmocka_unit_test(test_replay_different_body),
 		cmocka_unit_test(test_same_envelope_twice),
 		cmocka_unit_test(test_wrong_sender),
