@@ -16,6 +16,9 @@
 #include "ehx/limits.h"
 
 #define EHX_MAX_ACCOUNT 32
+#define EHX_PWHASH_MAX 127      /* crypto_pwhash_STRBYTES - 1 */
+#define EHX_PASSWORD_MIN 12     /* bytes */
+#define EHX_PASSWORD_MAX 1024
 
 /* One local account allowed to use the agent. */
 struct user {
@@ -24,6 +27,9 @@ struct user {
 	char name[EHX_MAX_NAME + 1];
 	unsigned roles;                      /* bit (1 << Ehx__Role) */
 	int default_role;                    /* the first role listed */
+	/* password = an Argon2id hash (libsodium's crypto_pwhash_str), for
+	 * the web console; empty: this account cannot log in there. */
+	char password[EHX_PWHASH_MAX + 1];
 };
 
 struct users {
@@ -42,6 +48,17 @@ void users_free(struct users *us);
 
 /* The entry for a local account, or NULL. Valid until users_free(). */
 const struct user *users_find(const struct users *us, const char *account);
+
+/*
+ * Passwords for the web console. users_hash_password makes the Argon2id
+ * hash a users file holds (password = ...) of a password of
+ * EHX_PASSWORD_MIN..EHX_PASSWORD_MAX bytes; EHX_ERR_INVALID_FIELD if its
+ * length is outside them. users_check_password is true only when u has a
+ * hash and pw matches it (libsodium's comparison runs in constant time).
+ */
+int users_hash_password(const char *pw, size_t len,
+    char out[EHX_PWHASH_MAX + 1]);
+bool users_check_password(const struct user *u, const char *pw, size_t len);
 
 /* ---- render.c: what the ehx command prints ------------------------------ */
 

@@ -33,9 +33,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <sodium.h>
 #include <zmq.h>
 
 #include "agent.h"
@@ -105,6 +107,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: ehx-agent [-c FILE] [--check]\n"
+"       ehx-agent --hash-password\n"
 "\n"
 "The EHX agent for one agency: signs its people's and systems' requests,\n"
 "sends them to the broker over ZeroMQ CURVE, verifies the broker's signed\n"
@@ -112,6 +115,10 @@ usage(FILE *f)
 "\n"
 "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 "      --check        load configuration, keys and users, then exit\n"
+"      --hash-password  read a password (asked twice, not shown, on a\n"
+"                     terminal; else one line of standard input), print\n"
+"                     its Argon2id hash for a users file's password = line\n"
+"                     (the web console's login), and exit. 12-1024 bytes.\n"
 "  -h, --help         this text\n"
 "      --version      the version\n"
 "\n"
@@ -1178,6 +1185,67 @@ queue_setup(struct agent *ag, bool check, char *err, size_t errsz)
 	return check ? 0 : queue_open(q, ag->cfg.data_dir, err, errsz);
 }
 
+/* One line of standard input, without its line end; shown on a terminal
+ * only if asked. Returns its length, or -1. */
+static ssize_t
+read_secret(const char *prompt, char *buf, size_t size)
+{
+	struct termios old, quiet;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+	size_t n;
+
+	if (tty) {
+		fputs(prompt, stderr);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	if (fgets(buf, (int)size, stdin) == NULL)
+		buf[0] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	n = strcspn(buf, "\r\n");
+	if (n == size - 1 && buf[n] != '\n' && !feof(stdin))
+		return -1;              /* longer than the buffer */
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* ehx-agent --hash-password: print the Argon2id hash of a password. */
+static int
+hash_password(void)
+{
+	static char a[EHX_PASSWORD_MAX + 2], b[EHX_PASSWORD_MAX + 2];
+	char hash[EHX_PWHASH_MAX + 1];
+	ssize_t n, m;
+	int r = 1;
+
+	if ((n = read_secret("Password: ", a, sizeof(a))) < 0 ||
+	    n < EHX_PASSWORD_MIN || n > EHX_PASSWORD_MAX) {
+		fprintf(stderr, "ehx-agent: a password is %d to %d bytes\n",
+		    EHX_PASSWORD_MIN, EHX_PASSWORD_MAX);
+		goto out;
+	}
+	if (isatty(STDIN_FILENO) && ((m = read_secret("Again: ", b,
+	    sizeof(b))) != n || sodium_memcmp(a, b, (size_t)n) != 0)) {
+		fprintf(stderr, "ehx-agent: the two passwords differ\n");
+		goto out;
+	}
+	if (users_hash_password(a, (size_t)n, hash) != 0) {
+		fprintf(stderr, "ehx-agent: cannot hash the password (out of "
+		    "memory?)\n");
+		goto out;
+	}
+	printf("password = %s\n", hash);
+	r = 0;
+out:
+	OPENSSL_cleanse(a, sizeof(a));
+	OPENSSL_cleanse(b, sizeof(b));
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1186,6 +1254,7 @@ main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "hash-password", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct agent ag;
@@ -1226,6 +1295,8 @@ main(int argc, char **argv)
 			printf("ehx-agent 0.1 (protocol %d)\n",
 			    EHX_PROTOCOL_VERSION);
 			return 0;
+		case 'H':
+			return optind == argc ? hash_password() : (usage(stderr), 2);
 		default:
 			usage(stderr);
 			return 2;

@@ -8,10 +8,13 @@
  *   id = A.Smith
  *   name = Alice Smith
  *   roles = practitioner, information_officer
+ *   password = $argon2id$v=19$m=65536,t=2,p=1$...   (optional: the console)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "agent.h"
 #include "ehx/conf.h"
@@ -105,7 +108,21 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		    whysz);
 	if (strcmp(key, "roles") == 0 || strcmp(key, "role") == 0)
 		return parse_roles(value, u, why, whysz);
-	snprintf(why, whysz, "unknown key \"%.40s\" (id, name, roles)", key);
+	if (strcmp(key, "password") == 0) {
+		/* Only what ehx-agent --hash-password makes: Argon2id. */
+		if (strncmp(value, "$argon2id$", 10) != 0 ||
+		    strlen(value) > EHX_PWHASH_MAX ||
+		    !ehx_text_ok(value, 1, EHX_PWHASH_MAX)) {
+			snprintf(why, whysz, "password must be an Argon2id hash "
+			    "made by ehx-agent --hash-password (never the "
+			    "password itself)");
+			return EHX_ERR_CONFIG;
+		}
+		snprintf(u->password, sizeof(u->password), "%s", value);
+		return 0;
+	}
+	snprintf(why, whysz, "unknown key \"%.40s\" (id, name, roles, "
+	    "password)", key);
 	return EHX_ERR_CONFIG;
 }
 
@@ -154,4 +171,28 @@ users_find(const struct users *us, const char *account)
 		if (strcmp(us->u[i].account, account) == 0)
 			return &us->u[i];
 	return NULL;
+}
+
+int
+users_hash_password(const char *pw, size_t len, char out[EHX_PWHASH_MAX + 1])
+{
+	char h[crypto_pwhash_STRBYTES];
+
+	if (len < EHX_PASSWORD_MIN || len > EHX_PASSWORD_MAX)
+		return EHX_ERR_INVALID_FIELD;
+	if (sodium_init() < 0 || crypto_pwhash_str(h, pw, len,
+	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+		return EHX_ERR_NOMEM;
+	snprintf(out, EHX_PWHASH_MAX + 1, "%s", h);
+	return 0;
+}
+
+bool
+users_check_password(const struct user *u, const char *pw, size_t len)
+{
+	if (u == NULL || u->password[0] == '\0' || len == 0 ||
+	    len > EHX_PASSWORD_MAX || sodium_init() < 0)
+		return false;
+	return crypto_pwhash_str_verify(u->password, pw, len) == 0;
 }

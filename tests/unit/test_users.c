@@ -180,6 +180,16 @@ test_bad_lines(void **state)
 		{ "[alice]\nid = a\x01\n", 2, "id must be" },
 		{ "[alice]\nuid = 1000\n", 2, "unknown key \"uid\"" },
 		{ "[alice]\nname Alice\n", 2, "not a \"key = value\"" },
+		/* A password line holds an Argon2id hash, never a password. */
+		{ "[alice]\nname = A\nroles = practitioner\n"
+		  "password = correct horse battery staple\n", 4,
+		  "must be an Argon2id hash" },
+		{ "[alice]\npassword = $argon2i$v=19$m=4096,t=3,p=1$c2FsdA$aGFzaA\n",
+		  2, "must be an Argon2id hash" },
+		{ "[alice]\npassword = $argon2id$v=19$m=65536,t=2,p=1$"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 2,
+		  "must be an Argon2id hash" },
 	};
 	struct users us;
 	char path[PATH_MAX], err[512];
@@ -192,6 +202,67 @@ test_bad_lines(void **state)
 		check_err(err, path, bad[i].line, bad[i].what);
 		assert_int_equal(us.n, 0);
 		assert_null(us.u);
+	}
+}
+
+/*
+ * The web console's passwords: ehx-agent --hash-password makes an Argon2id
+ * hash (users_hash_password); the users file holds it; only the password
+ * it was made from matches, and an account without one never does.
+ */
+static void
+test_passwords(void **state)
+{
+	static const char pw[] = "correct horse battery staple";
+	struct users us;
+	const struct user *u;
+	char path[PATH_MAX], err[512], hash[EHX_PWHASH_MAX + 1];
+	char text[512], big[EHX_PASSWORD_MAX + 2];
+
+	(void)state;
+	assert_int_equal(users_hash_password(pw, strlen(pw), hash), 0);
+	assert_true(strncmp(hash, "$argon2id$", 10) == 0);
+	/* Salted: the same password hashes differently each time. */
+	{
+		char again[EHX_PWHASH_MAX + 1];
+
+		assert_int_equal(users_hash_password(pw, strlen(pw), again), 0);
+		assert_string_not_equal(hash, again);
+	}
+	snprintf(text, sizeof(text), "[alice]\nname = Alice Smith\n"
+	    "roles = information_officer\npassword = %s\n"
+	    "[bob]\nname = Bob Jones\nroles = practitioner\n", hash);
+	assert_int_equal(load_text(text, &us, err, sizeof(err), path,
+	    sizeof(path)), 0);
+	assert_non_null(u = users_find(&us, "alice"));
+	assert_string_equal(u->password, hash);
+	assert_true(users_check_password(u, pw, strlen(pw)));
+	assert_false(users_check_password(u, pw, strlen(pw) - 1));
+	assert_false(users_check_password(u, "Correct horse battery staple",
+	    strlen(pw)));
+	assert_false(users_check_password(u, "", 0));
+	assert_false(users_check_password(NULL, pw, strlen(pw)));
+	/* No password line: no console login, whatever is offered. */
+	assert_non_null(u = users_find(&us, "bob"));
+	assert_string_equal(u->password, "");
+	assert_false(users_check_password(u, pw, strlen(pw)));
+	assert_false(users_check_password(u, "", 0));
+	users_free(&us);
+	/* Lengths outside 12..1024 bytes are not hashed, nor checked. */
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(users_hash_password("eleven char", 11, hash),
+	    EHX_ERR_INVALID_FIELD);
+	assert_int_equal(users_hash_password(big, EHX_PASSWORD_MAX + 1, hash),
+	    EHX_ERR_INVALID_FIELD);
+	assert_int_equal(users_hash_password(big, EHX_PASSWORD_MAX, hash), 0);
+	{
+		struct user w;
+
+		memset(&w, 0, sizeof(w));
+		snprintf(w.password, sizeof(w.password), "%s", hash);
+		assert_true(users_check_password(&w, big, EHX_PASSWORD_MAX));
+		assert_false(users_check_password(&w, big,
+		    EHX_PASSWORD_MAX + 1));
 	}
 }
 
@@ -251,6 +322,7 @@ main(void)
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_roles_replace),
 		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_passwords),
 		cmocka_unit_test(test_missing_parts),
 	};
 
