@@ -493,10 +493,9 @@ static struct vpool {
 	struct broker *b;
 	struct pending *p;
 	size_t n, next;
-	unsigned long round;
 	bool quit;
 } pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	PTHREAD_COND_INITIALIZER, NULL, 0, NULL, NULL, 0, 0, 0, false };
+	PTHREAD_COND_INITIALIZER, NULL, 0, NULL, NULL, 0, 0, false };
 
 static void
 check_one(struct broker *b, struct pending *p)
@@ -638,7 +637,7 @@ decide_alone(struct broker *b, struct pending *p)
 	free(p->reply);
 	p->reply = NULL;
 	if (p->within)
-		broker_precheck(b, frame, len, &p->pc);
+		check_one(b, p);
 	if (broker_process_checked(b, p->conn, frame, len,
 	    p->within ? &p->pc : NULL, &p->reply, &p->len) != 0)
 		p->reply = NULL;

@@ -338,12 +338,8 @@ audit_only(struct request *rq, const char *action, int code,
 	return commit_with_checkpoint(rq->b, txn);
 }
 
-/*
- * Remember whom the reply answers, and count what this request may have
- * added to a group commit still open (a guess that errs high: its frame
- * kept as evidence, its audit record and tree nodes, its replay entry and
- * effects, with the pages they dirty).
- */
+/* Remember whom the reply answers, and count what this request may have
+ * added to a group commit still open. */
 static void
 note_answered(struct broker *b, const unsigned char *id, size_t len,
     size_t replylen, size_t pushes)

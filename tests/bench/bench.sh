@@ -107,7 +107,7 @@ sandbox_up agents
 broker_start
 sleep 5
 for a in police health school housing; do
-	echo "{\"agency\": \"$a\", \"rss_kib\": $(mem "$(cat "$SB/agencies/$a/pid")" VmRSS), \"pss_kib\": $(pss "$(cat "$SB/agencies/$a/pid")")}"
+	echo "{\"agency\": \"$a\", \"rss_kib\": $(mem "$(pid_of "agencies/$a")" VmRSS), \"pss_kib\": $(pss "$(pid_of "agencies/$a")")}"
 done >"$W/agent_idle.jsonl"
 "$PY" - "$W" "$ROWS" <<'PY'
 import sys
@@ -139,7 +139,7 @@ done
 peak=0
 while [ "$(jobs -r | wc -l)" -gt 0 ]; do
 	for a in police health school housing; do
-		r=$(mem "$(cat "$SB/agencies/$a/pid")" VmRSS)
+		r=$(mem "$(pid_of "agencies/$a")" VmRSS)
 		[ "$r" -le "$peak" ] || peak=$r
 	done
 	sleep 0.2
