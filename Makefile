@@ -33,12 +33,14 @@ FUZZ_SECONDS ?= 30
 # -----------------------------------------------------------------------------
 
 PKGS     := libzmq libprotobuf-c lmdb libsodium openssl inih json-c
+# The agent's web console only.
+HTTPPKGS := libmicrohttpd
 TESTPKGS := cmocka
 
 DEB_PACKAGES := build-essential pkg-config openssl libssl-dev libzmq3-dev \
 	libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev \
 	lmdb-utils libinih-dev libjson-c-dev libcmocka-dev libcsv-dev clang \
-	libclang-rt-14-dev procps python3
+	libclang-rt-14-dev procps python3 libmicrohttpd-dev
 # make bench also draws its plot.
 BENCH_PACKAGES := gnuplot-nox
 # libcsv (ehx import's CSV reader) has no pkg-config file.
@@ -51,13 +53,15 @@ WARN += $(if $(findstring clang,$(CC)),-Wno-unknown-warning-option)
 GEN  := $(BUILD)/gen
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(CFLAGS) \
 	$(SANFLAGS) -Iinclude -I$(GEN) -MMD -MP \
-	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+	$(shell $(PKG_CONFIG) --cflags $(PKGS) $(HTTPPKGS) 2>/dev/null)
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread
+HTTPLIBS := $(shell $(PKG_CONFIG) --libs $(HTTPPKGS) 2>/dev/null)
 TESTLIBS := $(shell $(PKG_CONFIG) --libs $(TESTPKGS) 2>/dev/null)
 
 LIB_SRC    := $(wildcard lib/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
-AGENT_SRC  := agent/agentd.c agent/config.c agent/users.c agent/watch.c agent/queue.c agent/notice.c
+AGENT_SRC  := agent/agentd.c agent/config.c agent/users.c agent/watch.c \
+	agent/queue.c agent/notice.c agent/console.c agent/pages.c agent/render.c
 CLI_SRC    := agent/ehx.c agent/render.c agent/import.c agent/notice.c
 VERIFY_SRC := agent/auditverify.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -108,7 +112,7 @@ $(BROKER): $(call obj,$(BROKER_SRC)) $(LIBEHX)
 
 $(AGENT): $(call obj,$(AGENT_SRC)) $(LIBEHX)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS) $(HTTPLIBS)
 
 $(CLI): $(call obj,$(CLI_SRC)) $(LIBEHX)
 	@mkdir -p $(dir $@)

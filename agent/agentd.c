@@ -49,6 +49,7 @@
 #include "ehx/validate.h"
 #include "ehx/wire.h"
 #include "config.h"
+#include "console.h"
 #include "queue.h"
 #include "watch.h"
 
@@ -72,6 +73,9 @@ struct slot {
 	int64_t next_send;
 	bool sent;                       /* reached a live connection once */
 	uint64_t num;                    /* SLOT_QUEUED: the outbox number */
+	/* from the web console: the signed-in account (else the caller's
+	 * account is the kernel's word, SO_PEERCRED) */
+	char console_account[EHX_MAX_ACCOUNT + 1];
 	unsigned char id[EHX_MSGID_LEN];
 	unsigned char *env;
 	size_t envlen;
@@ -83,6 +87,8 @@ struct agent {
 	struct ehx_cert *broker_cert;
 	struct ehx_ca *ca;
 	struct users users;
+	pthread_rwlock_t users_lock;     /* the console's threads read users */
+	struct console *console;         /* NULL: no web console */
 	unsigned char curve_secret[EHX_KEY_LEN];   /* wiped once set on the socket */
 	unsigned char curve_pub[EHX_KEY_LEN];
 	unsigned char broker_curve[EHX_KEY_LEN];
@@ -748,7 +754,10 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 		fail_local(ag, s, EHX_ERR_TOO_LARGE, NULL);
 		return;
 	}
-	if (peer_account(s->fd, account, sizeof(account)) != 0 ||
+	if (s->console_account[0] != '\0')
+		snprintf(account, sizeof(account), "%s", s->console_account);
+	if ((s->console_account[0] == '\0' &&
+	    peer_account(s->fd, account, sizeof(account)) != 0) ||
 	    (u = users_find(&ag->users, account)) == NULL) {
 		log_warn("local request from %s refused: not in the users file",
 		    account);
@@ -858,6 +867,33 @@ send_state(struct agent *ag, struct slot *s)
 	slot_free(s);
 }
 
+/* Requests from the web console, each on its own socket pair. */
+static void
+accept_console(struct agent *ag, int64_t now)
+{
+	char account[EHX_MAX_ACCOUNT + 1];
+	int fd;
+
+	while (console_bridge_take(ag->console, &fd, account) == 0) {
+		struct slot *s = NULL;
+
+		for (size_t i = 0; i < MAX_CLIENTS && s == NULL; i++)
+			if (ag->slots[i].state == SLOT_FREE)
+				s = &ag->slots[i];
+		if (s == NULL) {
+			log_warn("too many local callers; refusing one from "
+			    "the console");
+			close(fd);
+			continue;
+		}
+		s->state = SLOT_READING;
+		s->fd = fd;
+		s->deadline = now + READ_TIMEOUT_MS;
+		snprintf(s->console_account, sizeof(s->console_account), "%s",
+		    account);
+	}
+}
+
 static void
 accept_clients(struct agent *ag, int64_t now)
 {
@@ -955,12 +991,12 @@ out:
 static int
 serve(struct agent *ag)
 {
-	zmq_pollitem_t items[3 + MAX_CLIENTS];
+	zmq_pollitem_t items[4 + MAX_CLIENTS];
 	struct slot *polled[MAX_CLIENTS];
 
 	while (!stopping) {
 		int64_t now = ehx_now_ms(), next = now + 1000;
-		size_t n = 3, np = 0;
+		size_t n = 4, np = 0;
 		long timeout;
 
 		if (reload) {
@@ -972,8 +1008,10 @@ serve(struct agent *ag)
 			    sizeof(err)) != 0)
 				log_error("users file not reloaded: %s", err);
 			else {
+				pthread_rwlock_wrlock(&ag->users_lock);
 				users_free(&ag->users);
 				ag->users = fresh;
+				pthread_rwlock_unlock(&ag->users_lock);
 				log_info("users file reloaded: %zu accounts",
 				    fresh.n);
 			}
@@ -1019,6 +1057,8 @@ serve(struct agent *ag)
 		items[0] = (zmq_pollitem_t){ ag->dealer, 0, ZMQ_POLLIN, 0 };
 		items[1] = (zmq_pollitem_t){ NULL, ag->listen_fd, ZMQ_POLLIN, 0 };
 		items[2] = (zmq_pollitem_t){ ag->monitor, 0, ZMQ_POLLIN, 0 };
+		items[3] = (zmq_pollitem_t){ NULL, ag->console != NULL ?
+		    console_bridge_fd(ag->console) : -1, ZMQ_POLLIN, 0 };
 		timeout = next > now ? (long)(next - now) : 0;
 		if (zmq_poll(items, (int)n, timeout) < 0) {
 			if (zmq_errno() == EINTR)
@@ -1042,10 +1082,12 @@ serve(struct agent *ag)
 			for (int i = 0; i < 16; i++)
 				monitor_event(ag, now);
 		for (size_t i = 0; i < np; i++)
-			if (items[3 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+			if (items[4 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
 				read_request(ag, polled[i], now);
 		if (items[1].revents & ZMQ_POLLIN)
 			accept_clients(ag, now);
+		if (items[3].revents & ZMQ_POLLIN)
+			accept_console(ag, now);
 	}
 	return 0;
 }
@@ -1053,9 +1095,12 @@ serve(struct agent *ag)
 static void
 agent_free(struct agent *ag)
 {
+	console_drain(ag->console);
 	for (size_t i = 0; i < MAX_CLIENTS; i++)
 		if (ag->slots[i].state != SLOT_FREE)
 			slot_free(&ag->slots[i]);
+	console_close(ag->console);
+	ag->console = NULL;
 	if (ag->listen_fd >= 0) {
 		close(ag->listen_fd);
 		unlink(ag->cfg.socket);
@@ -1306,9 +1351,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	umask(077);
+	pthread_rwlock_init(&ag.users_lock, NULL);
 	if (agent_config_load(conf, &ag.cfg, err, sizeof(err)) != 0 ||
 	    load_keys(&ag, err, sizeof(err)) != 0 ||
 	    users_load(ag.cfg.users, &ag.users, err, sizeof(err)) != 0 ||
+	    /* The console's port and TLS key, while still root. */
+	    (!check && ag.cfg.console.listen[0] != '\0' &&
+	    console_open(&ag.cfg.console, ag.cfg.agency, &ag.console, err,
+	    sizeof(err)) != 0) ||
 	    /* Keys and users read: the rest as the agent's own user. */
 	    ehx_drop_root(ag.cfg.user, check, err, sizeof(err)) != 0 ||
 	    watch_open(&ag.watch, ag.cfg.state_file, err, sizeof(err)) != 0) {
@@ -1342,6 +1392,12 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (open_dealer(&ag, err, sizeof(err)) != 0 ||
 	    open_listener(&ag, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (ag.console != NULL && console_start(ag.console, &ag.users,
+	    &ag.users_lock, &ag.queue, ag.cfg.timeout_ms, err,
+	    sizeof(err)) != 0) {
 		log_error("%s", err);
 		goto out;
 	}

@@ -1,6 +1,8 @@
 /*
  * config.c — the agent's configuration file; see config.h.
  */
+#include <netdb.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,123 @@
 
 /* ---- configuration ------------------------------------------------------ */
 
+/* "127.0.0.1:8080", "[::1]:0": an address and a port, checked by
+ * getaddrinfo with numeric forms only (no name lookups). */
+static bool
+listen_ok(const char *v)
+{
+	char host[64];
+	const char *colon = strrchr(v, ':'), *end;
+	struct addrinfo hints, *ai = NULL;
+	long port;
+	size_t n;
+
+	if (colon == NULL || colon == v)
+		return false;
+	n = (size_t)(colon - v);
+	if (v[0] == '[') {
+		if (n < 3 || v[n - 1] != ']')
+			return false;
+		v++;
+		n -= 2;
+	}
+	if (n >= sizeof(host))
+		return false;
+	memcpy(host, v, n);
+	host[n] = '\0';
+	port = strtol(colon + 1, (char **)&end, 10);
+	if (*end != '\0' || end == colon + 1 || port < 0 || port > 65535)
+		return false;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+		return false;
+	freeaddrinfo(ai);
+	return true;
+}
+
+static int
+console_key(struct console_config *c, const char *file, const char *key,
+    const char *value, char *why, size_t whysz)
+{
+	long long v;
+	int r;
+
+	if (strcmp(key, "listen") == 0) {
+		if (strlen(value) >= sizeof(c->listen) || !listen_ok(value)) {
+			snprintf(why, whysz, "listen must be an IP address and "
+			    "a port, such as 127.0.0.1:8080 or [::1]:8080");
+			return EHX_ERR_CONFIG;
+		}
+		snprintf(c->listen, sizeof(c->listen), "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "url_file") == 0)
+		return ehx_conf_path(file, value, c->url_file,
+		    sizeof(c->url_file), why, whysz);
+	if (strcmp(key, "certificate") == 0)
+		return ehx_conf_path(file, value, c->certificate,
+		    sizeof(c->certificate), why, whysz);
+	if (strcmp(key, "key") == 0)
+		return ehx_conf_path(file, value, c->key, sizeof(c->key), why,
+		    whysz);
+	if (strcmp(key, "trusted_proxy") == 0) {
+		char probe[80];
+
+		snprintf(probe, sizeof(probe), "%s%s%s:0",
+		    strchr(value, ':') != NULL ? "[" : "", value,
+		    strchr(value, ':') != NULL ? "]" : "");
+		if (strlen(value) >= sizeof(c->trusted_proxy) ||
+		    !listen_ok(probe)) {
+			snprintf(why, whysz, "trusted_proxy must be one IP "
+			    "address, such as 127.0.0.1");
+			return EHX_ERR_CONFIG;
+		}
+		snprintf(c->trusted_proxy, sizeof(c->trusted_proxy), "%s",
+		    value);
+		return 0;
+	}
+	if (strcmp(key, "proxy_user_header") == 0) {
+		size_t n = strlen(value);
+
+		if (n == 0 || n >= sizeof(c->proxy_user_header) ||
+		    strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+		    "qrstuvwxyz0123456789-") != n) {
+			snprintf(why, whysz, "proxy_user_header must be a "
+			    "header name of letters, digits and '-'");
+			return EHX_ERR_CONFIG;
+		}
+		snprintf(c->proxy_user_header, sizeof(c->proxy_user_header),
+		    "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "idle_minutes") == 0) {
+		if ((r = ehx_conf_int(value, 1, 480, &v, why, whysz)) != 0)
+			return r;
+		c->idle_ms = v * 60000;
+		return 0;
+	}
+	if (strcmp(key, "session_hours") == 0) {
+		if ((r = ehx_conf_int(value, 1, 24, &v, why, whysz)) != 0)
+			return r;
+		c->session_max_ms = v * 3600000;
+		return 0;
+	}
+	if (strcmp(key, "threads") == 0)
+		return ehx_conf_int(value, 1, 32, &c->threads, why, whysz);
+	if (strcmp(key, "login_failures") == 0)
+		return ehx_conf_int(value, 1, 100, &c->login_failures, why,
+		    whysz);
+	if (strcmp(key, "lockout_minutes") == 0) {
+		if ((r = ehx_conf_int(value, 1, 1440, &v, why, whysz)) != 0)
+			return r;
+		c->lockout_ms = v * 60000;
+		return 0;
+	}
+	snprintf(why, whysz, "unknown key \"%.40s\" in [console]", key);
+	return EHX_ERR_CONFIG;
+}
+
 static int
 on_key(void *user, const char *section, const char *key, const char *value,
     char *why, size_t whysz)
@@ -22,9 +141,11 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	long long v;
 	int r;
 
+	if (strcmp(section, "console") == 0)
+		return console_key(&c->console, c->file, key, value, why, whysz);
 	if (strcmp(section, "agent") != 0) {
 		snprintf(why, whysz, "unknown section [%.40s]; the agent's "
-		    "config has only [agent]", section);
+		    "config has [agent] and [console]", section);
 		return EHX_ERR_CONFIG;
 	}
 #define PATH(name) \
@@ -153,9 +274,28 @@ agent_config_load(const char *path, struct agent_config *c, char *err,
 	c->poll_ms = 10000;
 	c->retry_max_ms = 10000;
 	c->log_level = EHX_LOG_INFO;
+	c->console.idle_ms = 15 * 60000;
+	c->console.session_max_ms = 12 * 3600000LL;
+	c->console.threads = 4;
+	c->console.login_failures = 5;
+	c->console.lockout_ms = 15 * 60000;
 	if ((r = ehx_conf_parse(path, on_key, c, err, errsz)) != 0)
 		return r;
-	return ehx_conf_check_required(path, "agent", c, required,
-	    sizeof(required) / sizeof(required[0]), err, errsz);
+	if ((r = ehx_conf_check_required(path, "agent", c, required,
+	    sizeof(required) / sizeof(required[0]), err, errsz)) != 0)
+		return r;
+	if ((c->console.certificate[0] == '\0') !=
+	    (c->console.key[0] == '\0')) {
+		snprintf(err, errsz, "%s: [console] needs both certificate and "
+		    "key for TLS, or neither", path);
+		return EHX_ERR_CONFIG;
+	}
+	if ((c->console.trusted_proxy[0] == '\0') !=
+	    (c->console.proxy_user_header[0] == '\0')) {
+		snprintf(err, errsz, "%s: [console] needs both trusted_proxy and "
+		    "proxy_user_header, or neither", path);
+		return EHX_ERR_CONFIG;
+	}
+	return 0;
 }
 

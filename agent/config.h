@@ -15,6 +15,21 @@
 
 #define PATH_MAX_ 1024
 
+/* [console]: the web console (console.c); off while listen is empty. */
+struct console_config {
+	char listen[64];                /* "127.0.0.1:8080", "[::1]:8080" */
+	char url_file[PATH_MAX_];       /* the console's URL, written at start */
+	char certificate[PATH_MAX_];    /* TLS: both, or neither */
+	char key[PATH_MAX_];
+	char trusted_proxy[64];         /* the front proxy's address, or "" */
+	char proxy_user_header[64];     /* the header it names the account in */
+	long long idle_ms;              /* a session ends after this idle */
+	long long session_max_ms;       /* and this long after login at most */
+	long long threads;
+	long long login_failures;       /* per account and per address ... */
+	long long lockout_ms;           /* ... within this window */
+};
+
 struct agent_config {
 	char file[PATH_MAX_];
 	char agency[EHX_MAX_ID + 1];
@@ -41,6 +56,7 @@ struct agent_config {
 	long long socket_mode;
 	long long timeout_ms;
 	int log_level;
+	struct console_config console;
 };
 
 /* Read and check path into c (defaults first). 0 or EHX_ERR_CONFIG with

@@ -216,6 +216,7 @@ queue_open(struct queue *q, const char *dir, char *err, size_t errsz)
 		{ "inbox", offsetof(struct queue, inbox) },
 		{ "meta", offsetof(struct queue, meta) },
 		{ "inbox_ids", offsetof(struct queue, inbox_ids) },
+		{ "signins", offsetof(struct queue, signins) },
 	};
 	MDB_txn *txn = NULL;
 	MDB_val k = { 6, (void *)"stream" }, d;
@@ -1917,4 +1918,76 @@ hook_tick(struct queue *q, int64_t now, int64_t *next)
 	ehx__inbox_item__free_unpacked(it, NULL);
 	if (now + 20 < *next)
 		*next = now + 20;
+}
+
+/* ---- the web console's sign-in log ------------------------------------- */
+
+int
+queue_signin_put(struct queue *q, int64_t now, const char *event,
+    const char *account, const char *address)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	unsigned char key[8];
+	char line[256];
+	uint64_t seq = 1;
+	int n, rc;
+
+	n = snprintf(line, sizeof(line), "%lld\t%s\t%s\t%s", (long long)now,
+	    event, account, address);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if ((rc = mdb_txn_begin(q->env, NULL, 0, &txn)) != 0 ||
+	    (rc = mdb_cursor_open(txn, q->signins, &cur)) != 0)
+		goto out;
+	if ((rc = mdb_cursor_get(cur, &k, &d, MDB_LAST)) == 0 &&
+	    k.mv_size == 8)
+		seq = get64(k.mv_data) + 1;
+	else if (rc != MDB_NOTFOUND && rc != 0)
+		goto out;
+	be64(key, seq);
+	k = (MDB_val){ 8, key };
+	d = (MDB_val){ (size_t)n, line };
+	if ((rc = mdb_cursor_put(cur, &k, &d, MDB_APPEND)) != 0)
+		goto out;
+	mdb_cursor_close(cur);
+	cur = NULL;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (rc != 0)
+		log_error("console sign-in log: %s", mdb_strerror(rc));
+	return rc == 0 ? 0 : EHX_ERR_STORAGE;
+}
+
+int
+queue_signin_list(struct queue *q, size_t limit,
+    void (*fn)(void *arg, uint64_t seq, const char *line, size_t len),
+    void *arg)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	int rc;
+
+	if ((rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn)) != 0 ||
+	    (rc = mdb_cursor_open(txn, q->signins, &cur)) != 0)
+		goto out;
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_LAST); rc == 0 && limit > 0;
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_PREV), limit--)
+		if (k.mv_size == 8)
+			fn(arg, get64(k.mv_data), d.mv_data, d.mv_size);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	return rc == 0 ? 0 : EHX_ERR_STORAGE;
 }

@@ -73,7 +73,7 @@ struct queue {
 
 	MDB_env *env;
 	int lock_fd;                    /* flock on data_dir/agent.lock */
-	MDB_dbi outbox, done, inbox, meta, inbox_ids;
+	MDB_dbi outbox, done, inbox, meta, inbox_ids, signins;
 	unsigned char stream[EHX_STREAM_LEN];
 	uint64_t stream_base;           /* stream number = outbox number - base */
 	bool fresh_stream;              /* made by this process: no one else's */
@@ -166,6 +166,20 @@ void queue_inbox_free(Ehx__InboxList *l);
  */
 int queue_open_envelope(struct queue *q, const void *data, size_t len,
     Ehx__Envelope **envp, Ehx__Body **body);
+
+/*
+ * The web console's sign-in log (console.c): one line per event, kept
+ * durably in the agent's store, numbered from 1. The console's threads
+ * call these; LMDB serialises their transactions with the main loop's.
+ * queue_signin_put stores "TIME\tEVENT\tACCOUNT\tADDRESS" (each field
+ * already made safe by the caller). queue_signin_list calls fn with up to
+ * limit lines, newest first; 0 or EHX_ERR_STORAGE.
+ */
+int queue_signin_put(struct queue *q, int64_t now, const char *event,
+    const char *account, const char *address);
+int queue_signin_list(struct queue *q, size_t limit,
+    void (*fn)(void *arg, uint64_t seq, const char *line, size_t len),
+    void *arg);
 
 /* Reap the hook command if it ended (call on SIGCHLD and in the loop). */
 void queue_reap(struct queue *q, int64_t now);

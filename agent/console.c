@@ -1,0 +1,1240 @@
+/*
+ * console.c — the agent's web console: an HTTP (or HTTPS) server on
+ * libmicrohttpd's threads, for Information Officers and IG officers in a
+ * browser on the agency's network. See console.h and docs/OPERATIONS.md.
+ *
+ * People sign in against the agent's users file (Argon2id hashes). A
+ * session is 32 random bytes in an HttpOnly, SameSite=Strict cookie; the
+ * console keeps only a hash of it, with the account, a form token and
+ * the times that end it (idle, and at most session_hours after sign-in).
+ * Every POST carries the session's form token (the sign-in form a token
+ * of its own, double-submitted in a cookie), and a request whose Origin
+ * is another site's is refused. Failed sign-ins are counted per account
+ * and per address; past login_failures within lockout_minutes, sign-in is
+ * refused without checking the password until the window passes. Every
+ * sign-in, failure, lock-out and sign-out is kept in the agent's store
+ * and logged.
+ *
+ * The console holds no keys and asks the broker nothing itself: each
+ * question goes to the agent's main loop over a socket pair, as a
+ * LocalRequest on behalf of the signed-in account (console_call), and the
+ * loop answers it exactly as it answers the ehx command line.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <sodium.h>
+
+#include "console.h"
+#include "ehx/err.h"
+#include "ehx/log.h"
+#include "ehx/names.h"
+#include "ehx/util.h"
+#include "queue.h"
+
+#define SESSIONS 512
+#define FAILURES 1024
+#define TOKEN_LEN 32                 /* random bytes in a session cookie */
+#define REPLY_MAX (2 * EHX_MAX_MESSAGE + 4096)
+#define URL_MAX 256
+#define COOKIE "ehx_session"
+#define LOGIN_COOKIE "ehx_signin"
+
+struct session {
+	bool used;
+	unsigned char key[crypto_generichash_BYTES];  /* hash of the token */
+	char account[EHX_MAX_ACCOUNT + 1];
+	char csrf[65];
+	int64_t created, last;
+};
+
+/* Failed sign-ins of one account ("a:") or one address ("i:"). */
+struct failure {
+	char who[80];
+	int64_t first;
+	unsigned count;
+};
+
+struct handoff {
+	int fd;
+	char account[EHX_MAX_ACCOUNT + 1];
+};
+
+struct console {
+	struct console_config cfg;
+	char agency[EHX_MAX_ID + 1];
+	int listen_fd;
+	int bridge[2];                   /* console threads -> main loop */
+	unsigned char *tls_cert, *tls_key;
+	size_t tls_certlen, tls_keylen;
+	struct MHD_Daemon *d;
+	struct users *users;
+	pthread_rwlock_t *users_lock;
+	struct queue *queue;
+	int64_t timeout_ms;
+	char url[128];
+	char dummy_hash[EHX_PWHASH_MAX + 1];  /* for unknown accounts */
+	pthread_mutex_t lock;            /* sessions, failures, stopping */
+	bool stopping;                   /* the loop takes no more calls */
+	struct session sessions[SESSIONS];
+	struct failure failures[FAILURES];
+};
+
+/* ---- the answer ---------------------------------------------------------- */
+
+void
+h_bytes(struct creq *r, const void *p, size_t n)
+{
+	if (r->oom)
+		return;
+	if (r->outcap - r->outlen <= n) {
+		size_t cap = r->outcap ? r->outcap : 8192;
+		char *b;
+
+		while (cap - r->outlen <= n) {
+			if (cap > (size_t)64 * 1024 * 1024) {
+				r->oom = true;
+				return;
+			}
+			cap *= 2;
+		}
+		if ((b = realloc(r->out, cap)) == NULL) {
+			r->oom = true;
+			return;
+		}
+		r->out = b;
+		r->outcap = cap;
+	}
+	memcpy(r->out + r->outlen, p, n);
+	r->outlen += n;
+	r->out[r->outlen] = '\0';
+}
+
+void
+h_raw(struct creq *r, const char *s)
+{
+	h_bytes(r, s, strlen(s));
+}
+
+void
+h_printf(struct creq *r, const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		h_bytes(r, buf, (size_t)n < sizeof(buf) ? (size_t)n :
+		    sizeof(buf) - 1);
+}
+
+/*
+ * Text from outside, escaped for HTML text and attribute values alike:
+ * & < > " ' become entities, and any byte that is not safe, complete
+ * UTF-8 (controls, bidirectional overrides) becomes U+FFFD.
+ */
+void
+h_text(struct creq *r, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+
+	while (*p != '\0') {
+		int n;
+
+		switch (*p) {
+		case '&': h_raw(r, "&amp;"); p++; continue;
+		case '<': h_raw(r, "&lt;"); p++; continue;
+		case '>': h_raw(r, "&gt;"); p++; continue;
+		case '"': h_raw(r, "&quot;"); p++; continue;
+		case '\'': h_raw(r, "&#39;"); p++; continue;
+		default: break;
+		}
+		if ((n = text_char_len(p)) > 0) {
+			h_bytes(r, p, (size_t)n);
+			p += n;
+		} else {
+			h_raw(r, "\xef\xbf\xbd");
+			p++;
+		}
+	}
+}
+
+/* ---- fields -------------------------------------------------------------- */
+
+const char *
+creq_arg(const struct creq *r, const char *name)
+{
+	for (size_t i = 0; i < r->nf; i++)
+		if (strcmp(r->f[i].name, name) == 0)
+			return r->f[i].value;
+	return NULL;
+}
+
+size_t
+creq_args(const struct creq *r, const char *name, const char **out,
+    size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->nf && n < max; i++)
+		if (strcmp(r->f[i].name, name) == 0)
+			out[n++] = r->f[i].value;
+	return n;
+}
+
+/*
+ * Keep one field: names are short [a-z_]; values at most
+ * CONSOLE_FIELD_MAX bytes of safe UTF-8, where a form's line ends and
+ * tabs become spaces. Anything else marks the request bad.
+ */
+static void
+add_field(struct creq *r, const char *name, const char *v, size_t len)
+{
+	struct console_field *f;
+	size_t nl = strlen(name);
+
+	if (r->nf == CONSOLE_FIELDS) {
+		r->too_many = true;
+		return;
+	}
+	if (nl == 0 || nl >= sizeof(f->name) ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz_") != nl ||
+	    len > CONSOLE_FIELD_MAX) {
+		r->bad_field = true;
+		return;
+	}
+	f = &r->f[r->nf];
+	if ((f->value = malloc(len + 1)) == NULL) {
+		r->bad_field = true;
+		return;
+	}
+	for (size_t i = 0; i < len; i++)
+		f->value[i] = v[i] == '\r' || v[i] == '\n' || v[i] == '\t' ?
+		    ' ' : v[i];
+	f->value[len] = '\0';
+	for (const unsigned char *p = (unsigned char *)f->value; *p != '\0';) {
+		int n = text_char_len(p);
+
+		if (n <= 0) {
+			free(f->value);
+			r->bad_field = true;
+			return;
+		}
+		p += n;
+	}
+	if (strlen(f->value) != len) {          /* a NUL inside */
+		free(f->value);
+		r->bad_field = true;
+		return;
+	}
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->len = len;
+	r->nf++;
+}
+
+static enum MHD_Result
+on_get_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct creq *r = cls;
+
+	(void)kind;
+	if (strlen(key) != key_size) {
+		r->bad_field = true;
+		return MHD_YES;
+	}
+	add_field(r, key, value != NULL ? value : "", value != NULL ?
+	    value_size : 0);
+	return MHD_YES;
+}
+
+/* The form's fields come in pieces (off): pieces join the last field. */
+static enum MHD_Result
+on_post_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *filename, const char *content_type,
+    const char *transfer_encoding, const char *data, uint64_t off,
+    size_t size)
+{
+	struct creq *r = cls;
+
+	(void)kind; (void)content_type; (void)transfer_encoding;
+	if (filename != NULL) {
+		r->bad_field = true;
+		return MHD_NO;
+	}
+	if (off == 0) {
+		add_field(r, key, data != NULL ? data : "", size);
+		return MHD_YES;
+	}
+	/* A continuation: join it, and check the whole value again. */
+	if (r->nf == 0 || strcmp(r->f[r->nf - 1].name, key) != 0) {
+		r->bad_field = true;
+		return MHD_NO;
+	}
+	{
+		struct console_field *f = &r->f[r->nf - 1];
+		char *whole;
+		size_t len = f->len + size;
+
+		if (len > CONSOLE_FIELD_MAX || (whole = malloc(len + 1)) ==
+		    NULL) {
+			r->bad_field = true;
+			return MHD_NO;
+		}
+		memcpy(whole, f->value, f->len);
+		memcpy(whole + f->len, data, size);
+		free(f->value);
+		r->nf--;
+		add_field(r, key, whole, len);
+		free(whole);
+	}
+	return MHD_YES;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static void
+token_key(unsigned char key[crypto_generichash_BYTES], const char *hex)
+{
+	crypto_generichash(key, crypto_generichash_BYTES,
+	    (const unsigned char *)hex, strlen(hex), NULL, 0);
+}
+
+static bool
+hex_token(const char *s)
+{
+	return s != NULL && strlen(s) == 2 * TOKEN_LEN &&
+	    strspn(s, "0123456789abcdef") == 2 * TOKEN_LEN;
+}
+
+/* The session a cookie names, still alive: its index, or -1. Call with
+ * the lock held. */
+static int
+session_find(struct console *c, const char *cookie, int64_t now)
+{
+	unsigned char key[crypto_generichash_BYTES];
+	int found = -1;
+
+	if (!hex_token(cookie))
+		return -1;
+	token_key(key, cookie);
+	for (int i = 0; i < SESSIONS; i++) {
+		struct session *s = &c->sessions[i];
+
+		if (!s->used)
+			continue;
+		if (now - s->last >= c->cfg.idle_ms ||
+		    now - s->created >= c->cfg.session_max_ms) {
+			memset(s, 0, sizeof(*s));
+			continue;
+		}
+		if (sodium_memcmp(s->key, key, sizeof(key)) == 0)
+			found = i;
+	}
+	return found;
+}
+
+/* A new session for account: its token (hex) in token. 0 or -1. */
+static int
+session_new(struct console *c, const char *account, int64_t now,
+    char token[2 * TOKEN_LEN + 1])
+{
+	unsigned char raw[TOKEN_LEN], csrf[TOKEN_LEN];
+	struct session *s = NULL;
+
+	if (ehx_random(raw, sizeof(raw)) != 0 ||
+	    ehx_random(csrf, sizeof(csrf)) != 0)
+		return -1;
+	ehx_hex(token, raw, sizeof(raw));
+	OPENSSL_cleanse(raw, sizeof(raw));
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < SESSIONS && s == NULL; i++)
+		if (!c->sessions[i].used)
+			s = &c->sessions[i];
+	if (s == NULL) {                /* full: the longest idle goes */
+		s = &c->sessions[0];
+		for (int i = 1; i < SESSIONS; i++)
+			if (c->sessions[i].last < s->last)
+				s = &c->sessions[i];
+		log_warn("console: %d sessions open; the longest idle "
+		    "(%s) ended", SESSIONS, s->account);
+	}
+	memset(s, 0, sizeof(*s));
+	s->used = true;
+	token_key(s->key, token);
+	snprintf(s->account, sizeof(s->account), "%s", account);
+	ehx_hex(s->csrf, csrf, sizeof(csrf));
+	s->created = s->last = now;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+/* ---- sign-in ------------------------------------------------------------- */
+
+/* A name fit to log and keep: the account as typed when it could be one,
+ * else a fixed word (what was typed may be a password). */
+static const char *
+account_shown(const char *a)
+{
+	size_t n = a != NULL ? strlen(a) : 0;
+
+	if (n == 0)
+		return "(none)";
+	if (n > EHX_MAX_ACCOUNT || strspn(a, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") != n)
+		return "(not an account name)";
+	return a;
+}
+
+static void
+signin_event(struct console *c, const char *event, const char *account,
+    const char *addr)
+{
+	account = account_shown(account);
+	if (strcmp(event, "signed-in") == 0 || strcmp(event, "signed-out") == 0)
+		log_info("console: %s %s from %s", account, event, addr);
+	else
+		log_warn("console: %s: %s from %s", event, account, addr);
+	if (c->queue != NULL)
+		queue_signin_put(c->queue, ehx_now_ms(), event, account, addr);
+}
+
+/* The failure entry of who, or a slot for it (the oldest goes when the
+ * table is full). Call with the lock held. */
+static struct failure *
+failure_of(struct console *c, const char *who, int64_t now, bool make)
+{
+	struct failure *old = NULL;
+
+	for (int i = 0; i < FAILURES; i++) {
+		struct failure *f = &c->failures[i];
+
+		if (f->count > 0 && now - f->first >= c->cfg.lockout_ms)
+			memset(f, 0, sizeof(*f));
+		if (f->count > 0 && strcmp(f->who, who) == 0)
+			return f;
+		if (old == NULL || f->count == 0 || (old->count > 0 &&
+		    f->first < old->first))
+			old = f;
+	}
+	if (!make)
+		return NULL;
+	memset(old, 0, sizeof(*old));
+	snprintf(old->who, sizeof(old->who), "%s", who);
+	old->first = now;
+	return old;
+}
+
+/* Minutes until who may try again, or 0 when it may now. */
+static long
+locked_for(struct console *c, const char *who, int64_t now)
+{
+	struct failure *f;
+	long mins = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if ((f = failure_of(c, who, now, false)) != NULL &&
+	    f->count >= (unsigned)c->cfg.login_failures)
+		mins = (long)((f->first + c->cfg.lockout_ms - now + 59999) /
+		    60000);
+	pthread_mutex_unlock(&c->lock);
+	return mins;
+}
+
+static void
+failed(struct console *c, const char *who, int64_t now)
+{
+	struct failure *f;
+
+	pthread_mutex_lock(&c->lock);
+	if ((f = failure_of(c, who, now, true)) != NULL)
+		f->count++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void
+set_cookie(struct MHD_Response *resp, const struct console *c,
+    const char *name, const char *value, const char *path, long max_age)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s=%s; Path=%s; HttpOnly; "
+	    "SameSite=Strict%s%s", name, value, path,
+	    c->tls_cert != NULL ? "; Secure" : "",
+	    max_age == 0 ? "; Max-Age=0" : "");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, buf);
+}
+
+/*
+ * POST /login: the form's token must match its cookie; then the account
+ * and the address must not be locked out; then the password is checked
+ * (against a dummy hash when the account is unknown, to take the same
+ * time). On success a new session; the cookie is set by the caller.
+ */
+static bool
+sign_in(struct creq *r, char token[2 * TOKEN_LEN + 1], const char **why,
+    char *msg, size_t msgsz, unsigned *status)
+{
+	struct console *c = r->c;
+	const char *account = creq_arg(r, "account");
+	const char *pw = creq_arg(r, "password");
+	char wa[80], wi[80], hash[EHX_PWHASH_MAX + 1];
+	struct user u;
+	bool known = false, ok;
+	int64_t now = ehx_now_ms();
+	long mins;
+
+	*status = 401;
+	if (account == NULL || pw == NULL || account[0] == '\0') {
+		*why = "Enter your account name and your password.";
+		*status = 400;
+		return false;
+	}
+	snprintf(wa, sizeof(wa), "a:%s", account_shown(account));
+	snprintf(wi, sizeof(wi), "i:%s", r->addr);
+	if ((mins = locked_for(c, wa, now)) > 0 ||
+	    (mins = locked_for(c, wi, now)) > 0) {
+		signin_event(c, "locked-out", account, r->addr);
+		snprintf(msg, msgsz, "Too many failed sign-ins. Try "
+		    "again in %ld minute%s, or ask your administrator.", mins,
+		    mins == 1 ? "" : "s");
+		*why = msg;
+		*status = 429;
+		return false;
+	}
+	memset(&u, 0, sizeof(u));
+	pthread_rwlock_rdlock(c->users_lock);
+	{
+		const struct user *f = users_find(c->users, account);
+
+		if (f != NULL) {
+			u = *f;
+			known = true;
+		}
+	}
+	pthread_rwlock_unlock(c->users_lock);
+	if (!known || u.password[0] == '\0') {
+		snprintf(hash, sizeof(hash), "%s", c->dummy_hash);
+		memcpy(u.password, hash, sizeof(u.password));
+		users_check_password(&u, pw, strlen(pw));
+		ok = false;
+	} else
+		ok = users_check_password(&u, pw, strlen(pw));
+	if (!ok) {
+		failed(c, wa, now);
+		failed(c, wi, now);
+		signin_event(c, known && u.password[0] != '\0' ?
+		    "failed-password" : "failed-account", account, r->addr);
+		*why = "The account name or the password is wrong.";
+		return false;
+	}
+	if (session_new(c, u.account, now, token) != 0) {
+		*why = "The console could not start a session.";
+		*status = 500;
+		return false;
+	}
+	pthread_mutex_lock(&c->lock);
+	{
+		struct failure *f = failure_of(c, wa, now, false);
+
+		if (f != NULL)
+			memset(f, 0, sizeof(*f));
+	}
+	pthread_mutex_unlock(&c->lock);
+	signin_event(c, "signed-in", u.account, r->addr);
+	return true;
+}
+
+/* Fill r->who from a live session (and the users file). */
+static bool
+who_from_session(struct creq *r, const char *cookie, bool touch)
+{
+	struct console *c = r->c;
+	const struct user *u;
+	int64_t now = ehx_now_ms();
+	int i;
+
+	pthread_mutex_lock(&c->lock);
+	if ((i = session_find(c, cookie, now)) >= 0) {
+		if (touch)
+			c->sessions[i].last = now;
+		snprintf(r->who.account, sizeof(r->who.account), "%s",
+		    c->sessions[i].account);
+		memcpy(r->who.csrf, c->sessions[i].csrf, sizeof(r->who.csrf));
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (i < 0)
+		return false;
+	pthread_rwlock_rdlock(c->users_lock);
+	if ((u = users_find(c->users, r->who.account)) != NULL) {
+		snprintf(r->who.name, sizeof(r->who.name), "%s", u->name);
+		r->who.roles = u->roles;
+	}
+	pthread_rwlock_unlock(c->users_lock);
+	return u != NULL;
+}
+
+static void
+session_end(struct console *c, const char *cookie)
+{
+	int i;
+
+	pthread_mutex_lock(&c->lock);
+	if ((i = session_find(c, cookie, ehx_now_ms())) >= 0)
+		memset(&c->sessions[i], 0, sizeof(c->sessions[i]));
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- the bridge ---------------------------------------------------------- */
+
+int
+console_bridge_fd(const struct console *c)
+{
+	return c->bridge[0];
+}
+
+int
+console_bridge_take(struct console *c, int *fd,
+    char account[EHX_MAX_ACCOUNT + 1])
+{
+	struct handoff h;
+
+	if (read(c->bridge[0], &h, sizeof(h)) != (ssize_t)sizeof(h))
+		return -1;
+	*fd = h.fd;
+	h.account[EHX_MAX_ACCOUNT] = '\0';
+	memcpy(account, h.account, EHX_MAX_ACCOUNT + 1);
+	return 0;
+}
+
+int
+console_call(struct creq *r, int role, Ehx__LocalRequest *lr,
+    Ehx__LocalReply **reply)
+{
+	struct console *c = r->c;
+	struct handoff h;
+	unsigned char *buf = NULL;
+	int sv[2] = { -1, -1 }, size = REPLY_MAX, rc = EHX_ERR_INTERNAL;
+	struct pollfd p;
+	size_t n;
+	ssize_t got;
+
+	*reply = NULL;
+	lr->as_role = (Ehx__Role)role;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		goto out;
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	n = ehx__local_request__get_packed_size(lr);
+	if ((buf = malloc(n > REPLY_MAX ? n : REPLY_MAX)) == NULL)
+		goto out;
+	ehx__local_request__pack(lr, buf);
+	if (send(sv[0], buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+		goto out;
+	memset(&h, 0, sizeof(h));
+	h.fd = sv[1];
+	snprintf(h.account, sizeof(h.account), "%s", r->who.account);
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping || write(c->bridge[1], &h, sizeof(h)) !=
+	    (ssize_t)sizeof(h)) {
+		pthread_mutex_unlock(&c->lock);
+		rc = EHX_ERR_UNAVAILABLE;       /* stopping, or far behind */
+		goto out;
+	}
+	pthread_mutex_unlock(&c->lock);
+	sv[1] = -1;                             /* the loop's now */
+	p.fd = sv[0];
+	p.events = POLLIN;
+	rc = EHX_ERR_TIMEOUT;
+	if (poll(&p, 1, (int)(c->timeout_ms + 5000)) != 1)
+		goto out;
+	got = recv(sv[0], buf, REPLY_MAX, MSG_TRUNC);
+	rc = EHX_ERR_UNAVAILABLE;
+	if (got <= 0 || got > REPLY_MAX)
+		goto out;
+	rc = EHX_ERR_INTERNAL;
+	if ((*reply = ehx__local_reply__unpack(NULL, (size_t)got, buf)) ==
+	    NULL)
+		goto out;
+	rc = 0;
+out:
+	free(buf);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	return rc;
+}
+
+void
+console_signins(struct creq *r, size_t limit,
+    void (*fn)(void *arg, uint64_t seq, const char *line, size_t len))
+{
+	if (r->c->queue != NULL)
+		queue_signin_list(r->c->queue, limit, fn, r);
+}
+
+void
+console_drain(struct console *c)
+{
+	int fd;
+	char account[EHX_MAX_ACCOUNT + 1];
+
+	if (c == NULL || c->bridge[0] < 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	while (console_bridge_take(c, &fd, account) == 0)
+		close(fd);
+	pthread_mutex_unlock(&c->lock);
+}
+
+const char *
+console_agency(const struct console *c)
+{
+	return c->agency;
+}
+
+const char *
+console_url(const struct console *c)
+{
+	return c->url;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void
+creq_free(struct creq *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->nf; i++)
+		free(r->f[i].value);
+	free(r->body);
+	free(r->out);
+	free(r);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	(void)cls; (void)conn; (void)toe;
+	creq_free(*con_cls);
+	*con_cls = NULL;
+}
+
+static enum MHD_Result
+send_answer(struct creq *r, const char *set_session, bool clear_session,
+    const char *signin_token)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	unsigned status = r->status ? r->status : 200;
+
+	if (r->oom) {
+		free(r->out);
+		r->out = NULL;
+		r->outlen = r->outcap = 0;
+		r->oom = false;
+		r->location[0] = '\0';
+		r->type = NULL;
+		pages_error(r, 500, "Out of memory", "The console ran out of "
+		    "memory answering this request.");
+		status = 500;
+	}
+	if (r->location[0] != '\0')
+		status = 303;
+	resp = MHD_create_response_from_buffer(r->outlen,
+	    r->out != NULL ? r->out : (void *)"", r->out != NULL ?
+	    MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	r->out = NULL;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    r->type != NULL ? r->type : "text/html; charset=utf-8");
+	MHD_add_response_header(resp, "Content-Security-Policy",
+	    "default-src 'none'; style-src 'self'; script-src 'self'; "
+	    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+	    "base-uri 'none'");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    strncmp(r->path, "/static/", 8) == 0 ? "private, max-age=3600" :
+	    "no-store");
+	if (r->c->tls_cert != NULL)
+		MHD_add_response_header(resp, "Strict-Transport-Security",
+		    "max-age=31536000");
+	if (r->location[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
+		    r->location);
+	if (r->disposition[0] != '\0')
+		MHD_add_response_header(resp, "Content-Disposition",
+		    r->disposition);
+	if (set_session != NULL)
+		set_cookie(resp, r->c, COOKIE, set_session, "/", -1);
+	else if (clear_session)
+		set_cookie(resp, r->c, COOKIE, "", "/", 0);
+	if (signin_token != NULL)
+		set_cookie(resp, r->c, LOGIN_COOKIE, signin_token, "/login",
+		    signin_token[0] == '\0' ? 0 : -1);
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void
+client_address(struct MHD_Connection *conn, char *out, size_t outsz)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+	snprintf(out, outsz, "?");
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, out, (socklen_t)outsz);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, out, (socklen_t)outsz);
+}
+
+/* A request from another site: an Origin header naming a host that is
+ * not this request's Host. Browsers send Origin with every POST. */
+static bool
+foreign_origin(struct MHD_Connection *conn)
+{
+	const char *o = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "Origin");
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_HOST);
+	const char *p;
+
+	if (o == NULL)
+		return false;
+	if (h == NULL || (p = strstr(o, "://")) == NULL)
+		return true;
+	return strcmp(p + 3, h) != 0;
+}
+
+/* The account a trusted front proxy names, or NULL. */
+static const char *
+proxy_account(struct creq *r)
+{
+	const struct console_config *cc = &r->c->cfg;
+	const char *a;
+
+	if (cc->trusted_proxy[0] == '\0')
+		return NULL;
+	a = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    cc->proxy_user_header);
+	if (a == NULL)
+		return NULL;
+	if (strcmp(r->addr, cc->trusted_proxy) != 0) {
+		log_warn("console: %s header from %s ignored: only %s is "
+		    "trusted to send it", cc->proxy_user_header, r->addr,
+		    cc->trusted_proxy);
+		return NULL;
+	}
+	return a;
+}
+
+static enum MHD_Result
+serve_static(struct creq *r)
+{
+	const char *s = strcmp(r->path, "/static/console.css") == 0 ?
+	    console_css : strcmp(r->path, "/static/console.js") == 0 ?
+	    console_js : NULL;
+
+	if (s == NULL) {
+		pages_error(r, 404, "Not found", "There is no such page.");
+		return send_answer(r, NULL, false, NULL);
+	}
+	r->type = strstr(r->path, ".css") != NULL ? "text/css; charset=utf-8" :
+	    "text/javascript; charset=utf-8";
+	h_raw(r, s);
+	return send_answer(r, NULL, false, NULL);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **con_cls)
+{
+	struct console *c = cls;
+	struct creq *r = *con_cls;
+	const char *cookie, *pa;
+	char token[2 * TOKEN_LEN + 1];
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	(void)version;
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		r->c = c;
+		r->conn = conn;
+		r->path = url;
+		r->post = strcmp(method, "POST") == 0;
+		client_address(conn, r->addr, sizeof(r->addr));
+		*con_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		size_t n = *upload_size;
+
+		*upload_size = 0;
+		if (r->too_large || n > CONSOLE_BODY_MAX - r->bodylen) {
+			r->too_large = true;
+			return MHD_YES;
+		}
+		{
+			char *b = realloc(r->body, r->bodylen + n + 1);
+
+			if (b == NULL) {
+				r->too_large = true;
+				return MHD_YES;
+			}
+			r->body = b;
+		}
+		memcpy(r->body + r->bodylen, upload, n);
+		r->bodylen += n;
+		return MHD_YES;
+	}
+	/* The whole request is here. */
+	if (!get && !r->post) {
+		pages_error(r, 405, "Method not allowed", "The console answers "
+		    "GET and POST only.");
+		return send_answer(r, NULL, false, NULL);
+	}
+	if (strlen(url) > URL_MAX || url[0] != '/' || strstr(url, "..") !=
+	    NULL || strchr(url, '\\') != NULL || strstr(url, "//") != NULL) {
+		pages_error(r, 404, "Not found", "There is no such page.");
+		return send_answer(r, NULL, false, NULL);
+	}
+	if (r->too_large) {
+		pages_error(r, 413, "Request too large", "The form sent was "
+		    "larger than the console accepts (16 KiB).");
+		return send_answer(r, NULL, false, NULL);
+	}
+	if (strncmp(url, "/static/", 8) == 0)
+		return serve_static(r);
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, on_get_arg, r);
+	if (r->post && r->bodylen > 0) {
+		struct MHD_PostProcessor *pp = MHD_create_post_processor(conn,
+		    4096, on_post_arg, r);
+
+		if (pp == NULL) {
+			pages_error(r, 415, "Unsupported form", "The console "
+			    "accepts forms sent as "
+			    "application/x-www-form-urlencoded.");
+			return send_answer(r, NULL, false, NULL);
+		}
+		if (MHD_post_process(pp, r->body, r->bodylen) != MHD_YES)
+			r->bad_field = true;
+		MHD_destroy_post_processor(pp);
+	}
+	if (r->too_many || r->bad_field) {
+		pages_error(r, 400, "Bad request", r->too_many ? "The request "
+		    "has more fields than any console form." : "A field of "
+		    "the request is too long, is not valid UTF-8 text, or "
+		    "has a name no console form uses.");
+		return send_answer(r, NULL, false, NULL);
+	}
+	if (r->post && foreign_origin(conn)) {
+		log_warn("console: POST %s from %s refused: another site's "
+		    "origin", url, r->addr);
+		pages_error(r, 403, "Refused", "This form was sent from "
+		    "another site.");
+		return send_answer(r, NULL, false, NULL);
+	}
+	cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, COOKIE);
+	if (strcmp(url, "/login") == 0) {
+		const char *want = MHD_lookup_connection_value(conn,
+		    MHD_COOKIE_KIND, LOGIN_COOKIE);
+		const char *got = creq_arg(r, "csrf");
+		const char *why = NULL;
+		char msg[160];
+		unsigned st;
+		unsigned char raw[TOKEN_LEN];
+		char fresh[2 * TOKEN_LEN + 1];
+
+		if (r->post) {
+			if (!hex_token(want) || got == NULL ||
+			    strlen(got) != strlen(want) ||
+			    !ehx_ct_eq(got, want, strlen(want))) {
+				why = "The sign-in form had expired. Please "
+				    "sign in again.";
+				r->status = 403;
+			} else if (sign_in(r, token, &why, msg, sizeof(msg), &st)) {
+				snprintf(r->location, sizeof(r->location), "/");
+				return send_answer(r, token, false, "");
+			} else
+				r->status = st;
+		}
+		if (ehx_random(raw, sizeof(raw)) != 0)
+			return MHD_NO;
+		ehx_hex(fresh, raw, sizeof(raw));
+		pages_login(r, why, fresh);
+		return send_answer(r, NULL, false, fresh);
+	}
+	if ((pa = proxy_account(r)) != NULL) {
+		bool same = who_from_session(r, cookie, true) &&
+		    strcmp(r->who.account, pa) == 0;
+
+		if (!same) {
+			const struct user *u;
+			bool known;
+
+			pthread_rwlock_rdlock(c->users_lock);
+			known = (u = users_find(c->users, pa)) != NULL;
+			pthread_rwlock_unlock(c->users_lock);
+			if (!known) {
+				signin_event(c, "proxy-unknown-account", pa,
+				    r->addr);
+				pages_error(r, 403, "Not permitted", "The "
+				    "account your sign-in named is not in this "
+				    "agent's users file.");
+				return send_answer(r, NULL, true, NULL);
+			}
+			if (session_new(c, pa, ehx_now_ms(), token) != 0 ||
+			    !who_from_session(r, token, true))
+				return MHD_NO;
+			signin_event(c, "signed-in-by-proxy", pa, r->addr);
+			r->signed_in = true;
+			if (r->post) {      /* its form token was another's */
+				snprintf(r->location, sizeof(r->location),
+				    "/");
+				return send_answer(r, token, false, NULL);
+			}
+			pages_route(r);
+			return send_answer(r, token, false, NULL);
+		}
+		r->signed_in = true;
+	} else
+		r->signed_in = who_from_session(r, cookie, true);
+	if (!r->signed_in) {
+		if (r->post) {
+			pages_error(r, 403, "Signed out", "Your session has "
+			    "ended (or never began). Sign in again; nothing "
+			    "was done.");
+			return send_answer(r, NULL, cookie != NULL, NULL);
+		}
+		snprintf(r->location, sizeof(r->location), "/login");
+		return send_answer(r, NULL, cookie != NULL, NULL);
+	}
+	if (r->post) {
+		const char *t = creq_arg(r, "csrf");
+
+		if (t == NULL || strlen(t) != 64 ||
+		    !ehx_ct_eq(t, r->who.csrf, 64)) {
+			log_warn("console: POST %s by %s from %s refused: no "
+			    "valid form token", url, r->who.account, r->addr);
+			pages_error(r, 403, "Refused", "This form's security "
+			    "token is missing or wrong (it may have come from "
+			    "another site, or from an earlier session). "
+			    "Nothing was done.");
+			return send_answer(r, NULL, false, NULL);
+		}
+		if (strcmp(url, "/logout") == 0) {
+			session_end(c, cookie);
+			signin_event(c, "signed-out", r->who.account, r->addr);
+			snprintf(r->location, sizeof(r->location), "/login");
+			return send_answer(r, NULL, true, NULL);
+		}
+	}
+	pages_route(r);
+	return send_answer(r, NULL, false, NULL);
+}
+
+/* ---- start and stop ------------------------------------------------------ */
+
+int
+console_open(const struct console_config *cc, const char *agency,
+    struct console **out, char *err, size_t errsz)
+{
+	struct console *c;
+	struct addrinfo hints, *ai = NULL;
+	char host[64], port[8];
+	const char *colon = strrchr(cc->listen, ':');
+	size_t hn = (size_t)(colon - cc->listen);
+	int one = 1, r;
+
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return EHX_ERR_NOMEM;
+	c->cfg = *cc;
+	c->listen_fd = -1;
+	c->bridge[0] = c->bridge[1] = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	snprintf(c->agency, sizeof(c->agency), "%s", agency);
+	if (cc->listen[0] == '[') {
+		hn -= 2;
+		memcpy(host, cc->listen + 1, hn);
+	} else
+		memcpy(host, cc->listen, hn);
+	host[hn] = '\0';
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((r = getaddrinfo(host, port, &hints, &ai)) != 0) {
+		snprintf(err, errsz, "[console] listen %s: %s", cc->listen,
+		    gai_strerror(r));
+		goto fail;
+	}
+	if ((c->listen_fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC,
+	    0)) < 0 || setsockopt(c->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) != 0 || bind(c->listen_fd, ai->ai_addr,
+	    ai->ai_addrlen) != 0 || listen(c->listen_fd, 64) != 0) {
+		snprintf(err, errsz, "[console] listen %s: %s", cc->listen,
+		    strerror(errno));
+		freeaddrinfo(ai);
+		goto fail;
+	}
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		unsigned p = 0;
+
+		if (getsockname(c->listen_fd, (struct sockaddr *)&ss, &sl) == 0)
+			p = ntohs(ss.ss_family == AF_INET6 ?
+			    ((struct sockaddr_in6 *)&ss)->sin6_port :
+			    ((struct sockaddr_in *)&ss)->sin_port);
+		snprintf(c->url, sizeof(c->url), "%s://%s%s%s:%u/",
+		    cc->certificate[0] != '\0' ? "https" : "http",
+		    ai->ai_family == AF_INET6 ? "[" : "", host,
+		    ai->ai_family == AF_INET6 ? "]" : "", p);
+	}
+	freeaddrinfo(ai);
+	if (cc->certificate[0] != '\0') {
+		if ((r = ehx_file_read(cc->certificate, false, 1024 * 1024,
+		    &c->tls_cert, &c->tls_certlen)) != 0) {
+			snprintf(err, errsz, "%s: cannot read the console's "
+			    "certificate: %s", cc->certificate, r ==
+			    EHX_ERR_SYSTEM ? strerror(errno) : ehx_strerror(r));
+			goto fail;
+		}
+		if ((r = ehx_file_read(cc->key, true, EHX_MAX_KEY_FILE,
+		    &c->tls_key, &c->tls_keylen)) != 0) {
+			snprintf(err, errsz, "%s: cannot read the console's "
+			    "key: %s", cc->key, r == EHX_ERR_SYSTEM ?
+			    strerror(errno) : ehx_strerror(r));
+			goto fail;
+		}
+	}
+	*out = c;
+	return 0;
+fail:
+	console_close(c);
+	return EHX_ERR_CONFIG;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_info("console: %s", buf);
+}
+
+int
+console_start(struct console *c, struct users *users,
+    pthread_rwlock_t *users_lock, struct queue *q, int64_t timeout_ms,
+    char *err, size_t errsz)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_USE_ERROR_LOG;
+	unsigned char dummy[16];
+
+	c->users = users;
+	c->users_lock = users_lock;
+	c->queue = q;
+	c->timeout_ms = timeout_ms;
+	if (ehx_random(dummy, sizeof(dummy)) != 0 ||
+	    users_hash_password((const char *)dummy, sizeof(dummy),
+	    c->dummy_hash) != 0) {
+		snprintf(err, errsz, "console: cannot make its hash");
+		return EHX_ERR_INTERNAL;
+	}
+	if (pipe2(c->bridge, O_CLOEXEC) != 0 ||
+	    fcntl(c->bridge[0], F_SETFL, O_NONBLOCK) != 0 ||
+	    fcntl(c->bridge[1], F_SETFL, O_NONBLOCK) != 0) {
+		snprintf(err, errsz, "console: pipe: %s", strerror(errno));
+		return EHX_ERR_SYSTEM;
+	}
+	if (c->tls_cert != NULL)
+		flags |= MHD_USE_TLS;
+	c->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, c->listen_fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->cfg.threads,
+	    MHD_OPTION_CONNECTION_LIMIT, 256u,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, 32u,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    c->tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+	    (const char *)c->tls_cert,
+	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)c->tls_key,
+	    MHD_OPTION_END);
+	if (c->d == NULL) {
+		snprintf(err, errsz, "console: cannot start serving %s (see "
+		    "the log above)", c->cfg.listen);
+		return EHX_ERR_SYSTEM;
+	}
+	c->listen_fd = -1;              /* the daemon's now */
+	if (c->cfg.url_file[0] != '\0' && ehx_file_write_atomic(
+	    c->cfg.url_file, c->url, strlen(c->url), 0644) != 0) {
+		snprintf(err, errsz, "%s: %s", c->cfg.url_file,
+		    strerror(errno));
+		return EHX_ERR_SYSTEM;
+	}
+	log_info("console: serving %s%s", c->url, c->cfg.trusted_proxy[0] ?
+	    " (and trusting its front proxy's sign-in)" : "");
+	return 0;
+}
+
+void
+console_close(struct console *c)
+{
+	if (c == NULL)
+		return;
+	if (c->d != NULL)
+		MHD_stop_daemon(c->d);
+	if (c->listen_fd >= 0)
+		close(c->listen_fd);
+	for (int i = 0; i < 2; i++)
+		if (c->bridge[i] >= 0)
+			close(c->bridge[i]);
+	ehx_free_secret(c->tls_key, c->tls_keylen);
+	free(c->tls_cert);
+	if (c->cfg.url_file[0] != '\0')
+		unlink(c->cfg.url_file);
+	pthread_mutex_destroy(&c->lock);
+	OPENSSL_cleanse(c->sessions, sizeof(c->sessions));
+	free(c);
+}
