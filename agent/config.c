@@ -112,6 +112,12 @@ console_key(struct console_config *c, const char *file, const char *key,
 		c->idle_ms = v * 60000;
 		return 0;
 	}
+	if (strcmp(key, "idle_seconds") == 0) {
+		if ((r = ehx_conf_int(value, 5, 28800, &v, why, whysz)) != 0)
+			return r;
+		c->idle_ms = v * 1000;
+		return 0;
+	}
 	if (strcmp(key, "session_hours") == 0) {
 		if ((r = ehx_conf_int(value, 1, 24, &v, why, whysz)) != 0)
 			return r;
