@@ -30,6 +30,9 @@ struct user {
 	/* password = an Argon2id hash (libsodium's crypto_pwhash_str), for
 	 * the web console; empty: this account cannot log in there. */
 	char password[EHX_PWHASH_MAX + 1];
+	/* locality = ...: the one locality whose right early help lists this
+	 * person may ask for; empty: any. */
+	char locality[EHX_MAX_ID + 1];
 };
 
 struct users {
@@ -92,6 +95,11 @@ void render_alerts_page(FILE *f, const Ehx__AlertResult *r, bool json,
     bool header);
 void render_disclosures_page(FILE *f, const Ehx__DisclosureResult *r,
     bool json, bool header);
+
+/* One page of a right early help list: a table (header on the first
+ * page) or one JSON object per child. */
+void render_list_page(FILE *f, const Ehx__EarlyHelpListResult *r, bool json,
+    bool header);
 
 /* A subject access answer, always as one JSON document. */
 void render_sar(FILE *f, const Ehx__SarResult *r);

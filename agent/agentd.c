@@ -803,6 +803,14 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 		fail_local(ag, s, r, why);
 		goto out;
 	}
+	if (in->payload_case == EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST &&
+	    u->locality[0] != '\0' &&
+	    strcmp(in->query_early_help_list->locality, u->locality) != 0) {
+		snprintf(why, sizeof(why), "the users file gives %s the "
+		    "locality %s only", account, u->locality);
+		fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+		goto out;
+	}
 	person.user_id = (char *)u->user_id;
 	person.name = (char *)u->name;
 	person.role = (Ehx__Role)role;

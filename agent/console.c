@@ -582,6 +582,8 @@ who_from_session(struct creq *r, const char *cookie, bool touch)
 	pthread_rwlock_rdlock(c->users_lock);
 	if ((u = users_find(c->users, r->who.account)) != NULL) {
 		snprintf(r->who.name, sizeof(r->who.name), "%s", u->name);
+		snprintf(r->who.locality, sizeof(r->who.locality), "%s",
+		    u->locality);
 		r->who.roles = u->roles;
 	}
 	pthread_rwlock_unlock(c->users_lock);

@@ -80,6 +80,7 @@ struct console_who {
 	char account[EHX_MAX_ACCOUNT + 1];
 	char name[EHX_MAX_NAME + 1];
 	unsigned roles;                  /* bit (1 << Ehx__Role) */
+	char locality[EHX_MAX_ID + 1];   /* the users file's, or empty */
 	char csrf[65];                   /* this session's form token */
 };
 

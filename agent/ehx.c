@@ -88,6 +88,7 @@ static const char main_help[] =
 "                              break-glass review, disclosures, export, and\n"
 "                              this agent's check of the audit log\n"
 "  sar NHS_NUMBER              subject access: all that is held on a child\n"
+"  list LIST --locality L      a right early help list (information officers)\n"
 "  inbox [show SEQ | ack SEQ]  notifications from other agencies\n"
 "  status                      the agent: its connection to the broker, its\n"
 "                              outbox and inbox, the hook\n"
@@ -116,7 +117,7 @@ static const char publish_help[] =
 "usage: ehx publish NHS_NUMBER --category CATEGORY --level 1-4\n"
 "                   --practitioner NAME [--job TITLE] [--contact CONTACT]\n"
 "                   [--lead] [--note TEXT] [--ref REF] [--withhold]\n"
-"                   [--wait [--timeout SECONDS]]\n"
+"                   [--locality L] [--wait [--timeout SECONDS]]\n"
 "\n"
 "Open a flag saying this agency is involved with the child, or change an\n"
 "open flag with the same --ref (a step up or down, a new practitioner).\n"
@@ -149,11 +150,41 @@ static const char publish_help[] =
 "  --withhold         leave this flag out of subject access exports:\n"
 "                     disclosing it to a parent would not be in the\n"
 "                     child's interests (it still shows in pictures)\n"
+"  --locality L       the child's locality (Local Area Team) as this agency\n"
+"                     knows it, one of the sharing policy's: files the\n"
+"                     child there for the right early help lists\n"
 "  --wait             wait for the broker's answer\n"
 "  --timeout SECONDS  with --wait: wait at most this long, 1-3600 (default:\n"
 "                     the agent's timeout_seconds); if the broker has not\n"
 "                     answered by then the change stays queued, the agent\n"
 "                     delivers it later, and the exit status is 4\n"
+"\n"
+EXIT_TEXT;
+
+static const char list_help[] =
+"usage: ehx list known_to_several|troubled_families --locality L\n"
+"                [--page N] [--json]\n"
+"\n"
+"A right early help list of one locality, for an Information Officer\n"
+"(--as information_officer): known_to_several, the children with open\n"
+"flags from two or more agencies; troubled_families, the children whose\n"
+"open flags meet two or more of the six Troubled Families headline\n"
+"criteria (crime or anti-social behaviour, school attendance, children\n"
+"who need help: a flag at level 4, worklessness, domestic abuse, health).\n"
+"Each row: the NHS number, the agencies with an open flag, the highest\n"
+"open level and the criteria met.\n"
+"\n"
+"A list rests on the lawful basis the sharing policy names for it, never\n"
+"on consent, and only agency types the policy names may ask. The broker\n"
+"audits the question and every child it names (action\n"
+"early_help_list_entry). A users file's locality = line limits a person\n"
+"to that locality.\n"
+"\n"
+"  --locality L   the locality (one of the sharing policy's)\n"
+"  --page N       ask for N children at a time, 1-256 (default 256); the\n"
+"                 whole list is printed either way\n"
+"  --json         one JSON object per child: {\"nhs_number\", \"agencies\",\n"
+"                 \"highest_open_level\", \"criteria\", \"basis\"}\n"
 "\n"
 EXIT_TEXT;
 
@@ -862,6 +893,7 @@ cmd_publish(int argc, char **argv)
 		{ "note", required_argument, NULL, 'n' },
 		{ "ref", required_argument, NULL, 'r' },
 		{ "withhold", no_argument, NULL, 'W' },
+		{ "locality", required_argument, NULL, 'o' },
 		WAIT_OPTS, COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
 	Ehx__Body b = EHX__BODY__INIT;
@@ -895,6 +927,12 @@ cmd_publish(int argc, char **argv)
 		case 'L': m.lead = true; break;
 		case 'W': m.withhold = true; break;
 		case 'n': m.note = optarg; break;
+		case 'o':
+			if (!ehx_id_ok(optarg))
+				die_usage("--locality \"%s\" must be 1-32 of a-z "
+				    "0-9 _ -", optarg);
+			m.locality = optarg;
+			break;
 		case 'r': snprintf(ref, sizeof(ref), "%s", optarg);
 			if (strlen(optarg) > EHX_MAX_REF || !ehx_ref_ok(optarg))
 				die_usage("--ref \"%s\" must be 1-64 of A-Z a-z "
@@ -2379,6 +2417,80 @@ out:
 	return r;
 }
 
+/* ehx list: every page of a right early help list. */
+static int
+cmd_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "locality", required_argument, NULL, 'o' },
+		{ "page", required_argument, NULL, 'P' },
+		COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__QueryEarlyHelpList q = EHX__QUERY_EARLY_HELP_LIST__INIT;
+	Ehx__LocalReply *lr;
+	unsigned char after[EHX_PSEUDONYM_LEN];
+	size_t shown = 0;
+	int c, r, list;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, list_help))
+			continue;
+		if (c == 'P') {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+
+			if (*end != '\0' || n < 1 || n > EHX_MAX_AUDIT_PAGE)
+				die_usage("--page must be 1..%d",
+				    EHX_MAX_AUDIT_PAGE);
+			q.limit = (uint32_t)n;
+			continue;
+		}
+		if (c != 'o')
+			exit(EXIT_USAGE);
+		if (!ehx_id_ok(optarg))
+			die_usage("--locality \"%s\" must be 1-32 of a-z 0-9 _ -",
+			    optarg);
+		q.locality = optarg;
+	}
+	if (optind + 1 != argc || (list = ehx_list_parse(argv[optind])) < 1)
+		die_usage("%s", "list needs known_to_several or "
+		    "troubled_families");
+	if (q.locality[0] == '\0')
+		die_usage("%s", "list needs --locality");
+	q.list = (Ehx__EarlyHelpList)list;
+	b.payload_case = EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST;
+	b.query_early_help_list = &q;
+	precheck(&b);
+	do {
+		const Ehx__EarlyHelpListResult *res;
+
+		if ((r = ask_for(&b, EHX__BODY__PAYLOAD_EARLY_HELP_LIST,
+		    &lr)) != 0)
+			return r;
+		res = lr->reply->early_help_list;
+		render_list_page(stdout, res, g.json, shown == 0);
+		shown += res->n_children;
+		if (res->next.len == EHX_PSEUDONYM_LEN &&
+		    (q.after.len == 0 || memcmp(res->next.data, after,
+		    EHX_PSEUDONYM_LEN) > 0)) {
+			memcpy(after, res->next.data, EHX_PSEUDONYM_LEN);
+			q.after.data = after;
+			q.after.len = EHX_PSEUDONYM_LEN;
+		} else if (res->next.len != 0) {
+			fprintf(stderr, "%s: the broker's answer did not move "
+			    "on\n", prog);
+			ehx__local_reply__free_unpacked(lr, NULL);
+			return EXIT_UNREACHABLE;
+		} else
+			q.after.len = 0;
+		ehx__local_reply__free_unpacked(lr, NULL);
+	} while (q.after.len != 0);
+	if (shown == 0 && !g.json)
+		printf("No child in %s is on this list.\n", q.locality);
+	return 0;
+}
+
 static int
 cmd_help(const char *topic)
 {
@@ -2402,6 +2514,8 @@ cmd_help(const char *topic)
 		fputs(audit_help, stdout);
 	else if (strcmp(topic, "sar") == 0)
 		fputs(sar_help, stdout);
+	else if (strcmp(topic, "list") == 0)
+		fputs(list_help, stdout);
 	else
 		die_usage("no help on \"%s\"", topic);
 	return 0;
@@ -2447,6 +2561,8 @@ main(int argc, char **argv)
 		return cmd_audit(argc, argv);
 	if (strcmp(cmd, "sar") == 0)
 		return cmd_sar(argc, argv);
+	if (strcmp(cmd, "list") == 0)
+		return cmd_list(argc, argv);
 	if (strcmp(cmd, "import") == 0)
 		return cmd_import(argc, argv);
 	if (strcmp(cmd, "status") == 0)

@@ -49,6 +49,9 @@ page_begin(struct creq *r, const char *title)
 		if (r->who.roles & (ROLE(INFORMATION_OFFICER) |
 		    ROLE(PRACTITIONER)))
 			h_raw(r, "<li><a href=\"/child\">Find a child</a></li>");
+		if (r->who.roles & ROLE(INFORMATION_OFFICER))
+			h_raw(r, "<li><a href=\"/list\">Early help lists</a>"
+			    "</li>");
 		if (r->who.roles & ROLE(IG_OFFICER))
 			h_raw(r, "<li><a href=\"/ig/alerts\">Break-glass "
 			    "reviews</a></li><li><a href=\"/ig/audit\">Audit"
@@ -280,6 +283,10 @@ page_home(struct creq *r)
 		    "picture of a child's service involvement, consent, and "
 		    "break-glass when a child is at risk of significant harm."
 		    "</li>");
+	if (r->who.roles & ROLE(INFORMATION_OFFICER))
+		h_raw(r, "<li><a href=\"/list\">Right early help lists</a>: the "
+		    "children of a locality known to several agencies, and "
+		    "those meeting two or more Troubled Families criteria.</li>");
 	if (r->who.roles & ROLE(IG_OFFICER))
 		h_raw(r, "<li><a href=\"/ig/alerts\">Break-glass reviews</a>"
 		    "</li><li><a href=\"/ig/audit\">Audit search</a> and CSV "
@@ -943,6 +950,147 @@ post_break_glass(struct creq *r)
 	page_end(r);
 }
 
+/* ---- right early help lists ---------------------------------------------- */
+
+static void
+list_form(struct creq *r, int list, const char *locality)
+{
+	h_raw(r, "<form method=\"get\" action=\"/list\" class=\"filters\">"
+	    "<label for=\"l-list\">List</label><select id=\"l-list\" "
+	    "name=\"list\">");
+	for (int i = 1; i <= 2; i++)
+		h_printf(r, "<option value=\"%s\"%s>%s</option>",
+		    ehx_list_name(i), i == list ? " selected" : "", i == 1 ?
+		    "Known to two or more agencies" : "Two or more Troubled "
+		    "Families criteria");
+	h_raw(r, "</select>");
+	if (r->who.locality[0] != '\0') {
+		h_raw(r, "<p>Locality: <strong>");
+		h_text(r, r->who.locality);
+		h_raw(r, "</strong> <span class=\"hint\">(yours, from the users "
+		    "file)</span></p>");
+	} else {
+		h_printf(r, "<label for=\"l-loc\">Locality</label><input "
+		    "id=\"l-loc\" name=\"locality\" required maxlength=\"%d\" "
+		    "value=\"", EHX_MAX_ID);
+		h_text(r, locality);
+		h_raw(r, "\">");
+	}
+	h_raw(r, "<button type=\"submit\">Show the list</button></form>");
+}
+
+static void
+page_list(struct creq *r)
+{
+	static const int want[] = { EHX__ROLE__ROLE_INFORMATION_OFFICER };
+	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__QueryEarlyHelpList q = EHX__QUERY_EARLY_HELP_LIST__INIT;
+	Ehx__LocalReply *rep = NULL;
+	const Ehx__Error *e;
+	const Ehx__Body *ans;
+	const Ehx__EarlyHelpListResult *res;
+	const char *ln = creq_arg(r, "list"), *after = creq_arg(r, "after");
+	const char *loc = r->who.locality[0] != '\0' ? r->who.locality :
+	    creq_arg(r, "locality");
+	unsigned char after_raw[EHX_PSEUDONYM_LEN];
+	int role, list = ln != NULL ? ehx_list_parse(ln) : 1;
+
+	if ((role = need_role(r, want, 1, "ask for early help lists")) == 0)
+		return;
+	page_begin(r, "Right early help lists");
+	h_raw(r, "<p>The children of a locality whom several agencies know, "
+	    "so that nobody slips through the net. A list rests on the lawful "
+	    "basis the sharing policy names for it, not on consent: every "
+	    "child it names is recorded in the audit against you.</p>");
+	list_form(r, list > 0 ? list : 1, loc);
+	if (ln == NULL || loc == NULL || loc[0] == '\0') {
+		page_end(r);
+		return;
+	}
+	if (list < 1 || !ehx_id_ok(loc) || (after != NULL && (strlen(after) !=
+	    2 * EHX_PSEUDONYM_LEN || ehx_unhex(after_raw, sizeof(after_raw),
+	    after) != 0))) {
+		r->status = 400;
+		h_raw(r, "<p class=\"error\" role=\"alert\">Choose a list, and "
+		    "give a locality such as east (a-z, 0-9, _ and -).</p>");
+		page_end(r);
+		return;
+	}
+	q.list = (Ehx__EarlyHelpList)list;
+	q.locality = (char *)loc;
+	if (after != NULL) {
+		q.after.data = after_raw;
+		q.after.len = sizeof(after_raw);
+	}
+	b.payload_case = EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST;
+	b.query_early_help_list = &q;
+	lr.body = &b;
+	if ((ans = ask(r, role, &lr, EHX__BODY__PAYLOAD_EARLY_HELP_LIST, &rep,
+	    &e)) == NULL) {
+		if (e != NULL) {
+			r->status = 400;
+			h_refusal(r, e);
+		}
+		goto out;
+	}
+	res = ans->early_help_list;
+	h_printf(r, "<h2>%s in ", list == 1 ? "Known to two or more agencies" :
+	    "Two or more Troubled Families criteria");
+	h_text(r, loc);
+	h_raw(r, "</h2><p>Shared on the basis <code>");
+	h_text(r, res->basis);
+	h_printf(r, "</code>.</p><table><caption>%zu child%s</caption><thead>"
+	    "<tr><th scope=\"col\">NHS number</th><th scope=\"col\">Agencies "
+	    "with an open flag</th><th scope=\"col\">Highest level</th>"
+	    "<th scope=\"col\">Criteria met</th></tr></thead><tbody>",
+	    res->n_children, res->n_children == 1 ? "" : "ren");
+	for (size_t i = 0; i < res->n_children; i++) {
+		const Ehx__ListedChild *c = res->children[i];
+		char fmt[13];
+		bool ok = ehx_nhs_valid(c->nhs_number);
+
+		h_raw(r, "<tr><td>");
+		if (ok) {
+			h_printf(r, "<a href=\"/child?nhs=%s\">", c->nhs_number);
+			h_text(r, ehx_nhs_format(fmt, c->nhs_number));
+			h_raw(r, "</a>");
+		} else
+			h_raw(r, "?");
+		h_raw(r, "</td><td>");
+		for (size_t j = 0; j < c->n_agencies; j++) {
+			if (j > 0)
+				h_raw(r, ", ");
+			h_text(r, c->agencies[j]);
+		}
+		h_printf(r, "</td><td>%u</td><td>", c->highest_open_level);
+		for (size_t j = 0; j < c->n_criteria; j++) {
+			if (j > 0)
+				h_raw(r, "; ");
+			h_text(r, ehx_criterion_label(c->criteria[j]));
+		}
+		h_raw(r, "</td></tr>");
+	}
+	h_raw(r, "</tbody></table>");
+	if (res->n_children == 0)
+		h_raw(r, "<p>No child in this locality is on this list.</p>");
+	if (res->next.len == EHX_PSEUDONYM_LEN) {
+		char hex[2 * EHX_PSEUDONYM_LEN + 1];
+
+		ehx_hex(hex, res->next.data, res->next.len);
+		h_printf(r, "<p><a href=\"/list?list=%s&amp;after=%s",
+		    ehx_list_name(list), hex);
+		if (r->who.locality[0] == '\0') {
+			h_raw(r, "&amp;locality=");
+			h_text(r, loc);
+		}
+		h_raw(r, "\">Next page</a></p>");
+	}
+out:
+	free_reply(rep);
+	page_end(r);
+}
+
 /* ---- information governance --------------------------------------------- */
 
 static void
@@ -1499,6 +1647,7 @@ pages_route(struct creq *r)
 		{ "/child", false, page_child },
 		{ "/consent", true, post_consent },
 		{ "/breakglass", true, post_break_glass },
+		{ "/list", false, page_list },
 		{ "/ig/alerts", false, page_alerts },
 		{ "/ig/review", true, post_review },
 		{ "/ig/audit", false, page_audit },

@@ -882,6 +882,57 @@ render_disclosures_page(FILE *f, const Ehx__DisclosureResult *r, bool json,
 	}
 }
 
+void
+render_list_page(FILE *f, const Ehx__EarlyHelpListResult *r, bool json,
+    bool header)
+{
+	if (header && !json) {
+		fprintf(f, "%s list for %s, shared on the basis %s\n",
+		    ehx_list_name(r->list), safe(r->locality), safe(r->basis));
+		cell(f, "NHS NUMBER", 13); cell(f, "LEVEL", 6);
+		cell(f, "AGENCIES", 36); fprintf(f, "CRITERIA\n");
+	}
+	for (size_t i = 0; i < r->n_children; i++) {
+		const Ehx__ListedChild *c = r->children[i];
+		char nhs[13], agencies[400] = "", crit[200] = "", lv[8];
+		size_t n = 0, m = 0;
+
+		if (json) {
+			json_object *o = json_object_new_object();
+			json_object *a = json_object_new_array();
+			json_object *k = json_object_new_array();
+
+			for (size_t j = 0; j < c->n_agencies; j++)
+				json_object_array_add(a, jstr(c->agencies[j]));
+			for (size_t j = 0; j < c->n_criteria; j++)
+				json_object_array_add(k, jstr(
+				    ehx_criterion_name(c->criteria[j])));
+			json_object_object_add(o, "nhs_number",
+			    jstr(c->nhs_number));
+			json_object_object_add(o, "agencies", a);
+			json_object_object_add(o, "highest_open_level",
+			    json_object_new_int64(c->highest_open_level));
+			json_object_object_add(o, "criteria", k);
+			json_object_object_add(o, "basis", jstr(r->basis));
+			print_line(f, o);
+			continue;
+		}
+		for (size_t j = 0; j < c->n_agencies && n < sizeof(agencies);
+		    j++)
+			n += (size_t)snprintf(agencies + n, sizeof(agencies) - n,
+			    "%s%s", j ? ", " : "", safe(c->agencies[j]));
+		for (size_t j = 0; j < c->n_criteria && m < sizeof(crit); j++)
+			m += (size_t)snprintf(crit + m, sizeof(crit) - m, "%s%s",
+			    j ? ", " : "", ehx_criterion_name(c->criteria[j]));
+		snprintf(lv, sizeof(lv), "%u", c->highest_open_level);
+		cell(f, ehx_nhs_valid(c->nhs_number) ? ehx_nhs_format(nhs,
+		    c->nhs_number) : "?", 13);
+		cell(f, lv, 6);
+		cell(f, agencies, 36);
+		fprintf(f, "%s\n", crit[0] ? crit : "-");
+	}
+}
+
 /* The sentence that goes with a subject access answer's withheld count. */
 static void
 withheld_note(char *out, size_t outsz, uint32_t n)

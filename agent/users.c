@@ -9,6 +9,8 @@
  *   name = Alice Smith
  *   roles = practitioner, information_officer
  *   password = $argon2id$v=19$m=65536,t=2,p=1$...   (optional: the console)
+ *   locality = east      (optional: the only locality whose right early
+ *                         help lists this person may ask for)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,8 +123,18 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		snprintf(u->password, sizeof(u->password), "%s", value);
 		return 0;
 	}
+	if (strcmp(key, "locality") == 0) {
+		if (!ehx_id_ok(value)) {
+			snprintf(why, whysz, "locality must be 1..%d of a-z 0-9 "
+			    "_ - (a locality of the sharing policy)",
+			    EHX_MAX_ID);
+			return EHX_ERR_CONFIG;
+		}
+		snprintf(u->locality, sizeof(u->locality), "%s", value);
+		return 0;
+	}
 	snprintf(why, whysz, "unknown key \"%.40s\" (id, name, roles, "
-	    "password)", key);
+	    "password, locality)", key);
 	return EHX_ERR_CONFIG;
 }
 

@@ -98,6 +98,10 @@ struct store {
 	MDB_dbi flags, consent, audit, replay, replay_time, meta;
 	MDB_dbi tree, checkpoints, cosign, evidence, audit_child, alerts;
 	MDB_dbi disclosures, notify, streams, certs;
+	/* right early help lists: child -> its locality, and locality 0x00
+	 * child -> the child's NHS number sealed (ehx_evidence_seal, the
+	 * pseudonym as associated data) */
+	MDB_dbi child_locality, locality_index;
 	bool failed;            /* a fatal storage error: refuse writes */
 };
 
@@ -321,6 +325,8 @@ int handle_record_consent(struct request *rq, char *why, size_t whysz);
 int handle_withdraw_consent(struct request *rq, char *why, size_t whysz);
 int handle_query_consent(struct request *rq, char *why, size_t whysz);
 int handle_query_picture(struct request *rq, char *why, size_t whysz);
+int handle_query_early_help_list(struct request *rq, char *why,
+    size_t whysz);
 int handle_query_audit(struct request *rq, char *why, size_t whysz);
 int handle_query_alerts(struct request *rq, char *why, size_t whysz);
 int handle_review_alert(struct request *rq, char *why, size_t whysz);

@@ -10,12 +10,21 @@
  * nightly import of the same rows): the ack says unchanged, nothing is
  * written and nobody is notified. A new flag, a reopened one, or a change
  * of level is news: notify.c plans whom to tell.
+ *
+ * A publish that names the child's locality (one of the sharing policy's,
+ * when it names any) files the child under it for the right early help
+ * lists (handle_list.c): the latest locality named by any agency wins,
+ * and the NHS number is kept beside it, sealed, since a list must name
+ * its children and the rest of the store knows them only by pseudonym.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
+#include "ehx/crypto.h"
 #include "ehx/err.h"
+#include "ehx/policy.h"
 #include "ehx/util.h"
 
 static int
@@ -55,6 +64,47 @@ unchanged(const Ehx__FlagView *f, const Ehx__PublishFlag *m)
 	    same_text(p->role, q->role) && same_text(p->contact, q->contact));
 }
 
+/* File the child under locality (when it is not already). */
+static int
+set_locality(struct request *rq, const char *locality, const char *nhs)
+{
+	struct store *st = &rq->b->store;
+	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
+	unsigned char ik[EHX_MAX_ID + 1 + EHX_PSEUDONYM_LEN], *sealed = NULL;
+	size_t n = strlen(locality), sn;
+	int rc;
+
+	if ((rc = mdb_get(rq->txn, st->child_locality, &k, &v)) == 0) {
+		if (v.mv_size == n && memcmp(v.mv_data, locality, n) == 0)
+			return 0;
+		if (v.mv_size == 0 || v.mv_size > EHX_MAX_ID)
+			return EHX_ERR_STORAGE;
+		memcpy(ik, v.mv_data, v.mv_size);
+		ik[v.mv_size] = '\0';
+		memcpy(ik + v.mv_size + 1, rq->child, EHX_PSEUDONYM_LEN);
+		k = (MDB_val){ v.mv_size + 1 + EHX_PSEUDONYM_LEN, ik };
+		if ((rc = mdb_del(rq->txn, st->locality_index, &k, NULL)) != 0 &&
+		    rc != MDB_NOTFOUND)
+			return store_err(rc);
+	} else if (rc != MDB_NOTFOUND)
+		return store_err(rc);
+	k = (MDB_val){ EHX_PSEUDONYM_LEN, rq->child };
+	v = (MDB_val){ n, (void *)locality };
+	if ((rc = mdb_put(rq->txn, st->child_locality, &k, &v, 0)) != 0)
+		return store_err(rc);
+	if ((rc = ehx_evidence_seal(rq->b->pkey, rq->child, nhs, strlen(nhs),
+	    &sealed, &sn)) != 0)
+		return rc == EHX_ERR_NOMEM ? rc : EHX_ERR_INTERNAL;
+	memcpy(ik, locality, n);
+	ik[n] = '\0';
+	memcpy(ik + n + 1, rq->child, EHX_PSEUDONYM_LEN);
+	k = (MDB_val){ n + 1 + EHX_PSEUDONYM_LEN, ik };
+	v = (MDB_val){ sn, sealed };
+	rc = mdb_put(rq->txn, st->locality_index, &k, &v, 0);
+	free(sealed);
+	return store_err(rc);
+}
+
 int
 handle_publish_flag(struct request *rq, char *why, size_t whysz)
 {
@@ -65,8 +115,15 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 	size_t klen;
 	int r;
 
-	(void)why;
-	(void)whysz;
+	if (m->locality[0] != '\0') {
+		if (!ehx_policy_locality_ok(&rq->b->policy, m->locality)) {
+			snprintf(why, whysz, "locality \"%s\" is not one of the "
+			    "sharing policy's", m->locality);
+			return EHX_ERR_INVALID_FIELD;
+		}
+		if ((r = set_locality(rq, m->locality, m->nhs_number)) != 0)
+			return r;
+	}
 	klen = store_flag_key(key, rq->child, rq->agency->id, m->ref);
 	if ((r = get_flag(rq, key, klen, &old)) != 0 && r != EHX_ERR_NOT_FOUND)
 		return r;

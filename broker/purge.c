@@ -57,6 +57,54 @@ purge_flags(struct store *s, MDB_txn *txn, int64_t horizon, uint64_t *n)
 	return r;
 }
 
+/* A child with no flag left leaves the locality index too (its sealed NHS
+ * number with it). */
+static int
+purge_localities(struct store *s, MDB_txn *txn)
+{
+	MDB_cursor *cur, *fc;
+	MDB_val k, v, fk, fv;
+	unsigned char ik[EHX_MAX_ID + 1 + EHX_PSEUDONYM_LEN];
+	int rc, frc;
+
+	if ((rc = mdb_cursor_open(txn, s->child_locality, &cur)) != 0)
+		return store_err(rc);
+	if ((rc = mdb_cursor_open(txn, s->flags, &fc)) != 0) {
+		mdb_cursor_close(cur);
+		return store_err(rc);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;) {
+		fk = k;
+		frc = mdb_cursor_get(fc, &fk, &fv, MDB_SET_RANGE);
+		if (frc != 0 && frc != MDB_NOTFOUND) {
+			rc = frc;
+			break;
+		}
+		if ((frc == 0 && fk.mv_size >= EHX_PSEUDONYM_LEN &&
+		    memcmp(fk.mv_data, k.mv_data, EHX_PSEUDONYM_LEN) == 0) ||
+		    k.mv_size != EHX_PSEUDONYM_LEN || v.mv_size == 0 ||
+		    v.mv_size > EHX_MAX_ID) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		memcpy(ik, v.mv_data, v.mv_size);
+		ik[v.mv_size] = '\0';
+		memcpy(ik + v.mv_size + 1, k.mv_data, EHX_PSEUDONYM_LEN);
+		fk = (MDB_val){ v.mv_size + 1 + EHX_PSEUDONYM_LEN, ik };
+		if ((rc = mdb_del(txn, s->locality_index, &fk, NULL)) != 0 &&
+		    rc != MDB_NOTFOUND)
+			break;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+		if (rc == EINVAL || rc == MDB_NOTFOUND)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(fc);
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : store_err(rc);
+}
+
 /* Consents whose end (withdrawal or expiry) is older than horizon: the
  * record and its withdrawal go together. */
 static int
@@ -191,6 +239,8 @@ broker_purge(struct broker *b, int64_t now, struct purge_counts *c)
 	if (cfg->retention_flag_days > 0)
 		r = purge_flags(&b->store, txn, now - cfg->retention_flag_days *
 		    DAY_MS, &c->flags);
+	if (r == 0 && cfg->retention_flag_days > 0)
+		r = purge_localities(&b->store, txn);
 	if (r == 0 && cfg->retention_consent_days > 0)
 		r = purge_consents(&b->store, txn, now -
 		    cfg->retention_consent_days * DAY_MS, &c->consents);

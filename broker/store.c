@@ -26,6 +26,10 @@
  *   streams      agency ‖ 0 ‖ stream (16)     → the last number applied (8, BE) ‖
  *                                               the message ids of the last 64
  *                                               applied (16 each, at number % 64)
+ *   child_locality  child                     → the locality last published for it
+ *   locality_index  locality ‖ 0 ‖ child      → its NHS number, sealed like
+ *                                               evidence (the child in the AD):
+ *                                               a list must name its children
  *   certs        SHA-256 of a certificate     → the certificate (PEM): every one
  *                                               the broker and its registry have
  *                                               used, kept after rotation so old
@@ -100,7 +104,7 @@ store_err(int rc)
  * another layout (or an unstamped one with records, from before stamping)
  * is refused rather than misread. There is no migration yet.
  */
-#define STORE_FORMAT 4
+#define STORE_FORMAT 5
 
 static int
 check_format(struct store *s, MDB_txn *txn, bool readonly, char *err,
@@ -171,6 +175,8 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		{ "notify", offsetof(struct store, notify) },
 		{ "streams", offsetof(struct store, streams) },
 		{ "certs", offsetof(struct store, certs) },
+		{ "child_locality", offsetof(struct store, child_locality) },
+		{ "locality_index", offsetof(struct store, locality_index) },
 	};
 	MDB_txn *txn = NULL;
 	char why[256];

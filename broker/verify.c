@@ -54,6 +54,8 @@ static const struct {
 	{ EHX__BODY__PAYLOAD_RECORD_CONSENT, handle_record_consent },
 	{ EHX__BODY__PAYLOAD_WITHDRAW_CONSENT, handle_withdraw_consent },
 	{ EHX__BODY__PAYLOAD_QUERY_PICTURE, handle_query_picture },
+	{ EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST,
+	    handle_query_early_help_list },
 	{ EHX__BODY__PAYLOAD_QUERY_CONSENT, handle_query_consent },
 	{ EHX__BODY__PAYLOAD_QUERY_AUDIT, handle_query_audit },
 	{ EHX__BODY__PAYLOAD_QUERY_ALERTS, handle_query_alerts },

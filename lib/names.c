@@ -112,6 +112,60 @@ static const char *const levels[] = {
 	[1] = "universal", [2] = "additional", [3] = "complex", [4] = "acute",
 };
 
+static const char *const lists[] = {
+	[EHX__EARLY_HELP_LIST__EARLY_HELP_LIST_KNOWN_TO_SEVERAL] = "known_to_several",
+	[EHX__EARLY_HELP_LIST__EARLY_HELP_LIST_TROUBLED_FAMILIES] = "troubled_families",
+};
+
+static const char *const criteria[] = {
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_CRIME] = "crime",
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_SCHOOL] = "school",
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_NEEDS_HELP] = "needs_help",
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_WORKLESSNESS] = "worklessness",
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_DOMESTIC_ABUSE] = "domestic_abuse",
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_HEALTH] = "health",
+};
+
+static const char *const criterion_labels[] = {
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_CRIME] = "Crime or anti-social behaviour",
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_SCHOOL] = "Not attending school regularly",
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_NEEDS_HELP] = "Children who need help",
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_WORKLESSNESS] = "Worklessness or financial exclusion",
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_DOMESTIC_ABUSE] = "Domestic violence and abuse",
+	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_HEALTH] = "Health problems",
+};
+
+const char *ehx_list_name(int v) { return name_of(lists, N(lists), v); }
+int ehx_list_parse(const char *s) { return parse_in(lists, N(lists), s); }
+const char *ehx_criterion_name(int v) { return name_of(criteria, N(criteria), v); }
+const char *ehx_criterion_label(int v) { return name_of(criterion_labels, N(criterion_labels), v); }
+
+unsigned
+ehx_family_criteria(int category, unsigned level)
+{
+	unsigned c = 0;
+
+	if (level == 4)
+		c |= 1u << EHX__FAMILY_CRITERION__FAMILY_CRITERION_NEEDS_HELP;
+	switch (category) {
+	case EHX__CATEGORY__CATEGORY_OFFENDING:
+	case EHX__CATEGORY__CATEGORY_ANTI_SOCIAL_BEHAVIOUR:
+		return c | 1u << EHX__FAMILY_CRITERION__FAMILY_CRITERION_CRIME;
+	case EHX__CATEGORY__CATEGORY_SCHOOL_ATTENDANCE:
+		return c | 1u << EHX__FAMILY_CRITERION__FAMILY_CRITERION_SCHOOL;
+	case EHX__CATEGORY__CATEGORY_WORKLESSNESS:
+		return c | 1u << EHX__FAMILY_CRITERION__FAMILY_CRITERION_WORKLESSNESS;
+	case EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE:
+		return c | 1u << EHX__FAMILY_CRITERION__FAMILY_CRITERION_DOMESTIC_ABUSE;
+	case EHX__CATEGORY__CATEGORY_MENTAL_HEALTH:
+	case EHX__CATEGORY__CATEGORY_PHYSICAL_HEALTH:
+	case EHX__CATEGORY__CATEGORY_SUBSTANCE_MISUSE:
+		return c | 1u << EHX__FAMILY_CRITERION__FAMILY_CRITERION_HEALTH;
+	default:
+		return c;
+	}
+}
+
 const char *ehx_role_name(int v) { return name_of(roles, N(roles), v); }
 int ehx_role_parse(const char *s) { return parse_in(roles, N(roles), s); }
 const char *ehx_agency_type_name(int v) { return name_of(types, N(types), v); }

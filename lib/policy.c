@@ -35,10 +35,11 @@
 #define MAX_SECTION 64                  /* inih's own limit is 50 */
 #define MAX_KEY 64                      /* the longest key is 30 bytes */
 
-enum { S_AGREEMENT, S_VIEW, S_NOTIFY };
+enum { S_AGREEMENT, S_VIEW, S_NOTIFY, S_LIST };
 
 /* Keys of a section, to refuse a key given twice. */
-enum { K_ID = 1, K_NAME = 2, K_CATEGORIES = 4, K_DETAILS = 8, K_BASIS = 16 };
+enum { K_ID = 1, K_NAME = 2, K_CATEGORIES = 4, K_DETAILS = 8, K_BASIS = 16,
+	K_TYPES = 32, K_LOCALITIES = 64 };
 
 /* The words of one list, over all of its lines. */
 struct words {
@@ -46,6 +47,8 @@ struct words {
 	bool cats[EHX_POLICY_CATEGORIES + 1];
 	bool all, none;
 	int n;
+	unsigned types;                 /* agency types */
+	struct ehx_policy *policy;      /* localities go straight in */
 };
 
 struct parse {
@@ -59,6 +62,7 @@ struct parse {
 	bool seen_agreement;
 	bool seen_view[EHX_POLICY_TYPES + 1];
 	bool seen_notify[EHX_POLICY_CATEGORIES + 1];
+	bool seen_list[EHX_POLICY_LISTS + 1];
 	bool categories_given[EHX_POLICY_TYPES + 1];
 	unsigned details[EHX_POLICY_TYPES + 1];         /* details = */
 	/* details.CATEGORY = */
@@ -301,11 +305,108 @@ new_section(struct parse *ps, const char *section, char *why, size_t whysz)
 		ps->arg = v;
 		return 0;
 	}
-	snprintf(why, whysz, "unknown section [%s] (agreement, view TYPE or "
-	    "notify CATEGORY)", section);
+	if (strncmp(section, "list ", 5) == 0) {
+		v = ehx_list_parse(section + 5);
+		if (v < 1 || v > EHX_POLICY_LISTS) {
+			snprintf(why, whysz, "unknown list \"%.40s\" in [%s] "
+			    "(known_to_several, troubled_families)",
+			    section + 5, section);
+			return EHX_ERR_CONFIG;
+		}
+		if (ps->seen_list[v])
+			goto again;
+		ps->seen_list[v] = true;
+		ps->kind = S_LIST;
+		ps->arg = v;
+		return 0;
+	}
+	snprintf(why, whysz, "unknown section [%s] (agreement, view TYPE, "
+	    "notify CATEGORY or list LIST)", section);
 	return EHX_ERR_CONFIG;
 again:
 	snprintf(why, whysz, "[%s] is given twice", section);
+	return EHX_ERR_CONFIG;
+}
+
+static int
+locality_word(struct words *ws, const char *w, char *why, size_t whysz)
+{
+	struct ehx_policy *p = ws->policy;
+
+	if (!ehx_id_ok(w)) {
+		snprintf(why, whysz, "locality \"%.40s\" is not 1..%d of a-z "
+		    "0-9 _ -", w, EHX_MAX_ID);
+		return EHX_ERR_CONFIG;
+	}
+	for (size_t i = 0; i < p->nlocalities; i++)
+		if (strcmp(p->localities[i], w) == 0) {
+			snprintf(why, whysz, "locality %s is listed twice", w);
+			return EHX_ERR_CONFIG;
+		}
+	if (p->nlocalities == EHX_POLICY_LOCALITIES) {
+		snprintf(why, whysz, "at most %d localities",
+		    EHX_POLICY_LOCALITIES);
+		return EHX_ERR_CONFIG;
+	}
+	snprintf(p->localities[p->nlocalities++], EHX_MAX_ID + 1, "%s", w);
+	return 0;
+}
+
+static int
+type_word(struct words *ws, const char *w, char *why, size_t whysz)
+{
+	int t = ehx_agency_type_parse(w);
+
+	if (t < 1 || t > EHX_POLICY_TYPES) {
+		snprintf(why, whysz, "unknown agency type \"%.40s\" (police, "
+		    "health, school, housing, local_authority, voluntary)", w);
+		return EHX_ERR_CONFIG;
+	}
+	if (ws->types & (1u << t)) {
+		snprintf(why, whysz, "%s is listed twice", w);
+		return EHX_ERR_CONFIG;
+	}
+	ws->types |= 1u << t;
+	return 0;
+}
+
+/* A key of [list L]: basis (not consent: a list spans children nobody
+ * asked) and the agency types whose Information Officers may ask. */
+static int
+list_key(struct parse *ps, const char *key, const char *value, char *why,
+    size_t whysz)
+{
+	struct ehx_policy *p = ps->p;
+	bool given;
+	int r;
+
+	if (strcmp(key, "basis") == 0) {
+		if ((r = once(ps, K_BASIS, key, why, whysz)) != 0)
+			return r;
+		if ((r = basis_of(value, why, whysz)) == 0)
+			return EHX_ERR_CONFIG;
+		if (r == EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT) {
+			snprintf(why, whysz, "a list cannot rest on consent: it "
+			    "names children who were not asked (public_task, "
+			    "legal_obligation or vital_interests)");
+			return EHX_ERR_CONFIG;
+		}
+		p->list_basis[ps->arg] = r;
+		return 0;
+	}
+	if (strcmp(key, "types") == 0) {
+		given = (ps->given & K_TYPES) != 0;
+		if ((r = list_start(ps, &given, key, why, whysz)) != 0)
+			return r;
+		ps->given |= K_TYPES;
+		if ((r = each_word(value, key, type_word, &ps->list, why,
+		    whysz)) != 0)
+			return r;
+		p->list_types[ps->arg] = ps->list.types;
+		return 0;
+	}
+	snprintf(why, whysz, "unknown key \"%.40s\" in [%s] (basis, types)",
+	    key, ps->section);
 	return EHX_ERR_CONFIG;
 }
 
@@ -338,8 +439,18 @@ agreement_key(struct parse *ps, const char *key, const char *value,
 		snprintf(p->name, sizeof(p->name), "%s", value);
 		return 0;
 	}
-	snprintf(why, whysz, "unknown key \"%.40s\" in [agreement] (id, name)",
-	    key);
+	if (strcmp(key, "localities") == 0) {
+		bool given = (ps->given & K_LOCALITIES) != 0;
+
+		if ((r = list_start(ps, &given, key, why, whysz)) != 0)
+			return r;
+		ps->given |= K_LOCALITIES;
+		ps->list.policy = p;
+		return each_word(value, key, locality_word, &ps->list, why,
+		    whysz);
+	}
+	snprintf(why, whysz, "unknown key \"%.40s\" in [agreement] (id, name, "
+	    "localities)", key);
 	return EHX_ERR_CONFIG;
 }
 
@@ -453,6 +564,9 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	case S_VIEW:
 		r = view_key(ps, key, value, why, whysz);
 		break;
+	case S_LIST:
+		r = list_key(ps, key, value, why, whysz);
+		break;
 	default:
 		r = notify_key(ps, key, value, why, whysz);
 		break;
@@ -496,6 +610,13 @@ ehx_policy_load(const char *path, struct ehx_policy *p, char *err,
 				p->view[t][c] |= ps->override[t][c] ?
 				    ps->override_bits[t][c] : ps->details[t];
 	}
+	for (int l = 1; l <= EHX_POLICY_LISTS; l++)
+		if (ps->seen_list[l] && (p->list_basis[l] == 0 ||
+		    p->list_types[l] == 0)) {
+			snprintf(err, errsz, "%s: [list %s] needs basis and "
+			    "types", path, ehx_list_name(l));
+			goto out;
+		}
 	/* A notification tells the category: only to a type that sees it. */
 	for (int c = 1; c <= EHX_POLICY_CATEGORIES; c++)
 		for (int t = 1; t <= EHX_POLICY_TYPES; t++)
@@ -518,6 +639,27 @@ out:
 	if (r != 0)
 		memset(p, 0, sizeof(*p));
 	return r;
+}
+
+int
+ehx_policy_list_basis(const struct ehx_policy *p, int list, int agency_type)
+{
+	if (list < 1 || list > EHX_POLICY_LISTS || agency_type < 1 ||
+	    agency_type > EHX_POLICY_TYPES ||
+	    !(p->list_types[list] & (1u << agency_type)))
+		return 0;
+	return p->list_basis[list];
+}
+
+bool
+ehx_policy_locality_ok(const struct ehx_policy *p, const char *locality)
+{
+	if (p->nlocalities == 0)
+		return true;
+	for (size_t i = 0; i < p->nlocalities; i++)
+		if (strcmp(p->localities[i], locality) == 0)
+			return true;
+	return false;
 }
 
 unsigned

@@ -105,7 +105,24 @@ check_publish(const Ehx__PublishFlag *m, char *why, size_t whysz)
 		return BAD("level of need must be 1..4, not %u", m->level);
 	if ((r = check_practitioner(m->practitioner, why, whysz)) != 0)
 		return r;
+	if (m->locality[0] != '\0' && !ehx_id_ok(m->locality))
+		return BAD("locality must be 1..%d of a-z 0-9 _ -", EHX_MAX_ID);
 	return check_text(m->note, 0, EHX_MAX_NOTE, "note", why, whysz);
+}
+
+static int
+check_list(const Ehx__QueryEarlyHelpList *m, char *why, size_t whysz)
+{
+	if (m->list != EHX__EARLY_HELP_LIST__EARLY_HELP_LIST_KNOWN_TO_SEVERAL &&
+	    m->list != EHX__EARLY_HELP_LIST__EARLY_HELP_LIST_TROUBLED_FAMILIES)
+		return BAD("list must be known_to_several or troubled_families");
+	if (!ehx_id_ok(m->locality))
+		return BAD("locality must be 1..%d of a-z 0-9 _ -", EHX_MAX_ID);
+	if (m->after.len != 0 && m->after.len != EHX_PSEUDONYM_LEN)
+		return BAD("after must be empty or a previous answer's next");
+	if (m->limit > EHX_MAX_AUDIT_PAGE)
+		return BAD("limit must be 0..%d", EHX_MAX_AUDIT_PAGE);
+	return 0;
 }
 
 static int
@@ -355,6 +372,8 @@ ehx_validate_request(const Ehx__Body *b, int64_t now, char *why, size_t whysz)
 		return 0;
 	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT:
 		return check_cosign(b->cosign_checkpoint, why, whysz);
+	case EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST:
+		return check_list(b->query_early_help_list, why, whysz);
 	case EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS:
 		if (b->fetch_notifications->limit < 1 ||
 		    b->fetch_notifications->limit > EHX_MAX_FETCH)
@@ -422,6 +441,8 @@ ehx_payload_roles(int c)
 		return ANY_ROLE;
 	case EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS:
 		return ROLE(SYSTEM);
+	case EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST:
+		return ROLE(INFORMATION_OFFICER);
 	default:
 		return 0;
 	}

@@ -259,6 +259,7 @@ ehx_payload_is_request(int c)
 	case EHX__BODY__PAYLOAD_QUERY_PROOF:
 	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT:
 	case EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS:
+	case EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST:
 		return 1;
 	default:
 		return 0;
@@ -296,6 +297,8 @@ ehx_payload_name(int c)
 	case EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS: return "fetch_notifications";
 	case EHX__BODY__PAYLOAD_NOTIFICATIONS: return "notifications";
 	case EHX__BODY__PAYLOAD_NOTIFICATION: return "notification";
+	case EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST: return "query_early_help_list";
+	case EHX__BODY__PAYLOAD_EARLY_HELP_LIST: return "early_help_list";
 	default: return "none";
 	}
 }

@@ -36,4 +36,24 @@ const char *ehx_level_name(unsigned level);
 /* Writes every *_name of a table, comma separated, for help texts. */
 const char *ehx_category_list(void);
 
+/* Right early help lists: "known_to_several", "troubled_families". */
+const char *ehx_list_name(int list);
+int ehx_list_parse(const char *s);
+
+/* The six Troubled Families headline criteria: "crime", "school",
+ * "needs_help", "worklessness", "domestic_abuse", "health", and a label
+ * for people. */
+const char *ehx_criterion_name(int criterion);
+const char *ehx_criterion_label(int criterion);
+
+/*
+ * The criteria (bit 1 << FamilyCriterion) one open flag of category at
+ * level shows: offending and anti-social behaviour show crime; school
+ * attendance, school; debt/worklessness/NEET, worklessness; domestic
+ * abuse itself; mental health, physical health and substance misuse,
+ * health; and any flag at level 4 (child in need, child protection),
+ * children who need help. PROTOCOL.md §6.3 gives the same table.
+ */
+unsigned ehx_family_criteria(int category, unsigned level);
+
 #endif

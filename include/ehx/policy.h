@@ -24,6 +24,8 @@
 
 #define EHX_POLICY_TYPES 6          /* agency types 1..6 */
 #define EHX_POLICY_CATEGORIES 20    /* categories 1..20 */
+#define EHX_POLICY_LISTS 2          /* right early help lists 1..2 */
+#define EHX_POLICY_LOCALITIES 32
 
 struct ehx_policy {
 	char id[EHX_MAX_ID + 1];
@@ -34,6 +36,14 @@ struct ehx_policy {
 	int picture_basis[EHX_POLICY_TYPES + 1];        /* LawfulBasis */
 	/* LawfulBasis per (category, notified type); 0 = not notified */
 	int notify[EHX_POLICY_CATEGORIES + 1][EHX_POLICY_TYPES + 1];
+	/* Right early help lists (EarlyHelpList): the lawful basis each rests
+	 * on (0: not shared) and the agency types (bit 1 << type) whose
+	 * Information Officers may ask for it. */
+	int list_basis[EHX_POLICY_LISTS + 1];
+	unsigned list_types[EHX_POLICY_LISTS + 1];
+	/* The partnership's localities; none: any locality id is taken. */
+	char localities[EHX_POLICY_LOCALITIES][EHX_MAX_ID + 1];
+	size_t nlocalities;
 };
 
 /*
@@ -55,6 +65,14 @@ int ehx_policy_picture_basis(const struct ehx_policy *p, int viewer_type);
 /* The basis on which agency_type is notified of category (0: it is not). */
 int ehx_policy_notify_basis(const struct ehx_policy *p, int category,
     int agency_type);
+
+/* The lawful basis on which agencies of agency_type are given list
+ * (EarlyHelpList), or 0 when the policy does not share it with them. */
+int ehx_policy_list_basis(const struct ehx_policy *p, int list,
+    int agency_type);
+
+/* Whether locality is one of the policy's (any is, when it names none). */
+bool ehx_policy_locality_ok(const struct ehx_policy *p, const char *locality);
 
 /*
  * One line on what viewer_type sees of other agencies, for tests and help:

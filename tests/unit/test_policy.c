@@ -478,11 +478,121 @@ test_bounds(void **state)
 	assert_non_null(strstr(err, ":3: name must be 1..128 bytes"));
 }
 
+/* Right early help lists and localities: the default policy's, then what
+ * the file may and may not say. */
+static void
+test_lists(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *words;      /* NULL: loads */
+	} cases[] = {
+		{ A "[list known_to_several]\nbasis = public_task\n"
+		    "types = health, local_authority\n", NULL },
+		{ A "[list known_to_several]\nbasis = consent\ntypes = health\n",
+		    "a list cannot rest on consent" },
+		{ A "[list known_to_several]\nbasis = public_task\n",
+		    "[list known_to_several] needs basis and types" },
+		{ A "[list known_to_several]\ntypes = health\n",
+		    "needs basis and types" },
+		{ A "[list gossip]\nbasis = public_task\ntypes = health\n",
+		    "unknown list \"gossip\"" },
+		{ A "[list known_to_several]\nbasis = public_task\n"
+		    "types = health, wizard\n", "unknown agency type \"wizard\"" },
+		{ A "[list known_to_several]\nbasis = public_task\n"
+		    "types = health, health\n", "health is listed twice" },
+		{ A "[list known_to_several]\nbasis = public_task\n"
+		    "types = health\ncolour = red\n", "unknown key \"colour\"" },
+		{ A "[list troubled_families]\nbasis = public_task\ntypes = police\n"
+		    "[list troubled_families]\nbasis = public_task\n",
+		    "is given twice" },
+		{ A "localities = north, east\n", NULL },
+		{ A "localities = north, North\n", "locality \"North\" is not" },
+		{ A "localities = north, north\n", "north is listed twice" },
+		{ A "localities = north,, east\n", "an empty item" },
+	};
+	struct ehx_policy p;
+	char err[512], path[PATH_MAX];
+	int r;
+
+	(void)state;
+	/* The default: both lists for local authority and health, on public
+	 * task; the three localities. */
+	assert_int_equal(ehx_policy_load("docs/sharing-policy.ini", &p,
+	    err, sizeof(err)), 0);
+	for (int l = 1; l <= 2; l++) {
+		assert_int_equal(ehx_policy_list_basis(&p, l, T("health")),
+		    EHX__LAWFUL_BASIS__LAWFUL_BASIS_PUBLIC_TASK);
+		assert_int_equal(ehx_policy_list_basis(&p, l,
+		    T("local_authority")),
+		    EHX__LAWFUL_BASIS__LAWFUL_BASIS_PUBLIC_TASK);
+		assert_int_equal(ehx_policy_list_basis(&p, l, T("police")), 0);
+		assert_int_equal(ehx_policy_list_basis(&p, l, T("school")), 0);
+	}
+	assert_int_equal(ehx_policy_list_basis(&p, 0, T("health")), 0);
+	assert_int_equal(ehx_policy_list_basis(&p, 3, T("health")), 0);
+	assert_int_equal(ehx_policy_list_basis(&p, 1, 0), 0);
+	assert_int_equal(ehx_policy_list_basis(&p, 1, 99), 0);
+	assert_int_equal(p.nlocalities, 3);
+	assert_true(ehx_policy_locality_ok(&p, "east"));
+	assert_false(ehx_policy_locality_ok(&p, "south"));
+	assert_false(ehx_policy_locality_ok(&p, ""));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = load(cases[i].text, &p, err, sizeof(err), path, sizeof(path));
+		if (cases[i].words == NULL) {
+			if (r != 0)
+				fail_msg("case %zu: %s", i, err);
+			continue;
+		}
+		if (r != EHX_ERR_CONFIG || strstr(err, cases[i].words) == NULL)
+			fail_msg("case %zu: wanted \"%s\", got %d \"%s\"", i,
+			    cases[i].words, r, err);
+	}
+	/* No localities named: any id is taken. */
+	assert_int_equal(load(A, &p, err, sizeof(err), path, sizeof(path)), 0);
+	assert_true(ehx_policy_locality_ok(&p, "anywhere"));
+	assert_int_equal(ehx_policy_list_basis(&p, 1, T("health")), 0);
+}
+
+/* The Troubled Families criteria each category and level shows. */
+static void
+test_criteria(void **state)
+{
+#define BIT(c) (1u << EHX__FAMILY_CRITERION__FAMILY_CRITERION_##c)
+	(void)state;
+	assert_int_equal(ehx_family_criteria(C("offending"), 2), BIT(CRIME));
+	assert_int_equal(ehx_family_criteria(C("anti_social_behaviour"), 1),
+	    BIT(CRIME));
+	assert_int_equal(ehx_family_criteria(C("school_attendance"), 2),
+	    BIT(SCHOOL));
+	assert_int_equal(ehx_family_criteria(C("worklessness"), 3),
+	    BIT(WORKLESSNESS));
+	assert_int_equal(ehx_family_criteria(C("domestic_abuse"), 4),
+	    BIT(DOMESTIC_ABUSE) | BIT(NEEDS_HELP));
+	assert_int_equal(ehx_family_criteria(C("mental_health"), 2),
+	    BIT(HEALTH));
+	assert_int_equal(ehx_family_criteria(C("physical_health"), 2),
+	    BIT(HEALTH));
+	assert_int_equal(ehx_family_criteria(C("substance_misuse"), 2),
+	    BIT(HEALTH));
+	assert_int_equal(ehx_family_criteria(C("housing"), 3), 0);
+	assert_int_equal(ehx_family_criteria(C("housing"), 4), BIT(NEEDS_HELP));
+	assert_int_equal(ehx_family_criteria(0, 0), 0);
+	assert_int_equal(ehx_family_criteria(999, 9), 0);
+	assert_string_equal(ehx_criterion_name(1), "crime");
+	assert_string_equal(ehx_criterion_name(7), "unknown");
+	assert_int_equal(ehx_list_parse("troubled_families"), 2);
+	assert_int_equal(ehx_list_parse("Troubled_families"), -1);
+#undef BIT
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default),
+		cmocka_unit_test(test_lists),
+		cmocka_unit_test(test_criteria),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_bounds),

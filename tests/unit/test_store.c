@@ -107,7 +107,7 @@ test_open(void **state)
 		assert_int_equal(store_open(&s, path, 16 * MiB, false, err,
 		    sizeof(err)), EHX_ERR_STORAGE);
 		assert_non_null(strstr(err, "this store has layout 2; this "
-		    "ehx-broker reads layout 4 only"));
+		    "ehx-broker reads layout 5 only"));
 		assert_true(strncmp(err, path, strlen(path)) == 0);
 		assert_null(s.env);
 		assert_int_equal(store_open(&s, path, 16 * MiB, true, err,

@@ -46,6 +46,7 @@ check(const Ehx__Body *b, char *why, size_t whysz)
 	case EHX__BODY__PAYLOAD_EXPORT_AUDIT:
 	case EHX__BODY__PAYLOAD_QUERY_PROOF:
 	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT:
+	case EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST:
 		break;
 	default:
 		if (r != EHX_ERR_MALFORMED)
@@ -229,6 +230,65 @@ test_queries(void **state)
 	OK(&b);
 	qc.nhs_number = "999066907";
 	BAD(&b, EHX_ERR_INVALID_NHS_NUMBER);
+}
+
+/* Right early help lists, and a publish's locality. */
+static void
+test_lists(void **state)
+{
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__QueryEarlyHelpList q = EHX__QUERY_EARLY_HELP_LIST__INIT;
+	unsigned char after[EHX_PSEUDONYM_LEN + 1] = { 0 };
+	char loc[EHX_MAX_ID + 2];
+	struct pub p;
+
+	(void)state;
+	q.list = EHX__EARLY_HELP_LIST__EARLY_HELP_LIST_KNOWN_TO_SEVERAL;
+	q.locality = "east";
+	b.payload_case = EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST;
+	b.query_early_help_list = &q;
+	OK(&b);
+	q.list = EHX__EARLY_HELP_LIST__EARLY_HELP_LIST_TROUBLED_FAMILIES;
+	OK(&b);
+	q.list = 0;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	q.list = 3;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	q.list = 1;
+	q.locality = "";
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	q.locality = "East";
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	q.locality = "east side";
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	memset(loc, 'a', sizeof(loc) - 1);
+	loc[EHX_MAX_ID] = '\0';
+	q.locality = loc;
+	OK(&b);
+	loc[EHX_MAX_ID] = 'a';
+	loc[EHX_MAX_ID + 1] = '\0';
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	q.locality = "east";
+	q.after.data = after;
+	q.after.len = EHX_PSEUDONYM_LEN;
+	OK(&b);
+	q.after.len = EHX_PSEUDONYM_LEN + 1;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	q.after.len = 16;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+	q.after.len = 0;
+	q.limit = EHX_MAX_AUDIT_PAGE;
+	OK(&b);
+	q.limit = EHX_MAX_AUDIT_PAGE + 1;
+	BAD(&b, EHX_ERR_INVALID_FIELD);
+
+	pub_init(&p);
+	p.pf.locality = "west";
+	OK(&p.body);
+	p.pf.locality = "West";
+	BAD(&p.body, EHX_ERR_INVALID_FIELD);
+	p.pf.locality = "-";
+	BAD(&p.body, EHX_ERR_INVALID_FIELD);
 }
 
 /* Break-glass reasons, and the governance queries' filters and pages. */
@@ -648,6 +708,7 @@ main(void)
 		cmocka_unit_test(test_publish),
 		cmocka_unit_test(test_close),
 		cmocka_unit_test(test_queries),
+		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_governance),
 		cmocka_unit_test(test_not_a_request),
 		cmocka_unit_test(test_consent_people),
