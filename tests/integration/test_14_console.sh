@@ -23,12 +23,13 @@ req() {
 
 # sign_in JAR URL ACCOUNT PASSWORD: the sign-in form, as a browser sends it.
 sign_in() {
-	local jar=$1 url=$2 tok
+	local jar=$1 url=$2 account=$3 password=$4 tok
+	shift 4
 	rm -f "$J/$jar"
-	req "$jar" "${url}login" >/dev/null
+	req "$jar" "$@" "${url}login" >/dev/null
 	tok=$(grep -o 'name="csrf" value="[0-9a-f]*"' "$SB/body" | sed 's/.*value="//; s/"$//')
-	req "$jar" --data-urlencode "csrf=$tok" --data-urlencode "account=$3" \
-		--data-urlencode "password=$4" "${url}login"
+	req "$jar" "$@" --data-urlencode "csrf=$tok" --data-urlencode "account=$account" \
+		--data-urlencode "password=$password" "${url}login"
 }
 
 # form_token JAR URL: the session's form token from a page.
@@ -178,6 +179,31 @@ if curl -s --interface 127.0.0.2 -o /dev/null "$SCHOOL" 2>/dev/null; then
 	assert_eq "$(req p3 --interface 127.0.0.2 -H 'X-Remote-User: io' "$SCHOOL")" 303 \
 		"the header from another address is ignored"
 fi
+
+# --- TLS (the health agent, with a certificate made by the openssl command) ------
+a=$SB/agencies/health
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$a/console.key" -out "$a/console.crt" -days 2 -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 2>/dev/null || fail "openssl req"
+chmod 644 "$a/console.key"
+printf 'certificate = console.crt\nkey = console.key\n' >>"$a/agent.conf"
+expect_status 1 "$BIN/ehx-agent" -c "$a/agent.conf"
+assert_match "$OUT" "console.key: cannot read the console's key: .*(permission|readable)" \
+	"a console key others may read is refused"
+chmod 600 "$a/console.key"
+"$top/tests/sandbox" stop health "$SB" >/dev/null
+"$top/tests/sandbox" start health "$SB" >/dev/null
+HEALTH=$(cat "$a/console.url")
+assert_match "$HEALTH" "^https://127.0.0.1:" "with a certificate the console is HTTPS"
+assert_eq "$(curl -s --cacert "$a/console.crt" -o /dev/null -w '%{http_code}' "${HEALTH}login")" 200 \
+	"the sign-in page over TLS, verified against the certificate"
+sign_in t "$HEALTH" io "$PW" --cacert "$a/console.crt" >/dev/null
+assert_match "$(grep -i '^set-cookie: ehx_session=' "$SB/headers")" "; Secure" \
+	"over TLS the session cookie is Secure"
+assert_match "$(grep -i '^strict-transport-security:' "$SB/headers")" "max-age" "... and HSTS is sent"
+st=$(curl -s -o /dev/null -w '%{http_code}' "${HEALTH/https/http}login" || true)
+[ "$st" != 200 ] || fail "plain HTTP was answered on the TLS port"
+ok "plain HTTP is not answered on the TLS port ($st)"
 
 # --- lock-out (last: it locks 127.0.0.1 out of the police console) ----------------
 for i in 1 2 3 4 5; do sign_in x "$POLICE" ig "wrong-$i-password" >/dev/null; done
