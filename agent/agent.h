@@ -192,7 +192,7 @@ enum import_action { IMPORT_PUBLISH = 1, IMPORT_CLOSE = 2 };
 struct import_row {
 	uint32_t row;                 /* its number among the data rows, from 1 */
 	uint32_t line;                /* the line it starts on, from 1 */
-	uint32_t nhs, ref, practitioner, job, contact, note, reason;
+	uint32_t nhs, ref, practitioner, job, contact, note, reason, locality;
 	uint8_t action, category, level;
 	bool lead, withhold;
 };

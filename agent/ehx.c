@@ -388,6 +388,7 @@ static const char import_help[] =
 "  lead          publish: true/false, yes/no, 1/0 (JSON: a boolean)\n"
 "  note          publish: at most 280 bytes\n"
 "  withhold      publish: leave out of subject access (as lead)\n"
+"  locality      publish: the child's locality (see ehx help publish)\n"
 "  reason        close: why it closed, at most 280 bytes\n"
 "Text is UTF-8 (a byte order mark is skipped; lines may end CRLF), trimmed\n"
 "of spaces; a line break or tab inside a quoted note or reason becomes one\n"

@@ -31,7 +31,7 @@
 /* The columns (CSV) and keys (JSON lines). */
 enum field {
 	F_ACTION, F_NHS, F_REF, F_CATEGORY, F_LEVEL, F_PRACTITIONER, F_JOB,
-	F_CONTACT, F_LEAD, F_NOTE, F_WITHHOLD, F_REASON, NFIELDS
+	F_CONTACT, F_LEAD, F_NOTE, F_WITHHOLD, F_REASON, F_LOCALITY, NFIELDS
 };
 
 /* How a field's text is read. */
@@ -61,6 +61,7 @@ static const struct {
 	[F_NOTE] = { "note", EHX_MAX_NOTE, K_FOLD, true, false },
 	[F_WITHHOLD] = { "withhold", 8, K_BOOL, true, false },
 	[F_REASON] = { "reason", EHX_MAX_REASON, K_FOLD, false, true },
+	[F_LOCALITY] = { "locality", EHX_MAX_ID, K_TEXT, true, false },
 };
 
 /* A field longer than this is not copied, only measured: it is refused. */
@@ -376,6 +377,7 @@ import_body(const struct import_rows *rows, size_t i, struct import_msg *m)
 	m->publish.lead = w->lead;
 	m->publish.note = p + w->note;
 	m->publish.withhold = w->withhold;
+	m->publish.locality = p + w->locality;
 	m->body.payload_case = EHX__BODY__PAYLOAD_PUBLISH_FLAG;
 	m->body.publish_flag = &m->publish;
 }
@@ -495,7 +497,8 @@ take_row(struct ctx *c, const struct raw *raw, size_t line)
 	    (w.job = pool_add(r, val[F_JOB])) == UINT32_MAX ||
 	    (w.contact = pool_add(r, val[F_CONTACT])) == UINT32_MAX ||
 	    (w.note = pool_add(r, val[F_NOTE])) == UINT32_MAX ||
-	    (w.reason = pool_add(r, val[F_REASON])) == UINT32_MAX)
+	    (w.reason = pool_add(r, val[F_REASON])) == UINT32_MAX ||
+	    (w.locality = pool_add(r, val[F_LOCALITY])) == UINT32_MAX)
 		goto nomem;
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 256;
@@ -622,7 +625,7 @@ csv_header(struct ctx *c, size_t line)
 		else if (f < 0)
 			add_error(c, 0, line, "unknown column \"%s\" (action, "
 			    "nhs_number, ref, category, level, practitioner, "
-			    "job, contact, lead, note, withhold, reason)",
+			    "job, contact, lead, note, withhold, reason, locality)",
 			    quote(q, v + a, len - a));
 		else if (seen[f])
 			add_error(c, 0, line, "column \"%s\" appears twice",
@@ -860,7 +863,7 @@ json_row(struct ctx *c, json_tokener *tok, const char *s, size_t n,
 		if (f < 0) {
 			add_error(c, row, line, "unknown key \"%s\" (action, "
 			    "nhs_number, ref, category, level, practitioner, "
-			    "job, contact, lead, note, withhold, reason)",
+			    "job, contact, lead, note, withhold, reason, locality)",
 			    quote(q, key, strlen(key)));
 			continue;
 		}

@@ -117,6 +117,31 @@ test_csv_happy(void **state)
 	assert_null(rows.row);
 }
 
+/* The locality column: kept as given on publish rows, checked by the
+ * broker's rule, refused on close rows. */
+static void
+test_csv_locality(void **state)
+{
+	(void)state;
+	assert_int_equal(parse(
+	    "nhs_number,ref,category,level,practitioner,locality,action\n"
+	    "9434765919,a-1,send,2,Jo,east,publish\n"
+	    "9434765919,a-2,send,2,Jo,,publish\n",
+	    IMPORT_CSV), 0);
+	assert_int_equal(rows.n, 2);
+	assert_string_equal(pub(0)->locality, "east");
+	assert_string_equal(pub(1)->locality, "");
+	import_rows_free(&rows);
+	assert_int_equal(parse(
+	    "nhs_number,ref,category,level,practitioner,locality,action\n"
+	    "9434765919,a-1,send,2,Jo,East Side,publish\n"
+	    "9434765919,a-2,,,,west,close\n",
+	    IMPORT_CSV), EHX_ERR_INVALID_FIELD);
+	has_error(1, 2, "locality must be 1..32 of a-z");
+	has_error(2, 3, "locality is for publish rows, not close rows");
+	assert_int_equal(rows.n, 0);
+}
+
 /* Quoting: commas, doubled quotes, line breaks in fields, spaces kept
  * inside quotes and trimmed outside. */
 static void
@@ -746,6 +771,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_csv_happy, teardown),
+		cmocka_unit_test_teardown(test_csv_locality, teardown),
 		cmocka_unit_test_teardown(test_csv_quoting, teardown),
 		cmocka_unit_test_teardown(test_csv_line_ends, teardown),
 		cmocka_unit_test_teardown(test_csv_header_errors, teardown),

@@ -129,11 +129,29 @@ put_record(MDB_txn *txn, int64_t time, int i)
 	assert_int_equal(mdb_put(txn, b.store.evidence, &k, &v, 0), 0);
 }
 
+/* File child under locality, as a publish does (the sealed NHS number
+ * stands in as bytes: purge only deletes). */
+static void
+put_locality(MDB_txn *txn, const unsigned char *child, const char *loc)
+{
+	unsigned char ik[64];
+	size_t n = strlen(loc);
+	MDB_val k = { 32, (void *)child }, v = { n, (void *)loc };
+
+	assert_int_equal(mdb_put(txn, b.store.child_locality, &k, &v, 0), 0);
+	memcpy(ik, loc, n);
+	ik[n] = 0;
+	memcpy(ik + n + 1, child, 32);
+	k = (MDB_val){ n + 33, ik };
+	v = (MDB_val){ 4, (void *)"nhs!" };
+	assert_int_equal(mdb_put(txn, b.store.locality_index, &k, &v, 0), 0);
+}
+
 static void
 test_purge(void **state)
 {
 	int64_t now = 1790000000000LL;
-	unsigned char c1[32], c2[32];
+	unsigned char c1[32], c2[32], c3[32];
 	struct purge_counts pc;
 	MDB_txn *txn;
 	char ref[16];
@@ -144,7 +162,12 @@ test_purge(void **state)
 	(void)state;
 	memset(c1, 0xa1, sizeof(c1));
 	memset(c2, 0xb2, sizeof(c2));
+	memset(c3, 0xc3, sizeof(c3));
 	assert_int_equal(mdb_txn_begin(b.store.env, NULL, 0, &txn), 0);
+	/* c3 has only an old closed flag: it leaves the locality index. */
+	put_flag(txn, c3, "gone", false, now - 20 * DAY);
+	put_locality(txn, c1, "east");
+	put_locality(txn, c3, "east");
 	/* Five old closed flags side by side, then ones that stay. */
 	for (int i = 0; i < 5; i++) {
 		snprintf(ref, sizeof(ref), "old-%d", i);
@@ -168,11 +191,15 @@ test_purge(void **state)
 	for (int i = 0; i < 5; i++)
 		put_record(txn, i < 3 ? now - 8 * DAY : now - DAY, i);
 	assert_int_equal(mdb_txn_commit(txn), 0);
-	assert_int_equal(entries(b.store.flags), 9);
+	assert_int_equal(entries(b.store.flags), 10);
 	assert_int_equal(entries(b.store.consent), 8);
+	assert_int_equal(entries(b.store.locality_index), 2);
 
 	assert_int_equal(broker_purge(&b, now, &pc), 0);
-	assert_int_equal(pc.flags, 6);
+	assert_int_equal(pc.flags, 7);
+	/* c1 keeps flags and its place; c3 has none left and leaves. */
+	assert_int_equal(entries(b.store.child_locality), 1);
+	assert_int_equal(entries(b.store.locality_index), 1);
 	assert_int_equal(pc.consents, 3);
 	assert_int_equal(pc.envelopes, 3);
 	assert_int_equal(entries(b.store.flags), 3);
@@ -203,7 +230,7 @@ test_purge(void **state)
 	last = ehx__audit_record__unpack(NULL, v.mv_size, v.mv_data);
 	assert_non_null(last);
 	assert_string_equal(last->action, "purge");
-	assert_string_equal(last->basis, "retention:6/3/3");
+	assert_string_equal(last->basis, "retention:7/3/3");
 	ehx__audit_record__free_unpacked(last, NULL);
 	mdb_txn_abort(txn);
 	/* The audit log and its tree are whole. */
