@@ -4,6 +4,7 @@
 #   make test       build and run every test (unit, integration, fault)
 #   make check-asan the same tests built with AddressSanitizer + UBSan
 #   make demo       bring up a throw-away partnership and show the main job
+#                   (KEEP=1 leaves it running, to try the web console)
 #   make bench      the performance benchmark: ceilings, publish, queries at
 #                   10k/100k/1M children, footprint (docs/PERFORMANCE.md)
 #   make bench-notify  time from a publish to another agency's hook (p50, p99)
@@ -40,7 +41,7 @@ TESTPKGS := cmocka
 DEB_PACKAGES := build-essential pkg-config openssl libssl-dev libzmq3-dev \
 	libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev \
 	lmdb-utils libinih-dev libjson-c-dev libcmocka-dev libcsv-dev clang \
-	libclang-rt-14-dev procps python3 libmicrohttpd-dev
+	libclang-rt-14-dev procps python3 libmicrohttpd-dev curl
 # make bench also draws its plot.
 BENCH_PACKAGES := gnuplot-nox
 # libcsv (ehx import's CSV reader) has no pkg-config file.
@@ -162,7 +163,7 @@ check-asan:
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@EHX_BIN=$(abspath $(BUILD)/bin) tests/demo
+	@EHX_BIN=$(abspath $(BUILD)/bin) EHX_DEMO_KEEP=$(KEEP) tests/demo
 
 # The benchmark (issue 6; a measurement, never a test): optimised
 # binaries, the machine's ceilings, publish throughput, whole-picture

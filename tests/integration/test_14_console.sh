@@ -158,7 +158,7 @@ assert_match "$(cat "$SB/body")" "signed-out" "... and the sign-out"
 
 # --- idle expiry and the trusted proxy (the housing and school agents) --------------
 conf=$SB/agencies/housing/agent.conf
-printf 'idle_seconds = 5\n' >>"$conf"
+printf '[console]\nidle_seconds = 5\n' >>"$conf"
 "$top/tests/sandbox" stop housing "$SB" >/dev/null
 "$top/tests/sandbox" start housing "$SB" >/dev/null
 HOUSING=$(cat "$SB/agencies/housing/console.url")
@@ -168,7 +168,7 @@ sleep 6
 assert_eq "$(req h "$HOUSING")" 303 "after 6 s idle the session has ended"
 
 conf=$SB/agencies/school/agent.conf
-printf 'trusted_proxy = 127.0.0.1\nproxy_user_header = X-Remote-User\n' >>"$conf"
+printf '[console]\ntrusted_proxy = 127.0.0.1\nproxy_user_header = X-Remote-User\n' >>"$conf"
 "$top/tests/sandbox" stop school "$SB" >/dev/null
 "$top/tests/sandbox" start school "$SB" >/dev/null
 SCHOOL=$(cat "$SB/agencies/school/console.url")
@@ -186,7 +186,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout "$a/console.key" -out "$a/console.crt" -days 2 -subj /CN=127.0.0.1 \
 	-addext subjectAltName=IP:127.0.0.1 2>/dev/null || fail "openssl req"
 chmod 644 "$a/console.key"
-printf 'certificate = console.crt\nkey = console.key\n' >>"$a/agent.conf"
+printf '[console]\ncertificate = console.crt\nkey = console.key\n' >>"$a/agent.conf"
 expect_status 1 "$BIN/ehx-agent" -c "$a/agent.conf"
 assert_match "$OUT" "console.key: cannot read the console's key: .*(permission|readable)" \
 	"a console key others may read is refused"
