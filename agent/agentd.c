@@ -149,6 +149,13 @@ usage(FILE *f)
 "warning (see ehx audit checkpoint) until an operator, having looked\n"
 "into it, removes the state file.\n"
 "\n"
+"With a [console] section in its configuration the agent also serves a\n"
+"web console (HTTP, or HTTPS with a certificate) on the address it names,\n"
+"for Information Officers and IG officers in a browser: people sign in\n"
+"with the password hash of their users-file entry, and every question they\n"
+"ask takes the same path as the ehx command (docs/OPERATIONS.md, \"The web\n"
+"console\").\n"
+"\n"
 "Signals: SIGHUP reloads the users file; SIGTERM or SIGINT stop the agent.\n"
 "Exit status: 0 on a clean stop, 1 on a configuration or start-up error,\n"
 "2 on bad usage. See docs/OPERATIONS.md.\n");

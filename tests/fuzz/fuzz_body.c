@@ -43,6 +43,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case EHX__BODY__PAYLOAD_SAR:
 		render_sar(null, b->sar);
 		break;
+	case EHX__BODY__PAYLOAD_EARLY_HELP_LIST:
+		render_list_page(null, b->early_help_list, false, true);
+		render_list_page(null, b->early_help_list, true, false);
+		break;
 	case EHX__BODY__PAYLOAD_PICTURE:
 	case EHX__BODY__PAYLOAD_CONSENT:
 	case EHX__BODY__PAYLOAD_ACK:

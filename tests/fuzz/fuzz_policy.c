@@ -43,7 +43,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				(void)ehx_policy_view(&p, t, c);
 				(void)ehx_policy_notify_basis(&p, c, t);
 			}
+			for (int l = -1; l <= EHX_POLICY_LISTS + 1; l++)
+				(void)ehx_policy_list_basis(&p, l, t);
 		}
+		(void)ehx_policy_locality_ok(&p, "east");
 	}
 	return 0;
 }

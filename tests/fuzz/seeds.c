@@ -225,6 +225,66 @@ main(int argc, char **argv)
 		free(eb);
 		free(buf);
 	}
+	/* A right early help list: the question (a request) and an answer. */
+	{
+		static unsigned char next[32] = { 5 };
+		Ehx__QueryEarlyHelpList ql = EHX__QUERY_EARLY_HELP_LIST__INIT;
+		Ehx__ListedChild lc = EHX__LISTED_CHILD__INIT, *lcs[1] = { &lc };
+		Ehx__EarlyHelpListResult lr = EHX__EARLY_HELP_LIST_RESULT__INIT;
+		Ehx__FamilyCriterion crit[2] = {
+		    EHX__FAMILY_CRITERION__FAMILY_CRITERION_SCHOOL,
+		    EHX__FAMILY_CRITERION__FAMILY_CRITERION_DOMESTIC_ABUSE };
+		char *ags[2] = { "police", "school" };
+		Ehx__Body lb[2];
+
+		ql.list = EHX__EARLY_HELP_LIST__EARLY_HELP_LIST_KNOWN_TO_SEVERAL;
+		ql.locality = "east";
+		ql.after.data = next;
+		ql.after.len = 32;
+		ql.limit = 10;
+		lc.nhs_number = "9434765919";
+		lc.agencies = ags;
+		lc.n_agencies = 2;
+		lc.highest_open_level = 3;
+		lc.criteria = crit;
+		lc.n_criteria = 2;
+		lr.list = ql.list;
+		lr.locality = "east";
+		lr.children = lcs;
+		lr.n_children = 1;
+		lr.next.data = next;
+		lr.next.len = 32;
+		lr.basis = "policy:anytown-isa-2026:public_task";
+		for (int i = 0; i < 2; i++) {
+			Ehx__LocalRequest lrq = EHX__LOCAL_REQUEST__INIT;
+			Ehx__LocalReply lrp = EHX__LOCAL_REPLY__INIT;
+			unsigned char *eb;
+
+			lb[i] = bodies[i == 0 ? 4 : 8];
+			if (i == 0) {
+				lb[i].payload_case =
+				    EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST;
+				lb[i].query_early_help_list = &ql;
+			} else {
+				lb[i].payload_case =
+				    EHX__BODY__PAYLOAD_EARLY_HELP_LIST;
+				lb[i].early_help_list = &lr;
+			}
+			n = pack(&lb[i].base, &buf);
+			put("body", 10 + i, buf, n);
+			free(buf);
+			if (i == 0) {
+				lrq.body = &lb[i];
+				lrq.as_role = EHX__ROLE__ROLE_INFORMATION_OFFICER;
+				n = pack(&lrq.base, &eb);
+			} else {
+				lrp.reply = &lb[i];
+				n = pack(&lrp.base, &eb);
+			}
+			put("local", 10 + i, eb, n);
+			free(eb);
+		}
+	}
 	/* fuzz_reply: a NotificationBatch whose envelopes hold the Bodies
 	 * the harness signs as the broker (notifications seq 1, 2, 3; a
 	 * restart; a gap; one with a bad NHS number). */
