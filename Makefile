@@ -1,8 +1,10 @@
 # EHX — Early Help Exchange.
 #
 #   make            build the broker, the agent and the ehx command line
-#   make test       build and run every test (unit, integration, fault)
+#   make test       build and run every test (unit, integration, fault,
+#                   browser)
 #   make check-asan the same tests built with AddressSanitizer + UBSan
+#   make test-browser  the web console end to end in chromium (tests/browser)
 #   make demo       bring up a throw-away partnership and show the main job
 #                   (KEEP=1 leaves it running, to try the web console)
 #   make bench      the performance benchmark: ceilings, publish, queries at
@@ -44,6 +46,9 @@ DEB_PACKAGES := build-essential pkg-config openssl libssl-dev libzmq3-dev \
 	libclang-rt-14-dev procps python3 libmicrohttpd-dev curl
 # make bench also draws its plot.
 BENCH_PACKAGES := gnuplot-nox
+# make test-browser drives the web console in Debian's chromium (and needs
+# node and npm, for playwright-core from the npm registry).
+BROWSER_PACKAGES := chromium
 # libcsv (ehx import's CSV reader) has no pkg-config file.
 CSV_LIBS := -lcsv
 
@@ -83,7 +88,7 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
 
 .PHONY: all test check-asan test-unit test-integration demo deps install \
 	uninstall clean fuzz fuzz-bins fuzz-run fuzz-seeds bench-notify \
-	bench-ceilings bench bench-deps
+	bench-ceilings bench bench-deps test-browser browser-deps
 .DELETE_ON_ERROR:
 
 all: $(BROKER) $(AGENT) $(CLI) $(VERIFY) $(TOOL_BINS)
@@ -150,10 +155,29 @@ test-unit: $(UNIT_BINS)
 test-integration: all
 	@EHX_BIN=$(abspath $(BUILD)/bin) tests/integration/run
 
+# The web console in a real browser: tests/browser/run brings up a sandbox
+# and drives Debian's chromium with playwright-core (npm ci, pinned).
+test-browser: all browser-deps
+	@EHX_BIN=$(abspath $(BUILD)/bin) tests/browser/run
+
+browser-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BROWSER_PACKAGES)"
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+	    exit 0; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	    echo "make browser-deps: installing nodejs npm"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends nodejs npm; \
+	else \
+	    echo "make browser-deps: node and npm are missing"; \
+	    echo "  install them with: sudo apt-get install -y nodejs npm"; \
+	    exit 1; \
+	fi
+
 # The README's test command: everything, then the sanitizer build.
-test: deps
+test: deps browser-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
-	@$(MAKE) --no-print-directory test-unit test-integration
+	@$(MAKE) --no-print-directory test-unit test-integration test-browser
 	@$(MAKE) --no-print-directory check-asan
 
 check-asan:

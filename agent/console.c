@@ -775,7 +775,9 @@ send_answer(struct creq *r, const char *set_session, bool clear_session,
 	    "base-uri 'none'");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	/* same-origin, not no-referrer: with no-referrer a browser sends
+	 * its own forms with Origin: null. No page links elsewhere. */
+	MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 	    strncmp(r->path, "/static/", 8) == 0 ? "private, max-age=3600" :
 	    "no-store");
@@ -818,8 +820,14 @@ client_address(struct MHD_Connection *conn, char *out, size_t outsz)
 		    (const void *)sa)->sin6_addr, out, (socklen_t)outsz);
 }
 
-/* A request from another site: an Origin header naming a host that is
- * not this request's Host. Browsers send Origin with every POST. */
+/*
+ * A request from another site: the browser's Sec-Fetch-Site says
+ * cross-site, or an Origin header names a host that is not this
+ * request's Host. Browsers send Origin with every POST; "null" (a
+ * privacy-sensitive context) is taken only with Sec-Fetch-Site:
+ * same-origin, a header no page can set. The form token is checked as
+ * well, whatever this says.
+ */
 static bool
 foreign_origin(struct MHD_Connection *conn)
 {
@@ -827,10 +835,17 @@ foreign_origin(struct MHD_Connection *conn)
 	    "Origin");
 	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_HOST);
+	const char *sfs = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "Sec-Fetch-Site");
 	const char *p;
 
+	if (sfs != NULL && strcmp(sfs, "same-origin") != 0 &&
+	    strcmp(sfs, "none") != 0)
+		return true;
 	if (o == NULL)
 		return false;
+	if (strcmp(o, "null") == 0)
+		return sfs == NULL || strcmp(sfs, "same-origin") != 0;
 	if (h == NULL || (p = strstr(o, "://")) == NULL)
 		return true;
 	return strcmp(p + 3, h) != 0;
@@ -935,7 +950,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		    "larger than the console accepts (16 KiB).");
 		return send_answer(r, NULL, false, NULL);
 	}
-	if (strncmp(url, "/static/", 8) == 0)
+	if (strncmp(url, "/static/", 8) == 0 || strcmp(url, "/favicon.ico") ==
+	    0)
 		return serve_static(r);
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, on_get_arg, r);
 	if (r->post && r->bodylen > 0) {
@@ -990,9 +1006,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			} else
 				r->status = st;
 		}
-		if (ehx_random(raw, sizeof(raw)) != 0)
+		/* Keep a sign-in token the browser already holds: a second
+		 * page load (or the browser's own favicon fetch ending here)
+		 * must not void the form already on screen. */
+		if (hex_token(want) && !r->post)
+			snprintf(fresh, sizeof(fresh), "%s", want);
+		else if (ehx_random(raw, sizeof(raw)) != 0)
 			return MHD_NO;
-		ehx_hex(fresh, raw, sizeof(raw));
+		else
+			ehx_hex(fresh, raw, sizeof(raw));
 		pages_login(r, why, fresh);
 		return send_answer(r, NULL, false, fresh);
 	}

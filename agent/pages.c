@@ -369,7 +369,7 @@ cmp_i64(const void *a, const void *b)
 static void
 timeline(struct creq *r, const Ehx__PictureResult *p, int64_t now)
 {
-	const double left = 150, width = 860, right = 20, top = 90, row = 34;
+	const double left = 250, width = 960, right = 20, top = 90, row = 30;
 	double span, plot = width - left - right;
 	int64_t t0 = now, t1 = now, *ev = NULL;
 	size_t nev = 0, nflags = 0;
@@ -386,12 +386,12 @@ timeline(struct creq *r, const Ehx__PictureResult *p, int64_t now)
 	}
 	if (nflags == 0)
 		return;
-	/* From a little before the first opening to now; an hour at least. */
+	/* From a little before the first opening to now; a minute at least. */
 	span = (double)(t1 - t0) * 1.05;
-	if (span < 3600000.0)
-		span = 3600000.0;
+	if (span < 60000.0)
+		span = 60000.0;
 	t0 = t1 - (int64_t)span;
-	height = top + row * (double)p->n_involvements + 40;
+	height = top + row * (double)nflags + 40;
 #define X(t) (left + plot * (double)((t) - t0) / span)
 	h_printf(r, "<figure class=\"timeline\"><svg role=\"img\" "
 	    "aria-labelledby=\"tl-title\" viewBox=\"0 0 %.0f %.0f\" "
@@ -436,23 +436,31 @@ timeline(struct creq *r, const Ehx__PictureResult *p, int64_t now)
 		h_printf(r, " H%.1f\"/>", X(t1));
 		free(ev);
 	}
-	/* a row per agency */
-	for (size_t i = 0; i < p->n_involvements; i++) {
+	/* a row per flag, grouped by agency */
+	for (size_t i = 0, k = 0; i < p->n_involvements; i++) {
 		const Ehx__AgencyInvolvement *a = p->involvements[i];
-		double y = top + row * (double)i;
 
-		h_printf(r, "<text x=\"4\" y=\"%.0f\" class=\"lab\">", y + 20);
-		h_text(r, a->agency);
-		h_raw(r, "</text>");
-		for (size_t j = 0; j < a->n_flags; j++) {
+		for (size_t j = 0; j < a->n_flags; j++, k++) {
 			const Ehx__FlagView *f = a->flags[j];
+			double y = top + row * (double)k;
 			int64_t s = f->opened_at > t0 ? f->opened_at : t0;
 			double x = X(s), w = X(flag_end(f, now)) - x;
 			unsigned lv = f->level <= 4 ? f->level : 0;
 
+			h_printf(r, "<text x=\"4\" y=\"%.0f\" class=\"lab\">",
+			    y + 18);
+			if (j == 0) {
+				h_raw(r, "<tspan class=\"agency\">");
+				h_text(r, a->agency);
+				h_raw(r, "</tspan> ");
+			}
+			h_text(r, ehx_category_label(f->category));
+			h_raw(r, "</text>");
 			if (w < 3)
 				w = 3;
 			h_printf(r, "<g><title>");
+			h_text(r, a->agency);
+			h_raw(r, ": ");
 			h_text(r, ehx_category_label(f->category));
 			h_printf(r, ", level %u, %s, ", lv, f->status ==
 			    EHX__FLAG_STATUS__FLAG_STATUS_OPEN ? "open" :
@@ -464,14 +472,14 @@ timeline(struct creq *r, const Ehx__PictureResult *p, int64_t now)
 			else
 				h_time(r, f->closed_at);
 			h_printf(r, "</title><rect x=\"%.1f\" y=\"%.0f\" "
-			    "width=\"%.1f\" height=\"24\" rx=\"3\" fill=\"%s\" "
-			    "class=\"%s\"/>", x, y + 4, w, level_colour[lv],
+			    "width=\"%.1f\" height=\"22\" rx=\"3\" fill=\"%s\" "
+			    "class=\"%s\"/>", x, y + 3, w, level_colour[lv],
 			    f->status == EHX__FLAG_STATUS__FLAG_STATUS_OPEN ?
 			    "open" : "closed");
 			if (w > 24)
 				h_printf(r, "<text x=\"%.1f\" y=\"%.0f\" "
 				    "class=\"bar\">L%u</text></g>", x + 4,
-				    y + 21, lv);
+				    y + 19, lv);
 			else
 				h_raw(r, "</g>");
 		}
@@ -1724,6 +1732,7 @@ const char console_css[] =
 "article.alert{border:1px solid var(--line);padding:8px 16px;margin:12px 0}\n"
 ".timeline svg{width:100%;height:auto;font-size:13px}\n"
 ".timeline .lab{fill:var(--fg)}.timeline .tick{fill:var(--muted)}\n"
+".timeline .agency{font-weight:700}\n"
 ".timeline .grid{stroke:#ddd}.timeline .need{fill:none;stroke:#0b3d5c;"
 "stroke-width:3}\n"
 ".timeline rect.closed{opacity:.55}.timeline rect{stroke:#1b1b1b;"

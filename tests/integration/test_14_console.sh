@@ -86,6 +86,25 @@ assert_eq "$(req io -H 'Origin: http://evil.example' --data "csrf=$CSRF&$consent
 	"${POLICE}consent")" 403 "a form from another site's origin is refused"
 assert_eq "$(snapshot)" "$before" "no refused form changed the broker's store"
 
+# What browsers send: "Origin: null" is taken only from a same-origin
+# fetch; Sec-Fetch-Site cross-site is refused whatever the Origin.
+assert_eq "$(req io -H 'Origin: null' --data "csrf=$CSRF&$consent_form" "${POLICE}consent")" 403 \
+	"Origin: null without Sec-Fetch-Site is refused"
+assert_eq "$(req io -H 'Sec-Fetch-Site: cross-site' --data "csrf=$CSRF&$consent_form" \
+	"${POLICE}consent")" 403 "Sec-Fetch-Site: cross-site is refused"
+assert_eq "$(snapshot)" "$before" "no refused form changed the broker's store"
+assert_eq "$(req io -H 'Origin: null' -H 'Sec-Fetch-Site: same-origin' \
+	--data "csrf=$CSRF&nhs=$CHILD_A&reason=too+short" "${POLICE}breakglass")" 400 \
+	"Origin: null from a same-origin fetch is answered (here: the reason is too short)"
+# The browser's own favicon fetch must not void the sign-in form on screen.
+rm -f "$J/fav"
+req fav "${POLICE}login" >/dev/null
+tok1=$(grep -o 'name="csrf" value="[0-9a-f]*"' "$SB/body" | sed 's/.*value="//; s/"$//')
+assert_eq "$(req fav "${POLICE}favicon.ico")" 404 "/favicon.ico is 404, not a redirect to the sign-in"
+req fav "${POLICE}login" >/dev/null
+tok2=$(grep -o 'name="csrf" value="[0-9a-f]*"' "$SB/body" | sed 's/.*value="//; s/"$//')
+assert_eq "$tok2" "$tok1" "loading the sign-in page again keeps its token"
+
 # --- forged and replayed sessions ----------------------------------------------
 forged="ehx_session=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 assert_eq "$(curl -s -o /dev/null -w '%{http_code}' -b "$forged" "${POLICE}child")" 303 \
