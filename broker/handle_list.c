@@ -173,7 +173,8 @@ handle_query_early_help_list(struct request *rq, char *why, size_t whysz)
 	res->basis = rq->basis;
 	memcpy(key, m->locality, n);
 	key[n] = '\0';
-	memcpy(key + n + 1, m->after.data, m->after.len);
+	if (m->after.len != 0)
+		memcpy(key + n + 1, m->after.data, m->after.len);
 	k = (MDB_val){ n + 1 + m->after.len, key };
 	if ((rc = mdb_cursor_open(rq->txn, b->store.locality_index, &lc)) != 0 ||
 	    (rc = mdb_cursor_open(rq->txn, b->store.flags, &fc)) != 0) {
