@@ -5,23 +5,26 @@
 // refused without consent, records consent and sees the picture, breaks
 // the glass for another child, signs out; an IG officer reviews the
 // break-glass, searches and downloads the audit, sees the checkpoint and
-// the sign-ins; the sign-in page by keyboard; a hostile note shown as text.
+// the sign-ins; the sign-in page by keyboard; a hostile note shown as text;
+// health's Information Officer reads East's right early help lists; and
+// axe-core finds no WCAG 2.1 A or AA violation on any kind of page.
 // Every assertion is on the page (text, roles, attributes), never pixels;
 // a screenshot of each step goes to $EHX_SHOTS.
 //
 // Run it with tests/browser/run (or make test-browser), which sets:
 //   EHX_SANDBOX  the sandbox directory (console.url, console-password)
 //   EHX_SHOTS    where the screenshots go
-//   EHX_CHILD_A  flags from police (two: domestic_abuse "PC Jones", and
+//   EHX_CHILD_A  in the locality east; flags from police (two: domestic_abuse "PC Jones", and
 //                exploitation_risk with EHX_HOSTILE_NOTE), health
 //                (mental_health, "Alex Patel") and school
 //                (school_attendance, "Jo Brown"); no consent
-//   EHX_CHILD_B  flags from health (physical_health) and school (send); no
-//                consent
+//   EHX_CHILD_B  in east; flags from health (physical_health) and school
+//                (send); no consent
 //   EHX_BAD_NHS  ten digits with a wrong check digit
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -38,6 +41,8 @@ const CHILD_B = env('EHX_CHILD_B');
 const BAD_NHS = env('EHX_BAD_NHS');
 const HOSTILE = env('EHX_HOSTILE_NOTE');
 const POLICE = readFileSync(join(SB, 'agencies/police/console.url'), 'utf8').trim();
+const HEALTH = readFileSync(join(SB, 'agencies/health/console.url'), 'utf8').trim();
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const PASSWORD = readFileSync(join(SB, 'console-password'), 'utf8').trim();
 const SHOTS = process.env.EHX_SHOTS || mkdtempSync(join(tmpdir(), 'ehx-shots-'));
 const REASON = 'Child disclosed an injury at school today; risk of significant harm.';
@@ -530,6 +535,88 @@ test('i. a hostile note is shown as text, never run', async () => {
 	assert.deepEqual(dialogs, [], 'no dialog opened on any page');
 	await shot(kb, 'hostile-note');
 	await kb.context().close();
+});
+
+test('j. right early help lists: health\'s Information Officer, East', async () => {
+	const page = await newPage();
+	const at = (path) => new URL(path, HEALTH).href;
+	await nav(page, () => page.goto(at('/login')));
+	await signIn(page, 'io', PASSWORD);
+	await nav(page, () => page.getByRole('link', { name: 'Early help lists' }).first().click());
+	assert.equal(await h1(page), 'Right early help lists');
+	await page.getByLabel('List').selectOption('known_to_several');
+	await page.getByLabel('Locality').fill('east');
+	let resp = await nav(page, () => page.getByRole('button', { name: 'Show the list' }).click());
+	assert.equal(resp.status(), 200);
+	const several = await rows(page.locator('main table'));
+	assert.deepEqual(several.map((r) => r[0]).sort(), [nhsSpaced(CHILD_A), nhsSpaced(CHILD_B)].sort(),
+		'A and B are each known to two or more agencies');
+	const a = several.find((r) => r[0] === nhsSpaced(CHILD_A));
+	assert.equal(a[1], 'health, police, school', 'the agencies with an open flag');
+	assert.equal(a[2], '3', 'the highest open level');
+	assert.match(await text(page.locator('main')), /policy:anytown-isa-2026:public_task/, 'the basis it rests on');
+	await shot(page, 'list-known-to-several');
+	await page.getByLabel('List').selectOption('troubled_families');
+	resp = await nav(page, () => page.getByRole('button', { name: 'Show the list' }).click());
+	const tf = await rows(page.locator('main table'));
+	assert.deepEqual(tf.map((r) => r[0]), [nhsSpaced(CHILD_A)], 'only A meets two criteria');
+	assert.equal(tf[0][3], 'Not attending school regularly; Domestic violence and abuse; Health problems');
+	await shot(page, 'list-troubled-families');
+	await nav(page, () => page.getByRole('link', { name: nhsSpaced(CHILD_A) }).click());
+	assert.equal(pathOf(page), '/child', 'a child on the list links to its page');
+	await page.context().close();
+});
+
+// axe-core's WCAG 2.1 A and AA rules on every kind of page. It is injected
+// as a script, so this context lets the page's Content-Security-Policy
+// pass it.
+test('k. accessibility: no WCAG 2.1 A or AA violation (axe-core)', async () => {
+	const context = await browser.newContext({ bypassCSP: true });
+	const page = await context.newPage();
+	const check = async (what) => {
+		await page.addScriptTag({ content: AXE });
+		const res = await page.evaluate(() => globalThis.axe.run(document, {
+			runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+		}));
+		const found = res.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ` +
+			v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; '));
+		assert.deepEqual(found, [], `${what}: ${found.join('\n')}`);
+		return res.passes.length;
+	};
+	const visit = async (base, path, what) => {
+		await page.goto(new URL(path, base).href);
+		return check(what);
+	};
+	let passes = await visit(POLICE, '/login', 'the sign-in page');
+	assert.ok(passes > 5, 'axe ran its rules');
+	await page.getByLabel('Account name').fill('io');
+	await page.getByLabel('Password', { exact: true }).fill('wrong password here');
+	await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+	await check('the sign-in page with its error');
+	await page.getByLabel('Account name').fill('io');
+	await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+	await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+	await check('the home page');
+	await visit(POLICE, `/child?nhs=${BAD_NHS}`, 'a refused NHS number');
+	await visit(POLICE, `/child?nhs=${CHILD_B}`, 'no consent: the consent and break-glass forms');
+	await visit(POLICE, `/child?nhs=${CHILD_A}`, 'the whole picture and its timeline');
+	await visit(POLICE, '/list', 'the lists page (refused: police is not given lists)');
+	await visit(POLICE, '/nowhere', 'a missing page');
+	await context.clearCookies();
+	await page.goto(new URL('/login', POLICE).href);
+	await page.getByLabel('Account name').fill('ig');
+	await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+	await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+	for (const [path, what] of [['/ig/alerts?all=1', 'break-glass reviews'],
+		['/ig/audit?searched=1', 'the audit'], ['/ig/disclosures', 'disclosures'],
+		['/ig/checkpoint', 'the checkpoint'], ['/ig/signins', 'sign-ins']])
+		await visit(POLICE, path, what);
+	await page.goto(new URL('/login', HEALTH).href);
+	await page.getByLabel('Account name').fill('io');
+	await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+	await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+	await visit(HEALTH, '/list?list=troubled_families&locality=east', 'a right early help list');
+	await context.close();
 });
 
 test('no script errors on any page', () => {
