@@ -26,9 +26,11 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,7 +46,9 @@
 #include "queue.h"
 
 #define SESSIONS 512
-#define FAILURES 1024
+#define FAILURES 4096
+#define HASHING_MAX 2                /* Argon2 checks at once (64 MiB each) */
+#define ADDRESS_FACTOR 4             /* an address may fail 4x an account's */
 #define TOKEN_LEN 32                 /* random bytes in a session cookie */
 #define REPLY_MAX (2 * EHX_MAX_MESSAGE + 4096)
 #define URL_MAX 256
@@ -55,15 +59,17 @@ struct session {
 	bool used;
 	unsigned char key[crypto_generichash_BYTES];  /* hash of the token */
 	char account[EHX_MAX_ACCOUNT + 1];
+	unsigned char pwtag[16];         /* of the users file's password line */
 	char csrf[65];
 	int64_t created, last;
 };
 
 /* Failed sign-ins of one account ("a:") or one address ("i:"). */
 struct failure {
-	char who[80];
+	char who[EHX_MAX_ACCOUNT + 80];
 	int64_t first;
 	unsigned count;
+	bool told;                       /* its lock-out is on record */
 };
 
 struct handoff {
@@ -87,6 +93,7 @@ struct console {
 	char dummy_hash[EHX_PWHASH_MAX + 1];  /* for unknown accounts */
 	pthread_mutex_t lock;            /* sessions, failures, stopping */
 	bool stopping;                   /* the loop takes no more calls */
+	unsigned hashing;                /* Argon2 checks running now */
 	struct session sessions[SESSIONS];
 	struct failure failures[FAILURES];
 };
@@ -348,10 +355,19 @@ session_find(struct console *c, const char *cookie, int64_t now)
 	return found;
 }
 
+/* A short hash of a users-file password line: a session ends when the
+ * line changes or goes. */
+static void
+password_tag(unsigned char tag[16], const char *password)
+{
+	crypto_generichash(tag, 16, (const unsigned char *)password,
+	    strlen(password), NULL, 0);
+}
+
 /* A new session for account: its token (hex) in token. 0 or -1. */
 static int
-session_new(struct console *c, const char *account, int64_t now,
-    char token[2 * TOKEN_LEN + 1])
+session_new(struct console *c, const char *account, const char *password,
+    int64_t now, char token[2 * TOKEN_LEN + 1])
 {
 	unsigned char raw[TOKEN_LEN], csrf[TOKEN_LEN];
 	struct session *s = NULL;
@@ -377,6 +393,7 @@ session_new(struct console *c, const char *account, int64_t now,
 	s->used = true;
 	token_key(s->key, token);
 	snprintf(s->account, sizeof(s->account), "%s", account);
+	password_tag(s->pwtag, password);
 	ehx_hex(s->csrf, csrf, sizeof(csrf));
 	s->created = s->last = now;
 	pthread_mutex_unlock(&c->lock);
@@ -385,26 +402,17 @@ session_new(struct console *c, const char *account, int64_t now,
 
 /* ---- sign-in ------------------------------------------------------------- */
 
-/* A name fit to log and keep: the account as typed when it could be one,
- * else a fixed word (what was typed may be a password). */
-static const char *
-account_shown(const char *a)
-{
-	size_t n = a != NULL ? strlen(a) : 0;
-
-	if (n == 0)
-		return "(none)";
-	if (n > EHX_MAX_ACCOUNT || strspn(a, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") != n)
-		return "(not an account name)";
-	return a;
-}
-
+/*
+ * Record a sign-in event: logged, and kept in the agent's store (the
+ * sign-in log, bounded). account is a users-file account or NULL: what
+ * someone typed that is no account (it may be a password) is never kept.
+ */
 static void
 signin_event(struct console *c, const char *event, const char *account,
     const char *addr)
 {
-	account = account_shown(account);
+	if (account == NULL)
+		account = "(not an account)";
 	if (strcmp(event, "signed-in") == 0 || strcmp(event, "signed-out") == 0)
 		log_info("console: %s %s from %s", account, event, addr);
 	else
@@ -439,31 +447,90 @@ failure_of(struct console *c, const char *who, int64_t now, bool make)
 	return old;
 }
 
-/* Minutes until who may try again, or 0 when it may now. */
-static long
-locked_for(struct console *c, const char *who, int64_t now)
+/*
+ * The address as counted for lock-outs: an IPv6 address by its /64 (one
+ * host's many addresses are one), an IPv4 address as it is.
+ */
+static void
+address_group(const char *addr, char *out, size_t outsz)
 {
-	struct failure *f;
+	struct in6_addr a6;
+
+	if (strchr(addr, ':') != NULL && inet_pton(AF_INET6, addr, &a6) == 1) {
+		memset(a6.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a6, out, (socklen_t)outsz);
+		snprintf(out + strlen(out), outsz - strlen(out), "/64");
+	} else
+		snprintf(out, outsz, "%s", addr);
+}
+
+/*
+ * Before a password is checked: refuse when this account at this address,
+ * or this address (for any accounts, ADDRESS_FACTOR times as many), has
+ * failed too often within the window, or when HASHING_MAX checks are
+ * running already. Otherwise count the attempt as a failure now (so that
+ * checks running at once cannot pass the limit together) and take a
+ * hashing slot; sign_in_done gives both back. Returns 0, or the minutes
+ * to wait (> 0), or -1 when busy.
+ */
+static long
+sign_in_begin(struct console *c, const char *pair, const char *group,
+    int64_t now)
+{
+	struct failure *fp, *fg;
+	unsigned lim = (unsigned)c->cfg.login_failures;
 	long mins = 0;
 
 	pthread_mutex_lock(&c->lock);
-	if ((f = failure_of(c, who, now, false)) != NULL &&
-	    f->count >= (unsigned)c->cfg.login_failures)
-		mins = (long)((f->first + c->cfg.lockout_ms - now + 59999) /
+	fp = failure_of(c, pair, now, false);
+	fg = failure_of(c, group, now, false);
+	if (fp != NULL && fp->count >= lim)
+		mins = (long)((fp->first + c->cfg.lockout_ms - now + 59999) /
 		    60000);
+	else if (fg != NULL && fg->count >= lim * ADDRESS_FACTOR)
+		mins = (long)((fg->first + c->cfg.lockout_ms - now + 59999) /
+		    60000);
+	else if (c->hashing >= HASHING_MAX)
+		mins = -1;
+	else {
+		if ((fp = failure_of(c, pair, now, true)) != NULL)
+			fp->count++;
+		if ((fg = failure_of(c, group, now, true)) != NULL)
+			fg->count++;
+		c->hashing++;
+	}
 	pthread_mutex_unlock(&c->lock);
-	return mins;
+	return mins == 0 ? 0 : mins < 0 ? -1 : (mins > 0 ? mins : 1);
 }
 
-static void
-failed(struct console *c, const char *who, int64_t now)
+/* After the check: on success the attempt was no failure after all.
+ * Returns true when a failure just reached the limit (to record once). */
+static bool
+sign_in_done(struct console *c, const char *pair, const char *group,
+    bool ok, int64_t now)
 {
-	struct failure *f;
+	struct failure *fp, *fg;
+	unsigned lim = (unsigned)c->cfg.login_failures;
+	bool lock = false;
 
 	pthread_mutex_lock(&c->lock);
-	if ((f = failure_of(c, who, now, true)) != NULL)
-		f->count++;
+	c->hashing--;
+	fp = failure_of(c, pair, now, false);
+	fg = failure_of(c, group, now, false);
+	if (ok) {
+		if (fp != NULL)
+			memset(fp, 0, sizeof(*fp));
+		if (fg != NULL && fg->count > 0)
+			fg->count--;
+	} else {
+		if (fp != NULL && fp->count >= lim && !fp->told)
+			lock = fp->told = true;
+		if (fg != NULL && fg->count >= lim * ADDRESS_FACTOR &&
+		    !fg->told)
+			lock = fg->told = true;
+	}
 	pthread_mutex_unlock(&c->lock);
+	return lock;
 }
 
 static void
@@ -480,10 +547,11 @@ set_cookie(struct MHD_Response *resp, const struct console *c,
 }
 
 /*
- * POST /login: the form's token must match its cookie; then the account
- * and the address must not be locked out; then the password is checked
- * (against a dummy hash when the account is unknown, to take the same
- * time). On success a new session; the cookie is set by the caller.
+ * POST /login, its form token already checked: the account at this
+ * address and the address itself must not be locked out; then the
+ * password is checked (against a dummy hash when the account is unknown
+ * or has no password, to take the same time). On success a new session;
+ * the cookie is set by the caller.
  */
 static bool
 sign_in(struct creq *r, char token[2 * TOKEN_LEN + 1], const char **why,
@@ -492,28 +560,18 @@ sign_in(struct creq *r, char token[2 * TOKEN_LEN + 1], const char **why,
 	struct console *c = r->c;
 	const char *account = creq_arg(r, "account");
 	const char *pw = creq_arg(r, "password");
-	char wa[80], wi[80], hash[EHX_PWHASH_MAX + 1];
+	char pair[sizeof(((struct failure *)0)->who)], group[80];
+	char grp[INET6_ADDRSTRLEN + 8];
 	struct user u;
 	bool known = false, ok;
 	int64_t now = ehx_now_ms();
 	long mins;
 
 	*status = 401;
-	if (account == NULL || pw == NULL || account[0] == '\0') {
+	if (account == NULL || pw == NULL || account[0] == '\0' ||
+	    strlen(account) > EHX_MAX_ACCOUNT) {
 		*why = "Enter your account name and your password.";
 		*status = 400;
-		return false;
-	}
-	snprintf(wa, sizeof(wa), "a:%s", account_shown(account));
-	snprintf(wi, sizeof(wi), "i:%s", r->addr);
-	if ((mins = locked_for(c, wa, now)) > 0 ||
-	    (mins = locked_for(c, wi, now)) > 0) {
-		signin_event(c, "locked-out", account, r->addr);
-		snprintf(msg, msgsz, "Too many failed sign-ins. Try "
-		    "again in %ld minute%s, or ask your administrator.", mins,
-		    mins == 1 ? "" : "s");
-		*why = msg;
-		*status = 429;
 		return false;
 	}
 	memset(&u, 0, sizeof(u));
@@ -527,34 +585,47 @@ sign_in(struct creq *r, char token[2 * TOKEN_LEN + 1], const char **why,
 		}
 	}
 	pthread_rwlock_unlock(c->users_lock);
+	address_group(r->addr, grp, sizeof(grp));
+	snprintf(pair, sizeof(pair), "p:%s %s", account, grp);
+	snprintf(group, sizeof(group), "i:%s", grp);
+	if ((mins = sign_in_begin(c, pair, group, now)) != 0) {
+		if (mins < 0) {
+			*why = "The console is busy checking other sign-ins. "
+			    "Try again in a moment.";
+			*status = 503;
+			return false;
+		}
+		snprintf(msg, msgsz, "Too many failed sign-ins. Try "
+		    "again in %ld minute%s, or ask your administrator.", mins,
+		    mins == 1 ? "" : "s");
+		*why = msg;
+		*status = 429;
+		return false;
+	}
 	if (!known || u.password[0] == '\0') {
+		char hash[EHX_PWHASH_MAX + 1];
+
 		snprintf(hash, sizeof(hash), "%s", c->dummy_hash);
 		memcpy(u.password, hash, sizeof(u.password));
 		users_check_password(&u, pw, strlen(pw));
 		ok = false;
 	} else
 		ok = users_check_password(&u, pw, strlen(pw));
+	if (sign_in_done(c, pair, group, ok, now))
+		signin_event(c, "locked-out", known ? u.account : NULL,
+		    r->addr);
 	if (!ok) {
-		failed(c, wa, now);
-		failed(c, wi, now);
 		signin_event(c, known && u.password[0] != '\0' ?
-		    "failed-password" : "failed-account", account, r->addr);
+		    "failed-password" : "failed-account", known ? u.account :
+		    NULL, r->addr);
 		*why = "The account name or the password is wrong.";
 		return false;
 	}
-	if (session_new(c, u.account, now, token) != 0) {
+	if (session_new(c, u.account, u.password, now, token) != 0) {
 		*why = "The console could not start a session.";
 		*status = 500;
 		return false;
 	}
-	pthread_mutex_lock(&c->lock);
-	{
-		struct failure *f = failure_of(c, wa, now, false);
-
-		if (f != NULL)
-			memset(f, 0, sizeof(*f));
-	}
-	pthread_mutex_unlock(&c->lock);
 	signin_event(c, "signed-in", u.account, r->addr);
 	return true;
 }
@@ -565,7 +636,9 @@ who_from_session(struct creq *r, const char *cookie, bool touch)
 {
 	struct console *c = r->c;
 	const struct user *u;
+	unsigned char tag[16], now_tag[16];
 	int64_t now = ehx_now_ms();
+	bool ok = false;
 	int i;
 
 	pthread_mutex_lock(&c->lock);
@@ -575,6 +648,7 @@ who_from_session(struct creq *r, const char *cookie, bool touch)
 		snprintf(r->who.account, sizeof(r->who.account), "%s",
 		    c->sessions[i].account);
 		memcpy(r->who.csrf, c->sessions[i].csrf, sizeof(r->who.csrf));
+		memcpy(tag, c->sessions[i].pwtag, sizeof(tag));
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (i < 0)
@@ -585,9 +659,21 @@ who_from_session(struct creq *r, const char *cookie, bool touch)
 		snprintf(r->who.locality, sizeof(r->who.locality), "%s",
 		    u->locality);
 		r->who.roles = u->roles;
+		password_tag(now_tag, u->password);
+		ok = sodium_memcmp(tag, now_tag, sizeof(tag)) == 0;
 	}
 	pthread_rwlock_unlock(c->users_lock);
-	return u != NULL;
+	if (!ok) {
+		/* Gone from the users file, or its password changed: the
+		 * session ends here. */
+		pthread_mutex_lock(&c->lock);
+		if ((i = session_find(c, cookie, now)) >= 0)
+			memset(&c->sessions[i], 0, sizeof(c->sessions[i]));
+		pthread_mutex_unlock(&c->lock);
+		signin_event(c, "session-ended", r->who.account, r->addr);
+		memset(&r->who, 0, sizeof(r->who));
+	}
+	return ok;
 }
 
 static void
@@ -662,8 +748,16 @@ console_call(struct creq *r, int role, Ehx__LocalRequest *lr,
 	p.fd = sv[0];
 	p.events = POLLIN;
 	rc = EHX_ERR_TIMEOUT;
-	if (poll(&p, 1, (int)(c->timeout_ms + 5000)) != 1)
-		goto out;
+	{
+		int64_t end = ehx_now_ms() + c->timeout_ms + 5000, left;
+		int pr;
+
+		while ((left = end - ehx_now_ms()) > 0 &&
+		    (pr = poll(&p, 1, (int)left)) < 0 && errno == EINTR)
+			;
+		if (left <= 0 || pr != 1)
+			goto out;
+	}
 	got = recv(sv[0], buf, REPLY_MAX, MSG_TRUNC);
 	rc = EHX_ERR_UNAVAILABLE;
 	if (got <= 0 || got > REPLY_MAX)
@@ -851,13 +945,34 @@ foreign_origin(struct MHD_Connection *conn)
 	return strcmp(p + 3, h) != 0;
 }
 
-/* The account a trusted front proxy names, or NULL. */
+struct header_count {
+	const char *name;
+	unsigned n;
+};
+
+static enum MHD_Result
+count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct header_count *hc = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, hc->name) == 0)
+		hc->n++;
+	return MHD_YES;
+}
+
+/* The account a trusted front proxy names, or NULL; *twice when the
+ * header came more than once (a client's own copy beside the proxy's). */
 static const char *
-proxy_account(struct creq *r)
+proxy_account(struct creq *r, bool *twice)
 {
 	const struct console_config *cc = &r->c->cfg;
+	struct header_count hc = { cc->proxy_user_header, 0 };
 	const char *a;
 
+	*twice = false;
 	if (cc->trusted_proxy[0] == '\0')
 		return NULL;
 	a = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -868,6 +983,11 @@ proxy_account(struct creq *r)
 		log_warn("console: %s header from %s ignored: only %s is "
 		    "trusted to send it", cc->proxy_user_header, r->addr,
 		    cc->trusted_proxy);
+		return NULL;
+	}
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_header, &hc);
+	if (hc.n != 1) {
+		*twice = true;
 		return NULL;
 	}
 	return a;
@@ -899,6 +1019,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct creq *r = *con_cls;
 	const char *cookie, *pa;
 	char token[2 * TOKEN_LEN + 1];
+	bool twice;
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
 	(void)version;
@@ -940,6 +1061,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		    "GET and POST only.");
 		return send_answer(r, NULL, false, NULL);
 	}
+	for (const unsigned char *p = (const unsigned char *)url; *p != '\0';
+	    p++)
+		if (*p < 0x20 || *p == 0x7f) {
+			/* Never logged: it could forge a line of the log. */
+			pages_error(r, 400, "Bad request", "The address holds "
+			    "a control character.");
+			return send_answer(r, NULL, false, NULL);
+		}
 	if (strlen(url) > URL_MAX || url[0] != '/' || strstr(url, "..") !=
 	    NULL || strchr(url, '\\') != NULL || strstr(url, "//") != NULL) {
 		pages_error(r, 404, "Not found", "There is no such page.");
@@ -1018,12 +1147,21 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		pages_login(r, why, fresh);
 		return send_answer(r, NULL, false, fresh);
 	}
-	if ((pa = proxy_account(r)) != NULL) {
+	pa = proxy_account(r, &twice);
+	if (twice) {
+		log_warn("console: %s from %s refused: its proxy header came "
+		    "twice", url, r->addr);
+		pages_error(r, 400, "Bad request", "The sign-in header came "
+		    "more than once.");
+		return send_answer(r, NULL, false, NULL);
+	}
+	if (pa != NULL) {
 		bool same = who_from_session(r, cookie, true) &&
 		    strcmp(r->who.account, pa) == 0;
 
 		if (!same) {
 			const struct user *u;
+			char pw[EHX_PWHASH_MAX + 1];
 			bool known;
 
 			pthread_rwlock_rdlock(c->users_lock);
@@ -1037,17 +1175,19 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				    "agent's users file.");
 				return send_answer(r, NULL, true, NULL);
 			}
-			if (session_new(c, pa, ehx_now_ms(), token) != 0 ||
-			    !who_from_session(r, token, true))
+			pthread_rwlock_rdlock(c->users_lock);
+			u = users_find(c->users, pa);
+			snprintf(pw, sizeof(pw), "%s", u != NULL ?
+			    u->password : "");
+			pthread_rwlock_unlock(c->users_lock);
+			if (session_new(c, pa, pw, ehx_now_ms(), token) != 0)
 				return MHD_NO;
+			OPENSSL_cleanse(pw, sizeof(pw));
 			signin_event(c, "signed-in-by-proxy", pa, r->addr);
-			r->signed_in = true;
-			if (r->post) {      /* its form token was another's */
-				snprintf(r->location, sizeof(r->location),
-				    "/");
-				return send_answer(r, token, false, NULL);
-			}
-			pages_route(r);
+			/* A new session only opens the home page: a link from
+			 * another site (it comes with the proxy's sign-on but
+			 * not the SameSite cookie) never runs a query. */
+			snprintf(r->location, sizeof(r->location), "/");
 			return send_answer(r, token, false, NULL);
 		}
 		r->signed_in = true;
@@ -1192,6 +1332,7 @@ console_start(struct console *c, struct users *users,
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	    MHD_USE_ERROR_LOG;
 	unsigned char dummy[16];
+	sigset_t all, old;
 
 	c->users = users;
 	c->users_lock = users_lock;
@@ -1211,6 +1352,10 @@ console_start(struct console *c, struct users *users,
 	}
 	if (c->tls_cert != NULL)
 		flags |= MHD_USE_TLS;
+	/* The server's threads take no signals: they stay with the main
+	 * loop (SIGHUP, SIGTERM), and a poll of theirs is never cut short. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	c->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, c->listen_fd,
@@ -1225,6 +1370,7 @@ console_start(struct console *c, struct users *users,
 	    (const char *)c->tls_cert,
 	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)c->tls_key,
 	    MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (c->d == NULL) {
 		snprintf(err, errsz, "console: cannot start serving %s (see "
 		    "the log above)", c->cfg.listen);

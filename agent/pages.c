@@ -219,9 +219,12 @@ ask(struct creq *r, int role, Ehx__LocalRequest *lr, int want,
 	if (rc != 0) {
 		r->status = 503;
 		h_raw(r, "<p class=\"error\" role=\"alert\">");
-		h_text(r, rc == EHX_ERR_TIMEOUT ? "The agent did not answer "
-		    "in time." : "The agent is not available just now.");
-		h_raw(r, " Nothing was done; try again shortly.</p>");
+		h_text(r, rc == EHX_ERR_TIMEOUT ? "The agent did not answer in "
+		    "time: what you asked may or may not have been done. "
+		    "Check (search the child again) before you repeat it." :
+		    "The agent is not available just now; nothing was done. "
+		    "Try again shortly.");
+		h_raw(r, "</p>");
 		return NULL;
 	}
 	b = (*lrp)->reply;
@@ -867,8 +870,11 @@ post_consent(struct creq *r)
 			types[sc.n_agency_types++] =
 			    (Ehx__AgencyType)ehx_agency_type_parse(vals[i]);
 	}
-	snprintf(agencies, sizeof(agencies), "%s", creq_arg(r, "agencies") !=
-	    NULL ? creq_arg(r, "agencies") : "");
+	v = creq_arg(r, "agencies");
+	if (error == NULL && v != NULL && strlen(v) >= sizeof(agencies))
+		error = "The list of agencies is too long (at most 32 ids).";
+	snprintf(agencies, sizeof(agencies), "%s", v != NULL && strlen(v) <
+	    sizeof(agencies) ? v : "");
 	if (error == NULL && !split_agencies(agencies, ids, &nids,
 	    EHX_MAX_SCOPE_AGENCIES))
 		error = "Agencies are ids (a-z, 0-9, _ and -) separated by "
@@ -1375,7 +1381,8 @@ audit_csv(struct creq *r, int role, Ehx__QueryAudit *q)
 		    NULL || (ans = rep->reply)->payload_case !=
 		    EHX__BODY__PAYLOAD_AUDIT) {
 			const Ehx__Error *e = rep != NULL && rep->reply !=
-			    NULL ? rep->reply->error : NULL;
+			    NULL && rep->reply->payload_case ==
+			    EHX__BODY__PAYLOAD_ERROR ? rep->reply->error : NULL;
 
 			fclose(f);
 			free(buf);
@@ -1397,7 +1404,12 @@ audit_csv(struct creq *r, int role, Ehx__QueryAudit *q)
 		if (q->after_seq == 0)
 			break;
 	}
-	fclose(f);
+	if (ferror(f) || fclose(f) != 0) {
+		free(buf);
+		pages_error(r, 500, "Audit", "The console ran out of memory "
+		    "making the file; nothing was sent.");
+		return;
+	}
 	r->type = "text/csv; charset=utf-8";
 	snprintf(r->disposition, sizeof(r->disposition), "attachment; "
 	    "filename=\"ehx-audit-%s.csv\"", console_agency(r->c));

@@ -1951,6 +1951,16 @@ queue_signin_put(struct queue *q, int64_t now, const char *event,
 	d = (MDB_val){ (size_t)n, line };
 	if ((rc = mdb_cursor_put(cur, &k, &d, MDB_APPEND)) != 0)
 		goto out;
+	/* A ring: the oldest line goes once QUEUE_SIGNINS are kept, so no
+	 * flood of failed sign-ins can fill the store the outbox needs. */
+	if (seq > QUEUE_SIGNINS) {
+		be64(key, seq - QUEUE_SIGNINS);
+		k = (MDB_val){ 8, key };
+		if ((rc = mdb_del(txn, q->signins, &k, NULL)) != 0 &&
+		    rc != MDB_NOTFOUND)
+			goto out;
+		rc = 0;
+	}
 	mdb_cursor_close(cur);
 	cur = NULL;
 	rc = mdb_txn_commit(txn);

@@ -671,9 +671,15 @@ static void
 csv_field(FILE *f, const char *s, bool last)
 {
 	const char *v = safe(s);
+	/* A spreadsheet would run a cell starting = + - @ (or a tab or CR
+	 * before one) as a formula: such text, from any agency's signed
+	 * requests, gets a leading ' and is quoted (OWASP's advice). */
+	bool formula = v[0] != '\0' && strchr("=+-@\t\r", v[0]) != NULL;
 
-	if (strpbrk(v, ",\"\r\n") != NULL || v[0] == ' ') {
+	if (formula || strpbrk(v, ",\"\r\n") != NULL || v[0] == ' ') {
 		fputc('"', f);
+		if (formula)
+			fputc('\'', f);
 		for (; *v != '\0'; v++) {
 			if (*v == '"')
 				fputc('"', f);

@@ -12,8 +12,9 @@
  * of level is news: notify.c plans whom to tell.
  *
  * A publish that names the child's locality (one of the sharing policy's,
- * when it names any) files the child under it for the right early help
- * lists (handle_list.c): the latest locality named by any agency wins,
+ * when it names any; only from the agency types its locality_from names)
+ * files the child under it for the right early help lists (handle_list.c):
+ * the latest locality named by such an agency wins,
  * and the NHS number is kept beside it, sealed, since a list must name
  * its children and the rest of the store knows them only by pseudonym.
  */
@@ -24,6 +25,7 @@
 #include "broker.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
+#include "ehx/names.h"
 #include "ehx/policy.h"
 #include "ehx/util.h"
 
@@ -116,6 +118,15 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 	int r;
 
 	if (m->locality[0] != '\0') {
+		/* Who may say where a child lives decides who can put a
+		 * child on a list: only the types the policy names. */
+		if (!ehx_policy_locality_from(&rq->b->policy,
+		    rq->agency->type)) {
+			snprintf(why, whysz, "the sharing policy does not take "
+			    "a child's locality from %s agencies; leave it out",
+			    ehx_agency_type_name(rq->agency->type));
+			return EHX_ERR_INVALID_FIELD;
+		}
 		if (!ehx_policy_locality_ok(&rq->b->policy, m->locality)) {
 			snprintf(why, whysz, "locality \"%s\" is not one of the "
 			    "sharing policy's", m->locality);

@@ -39,14 +39,18 @@
 #define LIST_BUDGET (EHX_MAX_BODY - 4096)
 #define LIST_AGENCIES 32                /* agencies named for one child */
 
-/* What one child's open flags show. */
+/* What one child's open flags show (agency ids copied: nothing of it
+ * points into the store or the arena). */
 struct child_view {
-	const char *agencies[LIST_AGENCIES];
+	char agencies[LIST_AGENCIES][EHX_MAX_ID + 1];
 	size_t nagencies;
 	unsigned level;
 	unsigned criteria;              /* bit (1 << FamilyCriterion) */
 };
 
+/* One child's open flags. Each flag is unpacked on the heap and freed at
+ * once: a page reads up to EHX_MAX_AUDIT_SCAN children, and the request's
+ * arena is kept for the answer. */
 static int
 read_child(struct request *rq, MDB_cursor *fc, const unsigned char *child,
     struct child_view *cv)
@@ -54,6 +58,7 @@ read_child(struct request *rq, MDB_cursor *fc, const unsigned char *child,
 	MDB_val k = { EHX_PSEUDONYM_LEN, (void *)child }, v;
 	int rc;
 
+	(void)rq;
 	memset(cv, 0, sizeof(*cv));
 	for (rc = mdb_cursor_get(fc, &k, &v, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(fc, &k, &v, MDB_NEXT)) {
@@ -63,20 +68,25 @@ read_child(struct request *rq, MDB_cursor *fc, const unsigned char *child,
 		if (k.mv_size < EHX_PSEUDONYM_LEN ||
 		    memcmp(k.mv_data, child, EHX_PSEUDONYM_LEN) != 0)
 			break;
-		if ((sf = ehx__stored_flag__unpack(ehx_arena_allocator(
-		    rq->b->arena), v.mv_size, v.mv_data)) == NULL ||
-		    sf->flag == NULL)
+		if ((sf = ehx__stored_flag__unpack(NULL, v.mv_size,
+		    v.mv_data)) == NULL || sf->flag == NULL) {
+			if (sf != NULL)
+				ehx__stored_flag__free_unpacked(sf, NULL);
 			return EHX_ERR_STORAGE;
-		if (sf->flag->status != EHX__FLAG_STATUS__FLAG_STATUS_OPEN)
-			continue;
-		if (sf->flag->level > cv->level && sf->flag->level <= 4)
-			cv->level = sf->flag->level;
-		cv->criteria |= ehx_family_criteria(sf->flag->category,
-		    sf->flag->level);
-		for (size_t i = 0; i < cv->nagencies && !known; i++)
-			known = strcmp(cv->agencies[i], sf->agency) == 0;
-		if (!known && cv->nagencies < LIST_AGENCIES)
-			cv->agencies[cv->nagencies++] = sf->agency;
+		}
+		if (sf->flag->status == EHX__FLAG_STATUS__FLAG_STATUS_OPEN) {
+			if (sf->flag->level > cv->level && sf->flag->level <= 4)
+				cv->level = sf->flag->level;
+			cv->criteria |= ehx_family_criteria(sf->flag->category,
+			    sf->flag->level);
+			for (size_t i = 0; i < cv->nagencies && !known; i++)
+				known = strcmp(cv->agencies[i], sf->agency) == 0;
+			if (!known && cv->nagencies < LIST_AGENCIES &&
+			    strlen(sf->agency) <= EHX_MAX_ID)
+				snprintf(cv->agencies[cv->nagencies++],
+				    EHX_MAX_ID + 1, "%s", sf->agency);
+		}
+		ehx__stored_flag__free_unpacked(sf, NULL);
 	}
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_err(rc);
 }
@@ -141,8 +151,8 @@ handle_query_early_help_list(struct request *rq, char *why, size_t whysz)
 	Ehx__EarlyHelpListResult *res;
 	MDB_cursor *lc = NULL, *fc = NULL;
 	unsigned char key[EHX_MAX_ID + 1 + EHX_PSEUDONYM_LEN];
-	const unsigned char *last = NULL;
-	bool more = false;
+	unsigned char last[EHX_PSEUDONYM_LEN], child[EHX_PSEUDONYM_LEN];
+	bool more = false, any = false;
 	size_t n = strlen(m->locality), limit, scanned = 0, used = 0;
 	MDB_val k, v;
 	int basis, r = 0, rc;
@@ -186,8 +196,6 @@ handle_query_early_help_list(struct request *rq, char *why, size_t whysz)
 	    EHX_PSEUDONYM_LEN && memcmp(k.mv_data, key, k.mv_size) == 0)
 		rc = mdb_cursor_get(lc, &k, &v, MDB_NEXT);   /* after, not at */
 	for (; rc == 0; rc = mdb_cursor_get(lc, &k, &v, MDB_NEXT)) {
-		const unsigned char *child = (const unsigned char *)k.mv_data +
-		    n + 1;
 		struct child_view cv;
 		Ehx__ListedChild *lc_;
 		bool match;
@@ -196,6 +204,9 @@ handle_query_early_help_list(struct request *rq, char *why, size_t whysz)
 		if (k.mv_size != n + 1 + EHX_PSEUDONYM_LEN ||
 		    memcmp(k.mv_data, key, n + 1) != 0)
 			break;
+		/* Copied: the audit records written below may move pages. */
+		memcpy(child, (const unsigned char *)k.mv_data + n + 1,
+		    EHX_PSEUDONYM_LEN);
 		if (scanned == EHX_MAX_AUDIT_SCAN) {
 			more = true;    /* next: go on after the last one read */
 			break;
@@ -230,7 +241,13 @@ handle_query_early_help_list(struct request *rq, char *why, size_t whysz)
 				goto out;
 			}
 			for (size_t i = 0; i < cv.nagencies; i++)
-				lc_->agencies[i] = (char *)cv.agencies[i];
+				if ((lc_->agencies[i] = ehx_arena_alloc(a,
+				    strlen(cv.agencies[i]) + 1)) == NULL) {
+					r = EHX_ERR_NOMEM;
+					goto out;
+				} else
+					strcpy(lc_->agencies[i],
+					    cv.agencies[i]);
 			lc_->n_agencies = cv.nagencies;
 			lc_->highest_open_level = cv.level;
 			for (int c = 1; c <= 6; c++)
@@ -242,9 +259,10 @@ handle_query_early_help_list(struct request *rq, char *why, size_t whysz)
 			res->children[res->n_children++] = lc_;
 			used += need;
 		}
-		last = child;
+		memcpy(last, child, EHX_PSEUDONYM_LEN);
+		any = true;
 	}
-	if (more && last != NULL) {
+	if (more && any) {
 		/* Stopped early: the next page starts after the last child
 		 * this one dealt with. */
 		if ((res->next.data = ehx_arena_alloc(a, EHX_PSEUDONYM_LEN)) ==

@@ -39,7 +39,7 @@ enum { S_AGREEMENT, S_VIEW, S_NOTIFY, S_LIST };
 
 /* Keys of a section, to refuse a key given twice. */
 enum { K_ID = 1, K_NAME = 2, K_CATEGORIES = 4, K_DETAILS = 8, K_BASIS = 16,
-	K_TYPES = 32, K_LOCALITIES = 64 };
+	K_TYPES = 32, K_LOCALITIES = 64, K_LOCALITY_FROM = 128 };
 
 /* The words of one list, over all of its lines. */
 struct words {
@@ -449,8 +449,20 @@ agreement_key(struct parse *ps, const char *key, const char *value,
 		return each_word(value, key, locality_word, &ps->list, why,
 		    whysz);
 	}
+	if (strcmp(key, "locality_from") == 0) {
+		bool given = (ps->given & K_LOCALITY_FROM) != 0;
+
+		if ((r = list_start(ps, &given, key, why, whysz)) != 0)
+			return r;
+		ps->given |= K_LOCALITY_FROM;
+		if ((r = each_word(value, key, type_word, &ps->list, why,
+		    whysz)) != 0)
+			return r;
+		p->locality_types = ps->list.types;
+		return 0;
+	}
 	snprintf(why, whysz, "unknown key \"%.40s\" in [agreement] (id, name, "
-	    "localities)", key);
+	    "localities, locality_from)", key);
 	return EHX_ERR_CONFIG;
 }
 
@@ -649,6 +661,15 @@ ehx_policy_list_basis(const struct ehx_policy *p, int list, int agency_type)
 	    !(p->list_types[list] & (1u << agency_type)))
 		return 0;
 	return p->list_basis[list];
+}
+
+bool
+ehx_policy_locality_from(const struct ehx_policy *p, int agency_type)
+{
+	if (agency_type < 1 || agency_type > EHX_POLICY_TYPES)
+		return false;
+	return p->locality_types == 0 ||
+	    (p->locality_types & (1u << agency_type)) != 0;
 }
 
 bool

@@ -41,6 +41,9 @@ struct ehx_policy {
 	 * Information Officers may ask for it. */
 	int list_basis[EHX_POLICY_LISTS + 1];
 	unsigned list_types[EHX_POLICY_LISTS + 1];
+	/* The agency types whose publishes may name a child's locality
+	 * (bit 1 << type); 0: every type. */
+	unsigned locality_types;
 	/* The partnership's localities; none: any locality id is taken. */
 	char localities[EHX_POLICY_LOCALITIES][EHX_MAX_ID + 1];
 	size_t nlocalities;
@@ -70,6 +73,9 @@ int ehx_policy_notify_basis(const struct ehx_policy *p, int category,
  * (EarlyHelpList), or 0 when the policy does not share it with them. */
 int ehx_policy_list_basis(const struct ehx_policy *p, int list,
     int agency_type);
+
+/* Whether a publish from agency_type may name a child's locality. */
+bool ehx_policy_locality_from(const struct ehx_policy *p, int agency_type);
 
 /* Whether locality is one of the policy's (any is, when it names none). */
 bool ehx_policy_locality_ok(const struct ehx_policy *p, const char *locality);

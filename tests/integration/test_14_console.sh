@@ -191,8 +191,13 @@ printf '[console]\ntrusted_proxy = 127.0.0.1\nproxy_user_header = X-Remote-User\
 "$top/tests/sandbox" stop school "$SB" >/dev/null
 "$top/tests/sandbox" start school "$SB" >/dev/null
 SCHOOL=$(cat "$SB/agencies/school/console.url")
-assert_eq "$(req p -H 'X-Remote-User: io' "$SCHOOL")" 200 "the trusted proxy's header signs io in"
+assert_eq "$(req p -H 'X-Remote-User: io' "${SCHOOL}ig/signins?x=1")" 303 \
+	"the trusted proxy's header signs io in, first on the home page only"
+assert_match "$(grep -i '^location:' "$SB/headers")" "/\\s*$" "... (a deep link from elsewhere runs nothing)"
+assert_eq "$(req p -H 'X-Remote-User: io' "$SCHOOL")" 200 "... then the session goes on"
 assert_match "$(cat "$SB/body")" "\\(io\\)" "... as io"
+assert_eq "$(req p4 -H 'X-Remote-User: io' -H 'X-Remote-User: ig' "$SCHOOL")" 400 \
+	"the header twice (a client's own beside the proxy's) is refused"
 assert_eq "$(req p2 -H 'X-Remote-User: nobody-here' "$SCHOOL")" 403 "... an account not in the users file is refused"
 if curl -s --interface 127.0.0.2 -o /dev/null "$SCHOOL" 2>/dev/null; then
 	assert_eq "$(req p3 --interface 127.0.0.2 -H 'X-Remote-User: io' "$SCHOOL")" 303 \
@@ -224,13 +229,35 @@ st=$(curl -s -o /dev/null -w '%{http_code}' "${HEALTH/https/http}login" || true)
 [ "$st" != 200 ] || fail "plain HTTP was answered on the TLS port"
 ok "plain HTTP is not answered on the TLS port ($st)"
 
-# --- lock-out (last: it locks 127.0.0.1 out of the police console) ----------------
+# --- what the log keeps -------------------------------------------------------------
+assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "${POLICE}x%0a2026-01-01T00:00:00.000Z%20forged")" 400 \
+	"a control character in the address is refused"
+grep -q "forged" "$SB/agencies/police/agent.log" && fail "a forged log line was written"
+ok "... and never reaches the log"
+sign_in y "$POLICE" "$PW" "whatever-password" >/dev/null
+grep -qF -- "$PW" "$SB/agencies/police/agent.log" && fail "a password typed as the account name was logged"
+assert_eq "$(req ig "${POLICE}ig/signins")" 200 "the sign-in log again"
+grep -qF -- "$PW" "$SB/body" && fail "a password typed as the account name was kept"
+ok "a password typed as the account name is neither logged nor kept"
+
+# --- a session ends when its account's password line changes ------------------------
+assert_eq "$(sign_in io2 "$POLICE" io "$PW")" 303 "io signs in again"
+sed -i '/^\[io\]/,/^\[/{/^password = /d}' "$SB/agencies/police/users.ini"
+kill -HUP "$(cat "$SB/agencies/police/pid")"
+sleep 0.5
+assert_eq "$(req io2 "${POLICE}")" 303 "with its password line gone, io's session has ended"
+assert_eq "$(req ig "${POLICE}ig/signins")" 200 "(the IG officer's goes on)"
+assert_match "$(cat "$SB/body")" "session-ended" "... and the sign-in log says so"
+
+# --- lock-out (last: it locks ig at 127.0.0.1 out of the police console) ------------
 for i in 1 2 3 4 5; do sign_in x "$POLICE" ig "wrong-$i-password" >/dev/null; done
 assert_eq "$(sign_in x "$POLICE" ig "$PW")" 429 "after 5 failures even the right password is refused"
 assert_match "$(cat "$SB/body")" "Too many failed sign-ins" "... saying why"
-grep -q "locked-out" "$SB/agencies/police/agent.log" || fail "the lock-out is not logged"
-ok "the lock-out is logged"
-assert_eq "$(req io "${POLICE}")" 200 "a session begun before the lock-out goes on"
+for i in 1 2 3; do sign_in x "$POLICE" ig "$PW" >/dev/null; done
+assert_eq "$(req ig "${POLICE}ig/signins")" 200 "a session begun before the lock-out goes on"
+assert_eq "$(grep -c '<td>locked-out</td>' "$SB/body")" 1 \
+	"the lock-out is on record once, however often it is tried"
+assert_eq "$(grep -c 'locked-out' "$SB/agencies/police/agent.log")" 1 "... and logged once"
 
 kill -0 "$(cat "$SB/agencies/police/pid")" || fail "the police agent died"
 ok "the agent is still running"

@@ -26,13 +26,19 @@ the_list() {
 
 sorted() { printf '%s\n' "$@" | sort | tr '\n' ' '; }
 
+# Localities come only from school, housing and the local authority (the
+# default policy's locality_from).
 # A (east): police and school, domestic abuse and attendance.
-pub police "$CHILD_A" domestic_abuse 3 east
-pub school "$CHILD_A" school_attendance 2
-# B (east): police only, offending and anti-social behaviour (one criterion).
-pub police "$CHILD_B" offending 2 east
+pub police "$CHILD_A" domestic_abuse 3
+pub school "$CHILD_A" school_attendance 2 east
+# B (east): police only, offending and anti-social behaviour (one
+# criterion); the school filed B in east, then closed its flag.
+pub police "$CHILD_B" offending 2
 ehx_as police publish "$CHILD_B" --category anti_social_behaviour --level 2 \
 	--practitioner "P police" --ref asb-1 --wait >/dev/null
+ehx_as school publish "$CHILD_B" --category school_attendance --level 1 \
+	--practitioner "P school" --ref att-b --locality east --wait >/dev/null
+ehx_as school close "$CHILD_B" --ref att-b --wait >/dev/null
 # C (west): housing, and health at level 4 (mental health).
 pub housing "$CHILD_C" housing 2 west
 pub health "$CHILD_C" mental_health 4
@@ -40,17 +46,19 @@ pub health "$CHILD_C" mental_health 4
 pub school "$CHILD_D" school_attendance 2 east
 pub housing "$CHILD_D" worklessness 2
 # E (east): police domestic abuse open; school's flag closed again.
-pub police "$CHILD_E" domestic_abuse 2 east
+pub police "$CHILD_E" domestic_abuse 2
 ehx_as school publish "$CHILD_E" --category school_attendance --level 2 \
-	--practitioner "P school" --ref att-e --wait >/dev/null
+	--practitioner "P school" --ref att-e --locality east --wait >/dev/null
 ehx_as school close "$CHILD_E" --ref att-e --wait >/dev/null
-# F: west first, then east (the latest locality wins): police offending,
-# health mental health.
-pub police "$CHILD_F" offending 2 west
-pub health "$CHILD_F" mental_health 2 east
+# F: housing files it in west, then the school in east (the latest wins):
+# police offending, health mental health, housing, school.
+pub police "$CHILD_F" offending 2
+pub health "$CHILD_F" mental_health 2
+pub housing "$CHILD_F" housing 1 west
+pub school "$CHILD_F" send 1 east
 
 assert_eq "$(the_list known_to_several east)" "$(sorted "$CHILD_A" "$CHILD_D" "$CHILD_F")" \
-	"known to several, east: A, D and F (not B: one agency; not E: one open)"
+	"known to several, east: A, D and F (not B or E: one agency with an open flag)"
 assert_eq "$(the_list troubled_families east)" "$(sorted "$CHILD_A" "$CHILD_D" "$CHILD_F")" \
 	"troubled families, east: A, D and F (B's two categories are one criterion)"
 assert_eq "$(the_list known_to_several west)" "$(sorted "$CHILD_C")" \
@@ -81,22 +89,62 @@ assert_match "$OUT" "may not ask for query_early_help_list" "a practitioner may 
 expect_status 2 ehx_as health list known_to_several --locality East
 assert_match "$OUT" "must be 1-32 of a-z" "a bad locality never leaves the command line"
 flags=$(entries flags)
-expect_status 1 ehx_as police publish "$CHILD_A" --category housing --level 1 \
+expect_status 1 ehx_as school publish "$CHILD_A" --category housing --level 1 \
 	--practitioner X --locality south --wait
 assert_match "$OUT" "locality \"south\" is not one of" "a publish naming an unknown locality is refused"
-assert_eq "$(entries flags)" "$flags" "... and stores nothing"
+expect_status 1 ehx_as health publish "$CHILD_B" --category housing --level 1 \
+	--practitioner X --locality east --wait
+assert_match "$OUT" "does not take a child's locality from health agencies" \
+	"health, which asks for lists, may not file a child into one"
+assert_eq "$(entries flags)" "$flags" "... and neither stores anything"
+assert_eq "$(the_list known_to_several east)" "$(sorted "$CHILD_A" "$CHILD_D" "$CHILD_F")" \
+	"B is still not on health's list"
 
 # --- the audit: the question and every child named ----------------------------
 AUD=$(ehx_as health --as ig_officer audit --json)
 n_entries=$(printf '%s\n' "$AUD" | grep -c '"action": "early_help_list_entry"')
 # A, D, F twice over (two lists) plus the page-by-page run; C twice;
-# the table run: 3 + 3 + 1 + 1 + 3 + 1 (JSON run of west) + 3 = 15.
-assert_eq "$n_entries" 15 "one audit record for each child each answer named"
+# the table run; the check after the refused publishes:
+# 3 + 3 + 1 + 1 + 3 + 1 (JSON run of west) + 3 + 3 = 18.
+assert_eq "$n_entries" 18 "one audit record for each child each answer named"
 AUD=$(ehx_as health --as ig_officer audit --child "$CHILD_C" --json)
 assert_match "$AUD" '"action": "early_help_list_entry".*"basis": "policy:anytown-isa-2026:public_task"' \
 	"an audit search for C shows the lists it was on, and on what basis"
 AUD=$(ehx_as health --as ig_officer audit --agency police --decision deny --json)
 assert_match "$AUD" '"action": "query_early_help_list"' "the refused list question is audited"
+
+# --- a large locality: 20,050 children, more than one answer reads -------------
+# (the broker reads at most 20,000 children a page; before, the unpacked
+# flags of a page outgrew the request's memory and the list failed.)
+/usr/bin/python3 - "$SB/north.csv" "$SB/north-school.csv" <<'PY'
+import sys
+def nhs(i):
+    while True:
+        s = "%09d" % (600000000 + i * 7)
+        t = sum((10 - k) * int(s[k]) for k in range(9))
+        c = 11 - t % 11
+        c = 0 if c == 11 else c
+        if c != 10:
+            return s + str(c)
+        i += 100000
+rows = [nhs(i) for i in range(20050)]
+with open(sys.argv[1], "w") as f:
+    f.write("nhs_number,ref,category,level,practitioner,locality,note\n")
+    for i, n in enumerate(rows):
+        f.write("%s,n-%d,school_attendance,2,Jo North,north,%s\n" % (n, i, "x" * 200))
+with open(sys.argv[2], "w") as f:
+    f.write("nhs_number,ref,category,level,practitioner\n")
+    for n in (rows[7], rows[10007], rows[20049]):
+        f.write("%s,p-%s,offending,2,PC North\n" % (n, n))
+    print(rows[7], rows[10007], rows[20049], file=open(sys.argv[2] + ".want", "w"))
+PY
+ehx_as school import "$SB/north.csv" --timeout 600 >/dev/null || fail "import of 20,050 flags"
+ehx_as police import "$SB/north-school.csv" >/dev/null || fail "import of the police's 3"
+read -r w1 w2 w3 <"$SB/north-school.csv.want"
+assert_eq "$(the_list known_to_several north)" "$(sorted "$w1" "$w2" "$w3")" \
+	"20,050 children in north: exactly the 3 known to two agencies, over pages past the 20,000 read limit"
+assert_eq "$(the_list troubled_families north --page 2)" "$(sorted "$w1" "$w2" "$w3")" \
+	"... and on the Troubled Families list (crime and school), two at a time"
 
 # --- a users file's locality ------------------------------------------------------
 sed -i "/^roles = practitioner, information_officer/a locality = west" "$SB/agencies/health/users.ini"
@@ -125,3 +173,4 @@ st=$(curl -s -b "$jar" -o "$SB/page" -w '%{http_code}' "${HEALTH}list?list=troub
 assert_eq "$st" 400 "a bad locality in the console is refused"
 grep -q '<script>' "$SB/page" && fail "the bad locality came back unescaped"
 ok "... and not echoed unescaped"
+

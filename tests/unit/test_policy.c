@@ -510,6 +510,10 @@ test_lists(void **state)
 		{ A "localities = north, North\n", "locality \"North\" is not" },
 		{ A "localities = north, north\n", "north is listed twice" },
 		{ A "localities = north,, east\n", "an empty item" },
+		{ A "locality_from = school, housing\n", NULL },
+		{ A "locality_from = school, wizard\n", "unknown agency type" },
+		{ A "locality_from = school\nname = N\nlocality_from = housing\n",
+		    "locality_from is given twice" },
 	};
 	struct ehx_policy p;
 	char err[512], path[PATH_MAX];
@@ -534,6 +538,12 @@ test_lists(void **state)
 	assert_int_equal(ehx_policy_list_basis(&p, 1, 0), 0);
 	assert_int_equal(ehx_policy_list_basis(&p, 1, 99), 0);
 	assert_int_equal(p.nlocalities, 3);
+	assert_true(ehx_policy_locality_from(&p, T("local_authority")));
+	assert_true(ehx_policy_locality_from(&p, T("school")));
+	assert_true(ehx_policy_locality_from(&p, T("housing")));
+	assert_false(ehx_policy_locality_from(&p, T("health")));
+	assert_false(ehx_policy_locality_from(&p, T("police")));
+	assert_false(ehx_policy_locality_from(&p, 0));
 	assert_true(ehx_policy_locality_ok(&p, "east"));
 	assert_false(ehx_policy_locality_ok(&p, "south"));
 	assert_false(ehx_policy_locality_ok(&p, ""));
@@ -551,6 +561,7 @@ test_lists(void **state)
 	/* No localities named: any id is taken. */
 	assert_int_equal(load(A, &p, err, sizeof(err), path, sizeof(path)), 0);
 	assert_true(ehx_policy_locality_ok(&p, "anywhere"));
+	assert_true(ehx_policy_locality_from(&p, T("police")));
 	assert_int_equal(ehx_policy_list_basis(&p, 1, T("health")), 0);
 }
 

@@ -2046,6 +2046,59 @@ test_hook_timeout(void **state)
 	notes_free(&n1, 1);
 }
 
+/* The console's sign-in log: newest first, kept across a reopen, and a
+ * ring of QUEUE_SIGNINS lines however many are written. */
+struct signin_seen {
+	uint64_t first, last;
+	size_t n;
+	char line[256];
+};
+
+static void
+signin_seen(void *arg, uint64_t seq, const char *line, size_t len)
+{
+	struct signin_seen *s = arg;
+
+	if (s->n++ == 0) {
+		s->first = seq;
+		snprintf(s->line, sizeof(s->line), "%.*s", (int)len, line);
+	}
+	s->last = seq;
+}
+
+static void
+test_signin_log(void **state)
+{
+	struct signin_seen s;
+
+	(void)state;
+	q_open();
+	assert_int_equal(queue_signin_put(&q, 1000, "failed-password", "io",
+	    "127.0.0.1"), 0);
+	assert_int_equal(queue_signin_put(&q, 2000, "signed-in", "io",
+	    "127.0.0.1"), 0);
+	queue_close(&q);
+	q_open();
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(queue_signin_list(&q, 10, signin_seen, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.first, 2);
+	assert_string_equal(s.line, "2000\tsigned-in\tio\t127.0.0.1");
+	for (int i = 0; i < QUEUE_SIGNINS + 50; i++)
+		assert_int_equal(queue_signin_put(&q, 3000 + i, "failed-account",
+		    "(not an account)", "10.0.0.1"), 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(queue_signin_list(&q, QUEUE_SIGNINS * 2, signin_seen,
+	    &s), 0);
+	assert_int_equal(s.n, QUEUE_SIGNINS);
+	assert_int_equal(s.first, QUEUE_SIGNINS + 52);
+	assert_int_equal(s.last, 53);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(queue_signin_list(&q, 3, signin_seen, &s), 0);
+	assert_int_equal(s.n, 3);
+	queue_close(&q);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -2068,6 +2121,7 @@ main(void)
 		T(test_hook_retries),
 		T(test_hook_backoff_kept),
 		T(test_hook_timeout),
+		T(test_signin_log),
 	};
 
 	return cmocka_run_group_tests_name("test_queue", tests, group_setup,

@@ -539,6 +539,15 @@ test_audit_csv(void **state)
 	assert_non_null(strstr(out, ",\"Eve, \"\"the\"\" ?[31mred?line??2J???"
 	    "gnp.exe\","));
 	assert_terminal_safe();
+	/* A cell a spreadsheet would run as a formula is defused. */
+	actor.name = "=HYPERLINK(\"http://evil.example\",\"x\")";
+	actor.user_id = "+1-2";
+	f = out_open();
+	render_audit_page(f, &audit, RENDER_CSV, false);
+	fclose(f);
+	assert_non_null(strstr(out, ",\"'+1-2\",\"'=HYPERLINK(\"\"http://evil"));
+	assert_null(strstr(out, ",=HYPERLINK"));
+	actor.user_id = "u-17";
 	actor.name = "Sam Lee";
 	ar2.consent_id = "c-0123456789abcdef";
 }
