@@ -945,6 +945,33 @@ foreign_origin(struct MHD_Connection *conn)
 	return strcmp(p + 3, h) != 0;
 }
 
+/* An address as IPv6 (an IPv4 one mapped), for comparing: false if it is
+ * neither. */
+static bool
+as_ipv6(const char *s, struct in6_addr *a)
+{
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET6, s, a) == 1)
+		return true;
+	if (inet_pton(AF_INET, s, &a4) != 1)
+		return false;
+	memset(a, 0, sizeof(*a));
+	a->s6_addr[10] = a->s6_addr[11] = 0xff;
+	memcpy(a->s6_addr + 12, &a4, 4);
+	return true;
+}
+
+/* The same address however written (::ffff:127.0.0.1 is 127.0.0.1). */
+static bool
+same_address(const char *x, const char *y)
+{
+	struct in6_addr a, b;
+
+	return as_ipv6(x, &a) && as_ipv6(y, &b) &&
+	    memcmp(&a, &b, sizeof(a)) == 0;
+}
+
 struct header_count {
 	const char *name;
 	unsigned n;
@@ -979,7 +1006,7 @@ proxy_account(struct creq *r, bool *twice)
 	    cc->proxy_user_header);
 	if (a == NULL)
 		return NULL;
-	if (strcmp(r->addr, cc->trusted_proxy) != 0) {
+	if (!same_address(r->addr, cc->trusted_proxy)) {
 		log_warn("console: %s header from %s ignored: only %s is "
 		    "trusted to send it", cc->proxy_user_header, r->addr,
 		    cc->trusted_proxy);

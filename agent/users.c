@@ -120,6 +120,17 @@ on_key(void *user, const char *section, const char *key, const char *value,
 			    "password itself)");
 			return EHX_ERR_CONFIG;
 		}
+		/* ... at exactly its cost: a cheaper one is weaker, a dearer
+		 * one could tie up the console, and either would let the time
+		 * of a sign-in tell which accounts exist. */
+		if (sodium_init() < 0 || crypto_pwhash_str_needs_rehash(value,
+		    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+		    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+			snprintf(why, whysz, "password is an Argon2id hash of "
+			    "another cost; make it again with ehx-agent "
+			    "--hash-password (64 MiB, two passes)");
+			return EHX_ERR_CONFIG;
+		}
 		snprintf(u->password, sizeof(u->password), "%s", value);
 		return 0;
 	}

@@ -177,7 +177,7 @@ assert_match "$(cat "$SB/body")" "signed-out" "... and the sign-out"
 
 # --- idle expiry and the trusted proxy (the housing and school agents) --------------
 conf=$SB/agencies/housing/agent.conf
-printf '[console]\nidle_seconds = 5\n' >>"$conf"
+printf '[console]\nidle_seconds = 5\ntrusted_proxy = ::ffff:127.0.0.1\nproxy_user_header = X-Sso-User\n' >>"$conf"
 "$top/tests/sandbox" stop housing "$SB" >/dev/null
 "$top/tests/sandbox" start housing "$SB" >/dev/null
 HOUSING=$(cat "$SB/agencies/housing/console.url")
@@ -185,6 +185,9 @@ assert_eq "$(sign_in h "$HOUSING" io "$PW")" 303 "sign in at housing (idle_secon
 assert_eq "$(req h "$HOUSING")" 200 "... a page at once"
 sleep 6
 assert_eq "$(req h "$HOUSING")" 303 "after 6 s idle the session has ended"
+assert_eq "$(req hp -H 'X-Sso-User: io' "$HOUSING")" 303 \
+	"trusted_proxy written as ::ffff:127.0.0.1 is 127.0.0.1"
+assert_eq "$(req hp -H 'X-Sso-User: io' "$HOUSING")" 200 "... whose sign-on then goes on"
 
 conf=$SB/agencies/school/agent.conf
 printf '[console]\ntrusted_proxy = 127.0.0.1\nproxy_user_header = X-Remote-User\n' >>"$conf"

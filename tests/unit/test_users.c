@@ -190,6 +190,13 @@ test_bad_lines(void **state)
 		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 2,
 		  "must be an Argon2id hash" },
+		/* Another cost: weaker, or dear enough to tie up the console. */
+		{ "[alice]\npassword = $argon2id$v=19$m=4096,t=1,p=1$"
+		  "c29tZXNhbHRzb21lc2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g\n",
+		  2, "another cost" },
+		{ "[alice]\npassword = $argon2id$v=19$m=4194304,t=40,p=1$"
+		  "c29tZXNhbHRzb21lc2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g\n",
+		  2, "another cost" },
 	};
 	struct users us;
 	char path[PATH_MAX], err[512];
