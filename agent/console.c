@@ -603,10 +603,7 @@ sign_in(struct creq *r, char token[2 * TOKEN_LEN + 1], const char **why,
 		return false;
 	}
 	if (!known || u.password[0] == '\0') {
-		char hash[EHX_PWHASH_MAX + 1];
-
-		snprintf(hash, sizeof(hash), "%s", c->dummy_hash);
-		memcpy(u.password, hash, sizeof(u.password));
+		snprintf(u.password, sizeof(u.password), "%s", c->dummy_hash);
 		users_check_password(&u, pw, strlen(pw));
 		ok = false;
 	} else
@@ -1192,7 +1189,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			bool known;
 
 			pthread_rwlock_rdlock(c->users_lock);
-			known = (u = users_find(c->users, pa)) != NULL;
+			if ((known = (u = users_find(c->users, pa)) != NULL))
+				snprintf(pw, sizeof(pw), "%s", u->password);
 			pthread_rwlock_unlock(c->users_lock);
 			if (!known) {
 				signin_event(c, "proxy-unknown-account", pa,
@@ -1202,11 +1200,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				    "agent's users file.");
 				return send_answer(r, NULL, true, NULL);
 			}
-			pthread_rwlock_rdlock(c->users_lock);
-			u = users_find(c->users, pa);
-			snprintf(pw, sizeof(pw), "%s", u != NULL ?
-			    u->password : "");
-			pthread_rwlock_unlock(c->users_lock);
 			if (session_new(c, pa, pw, ehx_now_ms(), token) != 0)
 				return MHD_NO;
 			OPENSSL_cleanse(pw, sizeof(pw));

@@ -203,16 +203,27 @@ h_refusal(struct creq *r, const Ehx__Error *e)
 }
 
 /*
- * Ask, and on any failure put the reason on the page. Returns the reply
+ * Ask for payload (msg, one of the Body's request messages; wait: a
+ * change answered when the broker has decided it), and on any failure put
+ * the reason on the page. Returns the reply
  * body when it carries payload want, else NULL (*lrp is set whenever a
  * reply came: the caller frees it). *err gets the error the body holds.
  */
 static const Ehx__Body *
-ask(struct creq *r, int role, Ehx__LocalRequest *lr, int want,
+ask(struct creq *r, int role, int payload, void *msg, bool wait, int want,
     Ehx__LocalReply **lrp, const Ehx__Error **err)
 {
-	int rc = console_call(r, role, lr, lrp);
+	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
+	Ehx__Body req = EHX__BODY__INIT;
 	const Ehx__Body *b;
+	int rc;
+
+	/* Every payload member shares the union: set the one pointer. */
+	req.payload_case = (Ehx__Body__PayloadCase)payload;
+	req.publish_flag = msg;
+	lr.body = &req;
+	lr.wait = wait;
+	rc = console_call(r, role, &lr, lrp);
 
 	if (err != NULL)
 		*err = NULL;
@@ -744,8 +755,6 @@ static void
 child_answer(struct creq *r, int role, const char *nhs, const char *reason,
     const char *consent_error, const char *glass_error)
 {
-	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
-	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__QueryPicture q = EHX__QUERY_PICTURE__INIT;
 	Ehx__LocalReply *rep = NULL;
 	const Ehx__Error *e;
@@ -753,11 +762,8 @@ child_answer(struct creq *r, int role, const char *nhs, const char *reason,
 
 	q.nhs_number = (char *)nhs;
 	q.break_glass_reason = (char *)(reason != NULL ? reason : "");
-	b.payload_case = EHX__BODY__PAYLOAD_QUERY_PICTURE;
-	b.query_picture = &q;
-	lr.body = &b;
-	if ((ans = ask(r, role, &lr, EHX__BODY__PAYLOAD_PICTURE, &rep,
-	    &e)) != NULL)
+	if ((ans = ask(r, role, EHX__BODY__PAYLOAD_QUERY_PICTURE, &q, false,
+	    EHX__BODY__PAYLOAD_PICTURE, &rep, &e)) != NULL)
 		picture(r, nhs, ans->picture);
 	else if (e != NULL && ehx_err_from_wire(e->code) ==
 	    EHX_ERR_NO_CONSENT) {
@@ -827,8 +833,6 @@ split_agencies(char *s, char **out, size_t *n, size_t max)
 static void
 post_consent(struct creq *r)
 {
-	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
-	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__RecordConsent rc = EHX__RECORD_CONSENT__INIT;
 	Ehx__GivenBy gb = EHX__GIVEN_BY__INIT;
 	Ehx__ConsentScope sc = EHX__CONSENT_SCOPE__INIT;
@@ -915,11 +919,8 @@ post_consent(struct creq *r)
 	rc.scope = &sc;
 	rc.basis = (Ehx__LawfulBasis)ehx_basis_parse(creq_arg(r, "basis"));
 	rc.expires_at = exp;
-	b.payload_case = EHX__BODY__PAYLOAD_RECORD_CONSENT;
-	b.record_consent = &rc;
-	lr.body = &b;
-	lr.wait = true;
-	if (ask(r, role, &lr, EHX__BODY__PAYLOAD_ACK, &rep, &e) != NULL) {
+	if (ask(r, role, EHX__BODY__PAYLOAD_RECORD_CONSENT, &rc, true,
+	    EHX__BODY__PAYLOAD_ACK, &rep, &e) != NULL) {
 		snprintf(r->location, sizeof(r->location),
 		    "/child?nhs=%s&done=consent", nhs);
 	} else if (e != NULL) {
@@ -997,8 +998,6 @@ static void
 page_list(struct creq *r)
 {
 	static const int want[] = { EHX__ROLE__ROLE_INFORMATION_OFFICER };
-	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
-	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__QueryEarlyHelpList q = EHX__QUERY_EARLY_HELP_LIST__INIT;
 	Ehx__LocalReply *rep = NULL;
 	const Ehx__Error *e;
@@ -1037,11 +1036,8 @@ page_list(struct creq *r)
 		q.after.data = after_raw;
 		q.after.len = sizeof(after_raw);
 	}
-	b.payload_case = EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST;
-	b.query_early_help_list = &q;
-	lr.body = &b;
-	if ((ans = ask(r, role, &lr, EHX__BODY__PAYLOAD_EARLY_HELP_LIST, &rep,
-	    &e)) == NULL) {
+	if ((ans = ask(r, role, EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST, &q,
+	    false, EHX__BODY__PAYLOAD_EARLY_HELP_LIST, &rep, &e)) == NULL) {
 		if (e != NULL) {
 			r->status = 400;
 			h_refusal(r, e);
@@ -1138,8 +1134,6 @@ u64_arg(struct creq *r, const char *name)
 static void
 page_alerts(struct creq *r)
 {
-	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
-	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__QueryAlerts q = EHX__QUERY_ALERTS__INIT;
 	Ehx__LocalReply *rep = NULL;
 	const Ehx__Error *e;
@@ -1152,9 +1146,6 @@ page_alerts(struct creq *r)
 	page_begin(r, "Break-glass reviews");
 	q.all = all != NULL && strcmp(all, "1") == 0;
 	q.after_seq = u64_arg(r, "after");
-	b.payload_case = EHX__BODY__PAYLOAD_QUERY_ALERTS;
-	b.query_alerts = &q;
-	lr.body = &b;
 	if (done != NULL)
 		h_raw(r, "<p class=\"notice\" role=\"status\">Review recorded."
 		    "</p>");
@@ -1162,7 +1153,8 @@ page_alerts(struct creq *r)
 	    "Only those awaiting review</a></p>" : "<p>Break-glass accesses "
 	    "awaiting review. <a href=\"/ig/alerts?all=1\">All, reviewed too"
 	    "</a></p>");
-	if ((ans = ask(r, role, &lr, EHX__BODY__PAYLOAD_ALERTS, &rep, &e)) ==
+	if ((ans = ask(r, role, EHX__BODY__PAYLOAD_QUERY_ALERTS, &q, false,
+	    EHX__BODY__PAYLOAD_ALERTS, &rep, &e)) ==
 	    NULL) {
 		if (e != NULL)
 			h_refusal(r, e);
@@ -1227,8 +1219,6 @@ out:
 static void
 post_review(struct creq *r)
 {
-	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
-	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__ReviewAlert q = EHX__REVIEW_ALERT__INIT;
 	Ehx__LocalReply *rep = NULL;
 	const Ehx__Error *e;
@@ -1250,11 +1240,9 @@ post_review(struct creq *r)
 		return;
 	}
 	q.note = (char *)note;
-	b.payload_case = EHX__BODY__PAYLOAD_REVIEW_ALERT;
-	b.review_alert = &q;
-	lr.body = &b;
 	page_begin(r, "Review");
-	if (ask(r, role, &lr, EHX__BODY__PAYLOAD_ACK, &rep, &e) != NULL)
+	if (ask(r, role, EHX__BODY__PAYLOAD_REVIEW_ALERT, &q, false,
+	    EHX__BODY__PAYLOAD_ACK, &rep, &e) != NULL)
 		snprintf(r->location, sizeof(r->location),
 		    "/ig/alerts?done=%llu", (unsigned long long)q.alert);
 	else if (e != NULL) {
@@ -1420,8 +1408,6 @@ audit_csv(struct creq *r, int role, Ehx__QueryAudit *q)
 static void
 page_audit(struct creq *r)
 {
-	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
-	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__QueryAudit q = EHX__QUERY_AUDIT__INIT;
 	Ehx__LocalReply *rep = NULL;
 	const Ehx__Error *e;
@@ -1451,10 +1437,8 @@ page_audit(struct creq *r)
 		page_end(r);
 		return;
 	}
-	b.payload_case = EHX__BODY__PAYLOAD_QUERY_AUDIT;
-	b.query_audit = &q;
-	lr.body = &b;
-	if ((ans = ask(r, role, &lr, EHX__BODY__PAYLOAD_AUDIT, &rep, &e)) ==
+	if ((ans = ask(r, role, EHX__BODY__PAYLOAD_QUERY_AUDIT, &q, false,
+	    EHX__BODY__PAYLOAD_AUDIT, &rep, &e)) ==
 	    NULL) {
 		if (e != NULL)
 			h_refusal(r, e);
@@ -1512,8 +1496,6 @@ out:
 static void
 page_disclosures(struct creq *r)
 {
-	Ehx__LocalRequest lr = EHX__LOCAL_REQUEST__INIT;
-	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__QueryDisclosures q = EHX__QUERY_DISCLOSURES__INIT;
 	Ehx__LocalReply *rep = NULL;
 	const Ehx__Error *e;
@@ -1526,11 +1508,8 @@ page_disclosures(struct creq *r)
 	h_raw(r, "<p>Every time another agency was shown this agency's flags."
 	    "</p>");
 	q.after_seq = u64_arg(r, "after");
-	b.payload_case = EHX__BODY__PAYLOAD_QUERY_DISCLOSURES;
-	b.query_disclosures = &q;
-	lr.body = &b;
-	if ((ans = ask(r, role, &lr, EHX__BODY__PAYLOAD_DISCLOSURES, &rep,
-	    &e)) == NULL) {
+	if ((ans = ask(r, role, EHX__BODY__PAYLOAD_QUERY_DISCLOSURES, &q,
+	    false, EHX__BODY__PAYLOAD_DISCLOSURES, &rep, &e)) == NULL) {
 		if (e != NULL)
 			h_refusal(r, e);
 		goto out;

@@ -188,6 +188,11 @@ size_t store_flag_key(unsigned char *out, const unsigned char *child,
 #define STORE_CONSENT_WITHDRAWAL 1
 size_t store_consent_key(unsigned char *out, const unsigned char *child,
     const char *consent_id, int kind);
+/* locality_index: locality (len bytes, 1..EHX_MAX_ID) ‖ 0 ‖ child (NULL:
+ * the locality's prefix alone). Returns the key's length. */
+#define STORE_LOCALITY_KEY_MAX (EHX_MAX_ID + 1 + EHX_PSEUDONYM_LEN)
+size_t store_locality_key(unsigned char *out, const void *locality,
+    size_t len, const unsigned char *child);
 
 /* Serialize msg into the arena and put it under key. */
 int store_put_msg(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,

@@ -72,7 +72,7 @@ set_locality(struct request *rq, const char *locality, const char *nhs)
 {
 	struct store *st = &rq->b->store;
 	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
-	unsigned char ik[EHX_MAX_ID + 1 + EHX_PSEUDONYM_LEN], *sealed = NULL;
+	unsigned char ik[STORE_LOCALITY_KEY_MAX], *sealed = NULL;
 	size_t n = strlen(locality), sn;
 	int rc;
 
@@ -81,10 +81,8 @@ set_locality(struct request *rq, const char *locality, const char *nhs)
 			return 0;
 		if (v.mv_size == 0 || v.mv_size > EHX_MAX_ID)
 			return EHX_ERR_STORAGE;
-		memcpy(ik, v.mv_data, v.mv_size);
-		ik[v.mv_size] = '\0';
-		memcpy(ik + v.mv_size + 1, rq->child, EHX_PSEUDONYM_LEN);
-		k = (MDB_val){ v.mv_size + 1 + EHX_PSEUDONYM_LEN, ik };
+		k = (MDB_val){ store_locality_key(ik, v.mv_data, v.mv_size,
+		    rq->child), ik };
 		if ((rc = mdb_del(rq->txn, st->locality_index, &k, NULL)) != 0 &&
 		    rc != MDB_NOTFOUND)
 			return store_err(rc);
@@ -97,10 +95,7 @@ set_locality(struct request *rq, const char *locality, const char *nhs)
 	if ((rc = ehx_evidence_seal(rq->b->pkey, rq->child, nhs, strlen(nhs),
 	    &sealed, &sn)) != 0)
 		return rc == EHX_ERR_NOMEM ? rc : EHX_ERR_INTERNAL;
-	memcpy(ik, locality, n);
-	ik[n] = '\0';
-	memcpy(ik + n + 1, rq->child, EHX_PSEUDONYM_LEN);
-	k = (MDB_val){ n + 1 + EHX_PSEUDONYM_LEN, ik };
+	k = (MDB_val){ store_locality_key(ik, locality, n, rq->child), ik };
 	v = (MDB_val){ sn, sealed };
 	rc = mdb_put(rq->txn, st->locality_index, &k, &v, 0);
 	free(sealed);

@@ -52,13 +52,11 @@ struct child_view {
  * once: a page reads up to EHX_MAX_AUDIT_SCAN children, and the request's
  * arena is kept for the answer. */
 static int
-read_child(struct request *rq, MDB_cursor *fc, const unsigned char *child,
-    struct child_view *cv)
+read_child(MDB_cursor *fc, const unsigned char *child, struct child_view *cv)
 {
 	MDB_val k = { EHX_PSEUDONYM_LEN, (void *)child }, v;
 	int rc;
 
-	(void)rq;
 	memset(cv, 0, sizeof(*cv));
 	for (rc = mdb_cursor_get(fc, &k, &v, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(fc, &k, &v, MDB_NEXT)) {
@@ -89,16 +87,6 @@ read_child(struct request *rq, MDB_cursor *fc, const unsigned char *child,
 		ehx__stored_flag__free_unpacked(sf, NULL);
 	}
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_err(rc);
-}
-
-static unsigned
-popcount(unsigned x)
-{
-	unsigned n = 0;
-
-	for (; x != 0; x &= x - 1)
-		n++;
-	return n;
 }
 
 /* One further audit record: this child was named in the answer. */
@@ -150,7 +138,7 @@ handle_query_early_help_list(struct request *rq, char *why, size_t whysz)
 	struct ehx_arena *a = b->arena;
 	Ehx__EarlyHelpListResult *res;
 	MDB_cursor *lc = NULL, *fc = NULL;
-	unsigned char key[EHX_MAX_ID + 1 + EHX_PSEUDONYM_LEN];
+	unsigned char key[STORE_LOCALITY_KEY_MAX];
 	unsigned char last[EHX_PSEUDONYM_LEN], child[EHX_PSEUDONYM_LEN];
 	bool more = false, any = false;
 	size_t n = strlen(m->locality), limit, scanned = 0, used = 0;
@@ -181,11 +169,8 @@ handle_query_early_help_list(struct request *rq, char *why, size_t whysz)
 	res->list = m->list;
 	res->locality = m->locality;
 	res->basis = rq->basis;
-	memcpy(key, m->locality, n);
-	key[n] = '\0';
-	if (m->after.len != 0)
-		memcpy(key + n + 1, m->after.data, m->after.len);
-	k = (MDB_val){ n + 1 + m->after.len, key };
+	k = (MDB_val){ store_locality_key(key, m->locality, n,
+	    m->after.len != 0 ? m->after.data : NULL), key };
 	if ((rc = mdb_cursor_open(rq->txn, b->store.locality_index, &lc)) != 0 ||
 	    (rc = mdb_cursor_open(rq->txn, b->store.flags, &fc)) != 0) {
 		r = store_err(rc);
@@ -212,11 +197,11 @@ handle_query_early_help_list(struct request *rq, char *why, size_t whysz)
 			break;
 		}
 		scanned++;
-		if ((r = read_child(rq, fc, child, &cv)) != 0)
+		if ((r = read_child(fc, child, &cv)) != 0)
 			goto out;
 		match = m->list ==
 		    EHX__EARLY_HELP_LIST__EARLY_HELP_LIST_KNOWN_TO_SEVERAL ?
-		    cv.nagencies >= 2 : popcount(cv.criteria) >= 2;
+		    cv.nagencies >= 2 : __builtin_popcount(cv.criteria) >= 2;
 		if (match) {
 			need = 64 + cv.nagencies * (EHX_MAX_ID + 4);
 			if (res->n_children == limit || used + need >

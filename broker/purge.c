@@ -64,7 +64,7 @@ purge_localities(struct store *s, MDB_txn *txn)
 {
 	MDB_cursor *cur, *fc;
 	MDB_val k, v, fk, fv;
-	unsigned char ik[EHX_MAX_ID + 1 + EHX_PSEUDONYM_LEN];
+	unsigned char ik[STORE_LOCALITY_KEY_MAX];
 	int rc, frc;
 
 	if ((rc = mdb_cursor_open(txn, s->child_locality, &cur)) != 0)
@@ -87,10 +87,8 @@ purge_localities(struct store *s, MDB_txn *txn)
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 			continue;
 		}
-		memcpy(ik, v.mv_data, v.mv_size);
-		ik[v.mv_size] = '\0';
-		memcpy(ik + v.mv_size + 1, k.mv_data, EHX_PSEUDONYM_LEN);
-		fk = (MDB_val){ v.mv_size + 1 + EHX_PSEUDONYM_LEN, ik };
+		fk = (MDB_val){ store_locality_key(ik, v.mv_data, v.mv_size,
+		    k.mv_data), ik };
 		if ((rc = mdb_del(txn, s->locality_index, &fk, NULL)) != 0 &&
 		    rc != MDB_NOTFOUND)
 			break;

@@ -600,6 +600,18 @@ store_consent_key(unsigned char *out, const unsigned char *child,
 	return EHX_PSEUDONYM_LEN + n + 1;
 }
 
+size_t
+store_locality_key(unsigned char *out, const void *locality, size_t len,
+    const unsigned char *child)
+{
+	memcpy(out, locality, len);
+	out[len] = '\0';
+	if (child == NULL)
+		return len + 1;
+	memcpy(out + len + 1, child, EHX_PSEUDONYM_LEN);
+	return len + 1 + EHX_PSEUDONYM_LEN;
+}
+
 /* Keep cert in the certs database (once, under its fingerprint). */
 static int
 keep_cert(struct store *s, MDB_txn *txn, const struct ehx_cert *cert)
