@@ -66,10 +66,16 @@ TESTLIBS := $(shell $(PKG_CONFIG) --libs $(TESTPKGS) 2>/dev/null)
 
 LIB_SRC    := $(wildcard lib/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
+# The agent daemon, with its web console (agent/console/), which reuses
+# the command line's CSV of the audit (agent/cli/render.c).
 AGENT_SRC  := agent/agentd.c agent/config.c agent/users.c agent/watch.c \
-	agent/queue.c agent/notice.c agent/console.c agent/pages.c agent/render.c
-CLI_SRC    := agent/ehx.c agent/render.c agent/import.c agent/notice.c
-VERIFY_SRC := agent/auditverify.c
+	agent/queue.c agent/notice.c $(wildcard agent/console/*.c) \
+	agent/cli/render.c
+# The ehx command line; it prints the agent's notification document.
+CLI_SRC    := $(wildcard agent/cli/*.c) agent/notice.c
+VERIFY_SRC := $(wildcard agent/auditverify/*.c)
+# The console's stylesheet and script, built into ehx-agent.
+ASSETS     := agent/console/static/console.css agent/console/static/console.js
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
@@ -78,6 +84,7 @@ FUZZERS    := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 PB_OBJ     := $(BUILD)/obj/gen/ehx.pb-c.o
+ASSETS_OBJ := $(BUILD)/obj/gen/console_assets.o
 LIBEHX     := $(BUILD)/libehx.a
 BROKER     := $(BUILD)/bin/ehx-broker
 AGENT      := $(BUILD)/bin/ehx-agent
@@ -104,6 +111,21 @@ $(PB_OBJ): $(GEN)/ehx.pb-c.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# Each asset as a NUL-ended array named console_<extension>
+# (agent/console/assets.h).
+$(GEN)/console_assets.c: $(ASSETS)
+	@mkdir -p $(GEN)
+	@{ echo '/* Made by make from agent/console/static/: do not edit. */'; \
+	  for f in $(ASSETS); do \
+	    echo "const char console_$${f##*.}[] = {"; \
+	    od -An -v -tx1 $$f | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	    echo '0x00 };'; \
+	  done; } > $@
+
+$(ASSETS_OBJ): $(GEN)/console_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -116,7 +138,7 @@ $(BROKER): $(call obj,$(BROKER_SRC)) $(LIBEHX)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
 
-$(AGENT): $(call obj,$(AGENT_SRC)) $(LIBEHX)
+$(AGENT): $(call obj,$(AGENT_SRC)) $(ASSETS_OBJ) $(LIBEHX)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS) $(HTTPLIBS)
 
@@ -134,9 +156,8 @@ $(BUILD)/bin/%: $(BUILD)/obj/tests/tools/%.o $(LIBEHX)
 
 # Unit tests may link broker and agent modules (not their main files).
 UNIT_LINK := $(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
-	$(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o \
-	$(BUILD)/obj/agent/watch.o $(BUILD)/obj/agent/import.o \
-	$(BUILD)/obj/agent/notice.o $(BUILD)/obj/agent/queue.o
+	$(call obj,agent/users.c agent/watch.c agent/notice.c agent/queue.c \
+	    agent/cli/render.c agent/cli/import.c)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_LINK) $(LIBEHX)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS) $(CSV_LIBS) $(TESTLIBS)
@@ -219,9 +240,8 @@ fuzz:
 	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fsanitize=fuzzer-no-link" \
 	    fuzz-run
 
-FUZZ_LINK := $(BUILD)/obj/agent/users.o $(BUILD)/obj/agent/render.o \
-	$(BUILD)/obj/agent/import.o $(BUILD)/obj/agent/notice.o \
-	$(BUILD)/obj/agent/queue.o $(BUILD)/obj/agent/config.o \
+FUZZ_LINK := $(call obj,agent/users.c agent/notice.c agent/queue.c \
+	    agent/config.c agent/cli/render.c agent/cli/import.c) \
 	$(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
 	$(LIBEHX)
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LINK)

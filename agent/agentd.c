@@ -40,7 +40,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
-#include "agent.h"
+#include "users.h"
 #include "ehx/conf.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
@@ -49,7 +49,7 @@
 #include "ehx/validate.h"
 #include "ehx/wire.h"
 #include "config.h"
-#include "console.h"
+#include "console/console.h"
 #include "queue.h"
 #include "watch.h"
 

@@ -6,7 +6,7 @@
  *
  * The notification was signed by the broker, which validates text on the
  * way in; this file does not count on it. Every string goes through the
- * same filter as everything `ehx` prints (text_char_len()), so the document
+ * same filter as everything `ehx` prints (ehx_text_char_len()), so the document
  * is valid UTF-8 with no control characters, whatever the bytes were.
  *
  * It needs only json-c, libehx and the protobuf-c code, so the agent
@@ -17,48 +17,9 @@
 
 #include <json-c/json.h>
 
-#include "agent.h"
+#include "notice.h"
 #include "ehx/names.h"
 #include "ehx/util.h"
-
-/*
- * The length in bytes of the one character at p if it is complete,
- * shortest-form UTF-8 that is safe to print, else 0. Refused: C0 and C1
- * control characters and DEL (they drive terminals: ESC, CSI as U+009B),
- * bytes that do not start a character, cut sequences, overlong forms,
- * surrogates, code points beyond U+10FFFF, and the bidirectional
- * embedding, override and isolate controls (U+202A..U+202E,
- * U+2066..U+2069), which would let text reorder the columns it is
- * printed beside.
- */
-int
-text_char_len(const unsigned char *p)
-{
-	unsigned cp;
-	int len;
-
-	if (p[0] < 0x80)
-		return p[0] < 0x20 || p[0] == 0x7f ? 0 : 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2, cp = p[0] & 0x1fu;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3, cp = p[0] & 0x0fu;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4, cp = p[0] & 0x07u;
-	else
-		return 0;
-	for (int i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;	/* also stops at the NUL */
-		cp = cp << 6 | (p[i] & 0x3fu);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-	    (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
-	    (cp >= 0x2066 && cp <= 0x2069))
-		return 0;
-	return len;
-}
 
 /* A JSON string of s with every unsafe byte made '?', cut at about 1 KB
  * (every field of a notification is far shorter). */
@@ -70,7 +31,7 @@ jtext(const char *s)
 	size_t o = 0;
 
 	while (*p != '\0' && o + 5 < sizeof(out)) {
-		int len = text_char_len(p);
+		int len = ehx_text_char_len(p);
 
 		if (len == 0) {
 			out[o++] = '?';

@@ -39,7 +39,7 @@
 #include <json-c/json.h>
 #include <zmq.h>
 
-#include "agent.h"
+#include "notice.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/names.h"

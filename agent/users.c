@@ -18,7 +18,7 @@
 
 #include <sodium.h>
 
-#include "agent.h"
+#include "users.h"
 #include "ehx/conf.h"
 #include "ehx/err.h"
 #include "ehx/names.h"

@@ -61,6 +61,15 @@ int ehx_file_write_atomic(const char *path, const void *data, size_t len,
  */
 bool ehx_text_ok(const char *s, size_t min, size_t max);
 
+/*
+ * The length in bytes of the one character at p if it is complete,
+ * shortest-form UTF-8 that is safe to print (no C0 or C1 control, no DEL,
+ * no bidirectional override), else 0: the one rule for text from outside
+ * that the agent's notification document, the ehx command's output and
+ * the web console's form fields share. Stops at a NUL.
+ */
+int ehx_text_char_len(const unsigned char *p);
+
 /* True for an agency id: 1..EHX_MAX_ID of [a-z0-9_-], starting [a-z0-9]. */
 bool ehx_id_ok(const char *s);
 

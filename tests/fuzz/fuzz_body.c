@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "../../agent/agent.h"
+#include "../../agent/cli/render.h"
 #include "ehx/validate.h"
 #include "ehx/wire.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../agent/agent.h"
+#include "../../agent/users.h"
 #include "ehx/conf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

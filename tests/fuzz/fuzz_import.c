@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../agent/agent.h"
+#include "../../agent/cli/import.h"
 #include "ehx/validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -14,7 +14,7 @@
 
 #include <json-c/json.h>
 
-#include "../../agent/agent.h"
+#include "../../agent/cli/import.h"
 #include "ehx/err.h"
 #include "ehx/limits.h"
 

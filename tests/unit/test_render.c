@@ -15,7 +15,8 @@
 
 #include <json-c/json.h>
 
-#include "../../agent/agent.h"
+#include "../../agent/cli/render.h"
+#include "../../agent/notice.h"
 #include "ehx/err.h"
 #include "ehx/util.h"
 

@@ -4,7 +4,7 @@
  */
 #include "testutil.h"
 
-#include "../../agent/agent.h"
+#include "../../agent/users.h"
 #include "ehx.pb-c.h"
 #include "ehx/err.h"
 

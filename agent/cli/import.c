@@ -21,7 +21,8 @@
 #include <csv.h>
 #include <json-c/json.h>
 
-#include "agent.h"
+#include "import.h"
+#include "render.h"
 #include "ehx/err.h"
 #include "ehx/names.h"
 #include "ehx/nhs.h"

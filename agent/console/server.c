@@ -1,7 +1,9 @@
 /*
- * console.c — the agent's web console: an HTTP (or HTTPS) server on
+ * server.c — the agent's web console: an HTTP (or HTTPS) server on
  * libmicrohttpd's threads, for Information Officers and IG officers in a
  * browser on the agency's network. See console.h and docs/OPERATIONS.md.
+ * This file is the plumbing (connections, headers, cookies, sessions,
+ * sign-in, the static files); the pages (pages.c) see only request.h.
  *
  * People sign in against the agent's users file (Argon2id hashes). A
  * session is 32 random bytes in an HttpOnly, SameSite=Strict cookie; the
@@ -17,7 +19,7 @@
  *
  * The console holds no keys and asks the broker nothing itself: each
  * question goes to the agent's main loop over a socket pair, as a
- * LocalRequest on behalf of the signed-in account (console_call), and the
+ * LocalRequest on behalf of the signed-in account (bridge.c), and the
  * loop answers it exactly as it answers the ehx command line.
  */
 #include <arpa/inet.h>
@@ -38,19 +40,22 @@
 #include <openssl/crypto.h>
 #include <sodium.h>
 
+#include "../queue.h"
+#include "assets.h"
+#include "bridge.h"
 #include "console.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/names.h"
 #include "ehx/util.h"
-#include "queue.h"
+#include "pages.h"
+#include "request.h"
 
 #define SESSIONS 512
 #define FAILURES 4096
 #define HASHING_MAX 2                /* Argon2 checks at once (64 MiB each) */
 #define ADDRESS_FACTOR 4             /* an address may fail 4x an account's */
 #define TOKEN_LEN 32                 /* random bytes in a session cookie */
-#define REPLY_MAX (2 * EHX_MAX_MESSAGE + 4096)
 #define URL_MAX 256
 #define COOKIE "ehx_session"
 #define LOGIN_COOKIE "ehx_signin"
@@ -72,186 +77,24 @@ struct failure {
 	bool told;                       /* its lock-out is on record */
 };
 
-struct handoff {
-	int fd;
-	char account[EHX_MAX_ACCOUNT + 1];
-};
-
 struct console {
 	struct console_config cfg;
 	char agency[EHX_MAX_ID + 1];
 	int listen_fd;
-	int bridge[2];                   /* console threads -> main loop */
+	struct bridge bridge;            /* console threads -> main loop */
 	unsigned char *tls_cert, *tls_key;
 	size_t tls_certlen, tls_keylen;
 	struct MHD_Daemon *d;
 	struct users *users;
 	pthread_rwlock_t *users_lock;
 	struct queue *queue;
-	int64_t timeout_ms;
 	char url[128];
 	char dummy_hash[EHX_PWHASH_MAX + 1];  /* for unknown accounts */
-	pthread_mutex_t lock;            /* sessions, failures, stopping */
-	bool stopping;                   /* the loop takes no more calls */
+	pthread_mutex_t lock;            /* sessions, failures, hashing */
 	unsigned hashing;                /* Argon2 checks running now */
 	struct session sessions[SESSIONS];
 	struct failure failures[FAILURES];
 };
-
-/* ---- the answer ---------------------------------------------------------- */
-
-void
-h_bytes(struct creq *r, const void *p, size_t n)
-{
-	if (r->oom)
-		return;
-	if (r->outcap - r->outlen <= n) {
-		size_t cap = r->outcap ? r->outcap : 8192;
-		char *b;
-
-		while (cap - r->outlen <= n) {
-			if (cap > (size_t)64 * 1024 * 1024) {
-				r->oom = true;
-				return;
-			}
-			cap *= 2;
-		}
-		if ((b = realloc(r->out, cap)) == NULL) {
-			r->oom = true;
-			return;
-		}
-		r->out = b;
-		r->outcap = cap;
-	}
-	memcpy(r->out + r->outlen, p, n);
-	r->outlen += n;
-	r->out[r->outlen] = '\0';
-}
-
-void
-h_raw(struct creq *r, const char *s)
-{
-	h_bytes(r, s, strlen(s));
-}
-
-void
-h_printf(struct creq *r, const char *fmt, ...)
-{
-	char buf[2048];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		h_bytes(r, buf, (size_t)n < sizeof(buf) ? (size_t)n :
-		    sizeof(buf) - 1);
-}
-
-/*
- * Text from outside, escaped for HTML text and attribute values alike:
- * & < > " ' become entities, and any byte that is not safe, complete
- * UTF-8 (controls, bidirectional overrides) becomes U+FFFD.
- */
-void
-h_text(struct creq *r, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
-
-	while (*p != '\0') {
-		int n;
-
-		switch (*p) {
-		case '&': h_raw(r, "&amp;"); p++; continue;
-		case '<': h_raw(r, "&lt;"); p++; continue;
-		case '>': h_raw(r, "&gt;"); p++; continue;
-		case '"': h_raw(r, "&quot;"); p++; continue;
-		case '\'': h_raw(r, "&#39;"); p++; continue;
-		default: break;
-		}
-		if ((n = text_char_len(p)) > 0) {
-			h_bytes(r, p, (size_t)n);
-			p += n;
-		} else {
-			h_raw(r, "\xef\xbf\xbd");
-			p++;
-		}
-	}
-}
-
-/* ---- fields -------------------------------------------------------------- */
-
-const char *
-creq_arg(const struct creq *r, const char *name)
-{
-	for (size_t i = 0; i < r->nf; i++)
-		if (strcmp(r->f[i].name, name) == 0)
-			return r->f[i].value;
-	return NULL;
-}
-
-size_t
-creq_args(const struct creq *r, const char *name, const char **out,
-    size_t max)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < r->nf && n < max; i++)
-		if (strcmp(r->f[i].name, name) == 0)
-			out[n++] = r->f[i].value;
-	return n;
-}
-
-/*
- * Keep one field: names are short [a-z_]; values at most
- * CONSOLE_FIELD_MAX bytes of safe UTF-8, where a form's line ends and
- * tabs become spaces. Anything else marks the request bad.
- */
-static void
-add_field(struct creq *r, const char *name, const char *v, size_t len)
-{
-	struct console_field *f;
-	size_t nl = strlen(name);
-
-	if (r->nf == CONSOLE_FIELDS) {
-		r->too_many = true;
-		return;
-	}
-	if (nl == 0 || nl >= sizeof(f->name) ||
-	    strspn(name, "abcdefghijklmnopqrstuvwxyz_") != nl ||
-	    len > CONSOLE_FIELD_MAX) {
-		r->bad_field = true;
-		return;
-	}
-	f = &r->f[r->nf];
-	if ((f->value = malloc(len + 1)) == NULL) {
-		r->bad_field = true;
-		return;
-	}
-	for (size_t i = 0; i < len; i++)
-		f->value[i] = v[i] == '\r' || v[i] == '\n' || v[i] == '\t' ?
-		    ' ' : v[i];
-	f->value[len] = '\0';
-	for (const unsigned char *p = (unsigned char *)f->value; *p != '\0';) {
-		int n = text_char_len(p);
-
-		if (n <= 0) {
-			free(f->value);
-			r->bad_field = true;
-			return;
-		}
-		p += n;
-	}
-	if (strlen(f->value) != len) {          /* a NUL inside */
-		free(f->value);
-		r->bad_field = true;
-		return;
-	}
-	snprintf(f->name, sizeof(f->name), "%s", name);
-	f->len = len;
-	r->nf++;
-}
 
 static enum MHD_Result
 on_get_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -264,7 +107,7 @@ on_get_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 		r->bad_field = true;
 		return MHD_YES;
 	}
-	add_field(r, key, value != NULL ? value : "", value != NULL ?
+	creq_add_field(r, key, value != NULL ? value : "", value != NULL ?
 	    value_size : 0);
 	return MHD_YES;
 }
@@ -284,7 +127,7 @@ on_post_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 		return MHD_NO;
 	}
 	if (off == 0) {
-		add_field(r, key, data != NULL ? data : "", size);
+		creq_add_field(r, key, data != NULL ? data : "", size);
 		return MHD_YES;
 	}
 	/* A continuation: join it, and check the whole value again. */
@@ -306,7 +149,7 @@ on_post_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 		memcpy(whole + f->len, data, size);
 		free(f->value);
 		r->nf--;
-		add_field(r, key, whole, len);
+		creq_add_field(r, key, whole, len);
 		free(whole);
 	}
 	return MHD_YES;
@@ -684,122 +527,26 @@ session_end(struct console *c, const char *cookie)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* ---- the bridge ---------------------------------------------------------- */
+/* ---- the agent's side ---------------------------------------------------- */
 
 int
 console_bridge_fd(const struct console *c)
 {
-	return c->bridge[0];
+	return bridge_fd(&c->bridge);
 }
 
 int
 console_bridge_take(struct console *c, int *fd,
     char account[EHX_MAX_ACCOUNT + 1])
 {
-	struct handoff h;
-
-	if (read(c->bridge[0], &h, sizeof(h)) != (ssize_t)sizeof(h))
-		return -1;
-	*fd = h.fd;
-	h.account[EHX_MAX_ACCOUNT] = '\0';
-	memcpy(account, h.account, EHX_MAX_ACCOUNT + 1);
-	return 0;
-}
-
-int
-console_call(struct creq *r, int role, Ehx__LocalRequest *lr,
-    Ehx__LocalReply **reply)
-{
-	struct console *c = r->c;
-	struct handoff h;
-	unsigned char *buf = NULL;
-	int sv[2] = { -1, -1 }, size = REPLY_MAX, rc = EHX_ERR_INTERNAL;
-	struct pollfd p;
-	size_t n;
-	ssize_t got;
-
-	*reply = NULL;
-	lr->as_role = (Ehx__Role)role;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-		goto out;
-	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-	n = ehx__local_request__get_packed_size(lr);
-	if ((buf = malloc(n > REPLY_MAX ? n : REPLY_MAX)) == NULL)
-		goto out;
-	ehx__local_request__pack(lr, buf);
-	if (send(sv[0], buf, n, MSG_NOSIGNAL) != (ssize_t)n)
-		goto out;
-	memset(&h, 0, sizeof(h));
-	h.fd = sv[1];
-	snprintf(h.account, sizeof(h.account), "%s", r->who.account);
-	pthread_mutex_lock(&c->lock);
-	if (c->stopping || write(c->bridge[1], &h, sizeof(h)) !=
-	    (ssize_t)sizeof(h)) {
-		pthread_mutex_unlock(&c->lock);
-		rc = EHX_ERR_UNAVAILABLE;       /* stopping, or far behind */
-		goto out;
-	}
-	pthread_mutex_unlock(&c->lock);
-	sv[1] = -1;                             /* the loop's now */
-	p.fd = sv[0];
-	p.events = POLLIN;
-	rc = EHX_ERR_TIMEOUT;
-	{
-		int64_t end = ehx_now_ms() + c->timeout_ms + 5000, left;
-		int pr;
-
-		while ((left = end - ehx_now_ms()) > 0 &&
-		    (pr = poll(&p, 1, (int)left)) < 0 && errno == EINTR)
-			;
-		if (left <= 0 || pr != 1)
-			goto out;
-	}
-	got = recv(sv[0], buf, REPLY_MAX, MSG_TRUNC);
-	rc = EHX_ERR_UNAVAILABLE;
-	if (got <= 0 || got > REPLY_MAX)
-		goto out;
-	rc = EHX_ERR_INTERNAL;
-	if ((*reply = ehx__local_reply__unpack(NULL, (size_t)got, buf)) ==
-	    NULL)
-		goto out;
-	rc = 0;
-out:
-	free(buf);
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
-	return rc;
-}
-
-void
-console_signins(struct creq *r, size_t limit,
-    void (*fn)(void *arg, uint64_t seq, const char *line, size_t len))
-{
-	if (r->c->queue != NULL)
-		queue_signin_list(r->c->queue, limit, fn, r);
+	return bridge_take(&c->bridge, fd, account);
 }
 
 void
 console_drain(struct console *c)
 {
-	int fd;
-	char account[EHX_MAX_ACCOUNT + 1];
-
-	if (c == NULL || c->bridge[0] < 0)
-		return;
-	pthread_mutex_lock(&c->lock);
-	c->stopping = true;
-	while (console_bridge_take(c, &fd, account) == 0)
-		close(fd);
-	pthread_mutex_unlock(&c->lock);
-}
-
-const char *
-console_agency(const struct console *c)
-{
-	return c->agency;
+	if (c != NULL)
+		bridge_drain(&c->bridge);
 }
 
 const char *
@@ -809,18 +556,6 @@ console_url(const struct console *c)
 }
 
 /* ---- requests ------------------------------------------------------------ */
-
-static void
-creq_free(struct creq *r)
-{
-	if (r == NULL)
-		return;
-	for (size_t i = 0; i < r->nf; i++)
-		free(r->f[i].value);
-	free(r->body);
-	free(r->out);
-	free(r);
-}
 
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -1051,6 +786,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return MHD_NO;
 		r->c = c;
+		r->bridge = &c->bridge;
+		r->queue = c->queue;
+		r->agency = c->agency;
 		r->conn = conn;
 		r->path = url;
 		r->post = strcmp(method, "POST") == 0;
@@ -1265,7 +1003,7 @@ console_open(const struct console_config *cc, const char *agency,
 		return EHX_ERR_NOMEM;
 	c->cfg = *cc;
 	c->listen_fd = -1;
-	c->bridge[0] = c->bridge[1] = -1;
+	bridge_init(&c->bridge);
 	pthread_mutex_init(&c->lock, NULL);
 	snprintf(c->agency, sizeof(c->agency), "%s", agency);
 	if (cc->listen[0] == '[') {
@@ -1357,16 +1095,13 @@ console_start(struct console *c, struct users *users,
 	c->users = users;
 	c->users_lock = users_lock;
 	c->queue = q;
-	c->timeout_ms = timeout_ms;
 	if (ehx_random(dummy, sizeof(dummy)) != 0 ||
 	    users_hash_password((const char *)dummy, sizeof(dummy),
 	    c->dummy_hash) != 0) {
 		snprintf(err, errsz, "console: cannot make its hash");
 		return EHX_ERR_INTERNAL;
 	}
-	if (pipe2(c->bridge, O_CLOEXEC) != 0 ||
-	    fcntl(c->bridge[0], F_SETFL, O_NONBLOCK) != 0 ||
-	    fcntl(c->bridge[1], F_SETFL, O_NONBLOCK) != 0) {
+	if (bridge_open(&c->bridge, timeout_ms) != 0) {
 		snprintf(err, errsz, "console: pipe: %s", strerror(errno));
 		return EHX_ERR_SYSTEM;
 	}
@@ -1417,9 +1152,7 @@ console_close(struct console *c)
 		MHD_stop_daemon(c->d);
 	if (c->listen_fd >= 0)
 		close(c->listen_fd);
-	for (int i = 0; i < 2; i++)
-		if (c->bridge[i] >= 0)
-			close(c->bridge[i]);
+	bridge_close(&c->bridge);
 	ehx_free_secret(c->tls_key, c->tls_keylen);
 	free(c->tls_cert);
 	if (c->cfg.url_file[0] != '\0')

@@ -1,8 +1,8 @@
 /*
- * pages.c — the web console's pages (console.h): plain server-rendered
+ * pages.c — the web console's pages (pages.h): plain server-rendered
  * HTML, one small stylesheet, and a small script that only checks an NHS
- * number as it is typed (the server checks everything again). Every
- * question goes through console_call, so the broker decides, with the
+ * number as it is typed (static/; the server checks everything again).
+ * Every question goes through creq_ask, so the broker decides, with the
  * consent rules and the audit, exactly as for the ehx command line.
  *
  * Information Officers: search a child, the whole picture with a timeline
@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "console.h"
+#include "../cli/render.h"
 #include "ehx/err.h"
 #include "ehx/names.h"
 #include "ehx/nhs.h"
 #include "ehx/util.h"
+#include "pages.h"
+#include "request.h"
 
 #define ROLE(r) (1u << EHX__ROLE__ROLE_##r)
 #define CSV_PAGES 40                 /* audit pages in one CSV download */
@@ -37,11 +39,11 @@ page_begin(struct creq *r, const char *title)
 	    "<script src=\"/static/console.js\" defer></script><title>");
 	h_text(r, title);
 	h_raw(r, " — EHX ");
-	h_text(r, console_agency(r->c));
+	h_text(r, r->agency);
 	h_raw(r, "</title></head><body>"
 	    "<a class=\"skip\" href=\"#main\">Skip to content</a>"
 	    "<header><p class=\"brand\">EHX · Early Help Exchange · <span>");
-	h_text(r, console_agency(r->c));
+	h_text(r, r->agency);
 	h_raw(r, "</span></p>");
 	if (r->signed_in) {
 		h_raw(r, "<nav aria-label=\"Console\"><ul>"
@@ -223,7 +225,7 @@ ask(struct creq *r, int role, int payload, void *msg, bool wait, int want,
 	req.publish_flag = msg;
 	lr.body = &req;
 	lr.wait = wait;
-	rc = console_call(r, role, &lr, lrp);
+	rc = creq_ask(r, role, &lr, lrp);
 
 	if (err != NULL)
 		*err = NULL;
@@ -1365,7 +1367,7 @@ audit_csv(struct creq *r, int role, Ehx__QueryAudit *q)
 		Ehx__LocalReply *rep = NULL;
 		const Ehx__Body *ans;
 
-		if (console_call(r, role, &lr, &rep) != 0 || rep->reply ==
+		if (creq_ask(r, role, &lr, &rep) != 0 || rep->reply ==
 		    NULL || (ans = rep->reply)->payload_case !=
 		    EHX__BODY__PAYLOAD_AUDIT) {
 			const Ehx__Error *e = rep != NULL && rep->reply !=
@@ -1400,7 +1402,7 @@ audit_csv(struct creq *r, int role, Ehx__QueryAudit *q)
 	}
 	r->type = "text/csv; charset=utf-8";
 	snprintf(r->disposition, sizeof(r->disposition), "attachment; "
-	    "filename=\"ehx-audit-%s.csv\"", console_agency(r->c));
+	    "filename=\"ehx-audit-%s.csv\"", r->agency);
 	h_bytes(r, buf, len);
 	free(buf);
 }
@@ -1554,7 +1556,7 @@ page_checkpoint(struct creq *r)
 		return;
 	page_begin(r, "Audit checkpoint");
 	lr.agent_state = true;
-	if (console_call(r, role, &lr, &rep) != 0 || rep->state == NULL) {
+	if (creq_ask(r, role, &lr, &rep) != 0 || rep->state == NULL) {
 		r->status = 503;
 		h_raw(r, "<p class=\"error\" role=\"alert\">The agent did not "
 		    "answer.</p>");
@@ -1627,7 +1629,7 @@ page_signins(struct creq *r)
 	    "<th scope=\"col\">#</th><th scope=\"col\">Time (UTC)</th>"
 	    "<th scope=\"col\">Event</th><th scope=\"col\">Account</th>"
 	    "<th scope=\"col\">From</th></tr></thead><tbody>");
-	console_signins(r, 200, signin_row);
+	creq_signins(r, 200, signin_row);
 	h_raw(r, "</tbody></table>");
 	page_end(r);
 }
@@ -1669,79 +1671,3 @@ pages_route(struct creq *r)
 	}
 	pages_error(r, 404, "Not found", "There is no such page.");
 }
-
-/* ---- the stylesheet and the script ------------------------------------- */
-
-const char console_css[] =
-":root{--fg:#1b1b1b;--bg:#fff;--muted:#505a5f;--link:#1d4ed8;--err:#b00020;"
-"--ok:#00703c;--warn:#7a4b00;--line:#b1b4b6}\n"
-"*{box-sizing:border-box}\n"
-"body{margin:0;font:16px/1.5 system-ui,-apple-system,\"Segoe UI\",Arial,"
-"sans-serif;color:var(--fg);background:var(--bg)}\n"
-".skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;"
-"background:#ffdd00;color:#000;padding:4px 8px}\n"
-"header{background:#0b3d5c;color:#fff;padding:8px 16px;display:flex;"
-"flex-wrap:wrap;gap:8px 24px;align-items:center}\n"
-"header a{color:#fff}.brand{margin:0;font-weight:700}\n"
-"nav ul{list-style:none;display:flex;flex-wrap:wrap;gap:4px 16px;margin:0;"
-"padding:0}\n"
-".who{margin-left:auto;display:flex;gap:8px;align-items:center}\n"
-"main{max-width:1040px;margin:0 auto;padding:8px 16px 32px}\n"
-"footer{border-top:1px solid var(--line);color:var(--muted);padding:8px 16px;"
-"font-size:14px}\n"
-"a{color:var(--link)}a:focus,button:focus,input:focus,select:focus,"
-"textarea:focus{outline:3px solid #ffbf47;outline-offset:1px}\n"
-"label{display:block;font-weight:600;margin-top:8px}\n"
-"label.check{font-weight:400;display:inline-block;margin-right:16px}\n"
-"input,select,textarea{font:inherit;padding:4px 6px;border:2px solid "
-"var(--fg);max-width:100%}\n"
-"input[aria-invalid=true]{border-color:var(--err)}\n"
-"button{font:inherit;padding:6px 14px;margin-top:8px;background:#00703c;"
-"color:#fff;border:0;cursor:pointer}\n"
-"button.danger{background:var(--err)}header button{background:#fff;"
-"color:#0b3d5c;margin:0}\n"
-".stack{display:flex;flex-direction:column;align-items:flex-start;"
-"max-width:640px}\n"
-"fieldset{border:1px solid var(--line);margin-top:12px;width:100%}\n"
-".hint{color:var(--muted);font-size:14px;font-weight:400}\n"
-".fieldmsg{color:var(--err);display:block}\n"
-".error{color:var(--err);border-left:5px solid var(--err);padding-left:8px;"
-"font-weight:600}\n"
-".notice,.ok{border-left:5px solid var(--ok);padding-left:8px}\n"
-".warning{color:var(--warn);border:3px solid var(--warn);padding:8px;"
-"font-weight:700}\n"
-".breakglass{border-top:4px solid var(--err);margin-top:24px}\n"
-"table{border-collapse:collapse;width:100%;margin:8px 0}\n"
-"th,td{text-align:left;border-bottom:1px solid var(--line);padding:4px 8px;"
-"vertical-align:top}\n"
-"tr.bg td{background:#fff4e5}\n"
-".cards li{margin:8px 0}\n"
-".filters{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,"
-"1fr));gap:4px 16px;align-items:end}\n"
-"dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px}"
-"dt{font-weight:600}dd{margin:0}\n"
-"article.alert{border:1px solid var(--line);padding:8px 16px;margin:12px 0}\n"
-".timeline svg{width:100%;height:auto;font-size:13px}\n"
-".timeline .lab{fill:var(--fg)}.timeline .tick{fill:var(--muted)}\n"
-".timeline .agency{font-weight:700}\n"
-".timeline .grid{stroke:#ddd}.timeline .need{fill:none;stroke:#0b3d5c;"
-"stroke-width:3}\n"
-".timeline rect.closed{opacity:.55}.timeline rect{stroke:#1b1b1b;"
-"stroke-width:1}.timeline .bar{fill:#000}\n"
-"figcaption{color:var(--muted);font-size:14px}\n";
-
-/* Only a hint as the number is typed; the agent and broker check it. */
-const char console_js[] =
-"'use strict';\n"
-"function nhsValid(s){s=s.replace(/[\\s-]/g,'');"
-"if(!/^[0-9]{10}$/.test(s))return false;var t=0;"
-"for(var i=0;i<9;i++)t+=(10-i)*+s[i];var c=11-t%11;if(c===11)c=0;"
-"return c!==10&&c===+s[9];}\n"
-"document.addEventListener('DOMContentLoaded',function(){"
-"document.querySelectorAll('input[data-nhs]').forEach(function(el){"
-"var msg=document.getElementById('nhs-msg');"
-"el.addEventListener('input',function(){var v=el.value.trim();"
-"var ok=v===''||nhsValid(v);el.setAttribute('aria-invalid',ok?'false':'true');"
-"if(msg)msg.textContent=ok?'':(v.replace(/[\\s-]/g,'').length<10?"
-"'An NHS number has 10 digits.':'Not a valid NHS number (check digit).');"
-"});});});\n";

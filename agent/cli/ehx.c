@@ -32,7 +32,8 @@
 
 #include <json-c/json.h>
 
-#include "agent.h"
+#include "import.h"
+#include "render.h"
 #include "ehx/auditverify.h"
 #include "ehx/err.h"
 #include "ehx/names.h"

@@ -13,7 +13,8 @@
 
 #include <json-c/json.h>
 
-#include "agent.h"
+#include "../notice.h"
+#include "render.h"
 #include "ehx/err.h"
 #include "ehx/names.h"
 #include "ehx/nhs.h"
@@ -21,7 +22,7 @@
 
 /*
  * s made safe for a terminal: every byte that does not start a character
- * text_char_len() accepts becomes '?'. The broker refuses such text on the
+ * ehx_text_char_len() accepts becomes '?'. The broker refuses such text on the
  * way in; the command line does not count on it. Returns one of eight
  * rotating buffers, so a few may appear in one printf; text beyond about
  * 1 KB is cut (every field is far shorter).
@@ -36,7 +37,7 @@ safe(const char *s)
 	size_t o = 0;
 
 	while (*p != '\0' && o + 5 < sizeof(ring[0])) {
-		int len = text_char_len(p);
+		int len = ehx_text_char_len(p);
 
 		if (len == 0) {
 			out[o++] = '?';
@@ -65,7 +66,7 @@ cell(FILE *f, const char *s, int width)
 	int cols = 0;
 
 	while (*p != '\0' && cols < width) {
-		int len = text_char_len(p);
+		int len = ehx_text_char_len(p);
 
 		/* Never trust the bytes: each bad one prints as '?'. */
 		if (len == 0) {

@@ -1,0 +1,3 @@
+'use strict';
+function nhsValid(s){s=s.replace(/[\s-]/g,'');if(!/^[0-9]{10}$/.test(s))return false;var t=0;for(var i=0;i<9;i++)t+=(10-i)*+s[i];var c=11-t%11;if(c===11)c=0;return c!==10&&c===+s[9];}
+document.addEventListener('DOMContentLoaded',function(){document.querySelectorAll('input[data-nhs]').forEach(function(el){var msg=document.getElementById('nhs-msg');el.addEventListener('input',function(){var v=el.value.trim();var ok=v===''||nhsValid(v);el.setAttribute('aria-invalid',ok?'false':'true');if(msg)msg.textContent=ok?'':(v.replace(/[\s-]/g,'').length<10?'An NHS number has 10 digits.':'Not a valid NHS number (check digit).');});});});
