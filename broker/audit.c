@@ -13,11 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "audit.h"
 #include "ehx/checkpoint.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/util.h"
+#include "handle.h"
+#include "registry.h"
+#include "store.h"
 
 /* Room kept for the Body's other fields, the checkpoint and the Envelope. */
 #define AUDIT_BUDGET (EHX_MAX_BODY - 4096)

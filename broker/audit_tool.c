@@ -12,12 +12,13 @@
 
 #include <json-c/json.h>
 
-#include "broker.h"
+#include "audit_tool.h"
 #include "ehx/checkpoint.h"
 #include "ehx/err.h"
 #include "ehx/frontier.h"
 #include "ehx/names.h"
 #include "ehx/util.h"
+#include "store.h"
 
 static void
 print_record(const Ehx__AuditRecord *r, bool json)

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker.h"
+#include "config.h"
 #include "ehx/conf.h"
 #include "ehx/err.h"
 #include "ehx/log.h"

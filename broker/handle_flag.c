@@ -22,12 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
 #include "ehx/names.h"
 #include "ehx/policy.h"
 #include "ehx/util.h"
+#include "handle.h"
+#include "notify.h"
+#include "store.h"
 
 static int
 get_flag(struct request *rq, const unsigned char *key, size_t klen,

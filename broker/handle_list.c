@@ -30,11 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
 #include "ehx/names.h"
 #include "ehx/nhs.h"
+#include "handle.h"
+#include "store.h"
 
 #define LIST_BUDGET (EHX_MAX_BODY - 4096)
 #define LIST_AGENCIES 32                /* agencies named for one child */

@@ -22,9 +22,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker.h"
+#include "consent.h"
 #include "ehx/err.h"
 #include "ehx/names.h"
+#include "handle.h"
+#include "store.h"
 
 /* Room kept for the Body's other fields and the Envelope around it. */
 #define PICTURE_BUDGET (EHX_MAX_BODY - 2048)

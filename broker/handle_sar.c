@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker.h"
+#include "consent.h"
 #include "ehx/err.h"
+#include "handle.h"
+#include "store.h"
 
 #define SAR_FLAG_BUDGET        20000
 #define SAR_CONSENT_BUDGET     20000

@@ -19,11 +19,20 @@
 #include <openssl/crypto.h>
 #include <zmq.h>
 
+#include "audit.h"
+#include "audit_tool.h"
 #include "broker.h"
+#include "config.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/util.h"
 #include "ehx/wire.h"
+#include "notify.h"
+#include "pipeline.h"
+#include "purge.h"
+#include "registry.h"
+#include "store.h"
+#include "zap.h"
 
 #define DEFAULT_CONFIG "/etc/ehx/broker.conf"
 #define ARENA_LIMIT (8 * 1024 * 1024)

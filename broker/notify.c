@@ -27,12 +27,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "consent.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/names.h"
 #include "ehx/util.h"
 #include "ehx/wire.h"
+#include "handle.h"
+#include "notify.h"
+#include "registry.h"
+#include "store.h"
 
 #define NOTIFY_KEY_MAX (EHX_MAX_ID + 1 + 8)
 #define META_KEY_MAX (7 + EHX_MAX_ID)

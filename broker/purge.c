@@ -11,10 +11,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/util.h"
+#include "purge.h"
+#include "store.h"
 
 #define DAY_MS (86400LL * 1000)
 #define PURGE_BATCH 10000       /* deletions per transaction */

@@ -14,11 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "config.h"
 #include "ehx/conf.h"
 #include "ehx/err.h"
 #include "ehx/names.h"
 #include "ehx/util.h"
+#include "registry.h"
 
 struct load {
 	const char *path;

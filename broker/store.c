@@ -55,11 +55,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "broker.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/merkle.h"
 #include "ehx/util.h"
+#include "store.h"
 
 #define REPLAY_KEY_MAX (EHX_MAX_ID + 1 + EHX_MSGID_LEN)
 #define PRUNE_BATCH 64

@@ -10,9 +10,10 @@
 
 #include <zmq.h>
 
-#include "broker.h"
 #include "ehx/log.h"
 #include "ehx/util.h"
+#include "registry.h"
+#include "zap.h"
 
 #define ZAP_MAX_FRAMES 8
 #define ZAP_MAX_FRAME 256

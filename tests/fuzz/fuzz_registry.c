@@ -20,7 +20,8 @@
 #include <unistd.h>
 
 #include "../../agent/config.h"
-#include "../../broker/broker.h"
+#include "../../broker/config.h"
+#include "../../broker/registry.h"
 #include "ehx/crypto.h"
 #include "ehx/log.h"
 

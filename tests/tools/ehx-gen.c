@@ -52,7 +52,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../broker/audit.h"
 #include "../../broker/broker.h"
+#include "../../broker/config.h"
+#include "../../broker/handle.h"
+#include "../../broker/notify.h"
+#include "../../broker/pipeline.h"
+#include "../../broker/registry.h"
+#include "../../broker/request.h"
+#include "../../broker/store.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
 #include "ehx/log.h"

@@ -7,7 +7,9 @@
  */
 #include "testutil.h"
 
+#include "../../broker/audit_tool.h"
 #include "../../broker/broker.h"
+#include "../../broker/store.h"
 #include "ehx/checkpoint.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"

@@ -5,7 +5,7 @@
  */
 #include "testutil.h"
 
-#include "../../broker/broker.h"
+#include "../../broker/config.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
 

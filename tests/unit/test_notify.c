@@ -14,6 +14,11 @@
 #include "testutil.h"
 
 #include "../../broker/broker.h"
+#include "../../broker/notify.h"
+#include "../../broker/pipeline.h"
+#include "../../broker/registry.h"
+#include "../../broker/request.h"
+#include "../../broker/store.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
 #include "ehx/log.h"

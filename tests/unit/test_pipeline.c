@@ -12,7 +12,13 @@
  */
 #include "testutil.h"
 
+#include "../../broker/audit.h"
 #include "../../broker/broker.h"
+#include "../../broker/notify.h"
+#include "../../broker/pipeline.h"
+#include "../../broker/registry.h"
+#include "../../broker/request.h"
+#include "../../broker/store.h"
 #include "ehx/checkpoint.h"
 #include "ehx/crypto.h"
 #include "ehx/merkle.h"

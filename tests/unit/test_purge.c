@@ -7,7 +7,11 @@
  */
 #include "testutil.h"
 
+#include "../../broker/audit_tool.h"
 #include "../../broker/broker.h"
+#include "../../broker/purge.h"
+#include "../../broker/registry.h"
+#include "../../broker/store.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
 

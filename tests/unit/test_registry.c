@@ -6,7 +6,7 @@
  */
 #include "testutil.h"
 
-#include "../../broker/broker.h"
+#include "../../broker/registry.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
 

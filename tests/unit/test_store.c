@@ -7,6 +7,8 @@
 #include "testutil.h"
 
 #include "../../broker/broker.h"
+#include "../../broker/registry.h"
+#include "../../broker/store.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
 

@@ -9,6 +9,8 @@
 #include <zmq.h>
 
 #include "../../broker/broker.h"
+#include "../../broker/registry.h"
+#include "../../broker/zap.h"
 #include "ehx/crypto.h"
 
 static char dir[PATH_MAX];

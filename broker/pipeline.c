@@ -1,5 +1,5 @@
 /*
- * verify.c — the pipeline every Envelope goes through, in this order:
+ * pipeline.c — the pipeline every Envelope goes through, in this order:
  *
  *   1 size limit, before any decoding          EHX_ERR_TOO_LARGE
  *   2 decode the Envelope                      MALFORMED, BAD_VERSION
@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "audit.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/names.h"
@@ -43,6 +43,12 @@
 #include "ehx/util.h"
 #include "ehx/validate.h"
 #include "ehx/wire.h"
+#include "handle.h"
+#include "notify.h"
+#include "pipeline.h"
+#include "registry.h"
+#include "request.h"
+#include "store.h"
 
 /* What handles each request; who may ask is ehx_payload_roles(). */
 static const struct {
@@ -180,21 +186,6 @@ rate_take(struct broker *b, struct agency *a, int64_t now)
 		return false;
 	a->tokens -= 1.0;
 	return true;
-}
-
-int
-request_ack(struct request *rq, const char *id)
-{
-	Ehx__Ack *a;
-
-	if ((a = ehx_arena_alloc(rq->b->arena, sizeof(*a))) == NULL)
-		return EHX_ERR_NOMEM;
-	ehx__ack__init(a);
-	a->id = (char *)id;
-	a->basis = rq->basis;
-	rq->reply.payload_case = EHX__BODY__PAYLOAD_ACK;
-	rq->reply.ack = a;
-	return 0;
 }
 
 /*

@@ -1,0 +1,58 @@
+/*
+ * request.h — one request as the pipeline (pipeline.c) hands it to its
+ * handler, and the helpers handlers share to answer it (request.c). The
+ * pipeline and the handlers both include this; handlers never include
+ * pipeline.h, so calls run one way: the pipeline calls handlers, handlers
+ * call these.
+ */
+#ifndef EHX_BROKER_REQUEST_H
+#define EHX_BROKER_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "broker.h"
+#include "ehx.pb-c.h"
+#include "ehx/limits.h"
+
+struct notify_plan;
+
+/* One request as it goes through the pipeline (pipeline.c), as its
+ * handler sees it. */
+struct request {
+	struct broker *b;
+	const struct agency *conn;      /* bound to the CURVE key */
+	const struct agency *agency;    /* the verified signer */
+	Ehx__Body *body;                /* the verified body */
+	int64_t now;
+	MDB_txn *txn;                   /* the child transaction for effects */
+	unsigned char child[EHX_PSEUDONYM_LEN];
+	bool has_child;
+	char basis[64];                 /* recorded in the audit record */
+	char consent_id[32];            /* the consent a decision rested on */
+	bool break_glass;               /* answered by break-glass */
+	bool unaudited;                 /* proofs and cosignatures: no record */
+	bool ephemeral;                 /* fetches: no replay entry either */
+	struct notify_plan *notify;     /* planned by a publish (notify.c) */
+	size_t nnotify;
+	int notify_event;               /* NotifyEvent */
+	uint32_t notify_prev_level;
+	uint64_t expected;              /* OUT_OF_ORDER: the number due */
+	unsigned char envelope_hash[32];
+	/* Whose flags an answer disclosed (handle_picture), for the index. */
+	struct disclosed {
+		const char *owner;
+		uint32_t flags;
+	} *disclosed;
+	size_t ndisclosed;
+	Ehx__Body reply;                /* handlers set the payload */
+};
+
+/* Answer rq with an Ack naming id (which must outlive the request) and
+ * rq->basis. Returns 0 or EHX_ERR_NOMEM. */
+int request_ack(struct request *rq, const char *id);
+
+#endif
