@@ -4,6 +4,9 @@
 #   make test       build and run every test (unit, integration, fault,
 #                   browser)
 #   make check-asan the same tests built with AddressSanitizer + UBSan
+#   make check-layout  the layout's rules (docs/ARCHITECTURE.md): no circles
+#                   between modules, short functions in broker/, docs that
+#                   name only paths that exist
 #   make test-browser  the web console end to end in chromium (tests/browser)
 #   make demo       bring up a throw-away partnership and show the main job
 #                   (KEEP=1 leaves it running, to try the web console)
@@ -93,9 +96,9 @@ VERIFY     := $(BUILD)/bin/ehx-auditverify
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
 
-.PHONY: all test check-asan test-unit test-integration demo deps install \
-	uninstall clean fuzz fuzz-bins fuzz-run fuzz-seeds bench-notify \
-	bench-ceilings bench bench-deps test-browser browser-deps
+.PHONY: all test check-asan check-layout test-unit test-integration demo \
+	deps install uninstall clean fuzz fuzz-bins fuzz-run fuzz-seeds \
+	bench-notify bench-ceilings bench bench-deps test-browser browser-deps
 .DELETE_ON_ERROR:
 
 all: $(BROKER) $(AGENT) $(CLI) $(VERIFY) $(TOOL_BINS)
@@ -176,6 +179,10 @@ test-unit: $(UNIT_BINS)
 test-integration: all
 	@EHX_BIN=$(abspath $(BUILD)/bin) tests/integration/run
 
+# Reads the sources, the objects make built (nm) and the docs.
+check-layout: all
+	@tests/layout/check $(BUILD)
+
 # The web console in a real browser: tests/browser/run brings up a sandbox
 # and drives Debian's chromium with playwright-core (npm ci, pinned).
 test-browser: all browser-deps
@@ -198,7 +205,8 @@ browser-deps:
 # The README's test command: everything, then the sanitizer build.
 test: deps browser-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
-	@$(MAKE) --no-print-directory test-unit test-integration test-browser
+	@$(MAKE) --no-print-directory check-layout test-unit test-integration \
+	    test-browser
 	@$(MAKE) --no-print-directory check-asan
 
 check-asan:

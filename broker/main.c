@@ -822,6 +822,162 @@ broker_free(struct broker *b)
 	OPENSSL_cleanse(b->curve_secret, sizeof(b->curve_secret));
 }
 
+/* ehx-broker audit: check the log and print its tail (exit 3 on a fault). */
+static int
+run_audit(struct broker *b, const char *conf, unsigned long tail, bool json)
+{
+	struct ehx_cert *cert = NULL;
+	char err[512];
+	int r;
+
+	if (load(b, conf, false, err, sizeof(err)) != 0 ||
+	    store_open(&b->store, b->cfg.data_dir, (size_t)b->cfg.map_size,
+	    true, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ehx-broker: %s\n", err);
+		return 1;
+	}
+	if (ehx_cert_load(b->cfg.certificate, &cert) != 0)
+		fprintf(stderr, "ehx-broker: %s: cannot load the broker's "
+		    "certificate; checkpoint signatures are not checked\n",
+		    b->cfg.certificate);
+	r = audit_tool(&b->store, tail, json, cert);
+	ehx_cert_free(cert);
+	broker_free(b);
+	return r == 0 ? 0 : 3;
+}
+
+/* ehx-broker --purge: apply the retention periods once. */
+static int
+run_purge(struct broker *b, const char *conf)
+{
+	struct purge_counts pc;
+	char err[512];
+	int r;
+
+	/* It writes the store: as the broker's user, never root. */
+	if (load(b, conf, false, err, sizeof(err)) != 0 ||
+	    ehx_drop_root(b->cfg.user, false, err, sizeof(err)) != 0 ||
+	    store_open(&b->store, b->cfg.data_dir, (size_t)b->cfg.map_size,
+	    false, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ehx-broker: %s\n", err);
+		broker_free(b);
+		return 1;
+	}
+	if ((r = broker_purge(b, ehx_now_ms(), &pc)) != 0) {
+		fprintf(stderr, "ehx-broker: purge: %s\n", ehx_strerror(r));
+		broker_free(b);
+		return 1;
+	}
+	printf("ehx-broker: purged %llu closed flags, %llu ended consents and "
+	    "%llu kept envelopes past retention; the audit log is untouched\n",
+	    (unsigned long long)pc.flags, (unsigned long long)pc.consents,
+	    (unsigned long long)pc.envelopes);
+	broker_free(b);
+	return 0;
+}
+
+/* The daemon's store, kept certificates and checkpoint in force; 0 or
+ * -1 (logged). */
+static int
+open_store(struct broker *b)
+{
+	char err[512];
+	int r;
+
+	if ((b->arena = ehx_arena_new(ARENA_LIMIT)) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	if (store_open(&b->store, b->cfg.data_dir, (size_t)b->cfg.map_size,
+	    false, err, sizeof(err)) != 0) {
+		log_error("cannot open the store: %s", err);
+		return -1;
+	}
+	if ((r = store_keep_certs(&b->store, ehx_signer_cert(b->signer),
+	    &b->reg)) != 0) {
+		log_error("cannot keep the certificates in the store: %s",
+		    ehx_strerror(r));
+		return -1;
+	}
+	if ((r = checkpoint_adopt(b)) != 0) {
+		log_error("cannot read the newest checkpoint: %s",
+		    ehx_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGINT and SIGTERM stop the loop, SIGHUP reloads, SIGPIPE is ignored. */
+static void
+set_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The verify threads: verify_threads, or (-1) one fewer than the cores,
+ * at most 16. 0 or -1 (logged). */
+static int
+start_verify_threads(const struct broker *b)
+{
+	long long n = b->cfg.verify_threads;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int r;
+
+	if (n < 0)
+		n = cores > 1 ? (cores - 1 < 16 ? cores - 1 : 16) : 0;
+	if ((r = vpool_start((size_t)n)) != 0) {
+		log_error("verify threads: %s", ehx_strerror(r));
+		return -1;
+	}
+	log_info("%lld verify threads", n);
+	return 0;
+}
+
+/* The daemon (or, with check, only its configuration and keys checked). */
+static int
+run_broker(struct broker *b, const char *conf, bool check)
+{
+	char err[512];
+	int status = 1;
+
+	if (load(b, conf, true, err, sizeof(err)) != 0 ||
+	    ehx_drop_root(b->cfg.user, check, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (!check && b->cfg.user[0] != '\0' && getuid() != 0)
+		log_info("running as user %s (keys read as root)", b->cfg.user);
+	if (check) {
+		printf("ehx-broker: %s is valid; %zu agencies registered\n", conf,
+		    b->reg.n);
+		status = 0;
+		goto out;
+	}
+	if (open_store(b) != 0)
+		goto out;
+	set_signals();
+	if (open_sockets(b, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (start_verify_threads(b) != 0)
+		goto out;
+	status = serve(b) == 0 ? 0 : 1;
+	vpool_stop();
+out:
+	broker_free(b);
+	return status;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -836,12 +992,10 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct broker b;
-	struct sigaction sa;
 	const char *conf = DEFAULT_CONFIG;
-	char err[512];
 	bool check = false, json = false, audit = false, purge = false;
 	unsigned long tail = 20;
-	int c, r, status = 1;
+	int c;
 
 	memset(&b, 0, sizeof(b));
 	ehx_log_init("ehx-broker", EHX_LOG_INFO);
@@ -893,114 +1047,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	umask(077);
-
-	if (audit) {
-		if (load(&b, conf, false, err, sizeof(err)) != 0 ||
-		    store_open(&b.store, b.cfg.data_dir, (size_t)b.cfg.map_size,
-		    true, err, sizeof(err)) != 0) {
-			fprintf(stderr, "ehx-broker: %s\n", err);
-			return 1;
-		}
-		{
-			struct ehx_cert *cert = NULL;
-
-			if (ehx_cert_load(b.cfg.certificate, &cert) != 0)
-				fprintf(stderr, "ehx-broker: %s: cannot load the "
-				    "broker's certificate; checkpoint signatures "
-				    "are not checked\n", b.cfg.certificate);
-			r = audit_tool(&b.store, tail, json, cert);
-			ehx_cert_free(cert);
-		}
-		broker_free(&b);
-		return r == 0 ? 0 : 3;
-	}
-
-	if (purge) {
-		struct purge_counts pc;
-
-		/* It writes the store: as the broker's user, never root. */
-		if (load(&b, conf, false, err, sizeof(err)) != 0 ||
-		    ehx_drop_root(b.cfg.user, false, err, sizeof(err)) != 0 ||
-		    store_open(&b.store, b.cfg.data_dir, (size_t)b.cfg.map_size,
-		    false, err, sizeof(err)) != 0) {
-			fprintf(stderr, "ehx-broker: %s\n", err);
-			broker_free(&b);
-			return 1;
-		}
-		if ((r = broker_purge(&b, ehx_now_ms(), &pc)) != 0) {
-			fprintf(stderr, "ehx-broker: purge: %s\n",
-			    ehx_strerror(r));
-			broker_free(&b);
-			return 1;
-		}
-		printf("ehx-broker: purged %llu closed flags, %llu ended "
-		    "consents and %llu kept envelopes past retention; the "
-		    "audit log is untouched\n", (unsigned long long)pc.flags,
-		    (unsigned long long)pc.consents,
-		    (unsigned long long)pc.envelopes);
-		broker_free(&b);
-		return 0;
-	}
-	if ((r = load(&b, conf, true, err, sizeof(err))) != 0 ||
-	    (r = ehx_drop_root(b.cfg.user, check, err, sizeof(err))) != 0) {
-		log_error("%s", err);
-		goto out;
-	}
-	if (!check && b.cfg.user[0] != '\0' && getuid() != 0)
-		log_info("running as user %s (keys read as root)", b.cfg.user);
-	if (check) {
-		printf("ehx-broker: %s is valid; %zu agencies registered\n", conf,
-		    b.reg.n);
-		status = 0;
-		goto out;
-	}
-	if ((b.arena = ehx_arena_new(ARENA_LIMIT)) == NULL) {
-		log_error("out of memory");
-		goto out;
-	}
-	if ((r = store_open(&b.store, b.cfg.data_dir, (size_t)b.cfg.map_size,
-	    false, err, sizeof(err))) != 0) {
-		log_error("cannot open the store: %s", err);
-		goto out;
-	}
-	if ((r = store_keep_certs(&b.store, ehx_signer_cert(b.signer),
-	    &b.reg)) != 0) {
-		log_error("cannot keep the certificates in the store: %s",
-		    ehx_strerror(r));
-		goto out;
-	}
-	if ((r = checkpoint_adopt(&b)) != 0) {
-		log_error("cannot read the newest checkpoint: %s",
-		    ehx_strerror(r));
-		goto out;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if ((r = open_sockets(&b, err, sizeof(err))) != 0) {
-		log_error("%s", err);
-		goto out;
-	}
-	{
-		long long n = b.cfg.verify_threads;
-		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-
-		if (n < 0)
-			n = cores > 1 ? (cores - 1 < 16 ? cores - 1 : 16) : 0;
-		if ((r = vpool_start((size_t)n)) != 0) {
-			log_error("verify threads: %s", ehx_strerror(r));
-			goto out;
-		}
-		log_info("%lld verify threads", n);
-	}
-	status = serve(&b) == 0 ? 0 : 1;
-	vpool_stop();
-out:
-	broker_free(&b);
-	return status;
+	if (audit)
+		return run_audit(&b, conf, tail, json);
+	if (purge)
+		return run_purge(&b, conf);
+	return run_broker(&b, conf, check);
 }

@@ -1,23 +1,41 @@
 /*
- * pipeline.c — the pipeline every Envelope goes through, in this order:
+ * pipeline.c — the request pipeline. Every Envelope an agency sends goes
+ * through these steps in this order (PROTOCOL.md §7.1), each a function
+ * with one job; the first that does not go on decides:
  *
- *   1 size limit, before any decoding          EHX_ERR_TOO_LARGE
- *   2 decode the Envelope                      MALFORMED, BAD_VERSION
- *   3 signer certificate registered            UNKNOWN_CERTIFICATE
- *   4 signature over context ‖ body bytes      BAD_SIGNATURE
- *   5 decode the signed Body                   MALFORMED
- *   6 certificate within its dates             CERTIFICATE_NOT_YET_VALID / _EXPIRED
- *   7 signer is the connection's agency        WRONG_SENDER
- *   8 recipient is this broker                 WRONG_RECIPIENT
- *   9 the very same envelope seen before?      its stored first reply, again
- *     a sequenced request (from an outbox) whose number was applied:
- *     its first reply if still kept, else an ack marked duplicate;
- *     one beyond the next number due:          OUT_OF_ORDER (not audited)
- *  10 send time within the skew window         STALE
- *  11 message id not seen in the window        REPLAY
- *  12 a request payload, a valid person, a role allowed the action, valid
- *     fields; then the payload's handler       MALFORMED, INVALID_FIELD,
- *                                               NOT_PERMITTED, INVALID_NHS_NUMBER …
+ *  2a within the agency's request rate      RATE_LIMITED,   broker_rate_take
+ *                                            unaudited       over_rate
+ *  broker_precheck (steps 1-5; any thread, it only reads the registry):
+ *   1 size limit, before any decoding       TOO_LARGE    ehx_envelope_decode
+ *   2 decode the Envelope                   MALFORMED, BAD_VERSION
+ *   3 signer certificate registered         UNKNOWN_CERTIFICATE
+ *   4 signature over context ‖ body bytes   BAD_SIGNATURE  ehx_envelope_verify
+ *   5 decode the signed Body                MALFORMED      ehx_body_decode
+ *  broker_process_checked (stages[], in the serving thread, in order):
+ *   6 certificate not revoked               REVOKED_CERTIFICATE  check_revoked
+ *     and within its dates    CERTIFICATE_NOT_YET_VALID, _EXPIRED  check_dates
+ *   7 signer is the connection's agency     WRONG_SENDER     check_sender
+ *   8 recipient is this broker              WRONG_RECIPIENT  check_recipient
+ *     no storage failure so far             INTERNAL         check_store
+ *     a sequence, if any, well formed       MALFORMED        check_sequence
+ *   9 (the request's transaction opens)                      open_effects
+ *     a sequenced request past the number   OUT_OF_ORDER,    check_order
+ *     due                                   unaudited
+ *     the very same envelope seen before?   its first reply  check_seen
+ *     a sequenced request whose number was  an ack marked    check_applied
+ *     applied: under its own id, else       duplicate; OUT_OF_ORDER
+ *  10 send time within the skew window      STALE            check_time
+ *  11 message id not seen in the window     REPLAY           check_replay
+ *  12 a request payload, a valid person, a role allowed the  decide
+ *     action, valid fields; then the payload's handler
+ *                            MALFORMED, INVALID_FIELD, NOT_PERMITTED,
+ *                            INVALID_NHS_NUMBER, NO_CONSENT …
+ *     the decision, allowed or not, stored with its reply    keep
+ *
+ * A refusal at steps 1-11 is audited on its own (refuse); nothing is
+ * stored under its message id, so sending it again is checked afresh.
+ * The dispatch table (actions[]) names each payload's handler (handle.h);
+ * handlers answer with request.h's helpers and never call back in here.
  *
  * Certificates were chained to the CA when the registry was loaded; their
  * dates are checked here because time moves. From step 9 on, the decision
@@ -351,14 +369,21 @@ note_answered(struct broker *b, const unsigned char *id, size_t len,
 		    4 * 4096;
 }
 
-/* Run the payload's checks and handler in a child transaction. */
+typedef int (*handler_fn)(struct request *, char *, size_t);
+
+/*
+ * Step 12's checks, before the handler: a request payload, a valid
+ * person, a role allowed the action, the payload's fields, and room for
+ * a change. The child is named (pseudonym) as soon as the request names
+ * a valid NHS number, so that a refusal's audit record names it too.
+ */
 static int
-decide(struct request *rq, MDB_txn *parent, char *why, size_t whysz)
+admit(struct request *rq, handler_fn *handle, char *why, size_t whysz)
 {
 	const Ehx__Body *body = rq->body;
 	const char *nhs;
 	size_t i;
-	int r, rc;
+	int r;
 
 	if (!ehx_payload_is_request(body->payload_case)) {
 		snprintf(why, whysz, "the body does not carry a request");
@@ -371,6 +396,7 @@ decide(struct request *rq, MDB_txn *parent, char *why, size_t whysz)
 			break;
 	if (i == sizeof(actions) / sizeof(actions[0]))
 		return EHX_ERR_MALFORMED;
+	*handle = actions[i].handle;
 	rq->unaudited = body->payload_case == EHX__BODY__PAYLOAD_QUERY_PROOF ||
 	    body->payload_case == EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT ||
 	    body->payload_case == EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS;
@@ -395,11 +421,22 @@ decide(struct request *rq, MDB_txn *parent, char *why, size_t whysz)
 		    "its operator must raise map_size_mb");
 		return EHX_ERR_STORAGE_FULL;
 	}
+	return 0;
+}
+
+/* Run the handler in a child transaction of parent: its effects stay
+ * only when it allows the request. */
+static int
+act(struct request *rq, MDB_txn *parent, handler_fn handle, char *why,
+    size_t whysz)
+{
+	int r, rc;
+
 	if ((rc = mdb_txn_begin(rq->b->store.env, parent, 0, &rq->txn)) != 0)
 		return store_err(rc);
 	snprintf(rq->basis, sizeof(rq->basis), "role:%s",
-	    ehx_role_name(body->person->role));
-	if ((r = actions[i].handle(rq, why, whysz)) != 0) {
+	    ehx_role_name(rq->body->person->role));
+	if ((r = handle(rq, why, whysz)) != 0) {
 		mdb_txn_abort(rq->txn);
 		rq->txn = NULL;
 		return r;
@@ -456,393 +493,622 @@ broker_process(struct broker *b, const struct agency *conn, const void *frame,
 	    out, outlen);
 }
 
+/* ---- the stages -------------------------------------------------------- */
+
+/*
+ * One request on its way through the pipeline: what its handler sees
+ * (rq) and what only the pipeline keeps. The stages below read and fill
+ * it in order; pass_end frees it.
+ */
+struct pass {
+	struct request rq;
+	const void *frame;
+	size_t len;
+	Ehx__Envelope *env;             /* ours to free */
+	Ehx__Body *body;                /* ours to free; rq.body if verified */
+	Ehx__Body *peek;                /* a refused body, read for its id */
+	const struct ehx_cert *cert;    /* the signer's */
+	const unsigned char *reply_to;  /* the request's message id, or NULL */
+	const char *action;             /* its payload's name, or "envelope" */
+	bool evidence;                  /* keep the frame as evidence */
+	bool sequenced;                 /* the next number of its stream */
+	uint64_t applied;               /* its stream's last number applied */
+	unsigned char ring[STREAM_RING * EHX_MSGID_LEN];
+	MDB_txn *txn;                   /* a child of the batch, from step 9 */
+	int lookup;                     /* replay store: 0 seen, or NOT_FOUND */
+	int decision;                   /* step 12's: 0 allowed, or why not */
+	unsigned char *sealed;          /* an export's reply, kept sealed */
+	size_t sealedlen;
+	size_t push_mark;               /* notifications queued before it */
+	unsigned char **out;            /* the signed reply */
+	size_t *outlen;
+	char why[256];                  /* a refusal's sentence */
+	char hexid[2 * EHX_MSGID_LEN + 1];
+};
+
+/*
+ * What a stage returns: 0 to go on to the next; a negative EHX_ERR_* to
+ * refuse (audited on its own, nothing stored under the message id); or
+ * that it has stopped the request itself, with a reply made (ANSWERED) or
+ * none possible (UNANSWERED).
+ */
+#define ANSWERED 1
+#define UNANSWERED 2
+
+static void
+pass_begin(struct pass *p, struct broker *b, const struct agency *conn,
+    const void *frame, size_t len, unsigned char **out, size_t *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	memset(p, 0, sizeof(*p));
+	ehx__body__init(&p->rq.reply);
+	p->rq.b = b;
+	p->rq.conn = conn;
+	p->rq.now = ehx_now_ms();
+	p->frame = frame;
+	p->len = len;
+	p->action = "envelope";
+	p->push_mark = b->npush;
+	p->out = out;
+	p->outlen = outlen;
+	ehx_arena_reset(b->arena);
+}
+
+/* The message id as hex, for the log. */
+static const char *
+hexid(struct pass *p)
+{
+	return ehx_hex(p->hexid, p->reply_to, EHX_MSGID_LEN);
+}
+
+/* Abort the request's transaction, if one is open. */
+static void
+end_effects(struct pass *p)
+{
+	if (p->txn != NULL)
+		mdb_txn_abort(p->txn);
+	p->txn = NULL;
+}
+
+/* Sign p's reply: its payload (code 0) or an Error for code. */
+static int
+answer(struct pass *p, int code, const char *why)
+{
+	if (seal_reply(&p->rq, p->reply_to, code, why, p->out,
+	    p->outlen) != 0)
+		return UNANSWERED;
+	return ANSWERED;
+}
+
+/* An error reply, with nothing else of the request's payload. */
+static int
+answer_error(struct pass *p, int code, const char *why)
+{
+	ehx__body__init(&p->rq.reply);
+	return answer(p, code, why);
+}
+
+/*
+ * 2a: over its rate. Answered at once, before anything is decoded beyond
+ * its message id, any signature checked or anything stored, and not
+ * audited — a flood (of requests or of junk) costs the others next to
+ * nothing.
+ */
+static int
+over_rate(struct pass *p)
+{
+	const struct agency *conn = p->rq.conn;
+
+	if (ehx_envelope_decode(p->frame, p->len, &p->env) == 0)
+		p->reply_to = peek_id(p->env, &p->peek);
+	snprintf(p->why, sizeof(p->why), "more than %lld requests a second "
+	    "(burst %lld) from %s; send again shortly",
+	    p->rq.b->cfg.rate_per_second, p->rq.b->cfg.rate_burst, conn->id);
+	if (conn->refilled - conn->tokens_logged >= 10000) {
+		((struct agency *)conn)->tokens_logged = conn->refilled;
+		log_warn("%s is over its request rate: refusing rate_limited",
+		    conn->id);
+	}
+	return answer(p, EHX_ERR_RATE_LIMITED, p->why);
+}
+
+/*
+ * 1-5: what broker_precheck found (perhaps in another thread): the frame
+ * decoded, its signer's certificate found, the signature checked, the
+ * Body decoded. Ours to free now.
+ */
+static int
+take_checked(struct pass *p, struct precheck *pc)
+{
+	memcpy(p->rq.envelope_hash, pc->hash, sizeof(p->rq.envelope_hash));
+	p->env = pc->env;
+	p->body = pc->body;
+	pc->env = NULL;
+	pc->body = NULL;
+	p->rq.agency = pc->agency;
+	p->cert = pc->cert;
+	if (pc->code != 0) {
+		snprintf(p->why, sizeof(p->why), "%s", pc->why);
+		if (p->env != NULL)
+			p->reply_to = peek_id(p->env, &p->peek);
+		return pc->code;
+	}
+	p->rq.body = p->body;
+	p->reply_to = p->body->message_id.data;
+	/* Signed by the connection's own agency and well formed: worth
+	 * keeping as evidence of who asked for what, when it is of a sane
+	 * size. (The audit record names the connection's agency; another
+	 * agency's envelope on it is refused below and not kept.) */
+	p->evidence = p->len <= EHX_MAX_EVIDENCE && p->rq.agency == p->rq.conn;
+	p->action = ehx_payload_name(p->body->payload_case);
+	p->rq.ephemeral = p->body->payload_case ==
+	    EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS;
+	return 0;
+}
+
+/* 6: the signer's certificate is not on the CA's revocation list. */
+static int
+check_revoked(struct pass *p)
+{
+	if (p->rq.b->crl == NULL || !ehx_crl_revoked(p->rq.b->crl, p->cert))
+		return 0;
+	snprintf(p->why, sizeof(p->why), "the certificate that signed this "
+	    "was revoked by the partnership CA");
+	return EHX_ERR_REVOKED_CERTIFICATE;
+}
+
+/* 6: the certificate is within its dates now. */
+static int
+check_dates(struct pass *p)
+{
+	return ehx_cert_check_time(p->cert, p->rq.now);
+}
+
+/* 7: signed by the connection's agency, and the Body says so too. */
+static int
+check_sender(struct pass *p)
+{
+	const struct agency *conn = p->rq.conn;
+
+	if (p->rq.agency == conn && strcmp(p->body->sender, conn->id) == 0)
+		return 0;
+	snprintf(p->why, sizeof(p->why), "signed by %s, sent by %s on the "
+	    "connection of %s", p->rq.agency->id, p->body->sender, conn->id);
+	return EHX_ERR_WRONG_SENDER;
+}
+
+/* 8: addressed to this broker. */
+static int
+check_recipient(struct pass *p)
+{
+	if (strcmp(p->body->recipient, p->rq.b->cfg.id) != 0)
+		return EHX_ERR_WRONG_RECIPIENT;
+	return 0;
+}
+
+/* From here on the decision is stored under the message id: not after a
+ * storage failure (note_storage_failure). */
+static int
+check_store(struct pass *p)
+{
+	return p->rq.b->store.failed ? EHX_ERR_INTERNAL : 0;
+}
+
+/* A sequence, when there is one, is well formed (and a fetch has none). */
+static int
+check_sequence(struct pass *p)
+{
+	const Ehx__Sequence *sq = p->body->sequence;
+
+	if (sq == NULL || (!p->rq.ephemeral && sq->stream.len ==
+	    EHX_STREAM_LEN && sq->number != 0 && sq->number <= EHX_MAX_SEQ))
+		return 0;
+	snprintf(p->why, sizeof(p->why), "%s", p->rq.ephemeral ? "a fetch is "
+	    "not sequenced" : "sequence: the stream must be 16 bytes and the "
+	    "number 1..2^62");
+	return EHX_ERR_MALFORMED;
+}
+
+/* 9 begins: the transaction (a child of the group commit's) that holds
+ * the request's effects, its audit record and its reply, or nothing. */
+static int
+open_effects(struct pass *p)
+{
+	struct broker *b = p->rq.b;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(b->store.env, b->batch, 0, &txn)) != 0)
+		return store_err(rc);
+	p->txn = txn;
+	return 0;
+}
+
+/*
+ * 9: a sequenced request must not skip a number: an earlier one is
+ * missing, had no effect and is not audited; the agent sends again from
+ * the gap (OUT_OF_ORDER, naming the number due).
+ */
+static int
+check_order(struct pass *p)
+{
+	const Ehx__Sequence *sq = p->body->sequence;
+	int rc;
+
+	if (sq == NULL)
+		return 0;
+	if ((rc = stream_applied(p->rq.b, p->txn, p->rq.conn->id, sq,
+	    &p->applied, p->ring)) != 0) {
+		end_effects(p);
+		note_storage_failure(p->rq.b, rc);
+		return rc;
+	}
+	if (sq->number > p->applied + 1) {
+		end_effects(p);
+		snprintf(p->why, sizeof(p->why), "number %llu of this outbox "
+		    "stream is due, not %llu", (unsigned long long)p->applied +
+		    1, (unsigned long long)sq->number);
+		p->rq.expected = p->applied + 1;
+		return answer_error(p, EHX_ERR_OUT_OF_ORDER, p->why);
+	}
+	p->sequenced = sq->number == p->applied + 1;
+	return 0;
+}
+
+/* Its first reply, from the replay store, into *p->out (NULL if it
+ * cannot be had). */
+static void
+first_reply(struct pass *p, const Ehx__ReplayEntry *seen)
+{
+	if (seen->sealed) {
+		if (ehx_evidence_open(p->rq.b->pkey, seen->envelope_hash.data,
+		    seen->reply.data, seen->reply.len, p->out, p->outlen) != 0)
+			*p->out = NULL;
+	} else if ((*p->out = malloc(seen->reply.len)) != NULL) {
+		memcpy(*p->out, seen->reply.data, seen->reply.len);
+		*p->outlen = seen->reply.len;
+	}
+}
+
+/*
+ * 9: the same envelope again, or the same outbox request signed afresh:
+ * its first reply, and nothing else. That holds too for a request due
+ * next in its stream (an agent that numbered what it held in a new
+ * stream, its answers lost): the stream moves on past it, and it has no
+ * second effect. The same envelope gets its stored reply even when its
+ * send time has since left the window: it is a retry, not a new request.
+ */
+static int
+check_seen(struct pass *p)
+{
+	struct broker *b = p->rq.b;
+	const Ehx__Body *body = p->body;
+	Ehx__ReplayEntry *seen = NULL;
+	int rc;
+
+	p->lookup = p->rq.ephemeral ? EHX_ERR_NOT_FOUND : store_replay_get(
+	    &b->store, p->txn, p->rq.conn->id, body->message_id.data,
+	    b->arena, &seen);
+	if (p->lookup != 0 && p->lookup != EHX_ERR_NOT_FOUND) {
+		end_effects(p);
+		note_storage_failure(b, p->lookup);
+		return p->lookup;
+	}
+	if (p->lookup != 0 || seen->envelope_hash.len != 32 ||
+	    (memcmp(seen->envelope_hash.data, p->rq.envelope_hash, 32) != 0 &&
+	    body->sequence == NULL))
+		return 0;
+	first_reply(p, seen);
+	if (*p->out != NULL && p->sequenced) {
+		if ((rc = stream_advance(b, p->txn, p->rq.conn->id,
+		    body->sequence, p->ring, body->message_id.data)) == 0)
+			rc = store_err(mdb_txn_commit(p->txn));
+		else
+			mdb_txn_abort(p->txn);
+		p->txn = NULL;
+		if (rc != 0) {
+			free(*p->out);
+			*p->out = NULL;
+			note_storage_failure(b, rc);
+			return rc;
+		}
+	}
+	end_effects(p);
+	if (*p->out == NULL)
+		return EHX_ERR_INTERNAL;
+	log_debug("msg %s: retry answered from the replay store", hexid(p));
+	return ANSWERED;
+}
+
+/*
+ * 9: a sequenced request whose number was applied before. Under its own
+ * message id, its reply no longer kept: an ack marked duplicate. Under
+ * another: the agent's outbox went back (restored from a backup, or
+ * copied), and its stream is spent: OUT_OF_ORDER with expected 0 tells it
+ * to number what it holds in a new one. Nothing is applied either way.
+ */
+static int
+check_applied(struct pass *p)
+{
+	const Ehx__Sequence *sq = p->body->sequence;
+
+	if (sq == NULL || p->sequenced)
+		return 0;
+	end_effects(p);
+	if (!stream_had(p->ring, p->applied, sq->number,
+	    p->body->message_id.data)) {
+		log_warn("msg %s from %s: outbox number %llu of this stream "
+		    "was applied to another request (its outbox was restored "
+		    "or copied?): told to start a new stream", hexid(p),
+		    p->rq.conn->id, (unsigned long long)sq->number);
+		snprintf(p->why, sizeof(p->why), "number %llu of this outbox "
+		    "stream was applied to another request; number what is "
+		    "queued in a new stream", (unsigned long long)sq->number);
+		p->rq.expected = 0;
+		return answer_error(p, EHX_ERR_OUT_OF_ORDER, p->why);
+	}
+	ehx__body__init(&p->rq.reply);
+	if (request_ack(&p->rq, "") != 0)
+		return UNANSWERED;
+	p->rq.reply.ack->duplicate = true;
+	if (answer(p, 0, NULL) != ANSWERED)
+		return UNANSWERED;
+	log_debug("msg %s: outbox number %llu applied before", hexid(p),
+	    (unsigned long long)sq->number);
+	return ANSWERED;
+}
+
+/* 10: the send time is within the skew window of the broker's clock. */
+static int
+check_time(struct pass *p)
+{
+	int64_t sent = p->body->sent_at, now = p->rq.now;
+	long long skew = p->rq.b->cfg.skew_ms;
+
+	if (sent >= now - skew && sent <= now + skew)
+		return 0;
+	snprintf(p->why, sizeof(p->why), "the send time is %lld s %s the "
+	    "broker's clock; the window is %lld s",
+	    (long long)(llabs(sent - now) / 1000),
+	    sent < now ? "behind" : "ahead of", skew / 1000);
+	end_effects(p);
+	return EHX_ERR_STALE;
+}
+
+/* 11: the message id was not used in the window by another envelope. */
+static int
+check_replay(struct pass *p)
+{
+	if (p->lookup != 0)
+		return 0;
+	end_effects(p);
+	return EHX_ERR_REPLAY;
+}
+
+/*
+ * 12: the payload's checks, then its handler. Its decision, allowed or
+ * not, is stored with its reply (keep); only when nothing can be stored
+ * is it refused instead, with no record, so that a retry is decided
+ * afresh.
+ */
+static int
+decide(struct pass *p)
+{
+	handler_fn handle = NULL;
+	int code;
+
+	code = admit(&p->rq, &handle, p->why, sizeof(p->why));
+	if (code == 0)
+		code = act(&p->rq, p->txn, handle, p->why, sizeof(p->why));
+	if (code == EHX_ERR_STORAGE_FULL || code == EHX_ERR_STORAGE ||
+	    code == EHX_ERR_NOMEM) {
+		log_error("msg %s: storage: %s", hexid(p), ehx_strerror(code));
+		end_effects(p);
+		note_storage_failure(p->rq.b, code);
+		if (code != EHX_ERR_STORAGE_FULL) {
+			code = EHX_ERR_INTERNAL;
+			p->why[0] = '\0';
+		}
+		return code;
+	}
+	p->decision = code;
+	if (code != 0)
+		p->rq.basis[0] = '\0';
+	return 0;
+}
+
+/*
+ * The decision could not be stored (rc): nothing of it is, its
+ * notifications are forgotten, and the caller hears STORAGE_FULL or
+ * INTERNAL in a signed error, unaudited, to send again later.
+ */
+static int
+not_kept(struct pass *p, int rc)
+{
+	struct broker *b = p->rq.b;
+
+	notify_push_drop(b, p->push_mark);
+	log_error("msg %s: storage: %s", hexid(p), ehx_strerror(rc));
+	end_effects(p);
+	note_storage_failure(b, rc);
+	free(*p->out);
+	*p->out = NULL;
+	p->why[0] = '\0';
+	p->rq.basis[0] = '\0';
+	return answer_error(p, rc == EHX_ERR_STORAGE_FULL ? rc :
+	    EHX_ERR_INTERNAL, NULL);
+}
+
+/* The reply kept for a retry: an export's (it carries the agencies'
+ * envelopes, which name children) only sealed, like the evidence. */
+static int
+replay_entry(struct pass *p, Ehx__ReplayEntry *entry)
+{
+	int rc;
+
+	entry->received_at = p->rq.now;
+	entry->envelope_hash.data = p->rq.envelope_hash;
+	entry->envelope_hash.len = 32;
+	entry->reply.data = *p->out;
+	entry->reply.len = *p->outlen;
+	if (p->decision != 0 || p->body->payload_case !=
+	    EHX__BODY__PAYLOAD_EXPORT_AUDIT)
+		return 0;
+	if ((rc = ehx_evidence_seal(p->rq.b->pkey, p->rq.envelope_hash,
+	    *p->out, *p->outlen, &p->sealed, &p->sealedlen)) != 0)
+		return rc == EHX_ERR_NOMEM ? rc : EHX_ERR_INTERNAL;
+	entry->reply.data = p->sealed;
+	entry->reply.len = p->sealedlen;
+	entry->sealed = true;
+	return 0;
+}
+
+/*
+ * After step 12: sign the reply, then store in the request's one
+ * transaction its audit record (with what it disclosed, its evidence and
+ * its notifications), its reply under the message id, and its stream's
+ * new number; commit, with a checkpoint when one is due.
+ */
+static int
+keep(struct pass *p)
+{
+	struct broker *b = p->rq.b;
+	const Ehx__Body *body = p->body;
+	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
+	Ehx__ReplayEntry entry = EHX__REPLAY_ENTRY__INIT;
+	Ehx__Person person;
+	int code = p->decision, rc;
+
+	if ((rc = seal_reply(&p->rq, p->reply_to, code, p->why, p->out,
+	    p->outlen)) != 0) {
+		/* An answer too large to sign (or no memory): nothing is
+		 * stored, and the caller hears so in a signed error. */
+		log_error("msg %s: the reply could not be signed: %s",
+		    hexid(p), ehx_strerror(rc));
+		end_effects(p);
+		p->why[0] = '\0';
+		return EHX_ERR_INTERNAL;
+	}
+	audit_fill(&p->rq, &rec, &person, p->action, code);
+	if ((rc = replay_entry(p, &entry)) != 0)
+		return not_kept(p, rc);
+	if ((!p->rq.unaudited || code != 0) &&
+	    ((rc = store_audit_append(&b->store, p->txn, &rec)) != 0 ||
+	    (code == 0 && (rc = audit_side_records(&p->rq, p->txn,
+	    rec.seq)) != 0) ||
+	    (p->evidence && (rc = store_evidence_put(&b->store, p->txn,
+	    b->pkey, rec.seq, p->rq.envelope_hash, p->frame, p->len)) != 0) ||
+	    (code == 0 && (rc = notify_emit(&p->rq, p->txn)) != 0)))
+		return not_kept(p, rc);
+	if ((!p->rq.ephemeral && (rc = store_replay_put(&b->store, p->txn,
+	    p->rq.conn->id, body->message_id.data, &entry, p->rq.now -
+	    2 * b->cfg.skew_ms)) != 0) || (p->sequenced &&
+	    (rc = stream_advance(b, p->txn, p->rq.conn->id, body->sequence,
+	    p->ring, body->message_id.data)) != 0))
+		return not_kept(p, rc);
+	rc = commit_with_checkpoint(b, p->txn);
+	p->txn = NULL;
+	if (rc != 0)
+		return not_kept(p, rc);
+	/* Fetches come every few seconds from every agent: debug only. */
+	ehx_log_(p->rq.ephemeral && code == 0 ? EHX_LOG_DEBUG : EHX_LOG_INFO,
+	    "msg %s from %s: %s %s%s", hexid(p), p->rq.conn->id, p->action,
+	    code == 0 ? "allowed" : "denied: ", code == 0 ? "" :
+	    ehx_errname(code));
+	return ANSWERED;
+}
+
+/* A refusal at steps 1-11 (or a decision that cannot be stored): not
+ * stored under the message id; audited on its own, then answered. */
+static int
+refuse(struct pass *p, int code)
+{
+	char esc[64];
+	int rc;
+
+	end_effects(p);
+	p->rq.basis[0] = '\0';
+	/* A change refused for want of space discloses and changes nothing;
+	 * auditing it would spend the room kept for the audit of reads. */
+	if (code != EHX_ERR_STORAGE_FULL && (rc = audit_only(&p->rq, p->action,
+	    code, p->evidence ? p->frame : NULL, p->len)) != 0)
+		log_error("audit of a refusal failed: %s", ehx_strerror(rc));
+	log_info("refused %s from %s: %s%s%s", p->action, p->rq.conn->id,
+	    ehx_errname(code), p->why[0] ? ": " : "",
+	    ehx_log_escape(esc, sizeof(esc), p->why, strlen(p->why)));
+	return answer_error(p, code, p->why);
+}
+
+/* Free what the request held; count what it added to the batch. */
+static int
+pass_end(struct pass *p, int r)
+{
+	struct broker *b = p->rq.b;
+	int rc = 0;
+
+	if (r == ANSWERED)
+		note_answered(b, p->reply_to, p->len, *p->outlen +
+		    p->sealedlen, b->npush - p->push_mark);
+	else {
+		note_answered(b, p->reply_to, p->len, 0, 0);
+		notify_push_drop(b, p->push_mark);
+		log_error("could not sign a reply");
+		end_effects(p);
+		free(*p->out);
+		*p->out = NULL;
+		*p->outlen = 0;
+		rc = EHX_ERR_INTERNAL;
+	}
+	free(p->sealed);
+	ehx_body_free(p->peek);
+	ehx_body_free(p->body);
+	ehx_envelope_free(p->env);
+	return rc;
+}
+
+/*
+ * The order of the checks after broker_precheck's (steps 1-5), as this
+ * file's opening comment and PROTOCOL.md §7.1 list them; the first that
+ * does not go on decides.
+ */
+static int (*const stages[])(struct pass *) = {
+	check_revoked,          /*  6 REVOKED_CERTIFICATE */
+	check_dates,            /*  6 CERTIFICATE_NOT_YET_VALID, _EXPIRED */
+	check_sender,           /*  7 WRONG_SENDER */
+	check_recipient,        /*  8 WRONG_RECIPIENT */
+	check_store,            /*    INTERNAL after a storage failure */
+	check_sequence,         /*    MALFORMED sequence */
+	open_effects,           /*  9 the request's transaction */
+	check_order,            /*  9 OUT_OF_ORDER: a number skipped */
+	check_seen,             /*  9 the same envelope: its first reply */
+	check_applied,          /*  9 a number applied before */
+	check_time,             /* 10 STALE */
+	check_replay,           /* 11 REPLAY */
+	decide,                 /* 12 the payload's checks and handler */
+	keep,                   /*    stored with its reply: ANSWERED */
+};
+#define NSTAGES (sizeof(stages) / sizeof(stages[0]))
+
 int
 broker_process_checked(struct broker *b, const struct agency *conn,
     const void *frame, size_t len, struct precheck *pc, unsigned char **out,
     size_t *outlen)
 {
-	struct request rq;
-	Ehx__Envelope *env = NULL;
-	Ehx__Body *body = NULL, *peek = NULL;
-	Ehx__ReplayEntry *seen = NULL, entry = EHX__REPLAY_ENTRY__INIT;
-	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
-	Ehx__Person person;
-	const struct ehx_cert *cert = NULL;
-	const unsigned char *reply_to = NULL;
-	const char *action = "envelope";
-	unsigned char *hash = rq.envelope_hash, *sealed = NULL;
-	size_t sealedlen = 0;
-	bool evidence = false, sequenced = false, ephemeral;
-	char why[256] = "", hexid[2 * EHX_MSGID_LEN + 1];
-	size_t push_mark = b->npush;
-	uint64_t applied = 0;
-	unsigned char ring[STREAM_RING * EHX_MSGID_LEN];
-	MDB_txn *txn = NULL;
-	int code, rc;
+	struct pass p;
+	int r;
 
-	*out = NULL;
-	*outlen = 0;
-	memset(&rq, 0, sizeof(rq));
-	ehx__body__init(&rq.reply);
-	rq.b = b;
-	rq.conn = conn;
-	rq.now = ehx_now_ms();
-	ehx_arena_reset(b->arena);
-
-	if (pc == NULL) {
-		/* Over its rate: answered at once, before anything is decoded
-		 * beyond its message id, any signature checked or anything
-		 * stored, and not audited — a flood (of requests or of junk)
-		 * costs the others next to nothing. */
-		if (ehx_envelope_decode(frame, len, &env) == 0)
-			reply_to = peek_id(env, &peek);
-		snprintf(why, sizeof(why), "more than %lld requests a second "
-		    "(burst %lld) from %s; send again shortly",
-		    b->cfg.rate_per_second, b->cfg.rate_burst, conn->id);
-		if (conn->refilled - conn->tokens_logged >= 10000) {
-			((struct agency *)conn)->tokens_logged = conn->refilled;
-			log_warn("%s is over its request rate: refusing "
-			    "rate_limited", conn->id);
-		}
-		if (seal_reply(&rq, reply_to, EHX_ERR_RATE_LIMITED, why, out,
-		    outlen) != 0)
-			goto internal;
-		goto done;
+	pass_begin(&p, b, conn, frame, len, out, outlen);
+	if (pc == NULL)
+		r = over_rate(&p);
+	else {
+		r = take_checked(&p, pc);
+		for (size_t i = 0; r == 0 && i < NSTAGES; i++)
+			r = stages[i](&p);
 	}
-	/* Decoded, its signature checked and its body decoded already
-	 * (broker_precheck, perhaps in another thread): ours to free now. */
-	memcpy(hash, pc->hash, sizeof(rq.envelope_hash));
-	env = pc->env;
-	body = pc->body;
-	pc->env = NULL;
-	pc->body = NULL;
-	rq.agency = pc->agency;
-	cert = pc->cert;
-	if ((code = pc->code) != 0) {
-		snprintf(why, sizeof(why), "%s", pc->why);
-		if (env != NULL)
-			reply_to = peek_id(env, &peek);
-		goto refuse;
-	}
-	rq.body = body;
-	reply_to = body->message_id.data;
-	/* Signed by the connection's own agency and well formed: worth
-	 * keeping as evidence of who asked for what, when it is of a sane
-	 * size. (The audit record names the connection's agency; another
-	 * agency's envelope on it is refused below and not kept.) */
-	evidence = len <= EHX_MAX_EVIDENCE && rq.agency == conn;
-	action = ehx_payload_name(body->payload_case);
-	if (b->crl != NULL && ehx_crl_revoked(b->crl, cert)) {
-		snprintf(why, sizeof(why), "the certificate that signed this "
-		    "was revoked by the partnership CA");
-		code = EHX_ERR_REVOKED_CERTIFICATE;
-		goto refuse;
-	}
-	if ((code = ehx_cert_check_time(cert, rq.now)) != 0)
-		goto refuse;
-	if (rq.agency != conn || strcmp(body->sender, conn->id) != 0) {
-		snprintf(why, sizeof(why), "signed by %s, sent by %s on the "
-		    "connection of %s", rq.agency->id, body->sender, conn->id);
-		code = EHX_ERR_WRONG_SENDER;
-		goto refuse;
-	}
-	if (strcmp(body->recipient, b->cfg.id) != 0) {
-		code = EHX_ERR_WRONG_RECIPIENT;
-		goto refuse;
-	}
-	/* From here on the decision is stored under the message id. The
-	 * same envelope again gets its stored reply even when its send time
-	 * has since left the window: it is a retry, not a new request. */
-	if (b->store.failed) {
-		code = EHX_ERR_INTERNAL;
-		goto refuse;
-	}
-	ephemeral = body->payload_case == EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS;
-	if (body->sequence != NULL && (ephemeral ||
-	    body->sequence->stream.len != EHX_STREAM_LEN ||
-	    body->sequence->number == 0 ||
-	    body->sequence->number > EHX_MAX_SEQ)) {
-		snprintf(why, sizeof(why), "%s", ephemeral ? "a fetch is not "
-		    "sequenced" : "sequence: the stream must be 16 bytes and "
-		    "the number 1..2^62");
-		code = EHX_ERR_MALFORMED;
-		goto refuse;
-	}
-	if ((rc = mdb_txn_begin(b->store.env, b->batch, 0, &txn)) != 0) {
-		code = store_err(rc);
-		goto refuse;
-	}
-	if (body->sequence != NULL) {
-		if ((code = stream_applied(b, txn, conn->id, body->sequence,
-		    &applied, ring)) != 0) {
-			mdb_txn_abort(txn);
-			txn = NULL;
-			note_storage_failure(b, code);
-			goto refuse;
-		}
-		if (body->sequence->number > applied + 1) {
-			/* An earlier one is missing: it had no effect and it
-			 * is not audited; the agent sends from the gap. */
-			mdb_txn_abort(txn);
-			txn = NULL;
-			snprintf(why, sizeof(why), "number %llu of this outbox "
-			    "stream is due, not %llu",
-			    (unsigned long long)applied + 1,
-			    (unsigned long long)body->sequence->number);
-			code = EHX_ERR_OUT_OF_ORDER;
-			ehx__body__init(&rq.reply);
-			rq.expected = applied + 1;
-			if (seal_reply(&rq, reply_to, code, why, out,
-			    outlen) != 0)
-				goto internal;
-			goto done;
-		}
-		sequenced = body->sequence->number == applied + 1;
-	}
-	code = ephemeral ? EHX_ERR_NOT_FOUND : store_replay_get(&b->store, txn,
-	    conn->id, body->message_id.data, b->arena, &seen);
-	if (code == 0 && seen->envelope_hash.len == 32 && (memcmp(
-	    seen->envelope_hash.data, hash, 32) == 0 ||
-	    body->sequence != NULL)) {
-		/* The same envelope again, or the same outbox request signed
-		 * afresh: its first reply. That holds too for a request due
-		 * next in its stream (an agent that numbered what it held in
-		 * a new stream, its answers lost): the stream moves on past
-		 * it, and it has no second effect. */
-		if (seen->sealed) {
-			if (ehx_evidence_open(b->pkey, seen->envelope_hash.data,
-			    seen->reply.data, seen->reply.len, out,
-			    outlen) != 0)
-				*out = NULL;
-		} else if ((*out = malloc(seen->reply.len)) != NULL) {
-			memcpy(*out, seen->reply.data, seen->reply.len);
-			*outlen = seen->reply.len;
-		}
-		if (*out != NULL && sequenced) {
-			if ((rc = stream_advance(b, txn, conn->id,
-			    body->sequence, ring, body->message_id.data)) == 0)
-				rc = store_err(mdb_txn_commit(txn));
-			else
-				mdb_txn_abort(txn);
-			txn = NULL;
-			if (rc != 0) {
-				free(*out);
-				*out = NULL;
-				note_storage_failure(b, rc);
-				code = rc;
-				goto refuse;
-			}
-		}
-		if (txn != NULL)
-			mdb_txn_abort(txn);
-		txn = NULL;
-		if (*out == NULL) {
-			code = EHX_ERR_INTERNAL;
-			goto refuse;
-		}
-		log_debug("msg %s: retry answered from the replay store",
-		    ehx_hex(hexid, reply_to, EHX_MSGID_LEN));
-		goto done;
-	}
-	if (code != 0 && code != EHX_ERR_NOT_FOUND) {
-		mdb_txn_abort(txn);
-		txn = NULL;
-		note_storage_failure(b, code);
-		goto refuse;
-	}
-	if (body->sequence != NULL && !sequenced &&
-	    !stream_had(ring, applied, body->sequence->number,
-	    body->message_id.data)) {
-		/* Another request under a number applied before: the
-		 * agent's outbox went back (restored from a backup, or
-		 * copied). Its stream is spent: expected 0 tells it to
-		 * number what it holds in a new one. Nothing is applied. */
-		mdb_txn_abort(txn);
-		txn = NULL;
-		log_warn("msg %s from %s: outbox number %llu of this stream "
-		    "was applied to another request (its outbox was restored "
-		    "or copied?): told to start a new stream",
-		    ehx_hex(hexid, reply_to, EHX_MSGID_LEN), conn->id,
-		    (unsigned long long)body->sequence->number);
-		snprintf(why, sizeof(why), "number %llu of this outbox stream "
-		    "was applied to another request; number what is queued "
-		    "in a new stream", (unsigned long long)
-		    body->sequence->number);
-		code = EHX_ERR_OUT_OF_ORDER;
-		ehx__body__init(&rq.reply);
-		rq.expected = 0;
-		if (seal_reply(&rq, reply_to, code, why, out, outlen) != 0)
-			goto internal;
-		goto done;
-	}
-	if (body->sequence != NULL && !sequenced) {
-		/* Applied before under this id, and its reply is no longer
-		 * kept. */
-		mdb_txn_abort(txn);
-		txn = NULL;
-		ehx__body__init(&rq.reply);
-		if (request_ack(&rq, "") != 0)
-			goto internal;
-		rq.reply.ack->duplicate = true;
-		if (seal_reply(&rq, reply_to, 0, NULL, out, outlen) != 0)
-			goto internal;
-		log_debug("msg %s: outbox number %llu applied before",
-		    ehx_hex(hexid, reply_to, EHX_MSGID_LEN),
-		    (unsigned long long)body->sequence->number);
-		goto done;
-	}
-	if (body->sent_at < rq.now - b->cfg.skew_ms ||
-	    body->sent_at > rq.now + b->cfg.skew_ms) {
-		snprintf(why, sizeof(why), "the send time is %lld s %s the "
-		    "broker's clock; the window is %lld s",
-		    (long long)(llabs(body->sent_at - rq.now) / 1000),
-		    body->sent_at < rq.now ? "behind" : "ahead of",
-		    (long long)(b->cfg.skew_ms / 1000));
-		mdb_txn_abort(txn);
-		txn = NULL;
-		code = EHX_ERR_STALE;
-		goto refuse;
-	}
-	if (code == 0) {
-		mdb_txn_abort(txn);
-		txn = NULL;
-		code = EHX_ERR_REPLAY;
-		goto refuse;
-	}
-
-	code = decide(&rq, txn, why, sizeof(why));
-	if (code == EHX_ERR_STORAGE_FULL || code == EHX_ERR_STORAGE ||
-	    code == EHX_ERR_NOMEM) {
-		/* Nothing can be stored: answer, keep no record, let it retry. */
-		log_error("msg %s: storage: %s", ehx_hex(hexid, reply_to,
-		    EHX_MSGID_LEN), ehx_strerror(code));
-		mdb_txn_abort(txn);
-		txn = NULL;
-		note_storage_failure(b, code);
-		if (code != EHX_ERR_STORAGE_FULL) {
-			code = EHX_ERR_INTERNAL;
-			why[0] = '\0';
-		}
-		goto refuse;
-	}
-	if (code != 0)
-		rq.basis[0] = '\0';
-	if ((rc = seal_reply(&rq, reply_to, code, why, out, outlen)) != 0) {
-		/* An answer too large to sign (or no memory): nothing is
-		 * stored, and the caller hears so in a signed error. */
-		log_error("msg %s: the reply could not be signed: %s",
-		    ehx_hex(hexid, reply_to, EHX_MSGID_LEN), ehx_strerror(rc));
-		mdb_txn_abort(txn);
-		txn = NULL;
-		code = EHX_ERR_INTERNAL;
-		why[0] = '\0';
-		goto refuse;
-	}
-	audit_fill(&rq, &rec, &person, action, code);
-	entry.received_at = rq.now;
-	entry.envelope_hash.data = hash;
-	entry.envelope_hash.len = 32;
-	entry.reply.data = *out;
-	entry.reply.len = *outlen;
-	/* An export carries the agencies' envelopes, which name children:
-	 * kept for a retry only sealed, like the evidence itself. */
-	if (code == 0 && body->payload_case ==
-	    EHX__BODY__PAYLOAD_EXPORT_AUDIT) {
-		if ((rc = ehx_evidence_seal(b->pkey, hash, *out, *outlen,
-		    &sealed, &sealedlen)) != 0) {
-			rc = rc == EHX_ERR_NOMEM ? rc : EHX_ERR_INTERNAL;
-			goto storage;
-		}
-		entry.reply.data = sealed;
-		entry.reply.len = sealedlen;
-		entry.sealed = true;
-	}
-	if (!rq.unaudited || code != 0) {
-		if ((rc = store_audit_append(&b->store, txn, &rec)) != 0 ||
-		    (code == 0 && (rc = audit_side_records(&rq, txn,
-		    rec.seq)) != 0) ||
-		    (evidence && (rc = store_evidence_put(&b->store, txn,
-		    b->pkey, rec.seq, hash, frame, len)) != 0) ||
-		    (code == 0 && (rc = notify_emit(&rq, txn)) != 0))
-			goto storage;
-	}
-	if ((!ephemeral && (rc = store_replay_put(&b->store, txn, conn->id,
-	    body->message_id.data, &entry, rq.now - 2 * b->cfg.skew_ms)) != 0) ||
-	    (sequenced && (rc = stream_advance(b, txn, conn->id,
-	    body->sequence, ring, body->message_id.data)) != 0))
-		goto storage;
-	rc = commit_with_checkpoint(b, txn);
-	txn = NULL;
-	if (rc != 0)
-		goto storage;
-	/* Fetches come every few seconds from every agent: debug only. */
-	ehx_log_(ephemeral && code == 0 ? EHX_LOG_DEBUG : EHX_LOG_INFO,
-	    "msg %s from %s: %s %s%s",
-	    ehx_hex(hexid, reply_to, EHX_MSGID_LEN), conn->id, action,
-	    code == 0 ? "allowed" : "denied: ", code == 0 ? "" :
-	    ehx_errname(code));
-	goto done;
-
-storage:
-	notify_push_drop(b, push_mark);
-	log_error("msg %s: storage: %s", ehx_hex(hexid, reply_to,
-	    EHX_MSGID_LEN), ehx_strerror(rc));
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	txn = NULL;
-	note_storage_failure(b, rc);
-	free(*out);
-	*out = NULL;
-	ehx__body__init(&rq.reply);
-	code = rc == EHX_ERR_STORAGE_FULL ? rc : EHX_ERR_INTERNAL;
-	why[0] = '\0';
-	rq.basis[0] = '\0';
-	if (seal_reply(&rq, reply_to, code, NULL, out, outlen) != 0)
-		goto internal;
-	goto done;
-
-refuse:
-	/* Not stored under the message id: audit the refusal, then answer. */
-	rq.basis[0] = '\0';
-	/* A change refused for want of space discloses and changes nothing;
-	 * auditing it would spend the room kept for the audit of reads. */
-	if (code != EHX_ERR_STORAGE_FULL && (rc = audit_only(&rq, action, code,
-	    evidence ? frame : NULL, len)) != 0)
-		log_error("audit of a refusal failed: %s", ehx_strerror(rc));
-	{
-		char esc[64];
-
-		log_info("refused %s from %s: %s%s%s", action, conn->id,
-		    ehx_errname(code), why[0] ? ": " : "",
-		    ehx_log_escape(esc, sizeof(esc), why, strlen(why)));
-	}
-	ehx__body__init(&rq.reply);
-	if (seal_reply(&rq, reply_to, code, why, out, outlen) != 0)
-		goto internal;
-	goto done;
-
-internal:
-	note_answered(b, reply_to, len, 0, 0);
-	notify_push_drop(b, push_mark);
-	free(sealed);
-	log_error("could not sign a reply");
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	free(*out);
-	*out = NULL;
-	*outlen = 0;
-	ehx_body_free(peek);
-	ehx_body_free(body);
-	ehx_envelope_free(env);
-	return EHX_ERR_INTERNAL;
-done:
-	note_answered(b, reply_to, len, *outlen + sealedlen,
-	    b->npush - push_mark);
-	free(sealed);
-	ehx_body_free(peek);
-	ehx_body_free(body);
-	ehx_envelope_free(env);
-	return 0;
+	if (r < 0)
+		r = refuse(&p, r);
+	return pass_end(&p, r);
 }
 
 int
