@@ -15,7 +15,7 @@
 
 #define PATH_MAX_ 1024
 
-/* [console]: the web console (console.c); off while listen is empty. */
+/* [console]: the web console (console/); off while listen is empty. */
 struct console_config {
 	char listen[64];                /* "127.0.0.1:8080", "[::1]:8080" */
 	char url_file[PATH_MAX_];       /* the console's URL, written at start */

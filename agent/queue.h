@@ -170,9 +170,10 @@ int queue_open_envelope(struct queue *q, const void *data, size_t len,
 #define QUEUE_SIGNINS 10000      /* sign-in log lines kept (a ring) */
 
 /*
- * The web console's sign-in log (console.c): one line per event, kept
- * durably in the agent's store, numbered from 1; the newest QUEUE_SIGNINS. The console's threads
- * call these; LMDB serialises their transactions with the main loop's.
+ * The web console's sign-in log (console/server.c): one line per event,
+ * kept durably in the agent's store, numbered from 1; the newest
+ * QUEUE_SIGNINS. The console's threads call these; LMDB serialises their
+ * transactions with the main loop's.
  * queue_signin_put stores "TIME\tEVENT\tACCOUNT\tADDRESS" (each field
  * already made safe by the caller). queue_signin_list calls fn with up to
  * limit lines, newest first; 0 or EHX_ERR_STORAGE.

@@ -1,6 +1,6 @@
 /*
  * log.c — one line per event on standard error:
- *   2026-11-22T07:21:29.123Z ehx-broker[123] info verify.c:88 message …
+ *   2026-11-22T07:21:29.123Z ehx-broker[123] info pipeline.c:88 message …
  * The daemons run under a supervisor (systemd, the sandbox) that keeps it.
  */
 #include <stdarg.h>

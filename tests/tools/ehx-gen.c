@@ -485,7 +485,7 @@ apply(struct change *c, const struct agency *a,
 	    rq.reply.ack->unchanged)
 		count.unchanged++;
 
-	/* The record broker_process() makes (audit_fill in verify.c). */
+	/* The record broker_process() makes (audit_fill in pipeline.c). */
 	rec.time = rq.now;
 	rec.agency = (char *)a->id;
 	person = *body->person;

@@ -2,7 +2,7 @@
  * ehx-querybench — whole-picture queries end to end for `make bench`
  * (issue 6): what a person at an agency waits for. Each query is one
  * connection to the agent's local socket, exactly as the ehx command
- * line makes it (agent/ehx.c exchange_lr: AF_UNIX SOCK_SEQPACKET, one
+ * line makes it (agent/cli/ehx.c exchange_lr: AF_UNIX SOCK_SEQPACKET, one
  * LocalRequest{body{query_picture{nhs_number}}, as_role}, one LocalReply),
  * for an NHS number picked at random from a file (ehx-gen --nhs-out
  * writes one). The agent signs, the broker verifies, decides, audits and
@@ -35,7 +35,7 @@
 #include "ehx/names.h"
 #include "ehx/nhs.h"
 
-#define LOCAL_MAX (EHX_MAX_MESSAGE + 1024)   /* as agent/ehx.c */
+#define LOCAL_MAX (EHX_MAX_MESSAGE + 1024)   /* as agent/cli/ehx.c */
 #define MAX_COUNT 10000000L
 #define MAX_NHS 10000000L
 

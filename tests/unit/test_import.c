@@ -1,5 +1,5 @@
 /*
- * test_import — agent/import.c, the rows of `ehx import`: CSV (header row,
+ * test_import — agent/cli/import.c, the rows of `ehx import`: CSV (header row,
  * any column order and case, RFC 4180 quoting with commas, doubled quotes
  * and line breaks inside fields, CRLF, CR, a byte order mark, blank and
  * all-empty rows) and JSON lines (typed values, nulls, blank lines); every

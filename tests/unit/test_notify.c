@@ -1,5 +1,5 @@
 /*
- * test_notify — outbox streams (broker/verify.c) and notifications
+ * test_notify — outbox streams (broker/pipeline.c) and notifications
  * (broker/notify.c, broker/handle_flag.c) in-process, the way
  * tests/unit/test_pipeline.c drives the broker: a real struct broker
  * loaded like broker/main.c does from a partnership made by

@@ -1,5 +1,5 @@
 /*
- * test_pipeline — the broker's request pipeline (broker/verify.c and the
+ * test_pipeline — the broker's request pipeline (broker/pipeline.c and the
  * handlers) in-process: a real struct broker, loaded the way
  * broker/main.c's load() does it from a partnership made by certs/ehx-pki,
  * with a real LMDB store in a temporary directory. Envelopes are sealed

@@ -1,5 +1,5 @@
 /*
- * test_render — agent/render.c, what `ehx` prints: the picture as a table
+ * test_render — agent/cli/render.c, what `ehx` prints: the picture as a table
  * (agencies, levels, practitioners, lead marker, notes, close reasons, the
  * truncation notice) and as JSON that parses back; consent records with
  * their state and history; acks; errors on stderr or as JSON; the
