@@ -18,6 +18,7 @@
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/util.h"
+#include "ehx/validate.h"
 #include "handle.h"
 #include "registry.h"
 #include "store.h"
@@ -333,6 +334,33 @@ audit_matches(const Ehx__QueryAudit *m, const Ehx__AuditRecord *rec)
 	return true;
 }
 
+/*
+ * A copy of rec in the arena as an answer carries it, and its size there:
+ * its person bounded and escaped if it was never checked (a record kept
+ * before the audit kept only checked persons), so that every record fits
+ * in one answer and next_seq always moves on.
+ */
+static int
+answer_record(struct ehx_arena *a, Ehx__AuditRecord *rec,
+    Ehx__AuditRecord **copy, size_t *need)
+{
+	struct ehx_audit_person ap;
+	Ehx__Person *was = rec->person;
+	unsigned char *buf;
+	size_t n;
+
+	rec->person = (Ehx__Person *)ehx_audit_person(was, &ap);
+	n = ehx__audit_record__get_packed_size(rec);
+	if ((buf = ehx_arena_alloc(a, n)) != NULL)
+		ehx__audit_record__pack(rec, buf);
+	rec->person = was;
+	if (buf == NULL || (*copy = ehx__audit_record__unpack(
+	    ehx_arena_allocator(a), n, buf)) == NULL)
+		return EHX_ERR_NOMEM;
+	*need = n + 8;
+	return 0;
+}
+
 int
 handle_query_audit(struct request *rq, char *why, size_t whysz)
 {
@@ -342,10 +370,10 @@ handle_query_audit(struct request *rq, char *why, size_t whysz)
 	uint32_t limit = page_limit(m->limit);
 	unsigned char k[EHX_PSEUDONYM_LEN + 8];
 	Ehx__AuditResult *res;
-	Ehx__AuditRecord *rec;
+	Ehx__AuditRecord *rec, *copy;
 	MDB_cursor *cur;
 	MDB_val key, val;
-	size_t used = 0, scanned = 0;
+	size_t used = 0, scanned = 0, need;
 	uint64_t seq = m->after_seq, last = m->after_seq;
 	bool by_child = m->nhs_number[0] != '\0';
 	int rc, r = 0;
@@ -374,8 +402,6 @@ handle_query_audit(struct request *rq, char *why, size_t whysz)
 	}
 	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		size_t need;
-
 		if (by_child) {
 			if (key.mv_size != sizeof(k) || memcmp(key.mv_data,
 			    rq->child, EHX_PSEUDONYM_LEN) != 0)
@@ -391,23 +417,32 @@ handle_query_audit(struct request *rq, char *why, size_t whysz)
 			}
 			seq = get_be64(key.mv_data);
 		}
-		need = val.mv_size + 8;
-		if (res->n_records == limit || used + need > AUDIT_BUDGET ||
-		    scanned == EHX_MAX_AUDIT_SCAN) {
+		if (res->n_records == limit || scanned == EHX_MAX_AUDIT_SCAN) {
 			res->next_seq = last;
 			break;
 		}
-		scanned++;
-		last = seq;
-		if ((rec = ehx__audit_record__unpack(ehx_arena_allocator(a),
-		    val.mv_size, val.mv_data)) == NULL) {
+		/* Unpacked on the heap: only what is answered takes room in
+		 * the request's arena, however many records are read. */
+		if ((rec = ehx__audit_record__unpack(NULL, val.mv_size,
+		    val.mv_data)) == NULL) {
 			r = EHX_ERR_STORAGE;
 			break;
 		}
-		if (!audit_matches(m, rec))
-			continue;
-		res->records[res->n_records++] = rec;
-		used += need;
+		if (audit_matches(m, rec)) {
+			r = answer_record(a, rec, &copy, &need);
+			ehx__audit_record__free_unpacked(rec, NULL);
+			if (r != 0)
+				break;
+			if (used + need > AUDIT_BUDGET) {
+				res->next_seq = last;
+				break;
+			}
+			res->records[res->n_records++] = copy;
+			used += need;
+		} else
+			ehx__audit_record__free_unpacked(rec, NULL);
+		scanned++;
+		last = seq;
 	}
 	mdb_cursor_close(cur);
 	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)

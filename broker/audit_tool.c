@@ -18,6 +18,7 @@
 #include "ehx/frontier.h"
 #include "ehx/names.h"
 #include "ehx/util.h"
+#include "ehx/validate.h"
 #include "store.h"
 
 static void
@@ -25,7 +26,9 @@ print_record(const Ehx__AuditRecord *r, bool json)
 {
 	char t[32], child[2 * EHX_PSEUDONYM_LEN + 1] = "-", msg[33] = "-";
 	char who[EHX_MAX_NAME + 40] = "-";
-	const Ehx__Person *p = r->person;
+	struct ehx_audit_person ap;
+	/* Printed to a terminal: never a person as it came, unchecked. */
+	const Ehx__Person *p = ehx_audit_person(r->person, &ap);
 
 	if (r->child.len == EHX_PSEUDONYM_LEN)
 		ehx_hex(child, r->child.data, r->child.len);

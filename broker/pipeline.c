@@ -255,18 +255,22 @@ seal_reply(struct request *rq, const unsigned char *in_reply_to, int code,
 	return ehx_envelope_seal(b->signer, r, out, outlen);
 }
 
+/*
+ * The audit record of rq's decision. The person is kept as checked, or,
+ * refused before or for it, bounded and escaped (ehx_audit_person): one
+ * request must not be able to make a record no answer can carry.
+ */
 static void
-audit_fill(struct request *rq, Ehx__AuditRecord *rec, Ehx__Person *person,
-    const char *action, int code)
+audit_fill(struct request *rq, Ehx__AuditRecord *rec,
+    struct ehx_audit_person *person, const char *action, int code)
 {
 	const Ehx__Body *body = rq->body;
 
 	rec->time = rq->now;
 	rec->agency = (char *)rq->conn->id;
-	if (body != NULL && body->person != NULL) {
-		*person = *body->person;
-		rec->person = person;
-	}
+	if (body != NULL && body->person != NULL)
+		rec->person = (Ehx__Person *)ehx_audit_person(body->person,
+		    person);
 	rec->action = (char *)action;
 	if (rq->has_child) {
 		rec->child.data = rq->child;
@@ -331,7 +335,7 @@ audit_only(struct request *rq, const char *action, int code,
     const void *evidence, size_t evlen)
 {
 	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
-	Ehx__Person person;
+	struct ehx_audit_person person;
 	MDB_txn *txn = NULL;
 	int rc;
 
@@ -977,7 +981,7 @@ keep(struct pass *p)
 	const Ehx__Body *body = p->body;
 	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
 	Ehx__ReplayEntry entry = EHX__REPLAY_ENTRY__INIT;
-	Ehx__Person person;
+	struct ehx_audit_person person;
 	int code = p->decision, rc;
 
 	if ((rc = seal_reply(&p->rq, p->reply_to, code, p->why, p->out,

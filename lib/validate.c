@@ -9,6 +9,7 @@
 #include "ehx/checkpoint.h"
 #include "ehx/err.h"
 #include "ehx/limits.h"
+#include "ehx/log.h"
 #include "ehx/names.h"
 #include "ehx/nhs.h"
 #include "ehx/util.h"
@@ -60,6 +61,24 @@ ehx_validate_person(const Ehx__Person *p, char *why, size_t whysz)
 	if (p->role <= EHX__ROLE__ROLE_UNSPECIFIED || p->role > EHX__ROLE__ROLE_ADMIN)
 		return BAD("person.role is not a known role");
 	return 0;
+}
+
+const Ehx__Person *
+ehx_audit_person(const Ehx__Person *p, struct ehx_audit_person *out)
+{
+	char why[8];
+
+	if (p == NULL || ehx_validate_person(p, why, sizeof(why)) == 0)
+		return p;
+	ehx__person__init(&out->p);
+	out->p.user_id = ehx_log_escape(out->user_id, sizeof(out->user_id),
+	    p->user_id != NULL ? p->user_id : "", p->user_id != NULL ?
+	    strlen(p->user_id) : 0);
+	out->p.name = ehx_log_escape(out->name, sizeof(out->name),
+	    p->name != NULL ? p->name : "", p->name != NULL ? strlen(p->name) :
+	    0);
+	out->p.role = p->role;
+	return &out->p;
 }
 
 static int

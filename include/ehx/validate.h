@@ -10,12 +10,30 @@
 #include <stdint.h>
 
 #include "ehx.pb-c.h"
+#include "ehx/limits.h"
 
 /*
  * Check the acting person: user id, name, a known role. Returns 0 or
  * EHX_ERR_INVALID_FIELD with why filled in.
  */
 int ehx_validate_person(const Ehx__Person *p, char *why, size_t whysz);
+
+/*
+ * The person as the audit log may keep and show it (PROTOCOL.md §7.2): p
+ * itself when ehx_validate_person accepts it; else a copy in out whose
+ * user_id and name are p's as printable ASCII (other bytes as \xHH, see
+ * ehx_log_escape), cut to EHX_MAX_USER_ID and EHX_MAX_NAME bytes, so that
+ * a refused request's person can neither grow a record past one answer
+ * nor carry bytes that are not UTF-8 or that drive a terminal. NULL for
+ * no person. The result is valid while p and out are.
+ */
+struct ehx_audit_person {
+	Ehx__Person p;
+	char user_id[EHX_MAX_USER_ID + 1];
+	char name[EHX_MAX_NAME + 1];
+};
+const Ehx__Person *ehx_audit_person(const Ehx__Person *p,
+    struct ehx_audit_person *out);
 
 /*
  * Check a request payload's fields and bounds: the NHS number

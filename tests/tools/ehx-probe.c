@@ -45,6 +45,8 @@ usage(void)
 "         --consent-types T,... --unknown-field\n"
 "         --fresh (each repeat a new request: a new id, ref REF-N)\n"
 "         --note-size N (a publish's note of N bytes)\n"
+"         --person-size N (the acting person's name: N bytes of 'p')\n"
+"         --person-hex HEX (the acting person's name: these bytes)\n"
 "       ehx-probe --fake-broker unsigned|other-signer|wrong-request\n"
 "                 --broker ENDPOINT --curve BROKER_CURVE_KEY --key KEY\n"
 "                 --cert CERT --agency ID_TO_CLAIM\n");
@@ -54,9 +56,9 @@ usage(void)
 struct opts {
 	const char *broker, *server_curve, *curve, *key, *cert, *agency;
 	const char *broker_cert, *sender, *recipient, *id, *ref, *nhs;
-	const char *consent_types, *fake;
+	const char *consent_types, *fake, *person_hex;
 	bool unknown_field, fresh;
-	int repeat_delay, note_size;
+	int repeat_delay, note_size, person_size;
 	int action, role, category, level, repeat, timeout;
 	long long time_offset, size;
 	bool tamper, extra_frame;
@@ -101,6 +103,23 @@ build(const struct opts *o, struct ehx_signer *s, unsigned char **env,
 	b.sent_at = ehx_now_ms() + o->time_offset * 1000;
 	p.user_id = "probe";
 	p.name = "Probe Person";
+	if (o->person_size > 0 || o->person_hex != NULL) {
+		/* A person no honest agent would send: its name as long, or
+		 * as broken, as asked. */
+		static char name[EHX_MAX_MESSAGE];
+		size_t len = o->person_hex != NULL ? strlen(o->person_hex) / 2 :
+		    (size_t)o->person_size;
+
+		if (len >= sizeof(name))
+			len = sizeof(name) - 1;
+		if (o->person_hex != NULL) {
+			if (ehx_unhex(name, len, o->person_hex) != 0)
+				return EHX_ERR_INVALID_FIELD;
+		} else
+			memset(name, 'p', len);
+		name[len] = '\0';
+		p.name = name;
+	}
 	p.role = (Ehx__Role)o->role;
 	b.person = &p;
 	switch (o->action) {
@@ -338,6 +357,7 @@ main(int argc, char **argv)
 		{ "ack", 0, NULL, 'k' }, { "fake-broker", 1, NULL, 'F' },
 		{ "unknown-field", 0, NULL, 'U' }, { "repeat-delay", 1, NULL, 'D' },
 		{ "fresh", 0, NULL, 'u' }, { "note-size", 1, NULL, 'N' },
+		{ "person-size", 1, NULL, 'W' }, { "person-hex", 1, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .role = EHX__ROLE__ROLE_PRACTITIONER,
@@ -393,6 +413,8 @@ main(int argc, char **argv)
 		case 'D': o.repeat_delay = atoi(optarg); break;
 		case 'u': o.fresh = true; break;
 		case 'N': o.note_size = atoi(optarg); break;
+		case 'W': o.person_size = atoi(optarg); break;
+		case 'X': o.person_hex = optarg; break;
 		default: usage();
 		}
 	if (o.fake != NULL) {

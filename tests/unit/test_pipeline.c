@@ -1641,6 +1641,102 @@ test_unknown_fields(void **state)
 }
 
 /* After a storage error (not a full map) the broker refuses all work. */
+/*
+ * A person that was never checked (issue 16, finding 6). Refused for it,
+ * a request is audited with its person bounded and escaped; and a record
+ * a store already holds with such a person as sent (a 62,000-byte name
+ * with control characters and bytes that are not UTF-8, as the audit kept
+ * before) is answered bounded and escaped too, so a search pages past it.
+ */
+static bool
+printable_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return false;
+	return true;
+}
+
+static void
+test_audit_unchecked_person(void **state)
+{
+	static char big[62001];
+	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT, *last;
+	Ehx__Person legacy = EHX__PERSON__INIT;
+	Ehx__QueryAudit qa = EHX__QUERY_AUDIT__INIT;
+	struct msg m;
+	struct reply r;
+	MDB_txn *txn;
+	char nhs[EHX_NHS_LEN + 1];
+	uint64_t after = 0, legacy_seq;
+	size_t seen = 0, pages = 0;
+	bool found = false;
+
+	(void)state;
+	nhs_make(61, nhs);
+	memset(big, 'x', sizeof(big) - 1);
+	memcpy(big, "\x1b[2J\xff\xfe", 6);
+	/* Through the pipeline: refused, and kept escaped and bounded. */
+	msg_publish(&m, "police", nhs, "CASE-U", 2, EHX__ROLE__ROLE_PRACTITIONER);
+	m.person.name = big;
+	send_msg(POLICE, "police", &m, &r);
+	expect_error(&r, EHX_ERR_INVALID_FIELD);
+	reply_free(&r);
+	last = last_audit(&b);
+	assert_non_null(last->person);
+	assert_true(strlen(last->person->name) <= EHX_MAX_NAME);
+	assert_true(printable_ascii(last->person->name));
+	assert_memory_equal(last->person->name, "\\x1b[2J\\xff\\xfe", 14);
+	ehx__audit_record__free_unpacked(last, NULL);
+	/* As a store from before holds it: the person exactly as sent. */
+	legacy.user_id = "user-1";
+	legacy.name = big;
+	legacy.role = EHX__ROLE__ROLE_PRACTITIONER;
+	rec.time = ehx_now_ms();
+	rec.agency = "police";
+	rec.person = &legacy;
+	rec.action = "publish_flag";
+	rec.decision = EHX__DECISION__DECISION_DENY;
+	rec.error = (Ehx__ErrorCode)ehx_err_to_wire(EHX_ERR_INVALID_FIELD);
+	rec.basis = "";
+	assert_int_equal(mdb_txn_begin(b.store.env, NULL, 0, &txn), 0);
+	assert_int_equal(store_audit_append(&b.store, txn, &rec), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	legacy_seq = rec.seq;
+	/* A later record, for the search to reach. */
+	msg_publish(&m, "police", nhs, "CASE-V", 2, EHX__ROLE__ROLE_PRACTITIONER);
+	send_msg(POLICE, "police", &m, &r);
+	expect_ack(&r);
+	reply_free(&r);
+	do {
+		msg_base(&m, "health", "", EHX__ROLE__ROLE_IG_OFFICER);
+		qa.after_seq = after;
+		m.body.payload_case = EHX__BODY__PAYLOAD_QUERY_AUDIT;
+		m.body.query_audit = &qa;
+		send_msg(HEALTH, "health", &m, &r);
+		assert_int_equal(r.body->payload_case, EHX__BODY__PAYLOAD_AUDIT);
+		for (size_t i = 0; i < r.body->audit->n_records; i++) {
+			const Ehx__AuditRecord *x = r.body->audit->records[i];
+
+			if (x->person != NULL) {
+				assert_true(strlen(x->person->name) <=
+				    EHX_MAX_NAME);
+				assert_true(printable_ascii(x->person->name));
+			}
+			found = found || x->seq == legacy_seq;
+			seen++;
+		}
+		/* It always moves on. */
+		assert_true(r.body->audit->next_seq == 0 ||
+		    r.body->audit->next_seq > after);
+		after = r.body->audit->next_seq;
+		reply_free(&r);
+		assert_true(++pages < 1000);
+	} while (after != 0);
+	assert_true(found);
+	assert_true(seen > legacy_seq);
+}
+
 static void
 test_storage_failure_sticky(void **state)
 {
@@ -2019,6 +2115,7 @@ main(void)
 		cmocka_unit_test(test_retry_after_window),
 		cmocka_unit_test(test_picture_truncated),
 		cmocka_unit_test(test_unknown_fields),
+		cmocka_unit_test(test_audit_unchecked_person),
 		cmocka_unit_test(test_storage_failure_sticky),
 		cmocka_unit_test(test_storage_full),
 		cmocka_unit_test(test_query_consent_too_large),
