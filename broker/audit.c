@@ -346,19 +346,13 @@ answer_record(struct ehx_arena *a, Ehx__AuditRecord *rec,
 {
 	struct ehx_audit_person ap;
 	Ehx__Person *was = rec->person;
-	unsigned char *buf;
-	size_t n;
+	int r;
 
 	rec->person = (Ehx__Person *)ehx_audit_person(was, &ap);
-	n = ehx__audit_record__get_packed_size(rec);
-	if ((buf = ehx_arena_alloc(a, n)) != NULL)
-		ehx__audit_record__pack(rec, buf);
+	*need = ehx__audit_record__get_packed_size(rec) + 8;
+	r = store_keep(a, &rec->base, copy);
 	rec->person = was;
-	if (buf == NULL || (*copy = ehx__audit_record__unpack(
-	    ehx_arena_allocator(a), n, buf)) == NULL)
-		return EHX_ERR_NOMEM;
-	*need = n + 8;
-	return 0;
+	return r;
 }
 
 int
@@ -423,11 +417,9 @@ handle_query_audit(struct request *rq, char *why, size_t whysz)
 		}
 		/* Unpacked on the heap: only what is answered takes room in
 		 * the request's arena, however many records are read. */
-		if ((rec = ehx__audit_record__unpack(NULL, val.mv_size,
-		    val.mv_data)) == NULL) {
-			r = EHX_ERR_STORAGE;
+		if ((r = store_read(&ehx__audit_record__descriptor, NULL,
+		    &val, &rec)) != 0)
 			break;
-		}
 		if (audit_matches(m, rec)) {
 			r = answer_record(a, rec, &copy, &need);
 			ehx__audit_record__free_unpacked(rec, NULL);
@@ -507,12 +499,9 @@ handle_query_alerts(struct request *rq, char *why, size_t whysz)
 		if (kp[8] == 1) {
 			if (al == NULL || al->seq != get_be64(kp))
 				continue;
-			if ((rv = ehx__stored_review__unpack(
-			    ehx_arena_allocator(a), val.mv_size,
-			    val.mv_data)) == NULL) {
-				r = EHX_ERR_STORAGE;
+			if ((r = store_read(&ehx__stored_review__descriptor,
+			    a, &val, &rv)) != 0)
 				break;
-			}
 			merge_review(al, rv);
 			if (!m->all)
 				res->n_alerts--;        /* reviewed: not listed */
@@ -527,11 +516,9 @@ handle_query_alerts(struct request *rq, char *why, size_t whysz)
 		}
 		scanned++;
 		last = get_be64(kp);
-		if ((al = ehx__alert__unpack(ehx_arena_allocator(a),
-		    val.mv_size, val.mv_data)) == NULL) {
-			r = EHX_ERR_STORAGE;
+		if ((r = store_read(&ehx__alert__descriptor, a, &val,
+		    &al)) != 0)
 			break;
-		}
 		res->alerts[res->n_alerts++] = al;
 		used += val.mv_size + 256;
 	}
@@ -564,9 +551,9 @@ handle_review_alert(struct request *rq, char *why, size_t whysz)
 			    "%llu", (unsigned long long)m->alert);
 		return store_err(rc);
 	}
-	if ((al = ehx__alert__unpack(ehx_arena_allocator(rq->b->arena),
-	    val.mv_size, val.mv_data)) == NULL)
-		return EHX_ERR_STORAGE;
+	if ((r = store_read(&ehx__alert__descriptor, rq->b->arena, &val,
+	    &al)) != 0)
+		return r;
 	if (al->child.len == EHX_PSEUDONYM_LEN) {
 		memcpy(rq->child, al->child.data, EHX_PSEUDONYM_LEN);
 		rq->has_child = true;
@@ -635,11 +622,9 @@ handle_query_disclosures(struct request *rq, char *why, size_t whysz)
 			    1]->seq;
 			break;
 		}
-		if ((d = ehx__disclosure__unpack(ehx_arena_allocator(a),
-		    val.mv_size, val.mv_data)) == NULL) {
-			r = EHX_ERR_STORAGE;
+		if ((r = store_read(&ehx__disclosure__descriptor, a, &val,
+		    &d)) != 0)
 			break;
-		}
 		res->disclosures[res->n_disclosures++] = d;
 		used += val.mv_size + 16;
 	}
@@ -744,12 +729,9 @@ cosignatures_of(struct request *rq, Ehx__Checkpoint *cp)
 	    rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 		if (key.mv_size < 8 || memcmp(key.mv_data, k, 8) != 0)
 			break;
-		if ((cp->cosignatures[cp->n_cosignatures] =
-		    ehx__cosignature__unpack(ehx_arena_allocator(a),
-		    val.mv_size, val.mv_data)) == NULL) {
-			r = EHX_ERR_STORAGE;
+		if ((r = store_read(&ehx__cosignature__descriptor, a, &val,
+		    &cp->cosignatures[cp->n_cosignatures])) != 0)
 			break;
-		}
 		cp->n_cosignatures++;
 	}
 	mdb_cursor_close(cur);

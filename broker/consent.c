@@ -111,9 +111,9 @@ consent_each(struct request *rq, int (*fn)(struct request *,
 		    strlen(sc->record->id) == idlen &&
 		    memcmp(sc->record->id, (char *)k.mv_data +
 		    EHX_PSEUDONYM_LEN, idlen) == 0) {
-			if ((sw = ehx__stored_withdrawal__unpack(NULL, v.mv_size,
-			    v.mv_data)) == NULL || sw->event == NULL) {
-				r = EHX_ERR_STORAGE;
+			if ((r = store_read(&ehx__stored_withdrawal__descriptor,
+			    NULL, &v, &sw)) != 0 || sw->event == NULL) {
+				r = r != 0 ? r : EHX_ERR_STORAGE;
 				break;
 			}
 			merge_withdrawal(sc->record, sw->event);
@@ -134,10 +134,10 @@ consent_each(struct request *rq, int (*fn)(struct request *,
 			r = EHX_ERR_STORAGE;    /* a withdrawal without its record */
 			break;
 		}
-		if ((sc = ehx__stored_consent__unpack(NULL, v.mv_size,
-		    v.mv_data)) == NULL || sc->record == NULL ||
+		if ((r = store_read(&ehx__stored_consent__descriptor, NULL, &v,
+		    &sc)) != 0 || sc->record == NULL ||
 		    sc->record->id == NULL) {
-			r = EHX_ERR_STORAGE;
+			r = r != 0 ? r : EHX_ERR_STORAGE;
 			break;
 		}
 	}
@@ -245,7 +245,6 @@ list_one(struct request *rq, const Ehx__ConsentRecord *c, void *arg)
 	struct list *l = arg;
 	struct ehx_arena *a = rq->b->arena;
 	size_t n, cost;
-	unsigned char *buf;
 	Ehx__ConsentRecord *copy;
 
 	if (!l->all && !consent_concerns(c, rq->agency))
@@ -257,12 +256,8 @@ list_one(struct request *rq, const Ehx__ConsentRecord *c, void *arg)
 		l->truncated = true;
 		return 1;
 	}
-	/* Keep a deep copy in the arena: pack, then unpack from there. */
-	if ((buf = ehx_arena_alloc(a, n)) == NULL)
-		return EHX_ERR_NOMEM;
-	protobuf_c_message_pack(&c->base, buf);
-	if ((copy = ehx__consent_record__unpack(ehx_arena_allocator(a), n,
-	    buf)) == NULL)
+	/* Keep a deep copy in the arena. */
+	if (store_keep(a, &c->base, &copy) != 0)
 		return EHX_ERR_NOMEM;
 	l->recs[l->n++] = copy;
 	l->used += cost;

@@ -81,8 +81,10 @@ handle_withdraw_consent(struct request *rq, char *why, size_t whysz)
 			    m->consent_id);
 		return store_err(rc);
 	}
-	if ((sc = ehx__stored_consent__unpack(ehx_arena_allocator(rq->b->arena),
-	    v.mv_size, v.mv_data)) == NULL || sc->record == NULL)
+	if ((rc = store_read(&ehx__stored_consent__descriptor, rq->b->arena,
+	    &v, &sc)) != 0)
+		return rc;
+	if (sc->record == NULL)
 		return EHX_ERR_STORAGE;
 	if (!consent_concerns(sc->record, rq->agency)) {
 		/* As if absent: an agency learns nothing of others' consents. */

@@ -41,10 +41,10 @@ get_flag(struct request *rq, const unsigned char *key, size_t klen,
 	*out = NULL;
 	if ((rc = mdb_get(rq->txn, rq->b->store.flags, &k, &v)) != 0)
 		return store_err(rc);
-	if ((*out = ehx__stored_flag__unpack(ehx_arena_allocator(rq->b->arena),
-	    v.mv_size, v.mv_data)) == NULL || (*out)->flag == NULL)
-		return EHX_ERR_STORAGE;
-	return 0;
+	if ((rc = store_read(&ehx__stored_flag__descriptor, rq->b->arena, &v,
+	    out)) != 0)
+		return rc;
+	return (*out)->flag != NULL ? 0 : EHX_ERR_STORAGE;
 }
 
 static bool
@@ -104,6 +104,55 @@ set_locality(struct request *rq, const char *locality, const char *nhs)
 	return store_err(rc);
 }
 
+/*
+ * Whether rq's agency holds EHX_MAX_OPEN_FLAGS flags open on rq's child
+ * already. The keys are counted first, which costs no decoding; only an
+ * agency with that many flags there, open or closed, has them read (one
+ * at a time, on the heap).
+ */
+static int
+at_open_cap(struct request *rq, bool *full)
+{
+	unsigned char prefix[STORE_KEY_MAX];
+	size_t plen = store_flag_key(prefix, rq->child, rq->agency->id, "");
+	MDB_val k, v;
+	Ehx__StoredFlag *sf;
+	MDB_cursor *c;
+	size_t keys = 0, open = 0;
+	int rc, r = 0;
+
+	*full = false;
+	if ((rc = mdb_cursor_open(rq->txn, rq->b->store.flags, &c)) != 0)
+		return store_err(rc);
+	for (int pass = 0; pass < 2 && r == 0; pass++) {
+		k = (MDB_val){ plen, prefix };
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+		    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if (k.mv_size < plen ||
+			    memcmp(k.mv_data, prefix, plen) != 0)
+				break;
+			if (pass == 0) {
+				keys++;
+				continue;
+			}
+			if ((r = store_read(&ehx__stored_flag__descriptor, NULL,
+			    &v, &sf)) != 0)
+				break;
+			if (sf->flag != NULL && sf->flag->status ==
+			    EHX__FLAG_STATUS__FLAG_STATUS_OPEN)
+				open++;
+			ehx__stored_flag__free_unpacked(sf, NULL);
+		}
+		if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+			r = store_err(rc);
+		if (pass == 0 && keys < EHX_MAX_OPEN_FLAGS)
+			break;
+	}
+	mdb_cursor_close(c);
+	*full = open >= EHX_MAX_OPEN_FLAGS;
+	return r;
+}
+
 int
 handle_publish_flag(struct request *rq, char *why, size_t whysz)
 {
@@ -140,6 +189,23 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 			return r;
 		rq->reply.ack->unchanged = true;
 		return 0;
+	}
+	if (old == NULL || old->flag->status !=
+	    EHX__FLAG_STATUS__FLAG_STATUS_OPEN) {
+		/* One more open flag: within what one agency may hold open
+		 * on one child, so that every answer about a child stays
+		 * bounded. */
+		bool full;
+
+		if ((r = at_open_cap(rq, &full)) != 0)
+			return r;
+		if (full) {
+			snprintf(why, whysz, "%s already holds %d open flags on "
+			    "this child, the most one agency may; close one, or "
+			    "publish under the reference of one that is open",
+			    rq->agency->id, EHX_MAX_OPEN_FLAGS);
+			return EHX_ERR_TOO_LARGE;
+		}
 	}
 	fv.ref = m->ref;
 	fv.category = m->category;

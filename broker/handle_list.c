@@ -67,10 +67,11 @@ read_child(MDB_cursor *fc, const unsigned char *child, struct child_view *cv)
 		if (k.mv_size < EHX_PSEUDONYM_LEN ||
 		    memcmp(k.mv_data, child, EHX_PSEUDONYM_LEN) != 0)
 			break;
-		if ((sf = ehx__stored_flag__unpack(NULL, v.mv_size,
-		    v.mv_data)) == NULL || sf->flag == NULL) {
-			if (sf != NULL)
-				ehx__stored_flag__free_unpacked(sf, NULL);
+		if ((rc = store_read(&ehx__stored_flag__descriptor, NULL, &v,
+		    &sf)) != 0)
+			return rc;
+		if (sf->flag == NULL) {
+			ehx__stored_flag__free_unpacked(sf, NULL);
 			return EHX_ERR_STORAGE;
 		}
 		if (sf->flag->status == EHX__FLAG_STATUS__FLAG_STATUS_OPEN) {

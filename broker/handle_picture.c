@@ -31,12 +31,21 @@
 /* Room kept for the Body's other fields and the Envelope around it. */
 #define PICTURE_BUDGET (EHX_MAX_BODY - 2048)
 
-/*
- * Cut sf (unpacked in the arena) down to what the asking agency may see;
- * false when it may not see the flag at all. The withhold marker concerns
- * subject access only.
- */
+/* Whether the asking agency may see sf at all: its own, or a category its
+ * type's view names. */
 static bool
+visible(const struct request *rq, const Ehx__StoredFlag *sf)
+{
+	return strcmp(sf->agency, rq->agency->id) == 0 ||
+	    (ehx_policy_view(&rq->b->policy, rq->agency->type,
+	    sf->flag->category) & EHX_POLICY_SEE) != 0;
+}
+
+/*
+ * Cut sf (a copy in the arena, visible()) down to what the asking agency
+ * may see. The withhold marker concerns subject access only.
+ */
+static void
 apply_policy(const struct request *rq, Ehx__StoredFlag *sf)
 {
 	Ehx__FlagView *f = sf->flag;
@@ -44,10 +53,8 @@ apply_policy(const struct request *rq, Ehx__StoredFlag *sf)
 
 	f->withhold = false;
 	if (strcmp(sf->agency, rq->agency->id) == 0)
-		return true;
+		return;
 	view = ehx_policy_view(&rq->b->policy, rq->agency->type, f->category);
-	if (!(view & EHX_POLICY_SEE))
-		return false;
 	if (!(view & EHX_POLICY_LEVEL))
 		f->level = 0;
 	if (!(view & EHX_POLICY_CONTACT)) {
@@ -58,7 +65,30 @@ apply_policy(const struct request *rq, Ehx__StoredFlag *sf)
 		f->note = (char *)protobuf_c_empty_string;
 		f->close_reason = (char *)protobuf_c_empty_string;
 	}
-	return true;
+}
+
+/*
+ * The child's next flag the asking agency may see, from the cursor at v,
+ * as a copy in the arena cut by the policy: each is read on the heap and
+ * only what is shown takes room in the request's arena, however many
+ * flags the child has. 0 with *out, or an error.
+ */
+static int
+next_visible(struct request *rq, const MDB_val *v, Ehx__StoredFlag **out)
+{
+	Ehx__StoredFlag *sf;
+	int r;
+
+	*out = NULL;
+	if ((r = store_read(&ehx__stored_flag__descriptor, NULL, v, &sf)) != 0)
+		return r;
+	if (sf->flag == NULL)
+		r = EHX_ERR_STORAGE;
+	else if (visible(rq, sf) &&
+	    (r = store_keep(rq->b->arena, &sf->base, out)) == 0)
+		apply_policy(rq, *out);
+	ehx__stored_flag__free_unpacked(sf, NULL);
+	return r;
 }
 
 int
@@ -120,12 +150,9 @@ handle_query_picture(struct request *rq, char *why, size_t whysz)
 		if (k.mv_size < EHX_PSEUDONYM_LEN ||
 		    memcmp(k.mv_data, rq->child, EHX_PSEUDONYM_LEN) != 0)
 			break;
-		if ((sf = ehx__stored_flag__unpack(ehx_arena_allocator(a),
-		    v.mv_size, v.mv_data)) == NULL || sf->flag == NULL) {
-			r = EHX_ERR_STORAGE;
+		if ((r = next_visible(rq, &v, &sf)) != 0)
 			break;
-		}
-		if (!apply_policy(rq, sf))
+		if (sf == NULL)
 			continue;
 		if (sf->flag->status == EHX__FLAG_STATUS__FLAG_STATUS_OPEN &&
 		    sf->flag->level > res->highest_open_level)
@@ -173,11 +200,9 @@ handle_query_picture(struct request *rq, char *why, size_t whysz)
 			if (k.mv_size < EHX_PSEUDONYM_LEN ||
 			    memcmp(k.mv_data, rq->child, EHX_PSEUDONYM_LEN) != 0)
 				break;
-			if ((sf = ehx__stored_flag__unpack(NULL, v.mv_size,
-			    v.mv_data)) == NULL) {
-				r = EHX_ERR_STORAGE;
+			if ((r = store_read(&ehx__stored_flag__descriptor,
+			    NULL, &v, &sf)) != 0)
 				break;
-			}
 			if (sf->flag != NULL && sf->flag->status ==
 			    EHX__FLAG_STATUS__FLAG_STATUS_OPEN &&
 			    (strcmp(sf->agency, rq->agency->id) == 0 ||

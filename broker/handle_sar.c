@@ -25,7 +25,7 @@ sar_flags(struct request *rq, Ehx__SarResult *res)
 {
 	struct ehx_arena *a = rq->b->arena;
 	Ehx__AgencyInvolvement *cur = NULL;
-	Ehx__StoredFlag *sf;
+	Ehx__StoredFlag *sf, *heap;
 	MDB_cursor *c;
 	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
 	size_t used = 0, nflags = 0;
@@ -41,20 +41,29 @@ sar_flags(struct request *rq, Ehx__SarResult *res)
 		if (k.mv_size < EHX_PSEUDONYM_LEN ||
 		    memcmp(k.mv_data, rq->child, EHX_PSEUDONYM_LEN) != 0)
 			break;
-		if ((sf = ehx__stored_flag__unpack(ehx_arena_allocator(a),
-		    v.mv_size, v.mv_data)) == NULL || sf->flag == NULL) {
+		/* Read on the heap; only what is answered is kept in the
+		 * arena, however many flags the child has. */
+		if ((r = store_read(&ehx__stored_flag__descriptor, NULL, &v,
+		    &heap)) != 0)
+			break;
+		if (heap->flag == NULL) {
+			ehx__stored_flag__free_unpacked(heap, NULL);
 			r = EHX_ERR_STORAGE;
 			break;
 		}
-		if (sf->flag->withhold) {
-			res->withheld++;
+		if (heap->flag->withhold || nflags == EHX_MAX_PICTURE_FLAGS ||
+		    used + v.mv_size + 64 > SAR_FLAG_BUDGET) {
+			if (heap->flag->withhold)
+				res->withheld++;
+			else
+				res->truncated = true;  /* count the withheld */
+			ehx__stored_flag__free_unpacked(heap, NULL);
 			continue;
 		}
-		if (nflags == EHX_MAX_PICTURE_FLAGS ||
-		    used + v.mv_size + 64 > SAR_FLAG_BUDGET) {
-			res->truncated = true;
-			continue;               /* still count the withheld */
-		}
+		r = store_keep(a, &heap->base, &sf);
+		ehx__stored_flag__free_unpacked(heap, NULL);
+		if (r != 0)
+			break;
 		if (cur == NULL || strcmp(cur->agency, sf->agency) != 0) {
 			Ehx__FlagView **fl;
 
@@ -89,7 +98,7 @@ sar_disclosures(struct request *rq, Ehx__SarResult *res)
 	unsigned char k[EHX_PSEUDONYM_LEN + 8];
 	MDB_cursor *c;
 	MDB_val key = { sizeof(k), k }, val;
-	Ehx__AuditRecord *rec;
+	Ehx__AuditRecord *rec, *heap;
 	Ehx__Disclosure *d;
 	size_t used = 0, max = EHX_MAX_AUDIT_PAGE, scanned = 0;
 	int rc, r = 0;
@@ -113,19 +122,26 @@ sar_disclosures(struct request *rq, Ehx__SarResult *res)
 		if ((r = store_audit_get(s, rq->txn, get_be64((unsigned char *)
 		    key.mv_data + EHX_PSEUDONYM_LEN), &val)) != 0)
 			break;
-		if ((rec = ehx__audit_record__unpack(ehx_arena_allocator(a),
-		    val.mv_size, val.mv_data)) == NULL) {
-			r = EHX_ERR_STORAGE;
+		/* Read on the heap: a child's audit may be long, and only
+		 * its disclosures are answered. */
+		if ((r = store_read(&ehx__audit_record__descriptor, NULL, &val,
+		    &heap)) != 0)
 			break;
-		}
-		if (strcmp(rec->action, "query_picture") != 0 ||
-		    rec->decision != EHX__DECISION__DECISION_ALLOW)
+		if (strcmp(heap->action, "query_picture") != 0 ||
+		    heap->decision != EHX__DECISION__DECISION_ALLOW) {
+			ehx__audit_record__free_unpacked(heap, NULL);
 			continue;
+		}
 		if (res->n_disclosures == max ||
 		    used + val.mv_size > SAR_DISCLOSURE_BUDGET) {
+			ehx__audit_record__free_unpacked(heap, NULL);
 			res->truncated = true;
 			break;
 		}
+		r = store_keep(a, &heap->base, &rec);
+		ehx__audit_record__free_unpacked(heap, NULL);
+		if (r != 0)
+			break;
 		if ((d = ehx_arena_alloc(a, sizeof(*d))) == NULL) {
 			r = EHX_ERR_NOMEM;
 			break;

@@ -150,9 +150,10 @@ flag_open(const MDB_val *v, bool *open)
 {
 	Ehx__StoredFlag *sf;
 
-	if ((sf = ehx__stored_flag__unpack(NULL, v->mv_size,
-	    v->mv_data)) == NULL)
-		return EHX_ERR_STORAGE;
+	int r;
+
+	if ((r = store_read(&ehx__stored_flag__descriptor, NULL, v, &sf)) != 0)
+		return r;
 	if (sf->flag == NULL) {
 		ehx__stored_flag__free_unpacked(sf, NULL);
 		return EHX_ERR_STORAGE;

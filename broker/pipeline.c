@@ -293,17 +293,22 @@ audit_fill(struct request *rq, Ehx__AuditRecord *rec,
 }
 
 /*
- * After a storage error that is not a full map, the store may be damaged:
- * refuse all further work (STYLE.md: LMDB's sticky MDB_PANIC) rather than
- * limp on. The operator restarts the broker once the cause is fixed.
+ * After a storage error (EHX_ERR_STORAGE: LMDB failed, or a stored value
+ * did not read back), the store may be damaged: refuse all further work
+ * (STYLE.md: LMDB's sticky MDB_PANIC) rather than limp on. Only that: a
+ * full map is refused request by request, and running out of memory
+ * (EHX_ERR_NOMEM) refuses only the request that did. The operator checks
+ * the store and restarts the broker once the cause is fixed.
  */
 static void
 note_storage_failure(struct broker *b, int code)
 {
 	if (code == EHX_ERR_STORAGE && !b->store.failed) {
 		b->store.failed = true;
-		log_error("storage failure: refusing all further requests "
-		    "until the broker is restarted");
+		log_error("the store may be damaged (LMDB failed, or a stored "
+		    "value did not read back): refusing all further requests "
+		    "until the broker is restarted; check the store with "
+		    "ehx-broker audit first (docs/OPERATIONS.md)");
 	}
 }
 
@@ -696,7 +701,12 @@ check_recipient(struct pass *p)
 static int
 check_store(struct pass *p)
 {
-	return p->rq.b->store.failed ? EHX_ERR_INTERNAL : 0;
+	if (!p->rq.b->store.failed)
+		return 0;
+	snprintf(p->why, sizeof(p->why), "the broker has stopped serving "
+	    "after a storage failure; its operator must check its store and "
+	    "restart it");
+	return EHX_ERR_INTERNAL;
 }
 
 /* A sequence, when there is one, is well formed (and a fetch has none). */
@@ -907,13 +917,18 @@ decide(struct pass *p)
 		code = act(&p->rq, p->txn, handle, p->why, sizeof(p->why));
 	if (code == EHX_ERR_STORAGE_FULL || code == EHX_ERR_STORAGE ||
 	    code == EHX_ERR_NOMEM) {
-		log_error("msg %s: storage: %s", hexid(p), ehx_strerror(code));
+		log_error("msg %s: %s: %s", hexid(p), code == EHX_ERR_NOMEM ?
+		    "memory" : "storage", ehx_strerror(code));
 		end_effects(p);
 		note_storage_failure(p->rq.b, code);
-		if (code != EHX_ERR_STORAGE_FULL) {
-			code = EHX_ERR_INTERNAL;
+		if (code == EHX_ERR_NOMEM)
+			snprintf(p->why, sizeof(p->why), "the answer needed "
+			    "more memory than one request may use; nothing "
+			    "was stored: ask for less (a smaller page)");
+		else if (code != EHX_ERR_STORAGE_FULL)
 			p->why[0] = '\0';
-		}
+		if (code != EHX_ERR_STORAGE_FULL)
+			code = EHX_ERR_INTERNAL;
 		return code;
 	}
 	p->decision = code;

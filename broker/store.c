@@ -259,10 +259,7 @@ store_replay_get(struct store *s, MDB_txn *txn, const char *sender,
 	key.mv_size = replay_key(k, sender, id);
 	if ((rc = mdb_get(txn, s->replay, &key, &val)) != 0)
 		return store_err(rc);
-	if ((*entry = ehx__replay_entry__unpack(ehx_arena_allocator(a),
-	    val.mv_size, val.mv_data)) == NULL)
-		return EHX_ERR_STORAGE;
-	return 0;
+	return store_read(&ehx__replay_entry__descriptor, a, &val, entry);
 }
 
 int
@@ -279,6 +276,63 @@ store_put_msg(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen,
 	val.mv_size = n;
 	val.mv_data = buf;
 	return store_err(mdb_put(txn, dbi, &key, &val, 0));
+}
+
+/* The heap, through protobuf-c, remembering whether malloc failed. */
+static _Thread_local bool heap_failed;
+
+static void *
+heap_alloc(void *data, size_t n)
+{
+	void *p = malloc(n);
+
+	(void)data;
+	if (p == NULL)
+		heap_failed = true;
+	return p;
+}
+
+static void
+heap_free(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
+static ProtobufCAllocator heap = { heap_alloc, heap_free, NULL };
+
+int
+store_read(const ProtobufCMessageDescriptor *d, struct ehx_arena *a,
+    const MDB_val *v, void *out)
+{
+	size_t refused = a != NULL ? ehx_arena_failures(a) : 0;
+	ProtobufCMessage *m;
+
+	heap_failed = false;
+	m = protobuf_c_message_unpack(d, a != NULL ? ehx_arena_allocator(a) :
+	    &heap, v->mv_size, v->mv_data);
+	memcpy(out, &m, sizeof(m));
+	if (m != NULL)
+		return 0;
+	if (a != NULL ? ehx_arena_failures(a) != refused : heap_failed)
+		return EHX_ERR_NOMEM;
+	return EHX_ERR_STORAGE;
+}
+
+int
+store_keep(struct ehx_arena *a, const ProtobufCMessage *m, void *out)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	ProtobufCMessage *copy = NULL;
+	unsigned char *buf;
+
+	if ((buf = ehx_arena_alloc(a, n)) != NULL) {
+		protobuf_c_message_pack(m, buf);
+		copy = protobuf_c_message_unpack(m->descriptor,
+		    ehx_arena_allocator(a), n, buf);
+	}
+	memcpy(out, &copy, sizeof(copy));
+	return copy != NULL ? 0 : EHX_ERR_NOMEM;
 }
 
 static int
@@ -518,10 +572,7 @@ store_checkpoint_get(struct store *s, MDB_txn *txn, uint64_t size,
 	mdb_cursor_close(cur);
 	if (rc != 0)
 		return store_err(rc);
-	if ((*cp = ehx__checkpoint__unpack(a != NULL ?
-	    ehx_arena_allocator(a) : NULL, val.mv_size, val.mv_data)) == NULL)
-		return EHX_ERR_STORAGE;
-	return 0;
+	return store_read(&ehx__checkpoint__descriptor, a, &val, cp);
 }
 
 int

@@ -124,4 +124,22 @@ size_t store_locality_key(unsigned char *out, const void *locality,
 int store_put_msg(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
     const ProtobufCMessage *msg, struct ehx_arena *a);
 
+/*
+ * Read a stored value of message type d into *out (a pointer to a
+ * pointer of that type). With an arena it is unpacked there, valid until
+ * the arena is reset. With a NULL it is unpacked on the heap, for a scan
+ * that reads many values and answers with few: free it with
+ * protobuf_c_message_free_unpacked(m, NULL), and copy what the answer
+ * keeps into the arena with store_keep, so that the request's memory is
+ * bounded by its answer, not by what the store holds. Returns 0;
+ * EHX_ERR_NOMEM when memory ran out (one request refused, the broker goes
+ * on); EHX_ERR_STORAGE only when the bytes do not parse: a damaged store.
+ */
+int store_read(const ProtobufCMessageDescriptor *d, struct ehx_arena *a,
+    const MDB_val *v, void *out);
+
+/* A deep copy of m in arena a into *out (as for store_read): 0 or
+ * EHX_ERR_NOMEM. */
+int store_keep(struct ehx_arena *a, const ProtobufCMessage *m, void *out);
+
 #endif

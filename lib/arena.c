@@ -19,6 +19,7 @@ struct chunk {
 struct ehx_arena {
 	struct chunk *head;
 	size_t total, limit;
+	size_t failures;                /* allocations refused */
 	ProtobufCAllocator pa;
 };
 
@@ -73,16 +74,16 @@ ehx_arena_alloc(struct ehx_arena *a, size_t n)
 	if (n == 0)
 		n = 1;
 	if (n > SIZE_MAX / 2)
-		return NULL;
+		goto refused;
 	n = (n + align - 1) & ~(align - 1);
 	if (c == NULL || c->size - c->used < n) {
 		size = n > CHUNK_MIN ? n : CHUNK_MIN;
 		if (a->total + size > a->limit)
 			size = n;	/* near the limit: only what is asked */
 		if (a->total + size > a->limit)
-			return NULL;
+			goto refused;
 		if ((c = malloc(sizeof(*c) + size)) == NULL)
-			return NULL;
+			goto refused;
 		c->size = size;
 		c->used = 0;
 		c->next = a->head;
@@ -91,6 +92,15 @@ ehx_arena_alloc(struct ehx_arena *a, size_t n)
 	}
 	c->used += n;
 	return c->data + c->used - n;
+refused:
+	a->failures++;
+	return NULL;
+}
+
+size_t
+ehx_arena_failures(const struct ehx_arena *a)
+{
+	return a->failures;
 }
 
 void

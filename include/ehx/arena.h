@@ -20,6 +20,10 @@ void ehx_arena_free(struct ehx_arena *a);
 /* n bytes aligned for any type, or NULL past the limit. Valid until reset. */
 void *ehx_arena_alloc(struct ehx_arena *a, size_t n);
 
+/* How many allocations the arena has refused since it was made: a caller
+ * whose unpack failed tells running out of room from bad bytes by it. */
+size_t ehx_arena_failures(const struct ehx_arena *a);
+
 /* Release everything allocated; keeps the first chunk. */
 void ehx_arena_reset(struct ehx_arena *a);
 

@@ -52,10 +52,17 @@ ok "an agency named in the consent can withdraw it"
 # highest open level of need still counts the flags left out.
 expect_status 0 ehx_as health consent grant "$CHILD_D" --given-by "Jane Doe" \
 	--relation parent --types school --expires +30d
-for i in $(seq 1 130); do
-	ehx_as health publish --wait "$CHILD_D" --category physical_health --level 1 \
+# (Two agencies: one holds at most 64 open flags on one child.)
+for i in $(seq 1 128); do
+	a=health
+	[ "$i" -gt 64 ] && a=housing
+	ehx_as $a publish --wait "$CHILD_D" --category physical_health --level 1 \
 		--practitioner "Alex Patel" --ref "h-$i" >/dev/null || fail "flag $i"
 done
+expect_status 1 ehx_as health publish --wait "$CHILD_D" --category physical_health \
+	--level 1 --practitioner "Alex Patel" --ref h-129
+assert_match "$OUT" "too_large|64 open flags" \
+	"an agency's 65th open flag on one child is refused, with why"
 expect_status 0 ehx_as police publish --wait "$CHILD_D" --category domestic_abuse --level 4 \
 	--practitioner "PC Sam Jones" --ref acute
 expect_status 0 ehx_as school --json picture "$CHILD_D"

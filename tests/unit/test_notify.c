@@ -2182,7 +2182,7 @@ static void
 test_fetch_full_batch(void **state)
 {
 	char nhs[EHX_NHS_LEN + 1], name[EHX_MAX_NAME + 1], job[EHX_MAX_JOB + 1];
-	char contact[EHX_MAX_CONTACT + 1];
+	char contact[EHX_MAX_CONTACT + 1], nhs2[EHX_NHS_LEN + 1];
 	const int total = 70;
 	struct reply r;
 	struct note t;
@@ -2198,15 +2198,20 @@ test_fetch_full_batch(void **state)
 	job[EHX_MAX_JOB] = '\0';
 	memset(contact, 'C', EHX_MAX_CONTACT);
 	contact[EHX_MAX_CONTACT] = '\0';
+	nhs_make(25, nhs2);
 	publish(SCHOOL, nhs, "SCH-1", EHX__CATEGORY__CATEGORY_SCHOOL_ATTENDANCE, 2,
+	    NULL);
+	publish(SCHOOL, nhs2, "SCH-2", EHX__CATEGORY__CATEGORY_SCHOOL_ATTENDANCE, 2,
 	    NULL);
 	for (int i = 0; i < total; i++) {
 		struct msg m;
 		char ref[16];
 
-		/* A new incident each time: news to the school. */
+		/* A new incident each time: news to the school. Two
+		 * children: one agency holds at most EHX_MAX_OPEN_FLAGS open
+		 * flags on one. */
 		snprintf(ref, sizeof(ref), "DA-%d", i);
-		msg_publish(&m, POLICE, nhs, ref,
+		msg_publish(&m, POLICE, i % 2 ? nhs2 : nhs, ref,
 		    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, 1 + i % 4);
 		m.pr.name = name;
 		m.pr.role = job;

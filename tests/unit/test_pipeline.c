@@ -686,9 +686,11 @@ test_group_commit_full(void **state)
 
 	(void)state;
 	assert_int_equal(load_broker(&small, "gc-full", 8 * MiB), 0);
-	nhs_make(73, nhs);
-	/* An audit log with envelopes in it, committed a request at a time. */
+	/* An audit log with envelopes in it, committed a request at a time.
+	 * (Fifty flags a child: one agency may hold at most
+	 * EHX_MAX_OPEN_FLAGS open on one child.) */
 	for (int i = 0; i < 200; i++) {
+		nhs_make(73 + i / 50, nhs);
 		snprintf(ref, sizeof(ref), "PRE-%d", i);
 		msg_publish(&m, "police", nhs, ref, 2,
 		    EHX__ROLE__ROLE_PRACTITIONER);
@@ -714,6 +716,7 @@ test_group_commit_full(void **state)
 		reply_free(&r);
 	}
 	for (int i = 0; i < 100; i++) {
+		nhs_make(80 + i / 50, nhs);
 		snprintf(ref, sizeof(ref), "IN-BATCH-%d", i);
 		msg_publish(&m, "police", nhs, ref, 2,
 		    EHX__ROLE__ROLE_PRACTITIONER);
@@ -1557,11 +1560,16 @@ test_picture_truncated(void **state)
 	(void)state;
 	nhs_make(23, nhs);
 	for (int i = 0; i < nflags; i++) {
+		/* Health's own two, then police's and school's, at most
+		 * EHX_MAX_OPEN_FLAGS each: keys sort by agency, then ref, so
+		 * the last (school's), not shown, is the acute one. */
+		int s = i < 2 ? HEALTH : i < 2 + EHX_MAX_OPEN_FLAGS ? POLICE :
+		    SCHOOL;
+
 		snprintf(ref, sizeof(ref), "R-%03d", i);
-		/* Keys sort by ref: the last, not shown, is the acute one. */
-		msg_publish(&m, "police", nhs, ref, i == nflags - 1 ? 4 : 1,
-		    EHX__ROLE__ROLE_PRACTITIONER);
-		send_msg(POLICE, "police", &m, &r);
+		msg_publish(&m, signer_ids[s], nhs, ref, i == nflags - 1 ? 4 :
+		    1, EHX__ROLE__ROLE_PRACTITIONER);
+		send_msg(s, signer_ids[s], &m, &r);
 		expect_ack(&r);
 		reply_free(&r);
 	}
@@ -1735,6 +1743,175 @@ test_audit_unchecked_person(void **state)
 	} while (after != 0);
 	assert_true(found);
 	assert_true(seen > legacy_seq);
+}
+
+/* Seal m with signer s and send it to br on conn's connection. */
+static void
+send_to(struct broker *br, int s, const char *conn, struct msg *m,
+    struct reply *r)
+{
+	unsigned char *frame = NULL;
+	size_t len = 0;
+
+	assert_int_equal(ehx_envelope_seal(signers[s], &m->body, &frame, &len),
+	    0);
+	process(br, conn, frame, len, m->id, r);
+	free(frame);
+}
+
+/*
+ * Scans with bounded memory (issue 16, finding 2). A child with 10,000
+ * flags, and an audit log of 20,000 records with full-length names, used
+ * to fill the request's arena (8 MiB) during a subject access request and
+ * an audit search; the broker took the failed unpack for a damaged store
+ * and refused every request from every agency until restarted. Now both
+ * are answered, and the broker goes on serving.
+ */
+static void
+test_scans_bounded(void **state)
+{
+	static char note[EHX_MAX_NOTE + 1], name[EHX_MAX_NAME + 1],
+	    job[EHX_MAX_JOB + 1], uid[EHX_MAX_USER_ID + 1];
+	struct broker br;
+	struct msg m;
+	struct reply r;
+	Ehx__QuerySar qs = EHX__QUERY_SAR__INIT;
+	Ehx__QueryAudit qa = EHX__QUERY_AUDIT__INIT;
+	unsigned char child[EHX_PSEUDONYM_LEN], key[STORE_KEY_MAX];
+	char nhs[EHX_NHS_LEN + 1], other[EHX_NHS_LEN + 1], ref[EHX_MAX_REF + 1];
+	MDB_txn *txn;
+
+	(void)state;
+	memset(note, 'n', EHX_MAX_NOTE);
+	memset(name, 'a', EHX_MAX_NAME);
+	memset(job, 'j', EHX_MAX_JOB);
+	memset(uid, 'u', EHX_MAX_USER_ID);
+	assert_int_equal(load_broker(&br, "scan-data", 512 * MiB), 0);
+	nhs_make(71, nhs);
+	nhs_make(72, other);
+	child_of(nhs, child);
+	assert_int_equal(mdb_txn_begin(br.store.env, NULL, 0, &txn), 0);
+	for (int i = 0; i < 10000; i++) {
+		Ehx__StoredFlag sf = EHX__STORED_FLAG__INIT;
+		Ehx__FlagView fv = EHX__FLAG_VIEW__INIT;
+		Ehx__Practitioner pr = EHX__PRACTITIONER__INIT;
+
+		snprintf(ref, sizeof(ref), "case-%06d-%s", i, "x");
+		pr.name = name;
+		pr.role = job;
+		pr.contact = name;
+		fv.ref = ref;
+		fv.category = EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE;
+		fv.level = 2;
+		fv.status = EHX__FLAG_STATUS__FLAG_STATUS_CLOSED;
+		fv.opened_at = fv.updated_at = fv.closed_at = ehx_now_ms();
+		fv.practitioner = &pr;
+		fv.note = note;
+		fv.close_reason = note;
+		sf.agency = "police";
+		sf.agency_type = EHX__AGENCY_TYPE__AGENCY_TYPE_POLICE;
+		sf.flag = &fv;
+		ehx_arena_reset(br.arena);
+		assert_int_equal(store_put_msg(txn, br.store.flags, key,
+		    store_flag_key(key, child, "police", ref), &sf.base,
+		    br.arena), 0);
+	}
+	for (int i = 0; i < 20000; i++) {
+		Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
+		Ehx__Person pe = EHX__PERSON__INIT;
+
+		pe.user_id = uid;
+		pe.name = name;
+		pe.role = EHX__ROLE__ROLE_PRACTITIONER;
+		rec.time = ehx_now_ms();
+		rec.agency = "school";
+		rec.person = &pe;
+		rec.action = "query_picture";
+		rec.decision = EHX__DECISION__DECISION_DENY;
+		rec.error = (Ehx__ErrorCode)ehx_err_to_wire(EHX_ERR_NO_CONSENT);
+		rec.basis = "";
+		assert_int_equal(store_audit_append(&br.store, txn, &rec), 0);
+	}
+	assert_int_equal(mdb_txn_commit(txn), 0);
+
+	/* Subject access: cut to one answer, and nothing else hurt. */
+	msg_base(&m, "health", nhs, EHX__ROLE__ROLE_IG_OFFICER);
+	qs.nhs_number = m.nhs;
+	m.body.payload_case = EHX__BODY__PAYLOAD_QUERY_SAR;
+	m.body.query_sar = &qs;
+	send_to(&br, HEALTH, "health", &m, &r);
+	assert_int_equal(r.body->payload_case, EHX__BODY__PAYLOAD_SAR);
+	assert_true(r.body->sar->truncated);
+	assert_true(r.body->sar->n_involvements > 0);
+	reply_free(&r);
+	assert_false(br.store.failed);
+
+	/* An audit search that matches none of 20,000 records: it reads as
+	 * far as one query may and says where to go on. */
+	msg_base(&m, "health", "", EHX__ROLE__ROLE_IG_OFFICER);
+	qa.user_id = "nobody-at-all";
+	m.body.payload_case = EHX__BODY__PAYLOAD_QUERY_AUDIT;
+	m.body.query_audit = &qa;
+	send_to(&br, HEALTH, "health", &m, &r);
+	assert_int_equal(r.body->payload_case, EHX__BODY__PAYLOAD_AUDIT);
+	assert_int_equal(r.body->audit->n_records, 0);
+	assert_true(r.body->audit->next_seq >= EHX_MAX_AUDIT_SCAN);
+	reply_free(&r);
+	assert_false(br.store.failed);
+
+	/* The broker still serves everyone. */
+	msg_publish(&m, "police", other, "CASE-AFTER", 2,
+	    EHX__ROLE__ROLE_PRACTITIONER);
+	send_to(&br, POLICE, "police", &m, &r);
+	expect_ack(&r);
+	reply_free(&r);
+	free_broker(&br);
+}
+
+/*
+ * One agency may hold at most EHX_MAX_OPEN_FLAGS flags open on one child;
+ * one more is refused with a sentence, and nothing is stored. Publishing
+ * again under an open flag's reference, and opening one after closing
+ * another, still work.
+ */
+static void
+test_open_flags_capped(void **state)
+{
+	struct msg m;
+	struct reply r;
+	struct counts before;
+	char nhs[EHX_NHS_LEN + 1], ref[32];
+
+	(void)state;
+	nhs_make(73, nhs);
+	for (int i = 0; i < EHX_MAX_OPEN_FLAGS; i++) {
+		snprintf(ref, sizeof(ref), "CAP-%02d", i);
+		msg_publish(&m, "school", nhs, ref, 2,
+		    EHX__ROLE__ROLE_PRACTITIONER);
+		send_msg(SCHOOL, "school", &m, &r);
+		expect_ack(&r);
+		reply_free(&r);
+	}
+	before = counts_of(&b);
+	msg_publish(&m, "school", nhs, "CAP-XX", 2, EHX__ROLE__ROLE_PRACTITIONER);
+	send_msg(SCHOOL, "school", &m, &r);
+	expect_error(&r, EHX_ERR_TOO_LARGE);
+	assert_non_null(strstr(r.body->error->message, "open flags"));
+	reply_free(&r);
+	expect_refusal_effects(&b, before);
+	/* The same reference again is a change, not one more. */
+	msg_publish(&m, "school", nhs, "CAP-03", 3, EHX__ROLE__ROLE_PRACTITIONER);
+	send_msg(SCHOOL, "school", &m, &r);
+	expect_ack(&r);
+	reply_free(&r);
+	msg_close(&m, "school", nhs, "CAP-04");
+	send_msg(SCHOOL, "school", &m, &r);
+	expect_ack(&r);
+	reply_free(&r);
+	msg_publish(&m, "school", nhs, "CAP-XX", 2, EHX__ROLE__ROLE_PRACTITIONER);
+	send_msg(SCHOOL, "school", &m, &r);
+	expect_ack(&r);
+	reply_free(&r);
 }
 
 static void
@@ -2116,6 +2293,8 @@ main(void)
 		cmocka_unit_test(test_picture_truncated),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_audit_unchecked_person),
+		cmocka_unit_test(test_scans_bounded),
+		cmocka_unit_test(test_open_flags_capped),
 		cmocka_unit_test(test_storage_failure_sticky),
 		cmocka_unit_test(test_storage_full),
 		cmocka_unit_test(test_query_consent_too_large),
