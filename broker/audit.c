@@ -784,8 +784,8 @@ handle_export_audit(struct request *rq, char *why, size_t whysz)
 
 		if ((r = store_audit_get(s, rq->txn, seq, &val)) != 0)
 			return r;
-		if ((rec = ehx__audit_record__unpack(NULL, val.mv_size,
-		    val.mv_data)) != NULL) {
+		if ((r = store_read(&ehx__audit_record__descriptor, NULL, &val,
+		    &rec)) == 0) {
 			if (rec->envelope_hash.len == 32 && (r =
 			    store_evidence_get(s, rq->txn, rq->b->pkey, seq,
 			    rec->envelope_hash.data, &env, &evlen)) != 0 &&
@@ -794,7 +794,10 @@ handle_export_audit(struct request *rq, char *why, size_t whysz)
 				return r;
 			}
 			ehx__audit_record__free_unpacked(rec, NULL);
-		}               /* else: the verifier will name it */
+		} else if (r == EHX_ERR_NOMEM)
+			return r;
+		/* else: it does not read back; exported as it is, the
+		 * verifier names it */
 		r = store_checkpoint_get(s, rq->txn, seq, a, &cp);
 		if (r == 0) {
 			if ((r = cosignatures_of(rq, cp)) != 0) {

@@ -529,6 +529,7 @@ struct pass {
 	unsigned char *sealed;          /* an export's reply, kept sealed */
 	size_t sealedlen;
 	size_t push_mark;               /* notifications queued before it */
+	uint64_t reads;                 /* store_reads() before it */
 	unsigned char **out;            /* the signed reply */
 	size_t *outlen;
 	char why[256];                  /* a refusal's sentence */
@@ -559,6 +560,7 @@ pass_begin(struct pass *p, struct broker *b, const struct agency *conn,
 	p->len = len;
 	p->action = "envelope";
 	p->push_mark = b->npush;
+	p->reads = store_reads();
 	p->out = out;
 	p->outlen = outlen;
 	ehx_arena_reset(b->arena);
@@ -1059,6 +1061,26 @@ refuse(struct pass *p, int code)
 	return answer_error(p, code, p->why);
 }
 
+/*
+ * A request costs its agency one token of its rate when it arrives
+ * (broker_rate_take) and one more for every EHX_READS_PER_TOKEN stored
+ * values it read, charged once it is answered: a flood of heavy questions
+ * (searches of the whole audit, subject access on a long history) uses up
+ * that agency's rate as fast as its work uses the broker, and no other
+ * agency's.
+ */
+static void
+charge_reads(struct pass *p)
+{
+	struct broker *b = p->rq.b;
+	struct agency *a = (struct agency *)p->rq.conn;
+
+	if (b->cfg.rate_per_second <= 0 || b->cfg.rate_burst <= 0)
+		return;
+	a->tokens -= (double)(store_reads() - p->reads) /
+	    EHX_READS_PER_TOKEN;
+}
+
 /* Free what the request held; count what it added to the batch. */
 static int
 pass_end(struct pass *p, int r)
@@ -1066,6 +1088,7 @@ pass_end(struct pass *p, int r)
 	struct broker *b = p->rq.b;
 	int rc = 0;
 
+	charge_reads(p);
 	if (r == ANSWERED)
 		note_answered(b, p->reply_to, p->len, *p->outlen +
 		    p->sealedlen, b->npush - p->push_mark);

@@ -300,6 +300,13 @@ heap_free(void *data, void *p)
 }
 
 static ProtobufCAllocator heap = { heap_alloc, heap_free, NULL };
+static _Thread_local uint64_t reads;
+
+uint64_t
+store_reads(void)
+{
+	return reads;
+}
 
 int
 store_read(const ProtobufCMessageDescriptor *d, struct ehx_arena *a,
@@ -309,6 +316,7 @@ store_read(const ProtobufCMessageDescriptor *d, struct ehx_arena *a,
 	ProtobufCMessage *m;
 
 	heap_failed = false;
+	reads++;
 	m = protobuf_c_message_unpack(d, a != NULL ? ehx_arena_allocator(a) :
 	    &heap, v->mv_size, v->mv_data);
 	memcpy(out, &m, sizeof(m));

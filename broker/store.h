@@ -138,6 +138,10 @@ int store_put_msg(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
 int store_read(const ProtobufCMessageDescriptor *d, struct ehx_arena *a,
     const MDB_val *v, void *out);
 
+/* How many values store_read has read in this thread so far: the
+ * pipeline charges a request's reads to its agency's rate. */
+uint64_t store_reads(void);
+
 /* A deep copy of m in arena a into *out (as for store_read): 0 or
  * EHX_ERR_NOMEM. */
 int store_keep(struct ehx_arena *a, const ProtobufCMessage *m, void *out);

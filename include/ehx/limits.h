@@ -34,6 +34,7 @@
 #define EHX_MAX_EVIDENCE       8192    /* envelopes kept as evidence */
 #define EHX_MAX_AUDIT_PAGE     256     /* records, alerts, disclosures in one answer */
 #define EHX_MAX_AUDIT_SCAN     20000   /* records one audit query reads */
+#define EHX_READS_PER_TOKEN    100     /* stored values read: one more request of the rate */
 #define EHX_MIN_BREAK_GLASS    20      /* bytes of a break-glass reason */
 #define EHX_MAX_SEQ            (1ULL << 62)  /* audit sizes and seqs on the wire */
 #define EHX_MAX_NOTIFY         64      /* agencies one publish notifies */

@@ -1865,6 +1865,38 @@ test_scans_bounded(void **state)
 	send_to(&br, POLICE, "police", &m, &r);
 	expect_ack(&r);
 	reply_free(&r);
+
+	/* Heavy questions cost their reads against the asking agency's
+	 * rate: with a burst of 500 and 10 a second, searches that each
+	 * read 20,000 records (200 tokens) are refused from the fourth on
+	 * at the latest, however slowly this machine runs them, while
+	 * another agency's publish is taken. */
+	{
+		int asked = 0;
+		bool limited = false;
+
+		br.cfg.rate_per_second = 10;
+		br.cfg.rate_burst = 500;
+		while (!limited && asked < 10) {
+			msg_base(&m, "health", "", EHX__ROLE__ROLE_IG_OFFICER);
+			m.body.payload_case = EHX__BODY__PAYLOAD_QUERY_AUDIT;
+			m.body.query_audit = &qa;
+			send_to(&br, HEALTH, "health", &m, &r);
+			asked++;
+			if (r.body->payload_case == EHX__BODY__PAYLOAD_ERROR) {
+				expect_error(&r, EHX_ERR_RATE_LIMITED);
+				limited = true;
+			}
+			reply_free(&r);
+		}
+		assert_true(limited);
+		assert_true(asked <= 4);
+		msg_publish(&m, "police", other, "CASE-RATE", 2,
+		    EHX__ROLE__ROLE_PRACTITIONER);
+		send_to(&br, POLICE, "police", &m, &r);
+		expect_ack(&r);
+		reply_free(&r);
+	}
 	free_broker(&br);
 }
 
