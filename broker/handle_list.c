@@ -159,8 +159,11 @@ handle_query_early_help_list(struct request *rq, char *why, size_t whysz)
 		    "policy's", m->locality);
 		return EHX_ERR_INVALID_FIELD;
 	}
-	snprintf(rq->basis, sizeof(rq->basis), "policy:%s:%s", b->policy.id,
-	    ehx_basis_name(basis));
+	/* A type that may also name localities asks only by the list's
+	 * override: its audit records say so. */
+	snprintf(rq->basis, sizeof(rq->basis), "policy:%s:%s%s", b->policy.id,
+	    ehx_basis_name(basis), ehx_policy_list_overridden(&b->policy,
+	    m->list, rq->agency->type) ? ":override" : "");
 	limit = m->limit != 0 ? m->limit : EHX_MAX_AUDIT_PAGE;
 	if ((res = ehx_arena_alloc(a, sizeof(*res))) == NULL)
 		return EHX_ERR_NOMEM;

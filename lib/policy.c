@@ -39,7 +39,8 @@ enum { S_AGREEMENT, S_VIEW, S_NOTIFY, S_LIST };
 
 /* Keys of a section, to refuse a key given twice. */
 enum { K_ID = 1, K_NAME = 2, K_CATEGORIES = 4, K_DETAILS = 8, K_BASIS = 16,
-	K_TYPES = 32, K_LOCALITIES = 64, K_LOCALITY_FROM = 128 };
+	K_TYPES = 32, K_LOCALITIES = 64, K_LOCALITY_FROM = 128,
+	K_OVERRIDE = 256 };
 
 /* The words of one list, over all of its lines. */
 struct words {
@@ -405,8 +406,21 @@ list_key(struct parse *ps, const char *key, const char *value, char *why,
 		p->list_types[ps->arg] = ps->list.types;
 		return 0;
 	}
-	snprintf(why, whysz, "unknown key \"%.40s\" in [%s] (basis, types)",
-	    key, ps->section);
+	if (strcmp(key, "override") == 0) {
+		if ((r = once(ps, K_OVERRIDE, key, why, whysz)) != 0)
+			return r;
+		if (!ehx_text_ok(value, EHX_MIN_BREAK_GLASS, EHX_MAX_REASON)) {
+			snprintf(why, whysz, "override must say why, in %d..%d "
+			    "bytes of text", EHX_MIN_BREAK_GLASS,
+			    EHX_MAX_REASON);
+			return EHX_ERR_CONFIG;
+		}
+		snprintf(p->list_override[ps->arg],
+		    sizeof(p->list_override[ps->arg]), "%s", value);
+		return 0;
+	}
+	snprintf(why, whysz, "unknown key \"%.40s\" in [%s] (basis, types, "
+	    "override)", key, ps->section);
 	return EHX_ERR_CONFIG;
 }
 
@@ -629,6 +643,32 @@ ehx_policy_load(const char *path, struct ehx_policy *p, char *err,
 			    "types", path, ehx_list_name(l));
 			goto out;
 		}
+	/*
+	 * Whoever names a child's locality decides which children a list of
+	 * that locality shows: a type that may do both could put any child
+	 * on a list and read off who else is involved. Refused, unless the
+	 * list says why (override), which the audit then marks.
+	 */
+	for (int l = 1; l <= EHX_POLICY_LISTS; l++) {
+		unsigned both = p->list_types[l] & (p->locality_types != 0 ?
+		    p->locality_types : ~0u);
+		int t = 1;
+
+		if (!ps->seen_list[l] || both == 0 ||
+		    p->list_override[l][0] != '\0')
+			continue;
+		while (!(both & (1u << t)))
+			t++;
+		snprintf(err, errsz, "%s: [list %s]: %s may both name a child's "
+		    "locality (locality_from%s) and ask for this list, so it "
+		    "could put any child on the list to learn who else is "
+		    "involved; leave it out of one of them, or say why in "
+		    "override = REASON (the audit marks every answer that "
+		    "rests on it)", path, ehx_list_name(l),
+		    ehx_agency_type_name(t), p->locality_types == 0 ?
+		    " is not given: every type may" : "");
+		goto out;
+	}
 	/* A notification tells the category: only to a type that sees it. */
 	for (int c = 1; c <= EHX_POLICY_CATEGORIES; c++)
 		for (int t = 1; t <= EHX_POLICY_TYPES; t++)
@@ -651,6 +691,15 @@ out:
 	if (r != 0)
 		memset(p, 0, sizeof(*p));
 	return r;
+}
+
+bool
+ehx_policy_list_overridden(const struct ehx_policy *p, int list,
+    int agency_type)
+{
+	return ehx_policy_list_basis(p, list, agency_type) != 0 &&
+	    p->list_override[list][0] != '\0' &&
+	    ehx_policy_locality_from(p, agency_type);
 }
 
 int

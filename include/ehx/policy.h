@@ -41,6 +41,9 @@ struct ehx_policy {
 	 * Information Officers may ask for it. */
 	int list_basis[EHX_POLICY_LISTS + 1];
 	unsigned list_types[EHX_POLICY_LISTS + 1];
+	/* Why a type that may name a child's locality may also ask for the
+	 * list ([list L] override); empty: no type may do both. */
+	char list_override[EHX_POLICY_LISTS + 1][EHX_MAX_REASON + 1];
 	/* The agency types whose publishes may name a child's locality
 	 * (bit 1 << type); 0: every type. */
 	unsigned locality_types;
@@ -72,6 +75,11 @@ int ehx_policy_notify_basis(const struct ehx_policy *p, int category,
 /* The lawful basis on which agencies of agency_type are given list
  * (EarlyHelpList), or 0 when the policy does not share it with them. */
 int ehx_policy_list_basis(const struct ehx_policy *p, int list,
+    int agency_type);
+
+/* Whether agency_type may ask for list only by its override: it may also
+ * name a child's locality (the audit marks such answers). */
+bool ehx_policy_list_overridden(const struct ehx_policy *p, int list,
     int agency_type);
 
 /* Whether a publish from agency_type may name a child's locality. */

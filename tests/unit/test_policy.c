@@ -487,8 +487,26 @@ test_lists(void **state)
 		const char *text;
 		const char *words;      /* NULL: loads */
 	} cases[] = {
+		{ A "locality_from = school, housing\n[list known_to_several]\n"
+		    "basis = public_task\ntypes = health, local_authority\n",
+		    NULL },
+		/* Issue 16: a type that may both name a child's locality and
+		 * ask for the list could put any child on it. */
 		{ A "[list known_to_several]\nbasis = public_task\n"
-		    "types = health, local_authority\n", NULL },
+		    "types = health, local_authority\n",
+		    "health may both name a child's locality (locality_from "
+		    "is not given" },
+		{ A "locality_from = school, local_authority\n"
+		    "[list troubled_families]\nbasis = public_task\n"
+		    "types = health, local_authority\n",
+		    "local_authority may both name a child's locality" },
+		{ A "locality_from = school, local_authority\n"
+		    "[list troubled_families]\nbasis = public_task\n"
+		    "types = local_authority\noverride = the hub alone holds "
+		    "addresses in this partnership\n", NULL },
+		{ A "locality_from = school\n[list troubled_families]\n"
+		    "basis = public_task\ntypes = health\noverride = because\n",
+		    "override must say why" },
 		{ A "[list known_to_several]\nbasis = consent\ntypes = health\n",
 		    "a list cannot rest on consent" },
 		{ A "[list known_to_several]\nbasis = public_task\n",
@@ -538,7 +556,10 @@ test_lists(void **state)
 	assert_int_equal(ehx_policy_list_basis(&p, 1, 0), 0);
 	assert_int_equal(ehx_policy_list_basis(&p, 1, 99), 0);
 	assert_int_equal(p.nlocalities, 3);
-	assert_true(ehx_policy_locality_from(&p, T("local_authority")));
+	/* Issue 16: the hub asks for lists, so it does not file children
+	 * into localities. */
+	assert_false(ehx_policy_locality_from(&p, T("local_authority")));
+	assert_false(ehx_policy_list_overridden(&p, 1, T("local_authority")));
 	assert_true(ehx_policy_locality_from(&p, T("school")));
 	assert_true(ehx_policy_locality_from(&p, T("housing")));
 	assert_false(ehx_policy_locality_from(&p, T("health")));
@@ -558,6 +579,15 @@ test_lists(void **state)
 			fail_msg("case %zu: wanted \"%s\", got %d \"%s\"", i,
 			    cases[i].words, r, err);
 	}
+	/* An override: the type may ask, and its answers are marked. */
+	assert_int_equal(load(A "locality_from = school, local_authority\n"
+	    "[list troubled_families]\nbasis = public_task\n"
+	    "types = local_authority, health\noverride = the hub alone holds "
+	    "addresses in this partnership\n", &p, err, sizeof(err), path,
+	    sizeof(path)), 0);
+	assert_true(ehx_policy_list_overridden(&p, 2, T("local_authority")));
+	assert_false(ehx_policy_list_overridden(&p, 2, T("health")));
+	assert_false(ehx_policy_list_overridden(&p, 1, T("local_authority")));
 	/* No localities named: any id is taken. */
 	assert_int_equal(load(A, &p, err, sizeof(err), path, sizeof(path)), 0);
 	assert_true(ehx_policy_locality_ok(&p, "anywhere"));
