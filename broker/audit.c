@@ -558,6 +558,23 @@ handle_review_alert(struct request *rq, char *why, size_t whysz)
 		memcpy(rq->child, al->child.data, EHX_PSEUDONYM_LEN);
 		rq->has_child = true;
 	}
+	/* Never by the person who looked; by another agency's IG officer
+	 * when the policy says so. */
+	if (strcmp(al->agency, rq->agency->id) == 0 && al->person != NULL &&
+	    strcmp(al->person->user_id, rq->body->person->user_id) == 0) {
+		snprintf(why, whysz, "you broke the glass in alert %llu: "
+		    "another IG officer must review it",
+		    (unsigned long long)m->alert);
+		return EHX_ERR_NOT_PERMITTED;
+	}
+	if (rq->b->policy.review_other_agency &&
+	    strcmp(al->agency, rq->agency->id) == 0) {
+		snprintf(why, whysz, "the sharing policy has break-glass "
+		    "reviewed by another agency than %s: alert %llu is for "
+		    "another agency's IG officer", al->agency,
+		    (unsigned long long)m->alert);
+		return EHX_ERR_NOT_PERMITTED;
+	}
 	k[8] = 1;
 	if ((rc = mdb_get(rq->txn, rq->b->store.alerts, &key, &val)) == 0) {
 		snprintf(why, whysz, "alert %llu has already been reviewed",

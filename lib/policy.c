@@ -40,7 +40,7 @@ enum { S_AGREEMENT, S_VIEW, S_NOTIFY, S_LIST };
 /* Keys of a section, to refuse a key given twice. */
 enum { K_ID = 1, K_NAME = 2, K_CATEGORIES = 4, K_DETAILS = 8, K_BASIS = 16,
 	K_TYPES = 32, K_LOCALITIES = 64, K_LOCALITY_FROM = 128,
-	K_OVERRIDE = 256 };
+	K_OVERRIDE = 256, K_REVIEW = 512 };
 
 /* The words of one list, over all of its lines. */
 struct words {
@@ -475,8 +475,21 @@ agreement_key(struct parse *ps, const char *key, const char *value,
 		p->locality_types = ps->list.types;
 		return 0;
 	}
+	if (strcmp(key, "break_glass_review") == 0) {
+		if ((r = once(ps, K_REVIEW, key, why, whysz)) != 0)
+			return r;
+		if (strcmp(value, "another_agency") == 0)
+			p->review_other_agency = true;
+		else if (strcmp(value, "another_person") != 0) {
+			snprintf(why, whysz, "break_glass_review is "
+			    "another_person or another_agency, not \"%.40s\"",
+			    value);
+			return EHX_ERR_CONFIG;
+		}
+		return 0;
+	}
 	snprintf(why, whysz, "unknown key \"%.40s\" in [agreement] (id, name, "
-	    "localities, locality_from)", key);
+	    "localities, locality_from, break_glass_review)", key);
 	return EHX_ERR_CONFIG;
 }
 

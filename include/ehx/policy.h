@@ -50,6 +50,10 @@ struct ehx_policy {
 	/* The partnership's localities; none: any locality id is taken. */
 	char localities[EHX_POLICY_LOCALITIES][EHX_MAX_ID + 1];
 	size_t nlocalities;
+	/* break_glass_review = another_agency: an alert is reviewed only by
+	 * an IG officer of another agency than the one whose person broke
+	 * the glass (never, in any case, by that person). */
+	bool review_other_agency;
 };
 
 /*

@@ -38,7 +38,8 @@ usage(void)
 "                 --key KEY --cert CERT --agency ID [--broker-cert CERT]\n"
 "                 ACTION [OPTIONS]\n"
 "actions: --publish NHS | --close NHS | --picture NHS | --consent NHS |\n"
-"         --consents NHS | --junk | --size N | --ack\n"
+"         --consents NHS | --junk | --size N | --ack |\n"
+"         --review ALERT (review a break-glass alert: justified)\n"
 "options: --sender ID --recipient ID --time-offset SECONDS --id HEX32\n"
 "         --role ROLE|N --category N --level N --ref REF --tamper\n"
 "         --repeat N --repeat-delay MS --extra-frame --timeout MS\n"
@@ -60,12 +61,13 @@ struct opts {
 	bool unknown_field, fresh;
 	int repeat_delay, note_size, person_size;
 	int action, role, category, level, repeat, timeout;
+	unsigned long long alert;
 	long long time_offset, size;
 	bool tamper, extra_frame;
 };
 
 enum { A_NONE, A_PUBLISH, A_CLOSE, A_PICTURE, A_CONSENT, A_CONSENTS, A_JUNK,
-	A_SIZE, A_ACK };
+	A_SIZE, A_ACK, A_REVIEW };
 
 static int
 build(const struct opts *o, struct ehx_signer *s, unsigned char **env,
@@ -78,6 +80,7 @@ build(const struct opts *o, struct ehx_signer *s, unsigned char **env,
 	Ehx__CloseFlag cf = EHX__CLOSE_FLAG__INIT;
 	Ehx__QueryPicture qp = EHX__QUERY_PICTURE__INIT;
 	Ehx__QueryConsent qc = EHX__QUERY_CONSENT__INIT;
+	Ehx__ReviewAlert ra = EHX__REVIEW_ALERT__INIT;
 	Ehx__RecordConsent rc = EHX__RECORD_CONSENT__INIT;
 	Ehx__GivenBy gb = EHX__GIVEN_BY__INIT;
 	Ehx__ConsentScope sc = EHX__CONSENT_SCOPE__INIT;
@@ -198,6 +201,13 @@ build(const struct opts *o, struct ehx_signer *s, unsigned char **env,
 		ack.id = "not-a-request";
 		b.payload_case = EHX__BODY__PAYLOAD_ACK;
 		b.ack = &ack;
+		break;
+	case A_REVIEW:
+		ra.alert = o->alert;
+		ra.outcome = EHX__REVIEW_OUTCOME__REVIEW_OUTCOME_JUSTIFIED;
+		ra.note = "reviewed by the probe";
+		b.payload_case = EHX__BODY__PAYLOAD_REVIEW_ALERT;
+		b.review_alert = &ra;
 		break;
 	}
 	n = ehx__body__get_packed_size(&b);
@@ -358,6 +368,7 @@ main(int argc, char **argv)
 		{ "unknown-field", 0, NULL, 'U' }, { "repeat-delay", 1, NULL, 'D' },
 		{ "fresh", 0, NULL, 'u' }, { "note-size", 1, NULL, 'N' },
 		{ "person-size", 1, NULL, 'W' }, { "person-hex", 1, NULL, 'X' },
+		{ "review", 1, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .role = EHX__ROLE__ROLE_PRACTITIONER,
@@ -415,6 +426,10 @@ main(int argc, char **argv)
 		case 'N': o.note_size = atoi(optarg); break;
 		case 'W': o.person_size = atoi(optarg); break;
 		case 'X': o.person_hex = optarg; break;
+		case 'E':
+			o.action = A_REVIEW;
+			o.alert = strtoull(optarg, NULL, 10);
+			break;
 		default: usage();
 		}
 	if (o.fake != NULL) {

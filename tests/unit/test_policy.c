@@ -530,6 +530,10 @@ test_lists(void **state)
 		{ A "localities = north,, east\n", "an empty item" },
 		{ A "locality_from = school, housing\n", NULL },
 		{ A "locality_from = school, wizard\n", "unknown agency type" },
+		{ A "break_glass_review = another_agency\n", NULL },
+		{ A "break_glass_review = another_person\n", NULL },
+		{ A "break_glass_review = anyone\n",
+		    "break_glass_review is another_person or another_agency" },
 		{ A "locality_from = school\nname = N\nlocality_from = housing\n",
 		    "locality_from is given twice" },
 	};

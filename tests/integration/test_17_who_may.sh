@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Who may see and do what (issue 16, finding 4), against a real sandbox
+# where each of these was live: the person who broke the glass reviewing
+# their own alert, and a policy that has break-glass reviewed by another
+# agency.
+. "$(dirname "$0")/lib.sh"
+sandbox_up
+IG="--as ig_officer"
+PY=/usr/bin/python3
+
+# alert_of AGENCY: the newest unreviewed alert raised by AGENCY.
+alert_of() {
+	ehx_as health $IG --json audit alerts | $PY -c '
+import json, sys
+seqs = [json.loads(l)["seq"] for l in sys.stdin
+        if l.startswith("{") and json.loads(l)["agency"] == sys.argv[1]]
+print(seqs[-1] if seqs else "")' "$1"
+}
+
+expect_status 0 ehx_as health publish --wait "$CHILD_A" --category mental_health \
+	--level 2 --practitioner "Alex Patel" --ref mh-1
+
+# ---- break-glass is never reviewed by the person who looked ------------------
+# In the sandbox the account that runs ehx holds both roles at the school.
+expect_status 0 ehx_as school picture "$CHILD_A" \
+	--break-glass "Child disclosed harm at school today, needs urgent check"
+alert=$(alert_of school)
+[ -n "$alert" ] || fail "no alert raised"
+expect_status 1 ehx_as school $IG audit review "$alert" --outcome justified \
+	--note "I was right to look"
+assert_match "$OUT" "not_permitted.*you broke the glass" \
+	"the person who broke the glass cannot review their own alert"
+assert_eq "$(alert_of school)" "$alert" "and the alert stays open"
+# Another IG officer of the same agency may (the default policy).
+expect_status 0 probe school --review "$alert" --role ig_officer
+assert_match "$OUT" "^ok ack" "another person at the same agency may review it"
+
+# ---- the policy can require another agency -------------------------------
+sed -i '/^\[agreement\]/a break_glass_review = another_agency' "$SB/broker/policy.ini"
+"$top/tests/sandbox" stop broker "$SB" >/dev/null
+"$top/tests/sandbox" start broker "$SB" >/dev/null
+expect_status 0 ehx_as school picture "$CHILD_A" \
+	--break-glass "A second disclosure this afternoon, urgent check"
+alert=$(alert_of school)
+[ -n "$alert" ] || fail "no second alert raised"
+expect_status 1 probe school --review "$alert" --role ig_officer
+assert_match "$OUT" "not_permitted: the sharing policy has break-glass reviewed by another agency" \
+	"with break_glass_review = another_agency, the same agency may not review it"
+expect_status 0 ehx_as health $IG audit review "$alert" --outcome justified \
+	--note "Health's IG officer confirmed the disclosure"
+ok "another agency's IG officer may"
