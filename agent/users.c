@@ -144,8 +144,22 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		snprintf(u->locality, sizeof(u->locality), "%s", value);
 		return 0;
 	}
+	if (strcmp(key, "console") == 0) {
+		if (strcmp(value, "password") == 0)
+			u->console = USER_CONSOLE_PASSWORD;
+		else if (strcmp(value, "proxy") == 0)
+			u->console = USER_CONSOLE_PROXY;
+		else if (strcmp(value, "no") == 0)
+			u->console = USER_CONSOLE_NO;
+		else {
+			snprintf(why, whysz, "console is password, proxy or no, "
+			    "not \"%.40s\"", value);
+			return EHX_ERR_CONFIG;
+		}
+		return 0;
+	}
 	snprintf(why, whysz, "unknown key \"%.40s\" (id, name, roles, "
-	    "password, locality)", key);
+	    "password, locality, console)", key);
 	return EHX_ERR_CONFIG;
 }
 

@@ -16,6 +16,13 @@
 #define EHX_PASSWORD_MIN 12     /* bytes */
 #define EHX_PASSWORD_MAX 1024
 
+/* How an account may reach the web console (users file: console = ...). */
+enum user_console {
+	USER_CONSOLE_PASSWORD = 0,      /* signing in with its password */
+	USER_CONSOLE_PROXY,             /* only as the trusted proxy names it */
+	USER_CONSOLE_NO                 /* not at all */
+};
+
 /* One local account allowed to use the agent. */
 struct user {
 	char account[EHX_MAX_ACCOUNT + 1];   /* the local login name */
@@ -29,6 +36,8 @@ struct user {
 	/* locality = ...: the one locality whose right early help lists this
 	 * person may ask for; empty: any. */
 	char locality[EHX_MAX_ID + 1];
+	/* console = password (the default) | proxy | no. */
+	int console;
 };
 
 struct users {

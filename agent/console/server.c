@@ -65,6 +65,7 @@ struct session {
 	unsigned char key[crypto_generichash_BYTES];  /* hash of the token */
 	char account[EHX_MAX_ACCOUNT + 1];
 	unsigned char pwtag[16];         /* of the users file's password line */
+	bool by_proxy;                   /* opened by the trusted proxy */
 	char csrf[65];
 	int64_t created, last;
 };
@@ -207,10 +208,11 @@ password_tag(unsigned char tag[16], const char *password)
 	    strlen(password), NULL, 0);
 }
 
-/* A new session for account: its token (hex) in token. 0 or -1. */
+/* A new session for account, opened by its password or (by_proxy) by the
+ * trusted proxy: its token (hex) in token. 0 or -1. */
 static int
 session_new(struct console *c, const char *account, const char *password,
-    int64_t now, char token[2 * TOKEN_LEN + 1])
+    bool by_proxy, int64_t now, char token[2 * TOKEN_LEN + 1])
 {
 	unsigned char raw[TOKEN_LEN], csrf[TOKEN_LEN];
 	struct session *s = NULL;
@@ -237,6 +239,7 @@ session_new(struct console *c, const char *account, const char *password,
 	token_key(s->key, token);
 	snprintf(s->account, sizeof(s->account), "%s", account);
 	password_tag(s->pwtag, password);
+	s->by_proxy = by_proxy;
 	ehx_hex(s->csrf, csrf, sizeof(csrf));
 	s->created = s->last = now;
 	pthread_mutex_unlock(&c->lock);
@@ -445,7 +448,11 @@ sign_in(struct creq *r, char token[2 * TOKEN_LEN + 1], const char **why,
 		*status = 429;
 		return false;
 	}
-	if (!known || u.password[0] == '\0') {
+	/* Only an account whose entry lets it sign in with its password
+	 * (console = password, the default); any other takes the same time
+	 * and gets the same answer. */
+	if (!known || u.password[0] == '\0' ||
+	    u.console != USER_CONSOLE_PASSWORD) {
 		snprintf(u.password, sizeof(u.password), "%s", c->dummy_hash);
 		users_check_password(&u, pw, strlen(pw));
 		ok = false;
@@ -455,13 +462,14 @@ sign_in(struct creq *r, char token[2 * TOKEN_LEN + 1], const char **why,
 		signin_event(c, "locked-out", known ? u.account : NULL,
 		    r->addr);
 	if (!ok) {
-		signin_event(c, known && u.password[0] != '\0' ?
+		signin_event(c, known && u.password[0] != '\0' &&
+		    u.console == USER_CONSOLE_PASSWORD ?
 		    "failed-password" : "failed-account", known ? u.account :
 		    NULL, r->addr);
 		*why = "The account name or the password is wrong.";
 		return false;
 	}
-	if (session_new(c, u.account, u.password, now, token) != 0) {
+	if (session_new(c, u.account, u.password, false, now, token) != 0) {
 		*why = "The console could not start a session.";
 		*status = 500;
 		return false;
@@ -478,7 +486,7 @@ who_from_session(struct creq *r, const char *cookie, bool touch)
 	const struct user *u;
 	unsigned char tag[16], now_tag[16];
 	int64_t now = ehx_now_ms();
-	bool ok = false;
+	bool ok = false, by_proxy = false;
 	int i;
 
 	pthread_mutex_lock(&c->lock);
@@ -489,6 +497,7 @@ who_from_session(struct creq *r, const char *cookie, bool touch)
 		    c->sessions[i].account);
 		memcpy(r->who.csrf, c->sessions[i].csrf, sizeof(r->who.csrf));
 		memcpy(tag, c->sessions[i].pwtag, sizeof(tag));
+		by_proxy = c->sessions[i].by_proxy;
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (i < 0)
@@ -500,12 +509,15 @@ who_from_session(struct creq *r, const char *cookie, bool touch)
 		    u->locality);
 		r->who.roles = u->roles;
 		password_tag(now_tag, u->password);
-		ok = sodium_memcmp(tag, now_tag, sizeof(tag)) == 0;
+		ok = sodium_memcmp(tag, now_tag, sizeof(tag)) == 0 &&
+		    u->console == (by_proxy ? USER_CONSOLE_PROXY :
+		    USER_CONSOLE_PASSWORD);
 	}
 	pthread_rwlock_unlock(c->users_lock);
 	if (!ok) {
-		/* Gone from the users file, or its password changed: the
-		 * session ends here. */
+		/* Gone from the users file, its password changed, or no
+		 * longer allowed the console this way: the session ends
+		 * here. */
 		pthread_mutex_lock(&c->lock);
 		if ((i = session_find(c, cookie, now)) >= 0)
 			memset(&c->sessions[i], 0, sizeof(c->sessions[i]));
@@ -924,11 +936,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (!same) {
 			const struct user *u;
 			char pw[EHX_PWHASH_MAX + 1];
-			bool known;
+			bool known, allowed = false;
 
 			pthread_rwlock_rdlock(c->users_lock);
-			if ((known = (u = users_find(c->users, pa)) != NULL))
+			if ((known = (u = users_find(c->users, pa)) != NULL)) {
 				snprintf(pw, sizeof(pw), "%s", u->password);
+				allowed = u->console == USER_CONSOLE_PROXY;
+			}
 			pthread_rwlock_unlock(c->users_lock);
 			if (!known) {
 				signin_event(c, "proxy-unknown-account", pa,
@@ -938,7 +952,20 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				    "agent's users file.");
 				return send_answer(r, NULL, true, NULL);
 			}
-			if (session_new(c, pa, pw, ehx_now_ms(), token) != 0)
+			/* Only an entry that says console = proxy: a proxy
+			 * must not open accounts that sign in otherwise. */
+			if (!allowed) {
+				signin_event(c, "proxy-not-allowed", pa,
+				    r->addr);
+				pages_error(r, 403, "Not permitted", "The "
+				    "account your sign-in named may not use the "
+				    "console through the sign-on proxy (its "
+				    "users-file entry would say console = "
+				    "proxy).");
+				return send_answer(r, NULL, true, NULL);
+			}
+			if (session_new(c, pa, pw, true, ehx_now_ms(),
+			    token) != 0)
 				return MHD_NO;
 			OPENSSL_cleanse(pw, sizeof(pw));
 			signin_event(c, "signed-in-by-proxy", pa, r->addr);

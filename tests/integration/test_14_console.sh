@@ -176,6 +176,17 @@ assert_match "$(cat "$SB/body")" "failed-account" "... the unknown account"
 assert_match "$(cat "$SB/body")" "signed-out" "... and the sign-out"
 
 # --- idle expiry and the trusted proxy (the housing and school agents) --------------
+# An account reaches the console through the trusted proxy only when its
+# users-file entry says console = proxy (issue 16): sso at housing and
+# school; io (console = password, the default) signs in with its password.
+# (sso has io's password line too, to show it is not taken; off has one
+# and console = no.)
+for a in housing school; do
+	printf '\n[sso]\nid = %s-sso\nname = Sam Sso\nroles = information_officer\nconsole = proxy\npassword = %s\n' \
+		"$a" "$(cat "$SB/.io-hash")" >>"$SB/agencies/$a/users.ini"
+	printf '\n[off]\nid = %s-off\nname = Off Duty\nroles = information_officer\nconsole = no\npassword = %s\n' \
+		"$a" "$(cat "$SB/.io-hash")" >>"$SB/agencies/$a/users.ini"
+done
 conf=$SB/agencies/housing/agent.conf
 printf '[console]\nidle_seconds = 5\ntrusted_proxy = ::ffff:127.0.0.1\nproxy_user_header = X-Sso-User\n' >>"$conf"
 "$top/tests/sandbox" stop housing "$SB" >/dev/null
@@ -185,25 +196,33 @@ assert_eq "$(sign_in h "$HOUSING" io "$PW")" 303 "sign in at housing (idle_secon
 assert_eq "$(req h "$HOUSING")" 200 "... a page at once"
 sleep 6
 assert_eq "$(req h "$HOUSING")" 303 "after 6 s idle the session has ended"
-assert_eq "$(req hp -H 'X-Sso-User: io' "$HOUSING")" 303 \
+assert_eq "$(req hp -H 'X-Sso-User: sso' "$HOUSING")" 303 \
 	"trusted_proxy written as ::ffff:127.0.0.1 is 127.0.0.1"
-assert_eq "$(req hp -H 'X-Sso-User: io' "$HOUSING")" 200 "... whose sign-on then goes on"
+assert_eq "$(req hp -H 'X-Sso-User: sso' "$HOUSING")" 200 "... whose sign-on then goes on"
 
 conf=$SB/agencies/school/agent.conf
 printf '[console]\ntrusted_proxy = 127.0.0.1\nproxy_user_header = X-Remote-User\n' >>"$conf"
 "$top/tests/sandbox" stop school "$SB" >/dev/null
 "$top/tests/sandbox" start school "$SB" >/dev/null
 SCHOOL=$(cat "$SB/agencies/school/console.url")
-assert_eq "$(req p -H 'X-Remote-User: io' "${SCHOOL}ig/signins?x=1")" 303 \
-	"the trusted proxy's header signs io in, first on the home page only"
+assert_eq "$(req p -H 'X-Remote-User: sso' "${SCHOOL}ig/signins?x=1")" 303 \
+	"the trusted proxy's header signs sso in, first on the home page only"
 assert_match "$(grep -i '^location:' "$SB/headers")" "/\\s*$" "... (a deep link from elsewhere runs nothing)"
-assert_eq "$(req p -H 'X-Remote-User: io' "$SCHOOL")" 200 "... then the session goes on"
-assert_match "$(cat "$SB/body")" "\\(io\\)" "... as io"
-assert_eq "$(req p4 -H 'X-Remote-User: io' -H 'X-Remote-User: ig' "$SCHOOL")" 400 \
+assert_eq "$(req p -H 'X-Remote-User: sso' "$SCHOOL")" 200 "... then the session goes on"
+assert_match "$(cat "$SB/body")" "\\(sso\\)" "... as sso"
+assert_eq "$(req p4 -H 'X-Remote-User: sso' -H 'X-Remote-User: ig' "$SCHOOL")" 400 \
 	"the header twice (a client's own beside the proxy's) is refused"
 assert_eq "$(req p2 -H 'X-Remote-User: nobody-here' "$SCHOOL")" 403 "... an account not in the users file is refused"
+assert_eq "$(req p5 -H 'X-Remote-User: io' "$SCHOOL")" 403 \
+	"an account whose entry does not say console = proxy is refused through the proxy"
+assert_match "$(cat "$SB/body")" "console = proxy" "... saying why"
+assert_eq "$(sign_in p6 "$SCHOOL" sso "$PW")" 401 \
+	"an account that says console = proxy cannot sign in with its password"
+assert_eq "$(sign_in p7 "$SCHOOL" off "$PW")" 401 \
+	"an account that says console = no cannot sign in at all"
+assert_eq "$(req p8 -H 'X-Remote-User: off' "$SCHOOL")" 403 "... nor through the proxy"
 if curl -s --interface 127.0.0.2 -o /dev/null "$SCHOOL" 2>/dev/null; then
-	assert_eq "$(req p3 --interface 127.0.0.2 -H 'X-Remote-User: io' "$SCHOOL")" 303 \
+	assert_eq "$(req p3 --interface 127.0.0.2 -H 'X-Remote-User: sso' "$SCHOOL")" 303 \
 		"the header from another address is ignored"
 fi
 

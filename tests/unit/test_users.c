@@ -52,6 +52,31 @@ check_err(const char *err, const char *path, int line, const char *what)
 		fail_msg("\"%s\" does not say \"%s\"", err, what);
 }
 
+/* console = password | proxy | no: how an account may reach the web
+ * console (issue 16); password unless it says otherwise. */
+static void
+test_console_line(void **state)
+{
+	struct users us;
+	char path[PATH_MAX], err[512];
+
+	(void)state;
+	assert_int_equal(load_text("[a]\nname = A\nroles = practitioner\n"
+	    "[b]\nname = B\nroles = practitioner\nconsole = proxy\n"
+	    "[c]\nname = C\nroles = practitioner\nconsole = no\n"
+	    "[d]\nname = D\nroles = practitioner\nconsole = password\n",
+	    &us, err, sizeof(err), path, sizeof(path)), 0);
+	assert_int_equal(users_find(&us, "a")->console, USER_CONSOLE_PASSWORD);
+	assert_int_equal(users_find(&us, "b")->console, USER_CONSOLE_PROXY);
+	assert_int_equal(users_find(&us, "c")->console, USER_CONSOLE_NO);
+	assert_int_equal(users_find(&us, "d")->console, USER_CONSOLE_PASSWORD);
+	users_free(&us);
+	assert_int_equal(load_text("[a]\nname = A\nroles = practitioner\n"
+	    "console = sometimes\n", &us, err, sizeof(err), path,
+	    sizeof(path)), EHX_ERR_CONFIG);
+	check_err(err, path, 4, "console is password, proxy or no");
+}
+
 static void
 test_good_file(void **state)
 {
@@ -327,6 +352,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_file),
+		cmocka_unit_test(test_console_line),
 		cmocka_unit_test(test_roles_replace),
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_passwords),
