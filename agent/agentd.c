@@ -156,7 +156,8 @@ usage(FILE *f)
 "ask takes the same path as the ehx command (docs/OPERATIONS.md, \"The web\n"
 "console\").\n"
 "\n"
-"Signals: SIGHUP reloads the users file; SIGTERM or SIGINT stop the agent.\n"
+"Signals: SIGHUP reloads the users file and the web console's certificate\n"
+"and key (sessions go on); SIGTERM or SIGINT stop the agent.\n"
 "Exit status: 0 on a clean stop, 1 on a configuration or start-up error,\n"
 "2 on bad usage. See docs/OPERATIONS.md.\n");
 }
@@ -1029,6 +1030,18 @@ serve(struct agent *ag)
 				pthread_rwlock_unlock(&ag->users_lock);
 				log_info("users file reloaded: %zu accounts",
 				    fresh.n);
+			}
+			/* A renewed console certificate, without signing
+			 * anyone out. */
+			if (ag->console != NULL && ag->cfg.console.certificate[0]
+			    != '\0') {
+				if (console_reload_tls(ag->console, err,
+				    sizeof(err)) != 0)
+					log_error("console certificate not "
+					    "reloaded: %s", err);
+				else
+					log_info("console certificate and key "
+					    "reloaded");
 			}
 		}
 		for (size_t i = 0; i < MAX_CLIENTS; i++) {

@@ -76,6 +76,21 @@ console_key(struct console_config *c, const char *file, const char *key,
 	if (strcmp(key, "key") == 0)
 		return ehx_conf_path(file, value, c->key, sizeof(c->key), why,
 		    whysz);
+	if (strcmp(key, "tls_priorities") == 0) {
+		size_t n = strlen(value);
+
+		if (n == 0 || n >= sizeof(c->tls_priorities) ||
+		    strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+		    "qrstuvwxyz0123456789:+-.%_@=!") != n) {
+			snprintf(why, whysz, "tls_priorities must be a GnuTLS "
+			    "priority string (letters, digits and :+-.%%_@=!), "
+			    "such as NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+			return EHX_ERR_CONFIG;
+		}
+		snprintf(c->tls_priorities, sizeof(c->tls_priorities), "%s",
+		    value);
+		return 0;
+	}
 	if (strcmp(key, "trusted_proxy") == 0) {
 		char probe[80];
 
@@ -128,6 +143,9 @@ console_key(struct console_config *c, const char *file, const char *key,
 		return ehx_conf_int(value, 1, 32, &c->threads, why, whysz);
 	if (strcmp(key, "login_failures") == 0)
 		return ehx_conf_int(value, 1, 100, &c->login_failures, why,
+		    whysz);
+	if (strcmp(key, "account_failures") == 0)
+		return ehx_conf_int(value, 1, 10000, &c->account_failures, why,
 		    whysz);
 	if (strcmp(key, "lockout_minutes") == 0) {
 		if ((r = ehx_conf_int(value, 1, 1440, &v, why, whysz)) != 0)
@@ -284,7 +302,10 @@ agent_config_load(const char *path, struct agent_config *c, char *err,
 	c->console.session_max_ms = 12 * 3600000LL;
 	c->console.threads = 4;
 	c->console.login_failures = 5;
+	c->console.account_failures = 0;        /* 4 x login_failures */
 	c->console.lockout_ms = 15 * 60000;
+	snprintf(c->console.tls_priorities, sizeof(c->console.tls_priorities),
+	    "%s", "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
 	if ((r = ehx_conf_parse(path, on_key, c, err, errsz)) != 0)
 		return r;
 	if ((r = ehx_conf_check_required(path, "agent", c, required,
@@ -296,6 +317,8 @@ agent_config_load(const char *path, struct agent_config *c, char *err,
 		    "key for TLS, or neither", path);
 		return EHX_ERR_CONFIG;
 	}
+	if (c->console.account_failures == 0)
+		c->console.account_failures = 4 * c->console.login_failures;
 	if ((c->console.trusted_proxy[0] == '\0') !=
 	    (c->console.proxy_user_header[0] == '\0')) {
 		snprintf(err, errsz, "%s: [console] needs both trusted_proxy and "

@@ -21,12 +21,14 @@ struct console_config {
 	char url_file[PATH_MAX_];       /* the console's URL, written at start */
 	char certificate[PATH_MAX_];    /* TLS: both, or neither */
 	char key[PATH_MAX_];
+	char tls_priorities[256];       /* GnuTLS priorities: TLS 1.2+ */
 	char trusted_proxy[64];         /* the front proxy's address, or "" */
 	char proxy_user_header[64];     /* the header it names the account in */
 	long long idle_ms;              /* a session ends after this idle */
 	long long session_max_ms;       /* and this long after login at most */
 	long long threads;
-	long long login_failures;       /* per account and per address ... */
+	long long login_failures;       /* per account at an address ... */
+	long long account_failures;     /* per account, from every address */
 	long long lockout_ms;           /* ... within this window */
 };
 

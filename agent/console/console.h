@@ -39,6 +39,14 @@ int console_start(struct console *c, struct users *users,
     pthread_rwlock_t *users_lock, struct queue *q, int64_t timeout_ms,
     char *err, size_t errsz);
 
+/*
+ * SIGHUP: read the TLS certificate and key again and serve with them,
+ * keeping every session (a renewed certificate signs nobody out). 0 (also
+ * without TLS), or EHX_ERR_CONFIG with err set and the old ones in use.
+ * The key must be readable by the agent's user then.
+ */
+int console_reload_tls(struct console *c, char *err, size_t errsz);
+
 /* Stop serving and free c (wiping the TLS key). NULL is fine. */
 void console_close(struct console *c);
 

@@ -82,6 +82,7 @@ struct console {
 	struct console_config cfg;
 	char agency[EHX_MAX_ID + 1];
 	int listen_fd;
+	int listen_keep;                 /* a copy, for a daemon started anew */
 	struct bridge bridge;            /* console threads -> main loop */
 	unsigned char *tls_cert, *tls_key;
 	size_t tls_certlen, tls_keylen;
@@ -311,38 +312,59 @@ address_group(const char *addr, char *out, size_t outsz)
 }
 
 /*
- * Before a password is checked: refuse when this account at this address,
- * or this address (for any accounts, ADDRESS_FACTOR times as many), has
- * failed too often within the window, or when HASHING_MAX checks are
+ * The counts a sign-in attempt falls under: this account at this address,
+ * this address for any accounts (ADDRESS_FACTOR times as many), and this
+ * account from any address (account_failures), so that guessing spread
+ * over many addresses is stopped too.
+ */
+#define COUNTS 3
+
+struct attempt {
+	char who[COUNTS][EHX_MAX_ACCOUNT + 80];
+	unsigned limit[COUNTS];
+	bool clear_on_success[COUNTS];  /* else one less */
+};
+
+static void
+attempt_of(const struct console *c, const char *account, const char *grp,
+    struct attempt *at)
+{
+	snprintf(at->who[0], sizeof(at->who[0]), "p:%s %s", account, grp);
+	snprintf(at->who[1], sizeof(at->who[1]), "i:%s", grp);
+	snprintf(at->who[2], sizeof(at->who[2]), "a:%s", account);
+	at->limit[0] = (unsigned)c->cfg.login_failures;
+	at->limit[1] = (unsigned)c->cfg.login_failures * ADDRESS_FACTOR;
+	at->limit[2] = (unsigned)c->cfg.account_failures;
+	at->clear_on_success[0] = at->clear_on_success[2] = true;
+	at->clear_on_success[1] = false;
+}
+
+/*
+ * Before a password is checked: refuse when any of at's counts has
+ * reached its limit within the window, or when HASHING_MAX checks are
  * running already. Otherwise count the attempt as a failure now (so that
- * checks running at once cannot pass the limit together) and take a
+ * checks running at once cannot pass a limit together) and take a
  * hashing slot; sign_in_done gives both back. Returns 0, or the minutes
  * to wait (> 0), or -1 when busy.
  */
 static long
-sign_in_begin(struct console *c, const char *pair, const char *group,
-    int64_t now)
+sign_in_begin(struct console *c, const struct attempt *at, int64_t now)
 {
-	struct failure *fp, *fg;
-	unsigned lim = (unsigned)c->cfg.login_failures;
+	struct failure *f;
 	long mins = 0;
 
 	pthread_mutex_lock(&c->lock);
-	fp = failure_of(c, pair, now, false);
-	fg = failure_of(c, group, now, false);
-	if (fp != NULL && fp->count >= lim)
-		mins = (long)((fp->first + c->cfg.lockout_ms - now + 59999) /
-		    60000);
-	else if (fg != NULL && fg->count >= lim * ADDRESS_FACTOR)
-		mins = (long)((fg->first + c->cfg.lockout_ms - now + 59999) /
-		    60000);
-	else if (c->hashing >= HASHING_MAX)
+	for (int k = 0; k < COUNTS && mins == 0; k++)
+		if ((f = failure_of(c, at->who[k], now, false)) != NULL &&
+		    f->count >= at->limit[k])
+			mins = (long)((f->first + c->cfg.lockout_ms - now +
+			    59999) / 60000);
+	if (mins == 0 && c->hashing >= HASHING_MAX)
 		mins = -1;
-	else {
-		if ((fp = failure_of(c, pair, now, true)) != NULL)
-			fp->count++;
-		if ((fg = failure_of(c, group, now, true)) != NULL)
-			fg->count++;
+	if (mins == 0) {
+		for (int k = 0; k < COUNTS; k++)
+			if ((f = failure_of(c, at->who[k], now, true)) != NULL)
+				f->count++;
 		c->hashing++;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -350,30 +372,25 @@ sign_in_begin(struct console *c, const char *pair, const char *group,
 }
 
 /* After the check: on success the attempt was no failure after all.
- * Returns true when a failure just reached the limit (to record once). */
+ * Returns true when a failure just reached a limit (to record once). */
 static bool
-sign_in_done(struct console *c, const char *pair, const char *group,
-    bool ok, int64_t now)
+sign_in_done(struct console *c, const struct attempt *at, bool ok,
+    int64_t now)
 {
-	struct failure *fp, *fg;
-	unsigned lim = (unsigned)c->cfg.login_failures;
+	struct failure *f;
 	bool lock = false;
 
 	pthread_mutex_lock(&c->lock);
 	c->hashing--;
-	fp = failure_of(c, pair, now, false);
-	fg = failure_of(c, group, now, false);
-	if (ok) {
-		if (fp != NULL)
-			memset(fp, 0, sizeof(*fp));
-		if (fg != NULL && fg->count > 0)
-			fg->count--;
-	} else {
-		if (fp != NULL && fp->count >= lim && !fp->told)
-			lock = fp->told = true;
-		if (fg != NULL && fg->count >= lim * ADDRESS_FACTOR &&
-		    !fg->told)
-			lock = fg->told = true;
+	for (int k = 0; k < COUNTS; k++) {
+		if ((f = failure_of(c, at->who[k], now, false)) == NULL)
+			continue;
+		if (ok && at->clear_on_success[k])
+			memset(f, 0, sizeof(*f));
+		else if (ok && f->count > 0)
+			f->count--;
+		else if (!ok && f->count >= at->limit[k] && !f->told)
+			lock = f->told = true;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return lock;
@@ -406,7 +423,7 @@ sign_in(struct creq *r, char token[2 * TOKEN_LEN + 1], const char **why,
 	struct console *c = r->c;
 	const char *account = creq_arg(r, "account");
 	const char *pw = creq_arg(r, "password");
-	char pair[sizeof(((struct failure *)0)->who)], group[80];
+	struct attempt at;
 	char grp[INET6_ADDRSTRLEN + 8];
 	struct user u;
 	bool known = false, ok;
@@ -432,9 +449,8 @@ sign_in(struct creq *r, char token[2 * TOKEN_LEN + 1], const char **why,
 	}
 	pthread_rwlock_unlock(c->users_lock);
 	address_group(r->addr, grp, sizeof(grp));
-	snprintf(pair, sizeof(pair), "p:%s %s", account, grp);
-	snprintf(group, sizeof(group), "i:%s", grp);
-	if ((mins = sign_in_begin(c, pair, group, now)) != 0) {
+	attempt_of(c, account, grp, &at);
+	if ((mins = sign_in_begin(c, &at, now)) != 0) {
 		if (mins < 0) {
 			*why = "The console is busy checking other sign-ins. "
 			    "Try again in a moment.";
@@ -458,7 +474,7 @@ sign_in(struct creq *r, char token[2 * TOKEN_LEN + 1], const char **why,
 		ok = false;
 	} else
 		ok = users_check_password(&u, pw, strlen(pw));
-	if (sign_in_done(c, pair, group, ok, now))
+	if (sign_in_done(c, &at, ok, now))
 		signin_event(c, "locked-out", known ? u.account : NULL,
 		    r->addr);
 	if (!ok) {
@@ -1014,6 +1030,39 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 
 /* ---- start and stop ------------------------------------------------------ */
 
+/* Read the console's certificate and key (the key must be 0600): 0, or
+ * an error with err set and *cert, *key untouched. */
+static int
+read_tls(const struct console_config *cc, unsigned char **cert,
+    size_t *certlen, unsigned char **key, size_t *keylen, char *err,
+    size_t errsz)
+{
+	unsigned char *c = NULL, *k = NULL;
+	size_t cl = 0, kl = 0;
+	int r;
+
+	if ((r = ehx_file_read(cc->certificate, false, 1024 * 1024, &c,
+	    &cl)) != 0) {
+		snprintf(err, errsz, "%s: cannot read the console's "
+		    "certificate: %s", cc->certificate, r == EHX_ERR_SYSTEM ?
+		    strerror(errno) : ehx_strerror(r));
+		return EHX_ERR_CONFIG;
+	}
+	if ((r = ehx_file_read(cc->key, true, EHX_MAX_KEY_FILE, &k,
+	    &kl)) != 0) {
+		snprintf(err, errsz, "%s: cannot read the console's key: %s",
+		    cc->key, r == EHX_ERR_SYSTEM ? strerror(errno) :
+		    ehx_strerror(r));
+		free(c);
+		return EHX_ERR_CONFIG;
+	}
+	*cert = c;
+	*certlen = cl;
+	*key = k;
+	*keylen = kl;
+	return 0;
+}
+
 int
 console_open(const struct console_config *cc, const char *agency,
     struct console **out, char *err, size_t errsz)
@@ -1029,7 +1078,7 @@ console_open(const struct console_config *cc, const char *agency,
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return EHX_ERR_NOMEM;
 	c->cfg = *cc;
-	c->listen_fd = -1;
+	c->listen_fd = c->listen_keep = -1;
 	bridge_init(&c->bridge);
 	pthread_mutex_init(&c->lock, NULL);
 	snprintf(c->agency, sizeof(c->agency), "%s", agency);
@@ -1072,22 +1121,9 @@ console_open(const struct console_config *cc, const char *agency,
 		    ai->ai_family == AF_INET6 ? "]" : "", p);
 	}
 	freeaddrinfo(ai);
-	if (cc->certificate[0] != '\0') {
-		if ((r = ehx_file_read(cc->certificate, false, 1024 * 1024,
-		    &c->tls_cert, &c->tls_certlen)) != 0) {
-			snprintf(err, errsz, "%s: cannot read the console's "
-			    "certificate: %s", cc->certificate, r ==
-			    EHX_ERR_SYSTEM ? strerror(errno) : ehx_strerror(r));
-			goto fail;
-		}
-		if ((r = ehx_file_read(cc->key, true, EHX_MAX_KEY_FILE,
-		    &c->tls_key, &c->tls_keylen)) != 0) {
-			snprintf(err, errsz, "%s: cannot read the console's "
-			    "key: %s", cc->key, r == EHX_ERR_SYSTEM ?
-			    strerror(errno) : ehx_strerror(r));
-			goto fail;
-		}
-	}
+	if (cc->certificate[0] != '\0' && read_tls(cc, &c->tls_cert,
+	    &c->tls_certlen, &c->tls_key, &c->tls_keylen, err, errsz) != 0)
+		goto fail;
 	*out = c;
 	return 0;
 fail:
@@ -1109,15 +1145,52 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_info("console: %s", buf);
 }
 
+/*
+ * A libmicrohttpd daemon on listening socket fd (TLS with the
+ * certificate and key read into c), its threads blocking every signal:
+ * they stay with the main loop (SIGHUP, SIGTERM), and a poll of theirs is
+ * never cut short. NULL when it did not start (logged).
+ */
+static struct MHD_Daemon *
+start_daemon(struct console *c, int fd)
+{
+	/* MHD_USE_ITC: a daemon can be quiesced when its certificate is
+	 * renewed. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	struct MHD_Daemon *d;
+	sigset_t all, old;
+
+	if (c->tls_cert != NULL)
+		flags |= MHD_USE_TLS;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->cfg.threads,
+	    MHD_OPTION_CONNECTION_LIMIT, 256u,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, 32u,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    c->tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+	    (const char *)c->tls_cert,
+	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)c->tls_key,
+	    /* TLS 1.2 and 1.3 only, unless tls_priorities says otherwise. */
+	    MHD_OPTION_HTTPS_PRIORITIES, c->cfg.tls_priorities,
+	    MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return d;
+}
+
 int
 console_start(struct console *c, struct users *users,
     pthread_rwlock_t *users_lock, struct queue *q, int64_t timeout_ms,
     char *err, size_t errsz)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-	    MHD_USE_ERROR_LOG;
 	unsigned char dummy[16];
-	sigset_t all, old;
 
 	c->users = users;
 	c->users_lock = users_lock;
@@ -1132,28 +1205,11 @@ console_start(struct console *c, struct users *users,
 		snprintf(err, errsz, "console: pipe: %s", strerror(errno));
 		return EHX_ERR_SYSTEM;
 	}
-	if (c->tls_cert != NULL)
-		flags |= MHD_USE_TLS;
-	/* The server's threads take no signals: they stay with the main
-	 * loop (SIGHUP, SIGTERM), and a poll of theirs is never cut short. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	c->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_LISTEN_SOCKET, c->listen_fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->cfg.threads,
-	    MHD_OPTION_CONNECTION_LIMIT, 256u,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, 32u,
-	    MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
-	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-	    c->tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
-	    (const char *)c->tls_cert,
-	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)c->tls_key,
-	    MHD_OPTION_END);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (c->d == NULL) {
+	if ((c->listen_keep = fcntl(c->listen_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		snprintf(err, errsz, "console: dup: %s", strerror(errno));
+		return EHX_ERR_SYSTEM;
+	}
+	if ((c->d = start_daemon(c, c->listen_fd)) == NULL) {
 		snprintf(err, errsz, "console: cannot start serving %s (see "
 		    "the log above)", c->cfg.listen);
 		return EHX_ERR_SYSTEM;
@@ -1170,6 +1226,56 @@ console_start(struct console *c, struct users *users,
 	return 0;
 }
 
+int
+console_reload_tls(struct console *c, char *err, size_t errsz)
+{
+	unsigned char *cert, *key, *old_cert, *old_key;
+	size_t certlen, keylen, old_keylen;
+	struct MHD_Daemon *old = c->d, *fresh;
+	MHD_socket q;
+	int fd;
+
+	if (c->tls_cert == NULL || old == NULL)
+		return 0;               /* no TLS: nothing to renew */
+	if (read_tls(&c->cfg, &cert, &certlen, &key, &keylen, err,
+	    errsz) != 0)
+		return EHX_ERR_CONFIG;
+	old_cert = c->tls_cert;
+	old_key = c->tls_key;
+	old_keylen = c->tls_keylen;
+	c->tls_cert = cert;
+	c->tls_certlen = certlen;
+	c->tls_key = key;
+	c->tls_keylen = keylen;
+	/* The new daemon listens on a copy of the socket beside the old one,
+	 * which then stops taking connections and ends: the sessions are the
+	 * console's, not the daemon's, and go on. */
+	if ((fd = fcntl(c->listen_keep, F_DUPFD_CLOEXEC, 0)) < 0 ||
+	    (fresh = start_daemon(c, fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		c->tls_cert = old_cert;
+		c->tls_certlen = 0;
+		c->tls_key = old_key;
+		c->tls_keylen = old_keylen;
+		ehx_free_secret(key, keylen);
+		free(cert);
+		snprintf(err, errsz, "console: the renewed certificate and key "
+		    "do not start a server (see the log above); the old ones "
+		    "stay in use");
+		return EHX_ERR_CONFIG;
+	}
+	c->d = fresh;
+	if ((q = MHD_quiesce_daemon(old)) != MHD_INVALID_SOCKET) {
+		MHD_stop_daemon(old);
+		close(q);
+	} else
+		MHD_stop_daemon(old);
+	ehx_free_secret(old_key, old_keylen);
+	free(old_cert);
+	return 0;
+}
+
 void
 console_close(struct console *c)
 {
@@ -1179,6 +1285,8 @@ console_close(struct console *c)
 		MHD_stop_daemon(c->d);
 	if (c->listen_fd >= 0)
 		close(c->listen_fd);
+	if (c->listen_keep >= 0)
+		close(c->listen_keep);
 	bridge_close(&c->bridge);
 	ehx_free_secret(c->tls_key, c->tls_keylen);
 	free(c->tls_cert);
