@@ -17,6 +17,8 @@
 #include "ehx/checkpoint.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
+#include "ehx/names.h"
+#include "ehx/policy.h"
 #include "ehx/util.h"
 #include "ehx/validate.h"
 #include "handle.h"
@@ -372,8 +374,16 @@ handle_query_audit(struct request *rq, char *why, size_t whysz)
 	bool by_child = m->nhs_number[0] != '\0';
 	int rc, r = 0;
 
-	(void)why;
-	(void)whysz;
+	/* A search by child is subject access by another name: only for
+	 * the IG officers the sharing policy names for it. */
+	if (by_child && !ehx_policy_subject_access(&rq->b->policy,
+	    rq->agency->type)) {
+		snprintf(why, whysz, "an audit search by child is for the IG "
+		    "officers the sharing policy names for subject access "
+		    "(subject_access), not %s's",
+		    ehx_agency_type_name(rq->agency->type));
+		return EHX_ERR_NOT_PERMITTED;
+	}
 	if ((res = ehx_arena_alloc(a, sizeof(*res))) == NULL)
 		return EHX_ERR_NOMEM;
 	ehx__audit_result__init(res);

@@ -7,12 +7,19 @@
  * are left out and counted. Then every consent record with its history,
  * and every whole-picture answer about the child (the disclosures). Each
  * part has its own share of one message; a cut answer says truncated.
+ *
+ * Subject access is a partnership function: only the IG officers of the
+ * agency types the sharing policy names (subject_access) may ask, and
+ * every answer is a disclosure of each other agency's flags it shows, in
+ * that agency's disclosures like a whole picture.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "consent.h"
 #include "ehx/err.h"
+#include "ehx/names.h"
+#include "ehx/policy.h"
 #include "handle.h"
 #include "store.h"
 
@@ -32,7 +39,9 @@ sar_flags(struct request *rq, Ehx__SarResult *res)
 	int rc, r = 0;
 
 	if ((res->involvements = ehx_arena_alloc(a, EHX_MAX_PICTURE_FLAGS *
-	    sizeof(*res->involvements))) == NULL)
+	    sizeof(*res->involvements))) == NULL ||
+	    (rq->disclosed = ehx_arena_alloc(a, EHX_MAX_PICTURE_FLAGS *
+	    sizeof(*rq->disclosed))) == NULL)
 		return EHX_ERR_NOMEM;
 	if ((rc = mdb_cursor_open(rq->txn, rq->b->store.flags, &c)) != 0)
 		return store_err(rc);
@@ -82,6 +91,16 @@ sar_flags(struct request *rq, Ehx__SarResult *res)
 		cur->flags[cur->n_flags++] = sf->flag;
 		nflags++;
 		used += v.mv_size + 64;
+		/* Shown to the asking agency: a disclosure of its owner's. */
+		if (strcmp(sf->agency, rq->agency->id) != 0) {
+			if (rq->ndisclosed == 0 || strcmp(rq->disclosed[
+			    rq->ndisclosed - 1].owner, sf->agency) != 0) {
+				rq->disclosed[rq->ndisclosed].owner =
+				    sf->agency;
+				rq->disclosed[rq->ndisclosed++].flags = 0;
+			}
+			rq->disclosed[rq->ndisclosed - 1].flags++;
+		}
 	}
 	mdb_cursor_close(c);
 	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
@@ -169,8 +188,13 @@ handle_query_sar(struct request *rq, char *why, size_t whysz)
 	Ehx__ConsentResult *cr;
 	int r;
 
-	(void)why;
-	(void)whysz;
+	if (!ehx_policy_subject_access(&rq->b->policy, rq->agency->type)) {
+		snprintf(why, whysz, "subject access is answered for the "
+		    "partnership by the IG officers the sharing policy names "
+		    "(subject_access), not %s's",
+		    ehx_agency_type_name(rq->agency->type));
+		return EHX_ERR_NOT_PERMITTED;
+	}
 	if ((res = ehx_arena_alloc(rq->b->arena, sizeof(*res))) == NULL)
 		return EHX_ERR_NOMEM;
 	ehx__sar_result__init(res);

@@ -40,7 +40,7 @@ enum { S_AGREEMENT, S_VIEW, S_NOTIFY, S_LIST };
 /* Keys of a section, to refuse a key given twice. */
 enum { K_ID = 1, K_NAME = 2, K_CATEGORIES = 4, K_DETAILS = 8, K_BASIS = 16,
 	K_TYPES = 32, K_LOCALITIES = 64, K_LOCALITY_FROM = 128,
-	K_OVERRIDE = 256, K_REVIEW = 512 };
+	K_OVERRIDE = 256, K_REVIEW = 512, K_SAR = 1024 };
 
 /* The words of one list, over all of its lines. */
 struct words {
@@ -475,6 +475,18 @@ agreement_key(struct parse *ps, const char *key, const char *value,
 		p->locality_types = ps->list.types;
 		return 0;
 	}
+	if (strcmp(key, "subject_access") == 0) {
+		bool given = (ps->given & K_SAR) != 0;
+
+		if ((r = list_start(ps, &given, key, why, whysz)) != 0)
+			return r;
+		ps->given |= K_SAR;
+		if ((r = each_word(value, key, type_word, &ps->list, why,
+		    whysz)) != 0)
+			return r;
+		p->sar_types = ps->list.types;
+		return 0;
+	}
 	if (strcmp(key, "break_glass_review") == 0) {
 		if ((r = once(ps, K_REVIEW, key, why, whysz)) != 0)
 			return r;
@@ -489,7 +501,8 @@ agreement_key(struct parse *ps, const char *key, const char *value,
 		return 0;
 	}
 	snprintf(why, whysz, "unknown key \"%.40s\" in [agreement] (id, name, "
-	    "localities, locality_from, break_glass_review)", key);
+	    "localities, locality_from, subject_access, break_glass_review)",
+	    key);
 	return EHX_ERR_CONFIG;
 }
 
@@ -704,6 +717,13 @@ out:
 	if (r != 0)
 		memset(p, 0, sizeof(*p));
 	return r;
+}
+
+bool
+ehx_policy_subject_access(const struct ehx_policy *p, int agency_type)
+{
+	return agency_type >= 1 && agency_type <= EHX_POLICY_TYPES &&
+	    (p->sar_types & (1u << agency_type)) != 0;
 }
 
 bool

@@ -54,6 +54,10 @@ struct ehx_policy {
 	 * an IG officer of another agency than the one whose person broke
 	 * the glass (never, in any case, by that person). */
 	bool review_other_agency;
+	/* subject_access = TYPE, ...: the agency types whose IG officers
+	 * answer subject access requests, and search the audit by child, for
+	 * the partnership (bit 1 << type); 0: none. */
+	unsigned sar_types;
 };
 
 /*
@@ -85,6 +89,10 @@ int ehx_policy_list_basis(const struct ehx_policy *p, int list,
  * name a child's locality (the audit marks such answers). */
 bool ehx_policy_list_overridden(const struct ehx_policy *p, int list,
     int agency_type);
+
+/* Whether agency_type's IG officers may ask for a subject access answer,
+ * or search the audit by child (subject_access in [agreement]). */
+bool ehx_policy_subject_access(const struct ehx_policy *p, int agency_type);
 
 /* Whether a publish from agency_type may name a child's locality. */
 bool ehx_policy_locality_from(const struct ehx_policy *p, int agency_type);

@@ -97,12 +97,14 @@ print(sorted(set((r["to_agency"], r["basis"].split(":")[0]) for r in rows)))')" 
 	"health sees each disclosure of its flags, with the basis"
 
 # ---- IG audit queries ---------------------------------------------------------
-expect_status 0 ehx_as police $IG --json audit --child "$CHILD_A" --break-glass
+# (By child: subject access by another name, for the IG officers the
+# policy names, health's among them; test_17 shows the others refused.)
+expect_status 0 ehx_as health $IG --json audit --child "$CHILD_A" --break-glass
 assert_eq "$(printf '%s' "$OUT" | jq_py '
 rows=[json.loads(l) for l in sys.stdin if l.strip()]
 print(len(rows), rows[0]["agency"], rows[0]["action"], rows[0]["break_glass"])')" \
 	"1 school query_picture True" "audit filtered by child and break-glass"
-expect_status 0 ehx_as police $IG audit --child "$CHILD_A" --decision deny --csv
+expect_status 0 ehx_as health $IG audit --child "$CHILD_A" --decision deny --csv
 assert_match "$(printf '%s' "$OUT" | head -1)" "^seq,time,agency" "CSV has a header"
 assert_match "$OUT" "no_consent" "denials are listed"
 expect_status 0 "$BIN/ehx-broker" audit -c "$SB/broker/broker.conf" --tail 1 --json
@@ -113,7 +115,7 @@ assert_match "$OUT" "not_permitted" "only IG officers query the audit"
 # ---- subject access ------------------------------------------------------------
 expect_status 0 ehx_as police publish --wait "$CHILD_A" --category exploitation_risk \
 	--level 3 --practitioner "DC Lee" --ref cse-1 --withhold
-expect_status 0 ehx_as police $IG sar "$CHILD_A"
+expect_status 0 ehx_as health $IG sar "$CHILD_A"
 assert_eq "$(printf '%s' "$OUT" | jq_py '
 d=json.load(sys.stdin)
 refs=sorted(f["ref"] for a in d["involvements"] for f in a["flags"])

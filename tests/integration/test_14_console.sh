@@ -72,7 +72,7 @@ CSRF=$(form_token io "$POLICE")
 assert_eq "$(req io "${POLICE}child?nhs=$CHILD_A")" 200 "search a child"
 assert_match "$(cat "$SB/body")" "No consent covers this agency" "no consent: refused"
 assert_no_match "$(cat "$SB/body")" "PC Jones|Alex Patel|mental" "... and nothing about the child shown"
-OUT=$(ehx_as police --as ig_officer audit --child "$CHILD_A" --json)
+OUT=$(ehx_as health --as ig_officer audit --child "$CHILD_A" --json)
 assert_match "$OUT" '"user_id": *"police-io"' "the broker audited the console's question as police-io"
 assert_match "$OUT" '"role": *"information_officer"' "... in the role information_officer"
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Who may see and do what (issue 16, finding 4), against a real sandbox
-# where each of these was live: the person who broke the glass reviewing
-# their own alert, and a policy that has break-glass reviewed by another
-# agency.
+# where each of these was live: any agency's IG officer running subject
+# access (every agency's flags and notes) or an audit search by child on
+# any child; the person who broke the glass reviewing their own alert, and
+# a policy that has break-glass reviewed by another agency.
 . "$(dirname "$0")/lib.sh"
 sandbox_up
 IG="--as ig_officer"
@@ -19,6 +20,25 @@ print(seqs[-1] if seqs else "")' "$1"
 
 expect_status 0 ehx_as health publish --wait "$CHILD_A" --category mental_health \
 	--level 2 --practitioner "Alex Patel" --ref mh-1
+
+# ---- subject access is a partnership function ----------------------------------
+expect_status 0 ehx_as police publish --wait "$CHILD_A" --category domestic_abuse \
+	--level 3 --practitioner "PC Sam Jones" --note "Incident at home" --ref inc-1
+for a in police school housing; do
+	expect_status 1 ehx_as $a $IG sar "$CHILD_A"
+	assert_match "$OUT" "not_permitted.*subject_access" \
+		"$a's IG officer may not run subject access (the policy names local_authority, health)"
+	expect_status 1 ehx_as $a $IG audit --child "$CHILD_A"
+	assert_match "$OUT" "not_permitted.*subject_access" \
+		"... nor search the audit by child"
+done
+expect_status 0 ehx_as police $IG audit --agency school
+ok "an audit search not by child is open to every IG officer"
+expect_status 0 ehx_as health $IG sar "$CHILD_A"
+assert_match "$OUT" '"ref": "inc-1"' "health's IG officer may run it"
+expect_status 0 ehx_as police $IG --json audit disclosures
+assert_match "$OUT" '"to_agency": *"health".*"basis": *"subject-access"' \
+	"the subject access answer is in police's disclosures, as the data owner"
 
 # ---- break-glass is never reviewed by the person who looked ------------------
 # In the sandbox the account that runs ehx holds both roles at the school.

@@ -530,6 +530,9 @@ test_lists(void **state)
 		{ A "localities = north,, east\n", "an empty item" },
 		{ A "locality_from = school, housing\n", NULL },
 		{ A "locality_from = school, wizard\n", "unknown agency type" },
+		{ A "subject_access = local_authority, health\n", NULL },
+		{ A "subject_access = local_authority, wizard\n",
+		    "unknown agency type" },
 		{ A "break_glass_review = another_agency\n", NULL },
 		{ A "break_glass_review = another_person\n", NULL },
 		{ A "break_glass_review = anyone\n",
@@ -563,6 +566,11 @@ test_lists(void **state)
 	/* Issue 16: the hub asks for lists, so it does not file children
 	 * into localities. */
 	assert_false(ehx_policy_locality_from(&p, T("local_authority")));
+	assert_true(ehx_policy_subject_access(&p, T("local_authority")));
+	assert_true(ehx_policy_subject_access(&p, T("health")));
+	assert_false(ehx_policy_subject_access(&p, T("police")));
+	assert_false(ehx_policy_subject_access(&p, T("school")));
+	assert_false(ehx_policy_subject_access(&p, 0));
 	assert_false(ehx_policy_list_overridden(&p, 1, T("local_authority")));
 	assert_true(ehx_policy_locality_from(&p, T("school")));
 	assert_true(ehx_policy_locality_from(&p, T("housing")));
