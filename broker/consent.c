@@ -8,7 +8,9 @@
  * separate entry beside it (child ‖ id ‖ 1), written once; expiry is the
  * passing of expires_at. A record is active from starts_at until
  * expires_at unless withdrawn, and it covers an agency when its scope names
- * the agency or the agency's type.
+ * the agency, or names the agency's type and the agency is involved with
+ * the child (holds an open flag on it): a consent "for the child's school"
+ * is not one for every school in the partnership.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,17 +20,28 @@
 #include "ehx/err.h"
 #include "store.h"
 
-static bool
-covers(const Ehx__ConsentRecord *c, const struct agency *a, int purpose)
+bool
+consent_names(const Ehx__ConsentRecord *c, const struct agency *a)
 {
 	const Ehx__ConsentScope *s = c->scope;
-	bool who = false, what = false;
+
+	for (size_t i = 0; s != NULL && i < s->n_agencies; i++)
+		if (strcmp(s->agencies[i], a->id) == 0)
+			return true;
+	return false;
+}
+
+static bool
+covers(const Ehx__ConsentRecord *c, const struct agency *a, int purpose,
+    bool involved)
+{
+	const Ehx__ConsentScope *s = c->scope;
+	bool who, what = false;
 
 	if (s == NULL)
 		return false;
-	for (size_t i = 0; i < s->n_agencies && !who; i++)
-		who = strcmp(s->agencies[i], a->id) == 0;
-	for (size_t i = 0; i < s->n_agency_types && !who; i++)
+	who = consent_names(c, a);
+	for (size_t i = 0; i < s->n_agency_types && !who && involved; i++)
 		who = (int)s->agency_types[i] == a->type;
 	for (size_t i = 0; i < s->n_purposes && !what; i++)
 		what = (int)s->purposes[i] == purpose;
@@ -36,12 +49,43 @@ covers(const Ehx__ConsentRecord *c, const struct agency *a, int purpose)
 }
 
 bool
-consent_concerns(const Ehx__ConsentRecord *c, const struct agency *a)
+consent_concerns(const Ehx__ConsentRecord *c, const struct agency *a,
+    bool involved)
 {
 	return strcmp(c->recorded_by_agency, a->id) == 0 ||
-	    covers(c, a, EHX__PURPOSE__PURPOSE_WHOLE_PICTURE) ||
-	    covers(c, a, EHX__PURPOSE__PURPOSE_NOTIFICATIONS) ||
-	    covers(c, a, EHX__PURPOSE__PURPOSE_ASSESSMENT);
+	    covers(c, a, EHX__PURPOSE__PURPOSE_WHOLE_PICTURE, involved) ||
+	    covers(c, a, EHX__PURPOSE__PURPOSE_NOTIFICATIONS, involved) ||
+	    covers(c, a, EHX__PURPOSE__PURPOSE_ASSESSMENT, involved);
+}
+
+int
+consent_involved(struct request *rq, const struct agency *a, bool *yes)
+{
+	unsigned char prefix[STORE_KEY_MAX];
+	size_t plen = store_flag_key(prefix, rq->child, a->id, "");
+	MDB_val k = { plen, prefix }, v;
+	Ehx__StoredFlag *sf;
+	MDB_cursor *c;
+	int rc, r = 0;
+
+	*yes = false;
+	if ((rc = mdb_cursor_open(rq->txn, rq->b->store.flags, &c)) != 0)
+		return store_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !*yes;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if ((r = store_read(&ehx__stored_flag__descriptor, NULL, &v,
+		    &sf)) != 0)
+			break;
+		*yes = sf->flag != NULL && sf->flag->status ==
+		    EHX__FLAG_STATUS__FLAG_STATUS_OPEN;
+		ehx__stored_flag__free_unpacked(sf, NULL);
+	}
+	mdb_cursor_close(c);
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = store_err(rc);
+	return r;
 }
 
 static bool
@@ -193,6 +237,7 @@ consent_events(const Ehx__ConsentRecord *c, int64_t now, struct ehx_arena *a,
 struct find {
 	int purpose;
 	const struct agency *who;
+	bool involved;                  /* who holds an open flag on the child */
 	int64_t best_expiry;
 	char best[32];
 };
@@ -202,7 +247,7 @@ find_one(struct request *rq, const Ehx__ConsentRecord *c, void *arg)
 {
 	struct find *f = arg;
 
-	if (active(c, rq->now) && covers(c, f->who, f->purpose) &&
+	if (active(c, rq->now) && covers(c, f->who, f->purpose, f->involved) &&
 	    (f->best[0] == '\0' || c->expires_at > f->best_expiry)) {
 		snprintf(f->best, sizeof(f->best), "%s", c->id);
 		f->best_expiry = c->expires_at;
@@ -224,7 +269,8 @@ consent_find_active_for(struct request *rq, const struct agency *who,
 	struct find f = { .purpose = purpose, .who = who };
 	int r;
 
-	if ((r = consent_each(rq, find_one, &f)) != 0)
+	if ((r = consent_involved(rq, who, &f.involved)) != 0 ||
+	    (r = consent_each(rq, find_one, &f)) != 0)
 		return r;
 	if (f.best[0] == '\0')
 		return EHX_ERR_NO_CONSENT;
@@ -237,6 +283,7 @@ struct list {
 	Ehx__ConsentEvent **events;     /* when history is asked for */
 	size_t n, nevents, used, budget;
 	bool truncated, all;            /* all: not only those concerning us */
+	bool involved;                  /* we hold an open flag on the child */
 };
 
 static int
@@ -247,7 +294,7 @@ list_one(struct request *rq, const Ehx__ConsentRecord *c, void *arg)
 	size_t n, cost;
 	Ehx__ConsentRecord *copy;
 
-	if (!l->all && !consent_concerns(c, rq->agency))
+	if (!l->all && !consent_concerns(c, rq->agency, l->involved))
 		return 0;
 	n = protobuf_c_message_get_packed_size(&c->base);
 	/* The events repeat the record's names: count them too. */
@@ -299,7 +346,8 @@ consent_list(struct request *rq, bool history, bool all, size_t budget,
 	    (history && (l.events = ehx_arena_alloc(rq->b->arena,
 	    3 * EHX_MAX_CONSENTS * sizeof(*l.events))) == NULL))
 		return EHX_ERR_NOMEM;
-	if ((r = consent_each(rq, list_one, &l)) != 0)
+	if ((!all && (r = consent_involved(rq, rq->agency, &l.involved)) !=
+	    0) || (r = consent_each(rq, list_one, &l)) != 0)
 		return r;
 	ehx__consent_result__init(res);
 	res->child.data = rq->child;

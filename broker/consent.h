@@ -24,8 +24,19 @@
 int consent_each(struct request *rq, int (*fn)(struct request *,
     const Ehx__ConsentRecord *, void *), void *arg);
 
-/* Whether agency a may see c: it recorded it or c's scope names it. */
-bool consent_concerns(const Ehx__ConsentRecord *c, const struct agency *a);
+/*
+ * Whether agency a may see c: it recorded it, c's scope names it, or c's
+ * scope names its type and a is involved with the child (consent_involved).
+ */
+bool consent_concerns(const Ehx__ConsentRecord *c, const struct agency *a,
+    bool involved);
+
+/* Whether c's scope names agency a by its id. */
+bool consent_names(const Ehx__ConsentRecord *c, const struct agency *a);
+
+/* Whether agency a holds an open flag on rq's child (read in rq->txn):
+ * only then does a consent scoped to a's type cover a. 0 or an error. */
+int consent_involved(struct request *rq, const struct agency *a, bool *yes);
 
 /* c's state changes up to now (recorded, withdrawn, expired) into ev
  * (at most 3), allocated in arena a; returns how many, or -1 (no memory). */

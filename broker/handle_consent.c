@@ -71,6 +71,7 @@ handle_withdraw_consent(struct request *rq, char *why, size_t whysz)
 	Ehx__StoredConsent *sc;
 	unsigned char key[STORE_KEY_MAX + 1];
 	MDB_val k = { 0, key }, v;
+	bool involved;
 	int rc;
 
 	k.mv_size = store_consent_key(key, rq->child, m->consent_id,
@@ -86,11 +87,22 @@ handle_withdraw_consent(struct request *rq, char *why, size_t whysz)
 		return rc;
 	if (sc->record == NULL)
 		return EHX_ERR_STORAGE;
-	if (!consent_concerns(sc->record, rq->agency)) {
+	if ((rc = consent_involved(rq, rq->agency, &involved)) != 0)
+		return rc;
+	if (!consent_concerns(sc->record, rq->agency, involved)) {
 		/* As if absent: an agency learns nothing of others' consents. */
 		snprintf(why, whysz, "this child has no consent %s",
 		    m->consent_id);
 		return EHX_ERR_NOT_FOUND;
+	}
+	/* Withdrawn only by the agency that recorded it or one it names:
+	 * not by every agency of a type it names. */
+	if (strcmp(sc->record->recorded_by_agency, rq->agency->id) != 0 &&
+	    !consent_names(sc->record, rq->agency)) {
+		snprintf(why, whysz, "consent %s may be withdrawn only by %s, "
+		    "which recorded it, or an agency it names",
+		    m->consent_id, sc->record->recorded_by_agency);
+		return EHX_ERR_NOT_PERMITTED;
 	}
 	snprintf(rq->basis, sizeof(rq->basis), "consent:%s", m->consent_id);
 	snprintf(rq->consent_id, sizeof(rq->consent_id), "%s", m->consent_id);

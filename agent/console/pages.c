@@ -683,9 +683,18 @@ consent_form(struct creq *r, const char *nhs, const char *error)
 	    "id=\"given_name\" name=\"given_name\" required maxlength=\"%d\" "
 	    "value=\"", EHX_MAX_NAME);
 	h_text(r, creq_arg(r, "given_name"));
+	/* Agencies by id first: a type covers only the agencies of it
+	 * that are involved with the child. */
 	h_raw(r, "\"></fieldset><fieldset><legend>Which agencies may see "
-	    "it</legend><p class=\"hint\">Tick agency types, name agencies, "
-	    "or both.</p>");
+	    "it</legend><p class=\"hint\">Name the agencies the consent is "
+	    "for. A type ticked covers only those agencies of it that are "
+	    "already involved with the child, never every one in the "
+	    "partnership.</p>");
+	h_raw(r, "<label for=\"agencies\">Agencies by id (comma-separated)"
+	    "</label><input id=\"agencies\" name=\"agencies\" "
+	    "maxlength=\"1100\" value=\"");
+	h_text(r, creq_arg(r, "agencies"));
+	h_raw(r, "\">");
 	n = creq_args(r, "agency_type", sel, 16);
 	for (size_t i = 0; i < 6; i++) {
 		bool on = false;
@@ -694,11 +703,7 @@ consent_form(struct creq *r, const char *nhs, const char *error)
 			on = on || strcmp(sel[j], types[i]) == 0;
 		checkbox(r, "agency_type", types[i], types[i], on);
 	}
-	h_raw(r, "<label for=\"agencies\">Agencies by id (comma-separated)"
-	    "</label><input id=\"agencies\" name=\"agencies\" "
-	    "maxlength=\"1100\" value=\"");
-	h_text(r, creq_arg(r, "agencies"));
-	h_raw(r, "\"></fieldset><fieldset><legend>For what</legend>");
+	h_raw(r, "</fieldset><fieldset><legend>For what</legend>");
 	n = creq_args(r, "purpose", sel, 16);
 	for (size_t i = 0; i < 3; i++) {
 		bool on = false;

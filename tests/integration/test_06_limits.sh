@@ -22,6 +22,9 @@ for i in $(seq 10 41); do ids="$ids${ids:+,}$long$((i % 10))x$i"; done
 ids=$(echo "$ids" | cut -c1-2000)
 agencies=$(echo "$ids" | tr ',' '\n' | cut -c1-32 | paste -sd, -)
 name=$(printf 'N%.0s' $(seq 1 128))
+# The school is involved with the child, so the consents' type covers it.
+expect_status 0 ehx_as school publish --wait "$CHILD_B" --category school_attendance \
+	--level 2 --practitioner "Jo Brown" --ref att-b
 for i in $(seq 1 60); do
 	ehx_as health consent grant "$CHILD_B" --given-by "$name" --relation parent \
 		--types school --agencies "$agencies" --expires +30d >/dev/null ||
@@ -39,19 +42,38 @@ ok "the broker still serves after a large answer"
 # A consent the asking agency neither recorded nor is named in cannot be
 # withdrawn by it; it is answered as if it did not exist.
 expect_status 0 ehx_as health consent grant "$CHILD_C" --given-by "Jane Doe" \
-	--relation parent --types school --expires +30d
+	--relation parent --agencies school --expires +30d
 cid=$(printf '%s' "$OUT" | sed -n 's/^Recorded consent \(c-[0-9a-f]*\)\.$/\1/p')
 expect_status 1 ehx_as housing consent withdraw "$CHILD_C" --id "$cid" --reason "not ours"
 assert_match "$OUT" "not_found" "an unrelated agency cannot withdraw another's consent"
 expect_status 2 ehx_as housing consent withdraw "$CHILD_C" --id "$(echo "$cid" | tr a-f A-F)" --reason x
 assert_match "$OUT" "lower-case hex" "consent ids are lower-case"
 expect_status 0 ehx_as school consent withdraw "$CHILD_C" --id "$cid" --reason "parent asked the school"
-ok "an agency named in the consent can withdraw it"
+ok "an agency the consent names can withdraw it"
+
+# A consent naming a type covers only agencies of that type involved with
+# the child, and none of them may withdraw it (issue 16): the school with
+# no flag on the child is not covered (as if the consent did not exist);
+# once involved it sees it, but only health, which recorded it, withdraws.
+expect_status 0 ehx_as health consent grant "$CHILD_C" --given-by "Jane Doe" \
+	--relation parent --types school --expires +30d
+cid=$(printf '%s' "$OUT" | sed -n 's/^Recorded consent \(c-[0-9a-f]*\)\.$/\1/p')
+expect_status 1 ehx_as school picture "$CHILD_C"
+assert_match "$OUT" "no_consent" "a school not involved with the child is not covered by a consent naming schools"
+expect_status 1 ehx_as school consent withdraw "$CHILD_C" --id "$cid" --reason "not ours"
+assert_match "$OUT" "not_found" "... nor may it withdraw it"
+expect_status 0 ehx_as school publish --wait "$CHILD_C" --category school_attendance \
+	--level 2 --practitioner "Jo Brown" --ref att-c
+expect_status 0 ehx_as school picture "$CHILD_C"
+ok "the child's school (with a flag on the child) is covered"
+expect_status 1 ehx_as school consent withdraw "$CHILD_C" --id "$cid" --reason "not ours"
+assert_match "$OUT" "not_permitted.*only by health" \
+	"... but only the agency that recorded it (or one it names) may withdraw it"
 
 # More flags than one answer holds: the picture is cut and marked, and the
 # highest open level of need still counts the flags left out.
 expect_status 0 ehx_as health consent grant "$CHILD_D" --given-by "Jane Doe" \
-	--relation parent --types school --expires +30d
+	--relation parent --agencies school --expires +30d
 # (Two agencies: one holds at most 64 open flags on one child.)
 for i in $(seq 1 128); do
 	a=health

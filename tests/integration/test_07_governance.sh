@@ -19,8 +19,10 @@ expect_status 0 ehx_as police publish --wait "$CHILD_A" --category domestic_abus
 expect_status 0 ehx_as health publish --wait "$CHILD_A" --category mental_health \
 	--level 2 --practitioner "Alex Patel" --contact alex@nhs.example \
 	--note "Weekly CBT sessions" --ref mh-1
+# (The school is named: a type covers only agencies of it with an open
+# flag on the child, and this school has none.)
 expect_status 0 ehx_as health consent grant "$CHILD_A" --given-by "Jane Doe" \
-	--relation parent --types school,health,police --expires +180d
+	--relation parent --types health,police --agencies school --expires +180d
 cid=$(printf '%s' "$OUT" | sed -n 's/^Recorded consent \(c-[0-9a-f]\{16\}\)\.$/\1/p')
 [ -n "$cid" ] || fail "no consent id in: $OUT"
 

@@ -7,7 +7,8 @@
  * A real broker in-process (a partnership made by certs/ehx-pki, a real
  * LMDB store) holds children with flags from six agencies of every type,
  * published through the pipeline, and consent records in every state
- * (active, not yet started, expired, withdrawn; scoped by agency or type,
+ * (active, not yet started, expired, withdrawn; scoped by agency or type
+ * — a type covering only agencies of it with an open flag on the child —
  * for one purpose or several) written in the store's own format. Random
  * sharing policies are written as policy files and loaded by the broker's
  * own loader. Then each case sends a whole-picture query through
@@ -512,12 +513,25 @@ struct verdict {
 	unsigned highest;
 };
 
+/* Whether agency a holds an open flag on child c. */
 static bool
-consent_covers(const struct mconsent *m, int a, int64_t now)
+involved(const struct mchild *c, int a)
+{
+	for (int i = 0; i < c->nflags; i++)
+		if (c->flags[i].agency == a && c->flags[i].open)
+			return true;
+	return false;
+}
+
+/* A consent covers a when it names a, or names a's type and a is
+ * involved with the child (issue 16: not every agency of the type). */
+static bool
+consent_covers(const struct mchild *c, const struct mconsent *m, int a,
+    int64_t now)
 {
 	return !m->withdrawn && m->starts <= now && now < m->expires &&
 	    m->whole_picture && (m->by_agency[a] ||
-	    m->by_type[agencies[a].type]);
+	    (m->by_type[agencies[a].type] && involved(c, a)));
 }
 
 static void
@@ -543,7 +557,7 @@ model(const struct mchild *c, const struct mpolicy *p, int a, int role,
 		for (int j = 0; j < c->nconsents; j++) {
 			const struct mconsent *m = &c->consents[j];
 
-			if (!consent_covers(m, a, now))
+			if (!consent_covers(c, m, a, now))
 				continue;
 			if (best == NULL || m->expires > best->expires ||
 			    (m->expires == best->expires &&
