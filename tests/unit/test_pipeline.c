@@ -1201,9 +1201,13 @@ test_consent_flow(void **state)
 	msg_picture(&m, "health", nhs);
 	expect_refused(HEALTH, "health", &m, EHX_ERR_NO_CONSENT);
 
-	/* Police records the parent's consent for health agencies. */
+	/* Police records the parent's consent for health, by its id (a
+	 * type would cover health only with a flag on the child). */
 	before = counts_of(&b);
 	msg_consent(&m, "police", nhs, EHX__AGENCY_TYPE__AGENCY_TYPE_HEALTH);
+	m.scope.n_agency_types = 0;
+	m.scope.agencies = (char *[]){ "health" };
+	m.scope.n_agencies = 1;
 	send_msg(POLICE, "police", &m, &r);
 	ack = expect_ack(&r);
 	assert_int_equal(strlen(ack->id), 18);
@@ -1279,7 +1283,7 @@ test_consent_flow(void **state)
 		ehx__audit_record__free_unpacked(a, NULL);
 	}
 
-	/* The scope names health agencies: the school is not covered. */
+	/* The scope names health: the school is not covered. */
 	msg_picture(&m, "school", nhs);
 	expect_refused(SCHOOL, "school", &m, EHX_ERR_NO_CONSENT);
 
