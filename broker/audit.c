@@ -141,7 +141,7 @@ audit_side_records(struct request *rq, MDB_txn *txn, uint64_t seq)
 	unsigned char k[EHX_MAX_ID + 1 + 8 + 1];
 	int r;
 
-	if (rq->break_glass) {
+	if (rq->alert_kind != NULL) {
 		Ehx__Alert al = EHX__ALERT__INIT;
 
 		al.seq = seq;
@@ -150,13 +150,15 @@ audit_side_records(struct request *rq, MDB_txn *txn, uint64_t seq)
 		al.person = rq->body->person;
 		al.child.data = rq->child;
 		al.child.len = EHX_PSEUDONYM_LEN;
-		al.reason = rq->body->query_picture->break_glass_reason;
+		al.reason = (char *)rq->alert_reason;
+		al.kind = (char *)rq->alert_kind;
 		if ((r = store_put_msg(txn, rq->b->store.alerts,
 		    page_key(k, seq, 0), 9, &al.base, a)) != 0)
 			return r;
-		log_warn("break-glass by %s/%s (audit record %llu): raised "
-		    "for review", rq->agency->id, rq->body->person->user_id,
-		    (unsigned long long)seq);
+		log_warn("%s by %s/%s (audit record %llu): raised for review",
+		    rq->break_glass ? "break-glass" : "a consent used by its "
+		    "own recorder", rq->agency->id,
+		    rq->body->person->user_id, (unsigned long long)seq);
 	}
 	for (size_t i = 0; i < rq->ndisclosed; i++) {
 		Ehx__Disclosure d = EHX__DISCLOSURE__INIT;

@@ -239,20 +239,42 @@ struct find {
 	const struct agency *who;
 	bool involved;                  /* who holds an open flag on the child */
 	int64_t best_expiry;
-	char best[32];
+	struct consent_found *best;     /* best->id[0]: one found */
 };
 
 static int
 find_one(struct request *rq, const Ehx__ConsentRecord *c, void *arg)
 {
 	struct find *f = arg;
+	struct consent_found *b = f->best;
 
 	if (active(c, rq->now) && covers(c, f->who, f->purpose, f->involved) &&
-	    (f->best[0] == '\0' || c->expires_at > f->best_expiry)) {
-		snprintf(f->best, sizeof(f->best), "%s", c->id);
+	    (b->id[0] == '\0' || c->expires_at > f->best_expiry)) {
+		snprintf(b->id, sizeof(b->id), "%s", c->id);
+		snprintf(b->agency, sizeof(b->agency), "%s",
+		    c->recorded_by_agency);
+		snprintf(b->user_id, sizeof(b->user_id), "%s",
+		    c->recorded_by != NULL ? c->recorded_by->user_id : "");
+		snprintf(b->evidence_ref, sizeof(b->evidence_ref), "%s",
+		    c->evidence_ref);
+		b->recorded_at = c->recorded_at;
 		f->best_expiry = c->expires_at;
 	}
 	return 0;
+}
+
+int
+consent_find(struct request *rq, const struct agency *who, int purpose,
+    struct consent_found *out)
+{
+	struct find f = { .purpose = purpose, .who = who, .best = out };
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = consent_involved(rq, who, &f.involved)) != 0 ||
+	    (r = consent_each(rq, find_one, &f)) != 0)
+		return r;
+	return out->id[0] != '\0' ? 0 : EHX_ERR_NO_CONSENT;
 }
 
 int
@@ -266,15 +288,12 @@ int
 consent_find_active_for(struct request *rq, const struct agency *who,
     int purpose, char *id_out, size_t idsz)
 {
-	struct find f = { .purpose = purpose, .who = who };
+	struct consent_found found;
 	int r;
 
-	if ((r = consent_involved(rq, who, &f.involved)) != 0 ||
-	    (r = consent_each(rq, find_one, &f)) != 0)
+	if ((r = consent_find(rq, who, purpose, &found)) != 0)
 		return r;
-	if (f.best[0] == '\0')
-		return EHX_ERR_NO_CONSENT;
-	snprintf(id_out, idsz, "%s", f.best);
+	snprintf(id_out, idsz, "%s", found.id);
 	return 0;
 }
 

@@ -48,6 +48,20 @@ int consent_events(const Ehx__ConsentRecord *c, int64_t now,
 int consent_list(struct request *rq, bool history, bool all, size_t budget,
     Ehx__ConsentResult **out);
 
+/* The active consent that covers an agency, and who recorded it when. */
+struct consent_found {
+	char id[32];
+	char agency[EHX_MAX_ID + 1];            /* recorded by */
+	char user_id[EHX_MAX_USER_ID + 1];
+	int64_t recorded_at;
+	char evidence_ref[EHX_MAX_EVIDENCE_REF + 1];
+};
+
+/* The active consent of rq's child that covers who for purpose (the one
+ * that expires last): 0 and *out, or EHX_ERR_NO_CONSENT. */
+int consent_find(struct request *rq, const struct agency *who, int purpose,
+    struct consent_found *out);
+
 /* The active consent of rq's child that covers rq's agency for purpose, if
  * any: 0 and its id in id_out, or EHX_ERR_NO_CONSENT. */
 int consent_find_active(struct request *rq, int purpose, char *id_out,

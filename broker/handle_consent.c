@@ -48,6 +48,7 @@ handle_record_consent(struct request *rq, char *why, size_t whysz)
 	rec.scope = m->scope;
 	rec.basis = m->basis;
 	rec.recorded_at = rq->now;
+	rec.evidence_ref = m->evidence_ref;
 	rec.starts_at = m->starts_at > 0 ? m->starts_at : rq->now;
 	rec.expires_at = m->expires_at;
 	sc.child.data = rq->child;

@@ -91,6 +91,34 @@ next_visible(struct request *rq, const MDB_val *v, Ehx__StoredFlag **out)
 	return r;
 }
 
+/*
+ * A consent its own recorder uses at once — the same person of the same
+ * agency, within EHX_SELF_CONSENT_MS of recording it — is a way round the
+ * consent gate as much as a way through it: the answer is given, and
+ * raises an alert for IG review, as break-glass does.
+ */
+static int
+self_consent(struct request *rq, const struct consent_found *f)
+{
+	char *reason;
+	int64_t age = rq->now - f->recorded_at;
+
+	if (strcmp(f->agency, rq->agency->id) != 0 ||
+	    strcmp(f->user_id, rq->body->person->user_id) != 0 ||
+	    age < 0 || age >= EHX_SELF_CONSENT_MS)
+		return 0;
+	if ((reason = ehx_arena_alloc(rq->b->arena, EHX_MAX_REASON + 1)) ==
+	    NULL)
+		return EHX_ERR_NOMEM;
+	snprintf(reason, EHX_MAX_REASON + 1, "consent %s (evidence: %s) was "
+	    "recorded by the person who used it, %lld min before", f->id,
+	    f->evidence_ref[0] != '\0' ? f->evidence_ref : "none given",
+	    (long long)(age / 60000));
+	rq->alert_kind = "self_consent";
+	rq->alert_reason = reason;
+	return 0;
+}
+
 int
 handle_query_picture(struct request *rq, char *why, size_t whysz)
 {
@@ -101,6 +129,7 @@ handle_query_picture(struct request *rq, char *why, size_t whysz)
 	MDB_cursor *c = NULL;
 	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
 	char *consent_id;
+	struct consent_found found;
 	size_t used = 0, nflags = 0;
 	int rc, r, basis;
 
@@ -113,18 +142,23 @@ handle_query_picture(struct request *rq, char *why, size_t whysz)
 	consent_id[0] = '\0';
 	if (rq->body->query_picture->break_glass_reason[0] != '\0') {
 		rq->break_glass = true;
+		rq->alert_kind = "break_glass";
+		rq->alert_reason = rq->body->query_picture->break_glass_reason;
 		snprintf(rq->basis, sizeof(rq->basis), "break-glass");
 	} else if ((basis = ehx_policy_picture_basis(&rq->b->policy,
 	    rq->agency->type)) != EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT) {
 		snprintf(rq->basis, sizeof(rq->basis), "policy:%s:%s",
 		    rq->b->policy.id, ehx_basis_name(basis));
 	} else {
-		if ((r = consent_find_active(rq,
-		    EHX__PURPOSE__PURPOSE_WHOLE_PICTURE, consent_id, 32)) != 0)
+		if ((r = consent_find(rq, rq->agency,
+		    EHX__PURPOSE__PURPOSE_WHOLE_PICTURE, &found)) != 0)
 			return r;
+		snprintf(consent_id, 32, "%s", found.id);
 		snprintf(rq->basis, sizeof(rq->basis), "consent:%s", consent_id);
 		snprintf(rq->consent_id, sizeof(rq->consent_id), "%s",
 		    consent_id);
+		if ((r = self_consent(rq, &found)) != 0)
+			return r;
 	}
 	if ((res = ehx_arena_alloc(a, sizeof(*res))) == NULL ||
 	    (res->involvements = ehx_arena_alloc(a, EHX_MAX_PICTURE_FLAGS *

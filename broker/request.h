@@ -34,6 +34,10 @@ struct request {
 	char basis[64];                 /* recorded in the audit record */
 	char consent_id[32];            /* the consent a decision rested on */
 	bool break_glass;               /* answered by break-glass */
+	/* An alert for IG review the answer raises (audit.c): its kind
+	 * ("break_glass", "self_consent") and reason; NULL: none. */
+	const char *alert_kind;
+	const char *alert_reason;
 	bool unaudited;                 /* proofs and cosignatures: no record */
 	bool ephemeral;                 /* fetches: no replay entry either */
 	struct notify_plan *notify;     /* planned by a publish (notify.c) */

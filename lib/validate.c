@@ -229,7 +229,10 @@ check_record_consent(const Ehx__RecordConsent *m, int64_t now, char *why,
 		    "starts_at");
 	if (m->expires_at - start > EHX_MAX_CONSENT_MS)
 		return BAD("a consent may last at most three years");
-	return 0;
+	/* What it rests on: a signed form, a case record. */
+	return check_text(m->evidence_ref, 1, EHX_MAX_EVIDENCE_REF,
+	    "evidence_ref (the consent form's or record's reference)", why,
+	    whysz);
 }
 
 static int

@@ -212,6 +212,7 @@ EXIT_TEXT;
 static const char consent_help[] =
 "usage: ehx consent grant NHS_NUMBER --given-by NAME --relation RELATION\n"
 "                         (--agencies A,... | --types T,...) --expires DATE\n"
+"                         --evidence REF\n"
 "                         [--purposes P,...] [--basis BASIS] [--starts DATE]\n"
 "                         [--no-wait | --timeout SECONDS]\n"
 "       ehx consent withdraw NHS_NUMBER --id CONSENT_ID --reason TEXT\n"
@@ -234,6 +235,10 @@ static const char consent_help[] =
 "                      vital_interests\n"
 "  --starts DATE       when it starts (default: now)\n"
 "  --expires DATE      when it ends (at most three years on)\n"
+"  --evidence REF      the signed consent form's (or case record's)\n"
+"                      reference, 1-64 bytes: what the consent rests on.\n"
+"                      A consent its recorder then uses within a day\n"
+"                      raises an alert for IG review, as break-glass does\n"
 "  DATE is YYYY-MM-DD, YYYY-MM-DDTHH:MMZ (UTC) or +Nd / +Nh from now.\n"
 "\n"
 "withdraw: record that a consent is withdrawn; it is kept, marked so.\n"
@@ -1021,6 +1026,7 @@ consent_grant(int argc, char **argv)
 		{ "basis", required_argument, NULL, 'b' },
 		{ "starts", required_argument, NULL, 's' },
 		{ "expires", required_argument, NULL, 'e' },
+		{ "evidence", required_argument, NULL, 'E' },
 		WAIT_OPTS, COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
 	struct waiting w = { true, false, 0 };
@@ -1101,15 +1107,18 @@ consent_grant(int argc, char **argv)
 				die_usage("--expires \"%s\" is not a date", optarg);
 			have_expiry = true;
 			break;
+		case 'E':
+			m.evidence_ref = optarg;
+			break;
 		default: exit(EXIT_USAGE);
 		}
 	}
 	if (optind + 1 != argc)
 		die_usage("%s", "consent grant needs exactly one NHS number");
 	if (gb.name == protobuf_c_empty_string || gb.relation == 0 ||
-	    !have_expiry)
-		die_usage("%s", "consent grant needs --given-by, --relation and "
-		    "--expires");
+	    !have_expiry || m.evidence_ref == protobuf_c_empty_string)
+		die_usage("%s", "consent grant needs --given-by, --relation, "
+		    "--expires and --evidence");
 	wait_check(&w, "consent grant");
 	nhs_arg(argv[optind], nhs);
 	m.nhs_number = nhs;

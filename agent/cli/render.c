@@ -802,6 +802,8 @@ render_alerts_page(FILE *f, const Ehx__AlertResult *r, bool json, bool header)
 			json_object_object_add(o, "role", jstr(a->person ?
 			    ehx_role_name(a->person->role) : ""));
 			json_object_object_add(o, "child", jstr(child));
+			json_object_object_add(o, "kind", jstr(
+			    a->kind[0] != '\0' ? a->kind : "break_glass"));
 			json_object_object_add(o, "reason", jstr(a->reason));
 			json_object_object_add(o, "reviewed_at",
 			    jtime(a->reviewed_at));
@@ -832,7 +834,15 @@ render_alerts_page(FILE *f, const Ehx__AlertResult *r, bool json, bool header)
 		cell(f, a->agency, 12);
 		cell(f, who, 30);
 		cell(f, child, 12);
-		cell(f, a->reason, 40);
+		{
+			/* What raised it, then why. */
+			char why[EHX_MAX_REASON + 40];
+
+			snprintf(why, sizeof(why), "%s%s",
+			    strcmp(a->kind, "self_consent") == 0 ?
+			    "own consent: " : "", a->reason);
+			cell(f, why, 40);
+		}
 		fprintf(f, "%s\n", safe(rv));
 	}
 }

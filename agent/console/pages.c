@@ -724,8 +724,17 @@ consent_form(struct creq *r, const char *nhs, const char *error)
 	    "aria-describedby=\"exp-hint\" value=\"");
 	h_text(r, creq_arg(r, "expires"));
 	h_raw(r, "\"><span id=\"exp-hint\" class=\"hint\">At most three years "
-	    "ahead (YYYY-MM-DD)</span><button type=\"submit\">Record consent"
-	    "</button></form></section>");
+	    "ahead (YYYY-MM-DD)</span>");
+	h_printf(r, "<label for=\"evidence_ref\">Consent form reference"
+	    "</label><input id=\"evidence_ref\" name=\"evidence_ref\" "
+	    "required maxlength=\"%d\" aria-describedby=\"ev-hint\" value=\"",
+	    EHX_MAX_EVIDENCE_REF);
+	h_text(r, creq_arg(r, "evidence_ref"));
+	h_raw(r, "\"><span id=\"ev-hint\" class=\"hint\">The signed form or "
+	    "case record it rests on. A consent you record and then use "
+	    "yourself within a day is raised for IG review.</span>"
+	    "<button type=\"submit\">Record consent</button></form>"
+	    "</section>");
 }
 
 static void
@@ -912,6 +921,10 @@ post_consent(struct creq *r)
 	    exp <= now))
 		error = "Give the date the consent expires, after today "
 		    "(YYYY-MM-DD).";
+	if (error == NULL && ((v = creq_arg(r, "evidence_ref")) == NULL ||
+	    v[0] == '\0' || strlen(v) > EHX_MAX_EVIDENCE_REF))
+		error = "Give the reference of the signed consent form (or the "
+		    "case record) it rests on, up to 64 characters.";
 	if (error != NULL) {
 		r->status = 400;
 		consent_form(r, nhs, error);
@@ -926,6 +939,7 @@ post_consent(struct creq *r)
 	rc.scope = &sc;
 	rc.basis = (Ehx__LawfulBasis)ehx_basis_parse(creq_arg(r, "basis"));
 	rc.expires_at = exp;
+	rc.evidence_ref = (char *)creq_arg(r, "evidence_ref");
 	if (ask(r, role, EHX__BODY__PAYLOAD_RECORD_CONSENT, &rc, true,
 	    EHX__BODY__PAYLOAD_ACK, &rep, &e) != NULL) {
 		snprintf(r->location, sizeof(r->location),
@@ -1173,9 +1187,11 @@ page_alerts(struct creq *r)
 		const Ehx__Alert *a = ans->alerts->alerts[i];
 
 		h_printf(r, "<article class=\"alert\" aria-labelledby=\"al%llu\">"
-		    "<h2 id=\"al%llu\">Break-glass %llu</h2><dl><dt>When</dt>"
+		    "<h2 id=\"al%llu\">%s %llu</h2><dl><dt>When</dt>"
 		    "<dd>", (unsigned long long)a->seq,
-		    (unsigned long long)a->seq, (unsigned long long)a->seq);
+		    (unsigned long long)a->seq, strcmp(a->kind,
+		    "self_consent") == 0 ? "Own consent used" : "Break-glass",
+		    (unsigned long long)a->seq);
 		h_time(r, a->time);
 		h_raw(r, " UTC</dd><dt>Who</dt><dd>");
 		h_person(r, a->agency, a->person);

@@ -36,6 +36,8 @@
 #define EHX_MAX_AUDIT_SCAN     20000   /* records one audit query reads */
 #define EHX_READS_PER_TOKEN    100     /* stored values read: one more request of the rate */
 #define EHX_MIN_BREAK_GLASS    20      /* bytes of a break-glass reason */
+#define EHX_MAX_EVIDENCE_REF   64      /* a consent's form or record reference */
+#define EHX_SELF_CONSENT_MS    (24LL * 3600 * 1000)  /* used by its recorder within: an alert */
 #define EHX_MAX_SEQ            (1ULL << 62)  /* audit sizes and seqs on the wire */
 #define EHX_MAX_NOTIFY         64      /* agencies one publish notifies */
 #define EHX_MAX_FETCH          64      /* notifications in one fetch answer */

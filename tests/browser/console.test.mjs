@@ -275,6 +275,7 @@ test('d. record consent: the whole picture', async () => {
 	await io.getByLabel('Lawful basis').selectOption('consent');
 	await io.getByLabel('Expires on').fill(exp);
 	assert.equal(await io.getByLabel('Expires on').inputValue(), exp);
+	await io.getByLabel('Consent form reference').fill('FORM-2026-0117');
 	await shot(io, 'consent-form');
 
 	const resp = await nav(io, () => io.getByRole('button', { name: 'Record consent' }).click());

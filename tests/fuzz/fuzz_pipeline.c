@@ -267,6 +267,8 @@ build(struct op *o, struct in *in, unsigned a)
 		o->rc.basis = (Ehx__LawfulBasis)(u8(in) % 6);
 		o->rc.starts_at = u8(in) % 8 == 0 ? (int64_t)u64(in) : 0;
 		o->rc.expires_at = ehx_now_ms() + (int64_t)(u16(in) + 1) * 3600000;
+		o->rc.evidence_ref = u8(in) % 8 == 0 ? text(in, o->t[5], 300) :
+		    "FUZZ-FORM";
 		b_->payload_case = EHX__BODY__PAYLOAD_RECORD_CONSENT;
 		b_->record_consent = &o->rc;
 		break;
@@ -488,6 +490,7 @@ populate(void)
 		o.rc.scope = &o.scope;
 		o.rc.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
 		o.rc.expires_at = ehx_now_ms() + 180LL * 86400 * 1000;
+		o.rc.evidence_ref = "SEED-FORM";
 		o.body.payload_case = EHX__BODY__PAYLOAD_RECORD_CONSENT;
 		o.body.record_consent = &o.rc;
 		o.body.sender = (char *)ag_id[1];

@@ -26,7 +26,7 @@ expect_status 1 ehx_as school --json picture "$CHILD_E"
 assert_eq "$known" "$OUT" "no-consent answer is the same whether flags exist or not"
 assert_match "$known" '"error": "no_consent"' "picture refused before consent"
 
-expect_status 0 ehx_as health consent grant "$CHILD_A" --given-by "Jane Doe" \
+expect_status 0 ehx_as health consent grant "$CHILD_A" --evidence FORM-1 --given-by "Jane Doe" \
 	--relation parent --types school,health --expires +180d
 cid=$(printf '%s' "$OUT" | sed -n 's/^Recorded consent \(c-[0-9a-f]\{16\}\)\.$/\1/p')
 [ -n "$cid" ] || fail "no consent id in: $OUT"
@@ -78,7 +78,7 @@ assert_match "$OUT" "asked by Jane Doe: parent asked" "withdrawal records who an
 assert_eq "$(entries consent)" 2 "withdrawal is a second entry beside the record, which stays (append-only)"
 
 # Consent by agency id (not type) covers that agency only.
-expect_status 0 ehx_as school consent grant "$CHILD_B" --given-by "Sam Lee" \
+expect_status 0 ehx_as school consent grant "$CHILD_B" --evidence FORM-2 --given-by "Sam Lee" \
 	--relation young_person --agencies housing --expires 2027-06-30
 expect_status 0 ehx_as housing picture "$CHILD_B"
 assert_match "$OUT" "housing +housing +Housing +1 universal" "consent naming an agency id covers it"
@@ -93,7 +93,7 @@ expect_status 2 ehx_as police publish --wait "$CHILD_A" --category nonsense --le
 assert_match "$OUT" "unknown category" "CLI rejects an unknown category"
 expect_status 2 ehx_as police publish --wait "$CHILD_A" --category housing --level 5 --practitioner x
 assert_match "$OUT" "level must be 1, 2, 3 or 4" "CLI rejects level 5"
-expect_status 2 ehx_as police consent grant "$CHILD_A" --given-by x --relation parent --types school --expires 2020-01-01
+expect_status 2 ehx_as police consent grant "$CHILD_A" --evidence FORM-3 --given-by x --relation parent --types school --expires 2020-01-01
 assert_match "$OUT" "expires_at must be in the future" "CLI rejects an expiry in the past"
 expect_status 2 ehx_as police frobnicate
 expect_status 2 ehx_as police --as king picture "$CHILD_A"

@@ -26,7 +26,7 @@ name=$(printf 'N%.0s' $(seq 1 128))
 expect_status 0 ehx_as school publish --wait "$CHILD_B" --category school_attendance \
 	--level 2 --practitioner "Jo Brown" --ref att-b
 for i in $(seq 1 60); do
-	ehx_as health consent grant "$CHILD_B" --given-by "$name" --relation parent \
+	ehx_as health consent grant "$CHILD_B" --evidence FORM-1 --given-by "$name" --relation parent \
 		--types school --agencies "$agencies" --expires +30d >/dev/null ||
 		fail "consent $i not recorded"
 done
@@ -41,7 +41,7 @@ ok "the broker still serves after a large answer"
 
 # A consent the asking agency neither recorded nor is named in cannot be
 # withdrawn by it; it is answered as if it did not exist.
-expect_status 0 ehx_as health consent grant "$CHILD_C" --given-by "Jane Doe" \
+expect_status 0 ehx_as health consent grant "$CHILD_C" --evidence FORM-2 --given-by "Jane Doe" \
 	--relation parent --agencies school --expires +30d
 cid=$(printf '%s' "$OUT" | sed -n 's/^Recorded consent \(c-[0-9a-f]*\)\.$/\1/p')
 expect_status 1 ehx_as housing consent withdraw "$CHILD_C" --id "$cid" --reason "not ours"
@@ -55,7 +55,7 @@ ok "an agency the consent names can withdraw it"
 # the child, and none of them may withdraw it (issue 16): the school with
 # no flag on the child is not covered (as if the consent did not exist);
 # once involved it sees it, but only health, which recorded it, withdraws.
-expect_status 0 ehx_as health consent grant "$CHILD_C" --given-by "Jane Doe" \
+expect_status 0 ehx_as health consent grant "$CHILD_C" --evidence FORM-3 --given-by "Jane Doe" \
 	--relation parent --types school --expires +30d
 cid=$(printf '%s' "$OUT" | sed -n 's/^Recorded consent \(c-[0-9a-f]*\)\.$/\1/p')
 expect_status 1 ehx_as school picture "$CHILD_C"
@@ -72,7 +72,7 @@ assert_match "$OUT" "not_permitted.*only by health" \
 
 # More flags than one answer holds: the picture is cut and marked, and the
 # highest open level of need still counts the flags left out.
-expect_status 0 ehx_as health consent grant "$CHILD_D" --given-by "Jane Doe" \
+expect_status 0 ehx_as health consent grant "$CHILD_D" --evidence FORM-4 --given-by "Jane Doe" \
 	--relation parent --agencies school --expires +30d
 # (Two agencies: one holds at most 64 open flags on one child.)
 for i in $(seq 1 128); do
@@ -103,6 +103,6 @@ assert_eq "$(entries flags)" "$((flags + 1))" "and has no second effect"
 
 # The command line bounds its lists before anything is sent.
 many=$(printf 'police,%.0s' $(seq 1 32))
-expect_status 2 ehx_as health consent grant "$CHILD_A" --given-by X --relation parent \
+expect_status 2 ehx_as health consent grant "$CHILD_A" --evidence FORM-5 --given-by X --relation parent \
 	--types "$many" --types "$many" --expires +3d
 assert_match "$OUT" "too many agency types" "repeated --types beyond the limit is a usage error"

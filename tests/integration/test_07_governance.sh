@@ -21,7 +21,7 @@ expect_status 0 ehx_as health publish --wait "$CHILD_A" --category mental_health
 	--note "Weekly CBT sessions" --ref mh-1
 # (The school is named: a type covers only agencies of it with an open
 # flag on the child, and this school has none.)
-expect_status 0 ehx_as health consent grant "$CHILD_A" --given-by "Jane Doe" \
+expect_status 0 ehx_as health consent grant "$CHILD_A" --evidence FORM-1 --given-by "Jane Doe" \
 	--relation parent --types health,police --agencies school --expires +180d
 cid=$(printf '%s' "$OUT" | sed -n 's/^Recorded consent \(c-[0-9a-f]\{16\}\)\.$/\1/p')
 [ -n "$cid" ] || fail "no consent id in: $OUT"
@@ -82,6 +82,18 @@ for l in sys.stdin:
 ok "the IG officer sees the break-glass alert $alert"
 expect_status 0 ehx_as health $IG audit review "$alert" --outcome justified \
 	--note "Safeguarding lead confirmed the disclosure"
+# Health read its own picture above on the consent the same person had
+# just recorded: that is raised for review too (issue 16), and another
+# agency's IG officer reviews it.
+expect_status 0 ehx_as health $IG --json audit alerts
+own=$(printf '%s' "$OUT" | jq_py '
+for l in sys.stdin:
+    a=json.loads(l)
+    print(a["seq"]) if a["agency"]=="health" and a["kind"]=="self_consent" else None' | head -1)
+[ -n "$own" ] || fail "health's use of its own consent is not listed: $OUT"
+ok "health's use of the consent it had just recorded is raised for review"
+expect_status 0 ehx_as police $IG audit review "$own" --outcome justified \
+	--note "The parent signed the form with the health visitor"
 expect_status 0 ehx_as health $IG --json audit alerts
 assert_eq "$(printf '%s' "$OUT" | grep -c '"seq"' || true)" 0 "no unreviewed alert left"
 expect_status 0 ehx_as health $IG --json audit alerts --all

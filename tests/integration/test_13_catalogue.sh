@@ -89,9 +89,9 @@ cli "a role that may not publish (refused before it is queued)" 1 "the role admi
 cli "a role that does not exist" 2 "role" --as wizard status
 cli "picture of an invalid NHS number" 2 "NHS number" picture "$BAD_NHS"
 cli "break glass with a one-word reason" 2 "reason" picture "$CHILD_A" --break-glass urgent
-cli "consent with no types or agencies" 2 "type|agenc" consent grant "$CHILD_A" --given-by "Jane Doe" --relation parent --purposes whole_picture --expires +30d
-cli "consent expiring in the past" 2 "expires|expir" consent grant "$CHILD_A" --given-by "Jane Doe" --relation parent --types school --purposes whole_picture --expires 2020-01-01
-cli "consent of an unknown purpose" 2 "purpose" consent grant "$CHILD_A" --given-by "Jane Doe" --relation parent --types school --purposes everything --expires +30d
+cli "consent with no types or agencies" 2 "type|agenc" consent grant "$CHILD_A" --evidence FORM-1 --given-by "Jane Doe" --relation parent --purposes whole_picture --expires +30d
+cli "consent expiring in the past" 2 "expires|expir" consent grant "$CHILD_A" --evidence FORM-2 --given-by "Jane Doe" --relation parent --types school --purposes whole_picture --expires 2020-01-01
+cli "consent of an unknown purpose" 2 "purpose" consent grant "$CHILD_A" --evidence FORM-3 --given-by "Jane Doe" --relation parent --types school --purposes everything --expires +30d
 cli "inbox show of a non-number" 2 "SEQ|number" inbox show abc
 cli "inbox ack of a number not in the inbox" 1 "no such notification" --as system inbox ack 999999
 cli "import of a missing file" 2 "no-such.csv" import "$SB/no-such.csv"

@@ -77,7 +77,7 @@ assert_match "$OUT" '"user_id": *"police-io"' "the broker audited the console's 
 assert_match "$OUT" '"role": *"information_officer"' "... in the role information_officer"
 
 # --- cross-site forms ----------------------------------------------------------
-consent_form="nhs=$CHILD_A&relation=parent&given_name=Kim&agency_type=police&purpose=whole_picture&basis=consent&expires=2030-01-01"
+consent_form="nhs=$CHILD_A&relation=parent&given_name=Kim&agency_type=police&purpose=whole_picture&basis=consent&expires=2030-01-01&evidence_ref=FORM-7"
 assert_eq "$(req io --data "$consent_form" "${POLICE}consent")" 403 "a form without the token is refused"
 assert_match "$(cat "$SB/body")" "Nothing was done" "... and says nothing was done"
 assert_eq "$(req io --data "csrf=$(printf '%064d' 0)&$consent_form" "${POLICE}consent")" 403 \
@@ -121,11 +121,12 @@ assert_eq "$(req replay --data "csrf=$old_csrf&$consent_form" "${POLICE}consent"
 
 # --- script in every field, bad UTF-8, bounds ----------------------------------
 xss='<script>alert(1)</script>"'"'"'><img src=x onerror=alert(2)>'
-for f in nhs relation given_name agencies basis expires agency_type purpose; do
+for f in nhs relation given_name agencies basis expires agency_type purpose evidence_ref; do
 	st=$(req io --data-urlencode "csrf=$CSRF" --data-urlencode "nhs=$CHILD_A" \
 		--data-urlencode "relation=parent" --data-urlencode "given_name=Kim" \
 		--data-urlencode "purpose=whole_picture" --data-urlencode "basis=consent" \
-		--data-urlencode "expires=2030-01-01" --data-urlencode "$f=$xss" "${POLICE}consent")
+		--data-urlencode "expires=2030-01-01" --data-urlencode "evidence_ref=FORM-8" \
+		--data-urlencode "$f=$xss" "${POLICE}consent")
 	[ "$st" = 400 ] || fail "script in $f: status $st, wanted 400"
 	grep -q '<script>alert\|<img src=x' "$SB/body" && fail "script in $f came back unescaped"
 done

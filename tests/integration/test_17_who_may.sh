@@ -2,8 +2,10 @@
 # Who may see and do what (issue 16, finding 4), against a real sandbox
 # where each of these was live: any agency's IG officer running subject
 # access (every agency's flags and notes) or an audit search by child on
-# any child; the person who broke the glass reviewing their own alert, and
-# a policy that has break-glass reviewed by another agency.
+# any child; a practitioner recording a consent naming their own agency
+# and reading the picture at once, unreviewed; the person who broke the
+# glass reviewing their own alert, and a policy that has break-glass
+# reviewed by another agency.
 . "$(dirname "$0")/lib.sh"
 sandbox_up
 IG="--as ig_officer"
@@ -39,6 +41,26 @@ assert_match "$OUT" '"ref": "inc-1"' "health's IG officer may run it"
 expect_status 0 ehx_as police $IG --json audit disclosures
 assert_match "$OUT" '"to_agency": *"health".*"basis": *"subject-access"' \
 	"the subject access answer is in police's disclosures, as the data owner"
+
+# ---- a consent its recorder uses at once is raised for review -----------------
+expect_status 2 ehx_as health consent grant "$CHILD_B" --given-by "Jane Doe" \
+	--relation parent --agencies health --expires +30d
+assert_match "$OUT" "evidence" "a consent needs the reference of the form it rests on"
+expect_status 0 ehx_as health consent grant "$CHILD_B" --given-by "Jane Doe" \
+	--relation parent --agencies health --expires +30d --evidence HV-FORM-0042
+expect_status 0 ehx_as health picture "$CHILD_B"
+ok "the recorder's own picture is answered"
+expect_status 0 ehx_as health $IG --json audit alerts
+assert_match "$OUT" '"agency": *"health".*"kind": *"self_consent".*HV-FORM-0042' \
+	"... and raised for IG review as a consent used by its own recorder, naming its form"
+n=$(printf '%s\n' "$OUT" | grep -c '"kind": *"self_consent"' || true)
+# Recorded by the school for health: health's use raises nothing.
+expect_status 0 ehx_as school consent grant "$CHILD_C" --given-by "Jane Doe" \
+	--relation parent --agencies health --expires +30d --evidence SCH-FORM-7
+expect_status 0 ehx_as health picture "$CHILD_C"
+expect_status 0 ehx_as health $IG --json audit alerts
+assert_eq "$(printf '%s\n' "$OUT" | grep -c '"kind": *"self_consent"' || true)" "$n" \
+	"a consent recorded by another agency raises no alert"
 
 # ---- break-glass is never reviewed by the person who looked ------------------
 # In the sandbox the account that runs ehx holds both roles at the school.

@@ -425,6 +425,7 @@ change_consent(struct change *c, struct rng *r, const struct agency *a,
 	c->rc.scope = &c->scope;
 	c->rc.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
 	c->rc.expires_at = now + 365 * DAY_MS;
+	c->rc.evidence_ref = "GEN-FORM";
 	c->body.payload_case = EHX__BODY__PAYLOAD_RECORD_CONSENT;
 	c->body.record_consent = &c->rc;
 }

@@ -193,6 +193,7 @@ build(const struct opts *o, struct ehx_signer *s, unsigned char **env,
 		rc.scope = &sc;
 		rc.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
 		rc.expires_at = ehx_now_ms() + 30LL * 86400000;
+		rc.evidence_ref = "PROBE-FORM";
 		b.payload_case = EHX__BODY__PAYLOAD_RECORD_CONSENT;
 		b.record_consent = &rc;
 		break;

@@ -312,6 +312,7 @@ msg_consent(struct msg *m, int s, const char *nhs, int type,
 	m->rc.scope = &m->scope;
 	m->rc.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
 	m->rc.expires_at = ehx_now_ms() + 30 * DAY;
+	m->rc.evidence_ref = "FORM-1";
 	m->body.payload_case = EHX__BODY__PAYLOAD_RECORD_CONSENT;
 	m->body.record_consent = &m->rc;
 }

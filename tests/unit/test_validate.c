@@ -431,6 +431,7 @@ rc_init(struct rc *c)
 	c->m.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
 	c->m.starts_at = 0;
 	c->m.expires_at = NOW + 365 * DAY;
+	c->m.evidence_ref = "FORM-2026-0042";
 	c->body.payload_case = EHX__BODY__PAYLOAD_RECORD_CONSENT;
 	c->body.record_consent = &c->m;
 }
@@ -459,6 +460,17 @@ test_consent_people(void **state)
 		OK(&c.body);
 	}
 	c.gb.name = "";
+	BAD(&c.body, EHX_ERR_INVALID_FIELD);
+
+	/* Issue 16: what it rests on, always: 1..64 bytes of text. */
+	rc_init(&c);
+	c.m.evidence_ref = "";
+	BAD(&c.body, EHX_ERR_INVALID_FIELD);
+	c.m.evidence_ref = "F\x01RM";
+	BAD(&c.body, EHX_ERR_INVALID_FIELD);
+	c.m.evidence_ref = "0123456789012345678901234567890123456789012345678901234567890123";
+	OK(&c.body);
+	c.m.evidence_ref = "0123456789012345678901234567890123456789012345678901234567890123x";
 	BAD(&c.body, EHX_ERR_INVALID_FIELD);
 }
 
