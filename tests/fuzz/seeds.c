@@ -121,6 +121,7 @@ main(int argc, char **argv)
 	rc.scope = &sc;
 	rc.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
 	rc.expires_at = 1798761600000LL;
+	rc.evidence_ref = "HV-FORM-0042";
 	wc.nhs_number = "9434765919";
 	wc.consent_id = "c-0123456789abcdef";
 	wc.reason = "asked";
@@ -155,6 +156,7 @@ main(int argc, char **argv)
 	cr.basis = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
 	cr.starts_at = 1767225600000LL;
 	cr.expires_at = 1798761600000LL;
+	cr.evidence_ref = "HV-FORM-0042";
 	cres.child.data = child;
 	cres.child.len = 32;
 	cres.records = crs;
