@@ -776,6 +776,19 @@ read_request(struct agent *ag, struct slot *s, int64_t now)
 	}
 	if ((lr = ehx__local_request__unpack(NULL, (size_t)n, buf)) != NULL &&
 	    lr->agent_state && !ehx_message_has_unknown(&lr->base)) {
+		/* The audit log's checkpoint (its size, and so how it grows)
+		 * is for those who watch the log: IG officers and
+		 * administrators (issue 16). */
+		if ((role = caller_role(ag, s, lr, u, account)) < 0)
+			goto out;
+		if (role != EHX__ROLE__ROLE_IG_OFFICER &&
+		    role != EHX__ROLE__ROLE_ADMIN) {
+			snprintf(why, sizeof(why), "this agent's check of the "
+			    "audit log is for the ig_officer and admin roles, "
+			    "not %s", ehx_role_name(role));
+			fail_local(ag, s, EHX_ERR_NOT_PERMITTED, why);
+			goto out;
+		}
 		send_state(ag, s);
 		goto out;
 	}

@@ -632,7 +632,8 @@ handle_query_disclosures(struct request *rq, char *why, size_t whysz)
 	if ((res = ehx_arena_alloc(a, sizeof(*res))) == NULL)
 		return EHX_ERR_NOMEM;
 	ehx__disclosure_result__init(res);
-	if ((res->disclosures = ehx_arena_alloc(a, limit *
+	/* Room past limit for the rest of one publish's notifications. */
+	if ((res->disclosures = ehx_arena_alloc(a, (limit + EHX_MAX_NOTIFY) *
 	    sizeof(*res->disclosures))) == NULL)
 		return EHX_ERR_NOMEM;
 	memcpy(k, rq->agency->id, n);
@@ -641,12 +642,21 @@ handle_query_disclosures(struct request *rq, char *why, size_t whysz)
 	if ((rc = mdb_cursor_open(rq->txn, rq->b->store.disclosures,
 	    &cur)) != 0)
 		return store_err(rc);
+	/* Keys are owner ‖ 0 ‖ seq, and for the notifications of one publish
+	 * record, ‖ their place in it: one record's disclosures are never
+	 * cut apart between pages (a publish tells at most EHX_MAX_NOTIFY). */
 	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		if (key.mv_size != n + 9 || memcmp(key.mv_data, k, n + 1) != 0)
+		uint64_t seq;
+
+		if ((key.mv_size != n + 9 && key.mv_size != n + 10) ||
+		    memcmp(key.mv_data, k, n + 1) != 0)
 			break;
-		if (res->n_disclosures == limit ||
-		    used + val.mv_size + 16 > AUDIT_BUDGET) {
+		seq = get_be64((unsigned char *)key.mv_data + n + 1);
+		if ((res->n_disclosures >= limit ||
+		    used + val.mv_size + 16 > AUDIT_BUDGET) &&
+		    res->n_disclosures > 0 && res->disclosures[
+		    res->n_disclosures - 1]->seq != seq) {
 			res->next_seq = res->disclosures[res->n_disclosures -
 			    1]->seq;
 			break;

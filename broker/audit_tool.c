@@ -64,6 +64,15 @@ print_record(const Ehx__AuditRecord *r, bool json)
 		    json_object_new_boolean(r->break_glass));
 		json_object_object_add(o, "consent_id",
 		    json_object_new_string(r->consent_id));
+		if (r->n_notified > 0) {
+			json_object *arr = json_object_new_array();
+
+			for (size_t i = 0; i < r->n_notified; i++)
+				json_object_array_add(arr,
+				    json_object_new_string(
+				    r->notified[i]->agency));
+			json_object_object_add(o, "notified", arr);
+		}
 		printf("%s\n", json_object_to_json_string_ext(o,
 		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);

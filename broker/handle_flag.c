@@ -24,6 +24,7 @@
 
 #include "ehx/crypto.h"
 #include "ehx/err.h"
+#include "ehx/log.h"
 #include "ehx/names.h"
 #include "ehx/policy.h"
 #include "ehx/util.h"
@@ -153,6 +154,110 @@ at_open_cap(struct request *rq, bool *full)
 	return r;
 }
 
+#define DAY_MS (24LL * 3600 * 1000)
+
+/* Categories whose flags say most about a family: a first flag beside
+ * another agency's of these is raised for review. */
+static bool
+sensitive(int category)
+{
+	switch (category) {
+	case EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE:
+	case EHX__CATEGORY__CATEGORY_SUBSTANCE_MISUSE:
+	case EHX__CATEGORY__CATEGORY_MENTAL_HEALTH:
+	case EHX__CATEGORY__CATEGORY_EXPLOITATION_RISK:
+	case EHX__CATEGORY__CATEGORY_MISSING_EPISODES:
+	case EHX__CATEGORY__CATEGORY_RADICALISATION:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * A made-up flag must not quietly buy notifications about a child (issue
+ * 16): the first flag of an agency on a child that other agencies hold
+ * open flags of sensitive categories on is raised for IG review, naming
+ * them. Reads the child's flags on the heap; sets rq's alert.
+ */
+static int
+first_flag_alert(struct request *rq)
+{
+	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
+	char cats[200] = "";
+	size_t used = 0;
+	Ehx__StoredFlag *sf;
+	MDB_cursor *c;
+	char *reason;
+	bool ours = false;
+	int rc, r = 0;
+
+	if ((rc = mdb_cursor_open(rq->txn, rq->b->store.flags, &c)) != 0)
+		return store_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !ours;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < EHX_PSEUDONYM_LEN ||
+		    memcmp(k.mv_data, rq->child, EHX_PSEUDONYM_LEN) != 0)
+			break;
+		if ((r = store_read(&ehx__stored_flag__descriptor, NULL, &v,
+		    &sf)) != 0)
+			break;
+		if (sf->flag != NULL && sf->flag->status ==
+		    EHX__FLAG_STATUS__FLAG_STATUS_OPEN) {
+			if (strcmp(sf->agency, rq->agency->id) == 0)
+				ours = true;    /* not its first */
+			else if (sensitive(sf->flag->category) &&
+			    strstr(cats, ehx_category_name(sf->flag->category))
+			    == NULL && used + 40 < sizeof(cats))
+				used += (size_t)snprintf(cats + used,
+				    sizeof(cats) - used, "%s%s", used ? ", " :
+				    "", ehx_category_name(sf->flag->category));
+		}
+		ehx__stored_flag__free_unpacked(sf, NULL);
+	}
+	mdb_cursor_close(c);
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = store_err(rc);
+	if (r != 0 || ours || cats[0] == '\0')
+		return r;
+	if ((reason = ehx_arena_alloc(rq->b->arena, EHX_MAX_REASON + 1)) ==
+	    NULL)
+		return EHX_ERR_NOMEM;
+	snprintf(reason, EHX_MAX_REASON + 1, "the first flag of %s on a child "
+	    "other agencies hold open %s flags on: it brings notifications "
+	    "about the child", rq->agency->id, cats);
+	rq->alert_kind = "first_flag";
+	rq->alert_reason = reason;
+	return 0;
+}
+
+/*
+ * Whether this change is news, and whether it may still tell anyone: the
+ * flag's news of the last day is kept in it (news_at), and past
+ * EHX_MAX_NEWS_PER_DAY a change is stored but notifies no one. The same
+ * whoever would have been told, so churn says nothing either.
+ */
+static bool
+news_allowed(const struct request *rq, const Ehx__StoredFlag *old,
+    const Ehx__FlagView *now, int64_t *keep, size_t *nkeep)
+{
+	bool news = old == NULL || old->flag->status !=
+	    EHX__FLAG_STATUS__FLAG_STATUS_OPEN || old->flag->category !=
+	    now->category || old->flag->level != now->level;
+
+	*nkeep = 0;
+	for (size_t i = 0; old != NULL && i < old->n_news_at; i++)
+		if (rq->now - old->news_at[i] < DAY_MS &&
+		    *nkeep < EHX_MAX_NEWS_PER_DAY)
+			keep[(*nkeep)++] = old->news_at[i];
+	if (!news)
+		return true;
+	if (*nkeep >= EHX_MAX_NEWS_PER_DAY)
+		return false;
+	keep[(*nkeep)++] = rq->now;
+	return true;
+}
+
 int
 handle_publish_flag(struct request *rq, char *why, size_t whysz)
 {
@@ -160,7 +265,9 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 	Ehx__StoredFlag sf = EHX__STORED_FLAG__INIT, *old = NULL;
 	Ehx__FlagView fv = EHX__FLAG_VIEW__INIT;
 	unsigned char key[STORE_KEY_MAX];
+	int64_t news_at[EHX_MAX_NEWS_PER_DAY];
 	size_t klen;
+	bool tell;
 	int r;
 
 	if (m->locality[0] != '\0') {
@@ -222,10 +329,20 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 	sf.agency_type = (Ehx__AgencyType)rq->agency->type;
 	sf.flag = &fv;
 	sf.source_message = rq->body->message_id;
+	tell = news_allowed(rq, old, &fv, news_at, &sf.n_news_at);
+	sf.news_at = news_at;
+	if (old == NULL && (r = first_flag_alert(rq)) != 0)
+		return r;
 	if ((r = store_put_msg(rq->txn, rq->b->store.flags, key, klen,
-	    &sf.base, rq->b->arena)) != 0 ||
-	    (r = notify_plan(rq, old != NULL ? old->flag : NULL, &fv)) != 0 ||
-	    (r = request_ack(rq, m->ref)) != 0)
+	    &sf.base, rq->b->arena)) != 0)
+		return r;
+	if (tell)
+		r = notify_plan(rq, old != NULL ? old->flag : NULL, &fv);
+	else
+		log_info("%s's flag %s changed more than %d times in a day: "
+		    "stored, and nobody notified", rq->agency->id, m->ref,
+		    EHX_MAX_NEWS_PER_DAY);
+	if (r != 0 || (r = request_ack(rq, m->ref)) != 0)
 		return r;
 	return 0;
 }

@@ -264,12 +264,11 @@ emit_one(struct request *rq, MDB_txn *txn, const struct notify_plan *p)
 	const Ehx__PublishFlag *m = rq->body->publish_flag;
 	Ehx__Notification n = EHX__NOTIFICATION__INIT;
 	Ehx__Body body = EHX__BODY__INIT;
-	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
-	Ehx__Disclosure d = EHX__DISCLOSURE__INIT;
+	Ehx__Notified *nd;
 	unsigned char id[EHX_MSGID_LEN], key[NOTIFY_KEY_MAX], ad[32];
-	unsigned char dkey[EHX_MAX_ID + 1 + 8], *env = NULL, *sealed = NULL;
-	char mk[META_KEY_MAX + 1], basis[64], be[8];
-	size_t envlen, sealedlen, klen, dn;
+	unsigned char *env = NULL, *sealed = NULL;
+	char mk[META_KEY_MAX + 1], be[8];
+	size_t envlen, sealedlen, klen;
 	unsigned view;
 	uint64_t seq;
 	MDB_val mkey, mval, qkey, qval;
@@ -329,48 +328,27 @@ emit_one(struct request *rq, MDB_txn *txn, const struct notify_plan *p)
 	if ((r = store_err(mdb_put(txn, b->store.meta, &mkey, &mval, 0))) != 0)
 		goto out;
 
-	if (p->consent_id[0] != '\0')
-		snprintf(basis, sizeof(basis), "consent:%s", p->consent_id);
-	else
-		snprintf(basis, sizeof(basis), "policy:%s:%s", b->policy.id,
-		    ehx_basis_name(p->basis));
-	rec.time = rq->now;
-	rec.agency = (char *)p->to->id;
-	rec.action = (char *)"notify";
-	rec.child.data = rq->child;
-	rec.child.len = EHX_PSEUDONYM_LEN;
-	rec.decision = EHX__DECISION__DECISION_ALLOW;
-	rec.basis = basis;
-	/* The broker's own act, caused by the publish it names: no
-	 * envelope of the notified agency's to keep as evidence. */
-	rec.message_id = rq->body->message_id;
-	rec.consent_id = (char *)p->consent_id;
-	if ((r = store_audit_append(&b->store, txn, &rec)) != 0)
+	/* Audited in the publish's own record (notify_disclose indexes it
+	 * once that record has its seq). */
+	if ((nd = ehx_arena_alloc(b->arena, sizeof(*nd))) == NULL) {
+		r = EHX_ERR_NOMEM;
 		goto out;
-	d.seq = rec.seq;
-	d.time = rq->now;
-	d.to_agency = (char *)p->to->id;
-	d.child.data = rq->child;
-	d.child.len = EHX_PSEUDONYM_LEN;
-	d.basis = basis;
-	d.flags = 1;
-	dn = strlen(rq->agency->id);
-	memcpy(dkey, rq->agency->id, dn);
-	dkey[dn] = 0;
-	put_be64(dkey + dn + 1, rec.seq);
-	if ((r = store_put_msg(txn, b->store.disclosures, dkey, dn + 9,
-	    &d.base, b->arena)) != 0)
-		goto out;
+	}
+	ehx__notified__init(nd);
+	nd->agency = (char *)p->to->id;
+	nd->basis = (Ehx__LawfulBasis)p->basis;
+	nd->consent_id = (char *)p->consent_id;
+	nd->seq = seq;
+	rq->notified[rq->nnotified++] = nd;
 	if ((r = push_add(b, p->to, env, envlen)) != 0)
 		goto out;
 	env = NULL;
-	log_info("notification %llu to %s: %s %s by %s (audit record %llu)",
+	log_info("notification %llu to %s: %s %s by %s",
 	    (unsigned long long)seq, p->to->id,
 	    ehx_category_name(m->category),
 	    rq->notify_event == EHX__NOTIFY_EVENT__NOTIFY_EVENT_NEW ? "new" :
 	    rq->notify_event == EHX__NOTIFY_EVENT__NOTIFY_EVENT_REOPENED ?
-	    "reopened" : "level changed", rq->agency->id,
-	    (unsigned long long)rec.seq);
+	    "reopened" : "level changed", rq->agency->id);
 out:
 	free(env);
 	free(sealed);
@@ -382,9 +360,53 @@ notify_emit(struct request *rq, MDB_txn *txn)
 {
 	int r;
 
+	rq->nnotified = 0;
+	if (rq->nnotify == 0)
+		return 0;
+	if ((rq->notified = ehx_arena_alloc(rq->b->arena, rq->nnotify *
+	    sizeof(*rq->notified))) == NULL)
+		return EHX_ERR_NOMEM;
 	for (size_t i = 0; i < rq->nnotify; i++)
 		if ((r = emit_one(rq, txn, &rq->notify[i])) != 0)
 			return r;
+	return 0;
+}
+
+int
+notify_disclose(struct request *rq, MDB_txn *txn, uint64_t seq)
+{
+	unsigned char k[EHX_MAX_ID + 1 + 8 + 1];
+	size_t n = strlen(rq->agency->id);
+	char basis[64];
+	int r;
+
+	for (size_t i = 0; i < rq->nnotified; i++) {
+		const Ehx__Notified *nd = rq->notified[i];
+		Ehx__Disclosure d = EHX__DISCLOSURE__INIT;
+
+		if (nd->consent_id[0] != '\0')
+			snprintf(basis, sizeof(basis), "consent:%s",
+			    nd->consent_id);
+		else
+			snprintf(basis, sizeof(basis), "policy:%s:%s",
+			    rq->b->policy.id, ehx_basis_name(nd->basis));
+		d.seq = seq;
+		d.time = rq->now;
+		d.to_agency = nd->agency;
+		d.child.data = rq->child;
+		d.child.len = EHX_PSEUDONYM_LEN;
+		d.basis = basis;
+		d.flags = 1;
+		/* The publisher's disclosures: its id, the record's seq, and
+		 * the notification's place in it (one record, many told). */
+		memcpy(k, rq->agency->id, n);
+		k[n] = 0;
+		put_be64(k + n + 1, seq);
+		k[n + 9] = (unsigned char)(i + 1);
+		if ((r = store_put_msg(txn, rq->b->store.disclosures, k, n + 10,
+		    &d.base, rq->b->arena)) != 0)
+			return r;
+	}
 	return 0;
 }
 

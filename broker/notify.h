@@ -31,9 +31,13 @@ struct notify_plan {
  */
 int notify_plan(struct request *rq, const Ehx__FlagView *old,
     const Ehx__FlagView *now);
-/* After the publish's audit record, in txn: queue, audit and index each
- * planned notification; the signed envelopes go to b->push. */
+/* Before the publish's audit record, in txn: number, sign, seal and queue
+ * each planned notification (the signed envelopes go to b->push), and
+ * list them in rq->notified for that record. */
 int notify_emit(struct request *rq, MDB_txn *txn);
+/* After that record was appended as seq: each notification is a
+ * disclosure of the publisher's flag to the notified agency. */
+int notify_disclose(struct request *rq, MDB_txn *txn, uint64_t seq);
 /* Forget (free) pushes queued after mark: their transaction failed. */
 void notify_push_drop(struct broker *b, size_t mark);
 /* The last notification number given to agency (0: none yet). */

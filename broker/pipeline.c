@@ -986,6 +986,35 @@ replay_entry(struct pass *p, Ehx__ReplayEntry *entry)
 }
 
 /*
+ * The decision's audit record, in the request's transaction: its
+ * notifications first (a publish's go in its own record: the log grows by
+ * one record a request, whoever is told), then the record, what it
+ * disclosed and raised, and the envelope as evidence.
+ */
+static int
+record(struct pass *p, Ehx__AuditRecord *rec)
+{
+	struct broker *b = p->rq.b;
+	int rc;
+
+	if (p->decision == 0) {
+		if ((rc = notify_emit(&p->rq, p->txn)) != 0)
+			return rc;
+		rec->notified = p->rq.notified;
+		rec->n_notified = p->rq.nnotified;
+	}
+	if ((rc = store_audit_append(&b->store, p->txn, rec)) != 0 ||
+	    (p->decision == 0 && ((rc = audit_side_records(&p->rq, p->txn,
+	    rec->seq)) != 0 || (rc = notify_disclose(&p->rq, p->txn,
+	    rec->seq)) != 0)))
+		return rc;
+	if (p->evidence && (rc = store_evidence_put(&b->store, p->txn, b->pkey,
+	    rec->seq, p->rq.envelope_hash, p->frame, p->len)) != 0)
+		return rc;
+	return 0;
+}
+
+/*
  * After step 12: sign the reply, then store in the request's one
  * transaction its audit record (with what it disclosed, its evidence and
  * its notifications), its reply under the message id, and its stream's
@@ -1014,13 +1043,7 @@ keep(struct pass *p)
 	audit_fill(&p->rq, &rec, &person, p->action, code);
 	if ((rc = replay_entry(p, &entry)) != 0)
 		return not_kept(p, rc);
-	if ((!p->rq.unaudited || code != 0) &&
-	    ((rc = store_audit_append(&b->store, p->txn, &rec)) != 0 ||
-	    (code == 0 && (rc = audit_side_records(&p->rq, p->txn,
-	    rec.seq)) != 0) ||
-	    (p->evidence && (rc = store_evidence_put(&b->store, p->txn,
-	    b->pkey, rec.seq, p->rq.envelope_hash, p->frame, p->len)) != 0) ||
-	    (code == 0 && (rc = notify_emit(&p->rq, p->txn)) != 0)))
+	if ((!p->rq.unaudited || code != 0) && (rc = record(p, &rec)) != 0)
 		return not_kept(p, rc);
 	if ((!p->rq.ephemeral && (rc = store_replay_put(&b->store, p->txn,
 	    p->rq.conn->id, body->message_id.data, &entry, p->rq.now -

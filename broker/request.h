@@ -43,6 +43,9 @@ struct request {
 	struct notify_plan *notify;     /* planned by a publish (notify.c) */
 	size_t nnotify;
 	int notify_event;               /* NotifyEvent */
+	/* The notifications emitted, for the publish's audit record. */
+	Ehx__Notified **notified;
+	size_t nnotified;
 	uint32_t notify_prev_level;
 	uint64_t expected;              /* OUT_OF_ORDER: the number due */
 	unsigned char envelope_hash[32];

@@ -730,9 +730,13 @@ render_audit_page(FILE *f, const Ehx__AuditResult *r, enum render_format fmt,
 			cell(f, a->action, 17);
 			cell(f, child[0] ? child : "-", 12);
 			cell(f, decision_name(a->decision), 8);
-			fprintf(f, "%s%s\n", a->error ? ehx_errname(
+			fprintf(f, "%s%s", a->error ? ehx_errname(
 			    ehx_err_from_wire(a->error)) : safe(a->basis),
 			    a->break_glass ? " BREAK-GLASS" : "");
+			for (size_t k = 0; k < a->n_notified; k++)
+				fprintf(f, "%s%s", k == 0 ? "; notified " :
+				    ", ", safe(a->notified[k]->agency));
+			fputc('\n', f);
 			continue;
 		}
 		v[0] = seq;
@@ -761,6 +765,28 @@ render_audit_page(FILE *f, const Ehx__AuditResult *r, enum render_format fmt,
 				    json_object_new_uint64(a->seq) : k == 12 ?
 				    json_object_new_boolean(a->break_glass) :
 				    jstr(v[k]));
+			/* A publish: the agencies it notified. */
+			if (a->n_notified > 0) {
+				json_object *arr = json_object_new_array();
+
+				for (size_t k = 0; k < a->n_notified; k++) {
+					json_object *x =
+					    json_object_new_object();
+
+					json_object_object_add(x, "agency",
+					    jstr(a->notified[k]->agency));
+					json_object_object_add(x, "basis",
+					    jstr(ehx_basis_name(
+					    a->notified[k]->basis)));
+					json_object_object_add(x, "consent_id",
+					    jstr(a->notified[k]->consent_id));
+					json_object_object_add(x, "seq",
+					    json_object_new_uint64(
+					    a->notified[k]->seq));
+					json_object_array_add(arr, x);
+				}
+				json_object_object_add(o, "notified", arr);
+			}
 			print_line(f, o);
 		}
 	}
@@ -840,7 +866,8 @@ render_alerts_page(FILE *f, const Ehx__AlertResult *r, bool json, bool header)
 
 			snprintf(why, sizeof(why), "%s%s",
 			    strcmp(a->kind, "self_consent") == 0 ?
-			    "own consent: " : "", a->reason);
+			    "own consent: " : strcmp(a->kind, "first_flag") ==
+			    0 ? "first flag: " : "", a->reason);
 			cell(f, why, 40);
 		}
 		fprintf(f, "%s\n", safe(rv));

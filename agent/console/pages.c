@@ -1190,7 +1190,8 @@ page_alerts(struct creq *r)
 		    "<h2 id=\"al%llu\">%s %llu</h2><dl><dt>When</dt>"
 		    "<dd>", (unsigned long long)a->seq,
 		    (unsigned long long)a->seq, strcmp(a->kind,
-		    "self_consent") == 0 ? "Own consent used" : "Break-glass",
+		    "self_consent") == 0 ? "Own consent used" : strcmp(a->kind,
+		    "first_flag") == 0 ? "First flag" : "Break-glass",
 		    (unsigned long long)a->seq);
 		h_time(r, a->time);
 		h_raw(r, " UTC</dd><dt>Who</dt><dd>");

@@ -26,6 +26,7 @@
 #define EHX_MAX_PURPOSES       3
 #define EHX_MAX_PICTURE_FLAGS  128     /* flags in one picture answer */
 #define EHX_MAX_OPEN_FLAGS     64      /* open flags of one agency on one child */
+#define EHX_MAX_NEWS_PER_DAY   4       /* changes of one flag that notify, a day */
 #define EHX_MAX_CONSENTS       64      /* records in one consent answer */
 #define EHX_MAX_AGENCIES       1024    /* registry entries */
 #define EHX_MAX_USERS          4096    /* users-file entries */

@@ -82,18 +82,21 @@ for l in sys.stdin:
 ok "the IG officer sees the break-glass alert $alert"
 expect_status 0 ehx_as health $IG audit review "$alert" --outcome justified \
 	--note "Safeguarding lead confirmed the disclosure"
-# Health read its own picture above on the consent the same person had
-# just recorded: that is raised for review too (issue 16), and another
-# agency's IG officer reviews it.
+# Two more were raised for review (issue 16): health's first flag on a
+# child the police hold a domestic abuse flag on, and health reading its
+# own picture on the consent the same person had just recorded. Another
+# agency's IG officer reviews them.
 expect_status 0 ehx_as health $IG --json audit alerts
-own=$(printf '%s' "$OUT" | jq_py '
+kinds=$(printf '%s' "$OUT" | jq_py '
+print(" ".join(sorted(json.loads(l)["agency"] + ":" + json.loads(l)["kind"] for l in sys.stdin)))')
+assert_eq "$kinds" "health:first_flag health:self_consent" \
+	"health's first flag beside a sensitive one, and its use of its own consent, are raised for review"
+for seq in $(printf '%s' "$OUT" | jq_py '
 for l in sys.stdin:
-    a=json.loads(l)
-    print(a["seq"]) if a["agency"]=="health" and a["kind"]=="self_consent" else None' | head -1)
-[ -n "$own" ] || fail "health's use of its own consent is not listed: $OUT"
-ok "health's use of the consent it had just recorded is raised for review"
-expect_status 0 ehx_as police $IG audit review "$own" --outcome justified \
-	--note "The parent signed the form with the health visitor"
+    print(json.loads(l)["seq"])'); do
+	expect_status 0 ehx_as police $IG audit review "$seq" --outcome justified \
+		--note "Confirmed with the health visitor"
+done
 expect_status 0 ehx_as health $IG --json audit alerts
 assert_eq "$(printf '%s' "$OUT" | grep -c '"seq"' || true)" 0 "no unreviewed alert left"
 expect_status 0 ehx_as health $IG --json audit alerts --all
@@ -161,7 +164,7 @@ for id in police health school housing; do
 	ehx_as "$id" consent show "$CHILD_B" >/dev/null 2>&1 || true
 done
 for id in police health; do
-	expect_status 0 ehx_as "$id" --json audit checkpoint
+	expect_status 0 ehx_as "$id" $IG --json audit checkpoint
 	assert_match "$OUT" '"consistent": true' "$id's agent checked the broker's checkpoints"
 done
 expect_status 0 ehx_as health $IG audit export "$SB/audit.export"
@@ -238,7 +241,7 @@ for i in $(seq 1 20); do
 done
 ehx_as police consent show "$CHILD_B" >/dev/null 2>&1 || true
 sleep 1
-expect_status 0 ehx_as police --json audit checkpoint
+expect_status 0 ehx_as police $IG --json audit checkpoint
 newest=$(printf '%s' "$OUT" | jq_py 'print(json.load(sys.stdin)["size"])')
 "$top/tests/sandbox" stop broker "$SB" >/dev/null
 rm -rf "$SB/broker/data"
@@ -246,7 +249,7 @@ mv "$SB/data.old" "$SB/broker/data"
 "$top/tests/sandbox" start broker "$SB" >/dev/null
 ehx_as police consent show "$CHILD_B" >/dev/null 2>&1 || true
 sleep 1
-expect_status 1 ehx_as police --json audit checkpoint
+expect_status 1 ehx_as police $IG --json audit checkpoint
 assert_match "$OUT" "went back from $newest" "the agent holding a newer checkpoint reports the rewound log"
 grep -q "AUDIT LOG INCONSISTENT" "$SB/agencies/police/agent.log" || fail "the agent did not log the inconsistency"
 ok "the agent logged the inconsistency as an error"

@@ -167,8 +167,10 @@ expect_status 0 ehx_as school --json inbox
 n=$(printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
 assert_eq "$n" 0 "acknowledged, it leaves the list of new ones"
 audit_json
-assert_match "$(grep '"action":"notify"' "$SB/audit.json")" '"agency":"school"' \
-	"the notification is audited as a disclosure to the school"
+# (In the publish's own record, which names whom it told: one record a
+# publish, whoever is told, since issue 16.)
+assert_match "$(grep '"action":"publish_flag"' "$SB/audit.json")" '"notified":\["school"\]' \
+	"the notification is audited, in the publish's record, as a disclosure to the school"
 
 # ---- 4. A store restored or replaced ----------------------------------------
 # hook_lines N: wait (up to 30 s) until the school's hook holds N documents.

@@ -1419,32 +1419,30 @@ test_notify_school(void **state)
 	assert_null(queue_raw("school", 0, &rawlen));
 	assert_null(queue_raw("school", 2, &rawlen));
 
-	/* Audited: the publish, then the broker's notification of it. */
-	assert_int_equal(now.audit_size, before.audit_size + 2);
+	/* Audited in the publish's own record, which names the school it
+	 * told: one record a publish, whoever is told (issue 16). */
+	assert_int_equal(now.audit_size, before.audit_size + 1);
 	{
 		Ehx__AuditRecord *p = audit_record(before.audit_size + 1);
-		Ehx__AuditRecord *a = audit_record(before.audit_size + 2);
 
 		assert_string_equal(p->agency, "police");
 		assert_string_equal(p->action, "publish_flag");
-		assert_string_equal(a->agency, "school");
-		assert_string_equal(a->action, "notify");
-		assert_int_equal(a->decision, EHX__DECISION__DECISION_ALLOW);
-		assert_int_equal(a->error, 0);
-		assert_string_equal(a->basis,
-		    "policy:" AGREEMENT ":legal_obligation");
-		assert_string_equal(a->consent_id, "");
-		assert_int_equal(a->message_id.len, EHX_MSGID_LEN);
-		assert_memory_equal(a->message_id.data, id, EHX_MSGID_LEN);
-		assert_int_equal(a->child.len, EHX_PSEUDONYM_LEN);
-		assert_memory_equal(a->child.data, child, EHX_PSEUDONYM_LEN);
-		assert_int_equal(a->envelope_hash.len, 0);
-		assert_null(a->person);
-		assert_true(a->time >= t0 && a->time <= t1);
+		assert_int_equal(p->decision, EHX__DECISION__DECISION_ALLOW);
+		assert_int_equal(p->n_notified, 1);
+		assert_string_equal(p->notified[0]->agency, "school");
+		assert_int_equal(p->notified[0]->basis,
+		    EHX__LAWFUL_BASIS__LAWFUL_BASIS_LEGAL_OBLIGATION);
+		assert_string_equal(p->notified[0]->consent_id, "");
+		assert_int_equal(p->notified[0]->seq, 1);
+		assert_int_equal(p->message_id.len, EHX_MSGID_LEN);
+		assert_memory_equal(p->message_id.data, id, EHX_MSGID_LEN);
+		assert_int_equal(p->child.len, EHX_PSEUDONYM_LEN);
+		assert_memory_equal(p->child.data, child, EHX_PSEUDONYM_LEN);
+		assert_true(p->time >= t0 && p->time <= t1);
 		ehx__audit_record__free_unpacked(p, NULL);
-		ehx__audit_record__free_unpacked(a, NULL);
 	}
-	/* And indexed as a disclosure of the police's flag to the school. */
+	/* And indexed as a disclosure of the police's flag to the school:
+	 * under the publish record's seq and the notification's place. */
 	assert_int_equal(now.disclosures, before.disclosures + 1);
 	{
 		unsigned char k[16];
@@ -1453,8 +1451,9 @@ test_notify_school(void **state)
 		Ehx__Disclosure *d;
 
 		memcpy(k, "police", 7);
-		put_be64(k + 7, before.audit_size + 2);
-		key.mv_size = 15;
+		put_be64(k + 7, before.audit_size + 1);
+		k[15] = 1;
+		key.mv_size = 16;
 		assert_int_equal(mdb_txn_begin(b.store.env, NULL, MDB_RDONLY,
 		    &txn), 0);
 		assert_int_equal(mdb_get(txn, b.store.disclosures, &key, &v), 0);
@@ -1462,7 +1461,9 @@ test_notify_school(void **state)
 		mdb_txn_abort(txn);
 		assert_non_null(d);
 		assert_string_equal(d->to_agency, "school");
-		assert_int_equal(d->seq, before.audit_size + 2);
+		assert_string_equal(d->basis,
+		    "policy:" AGREEMENT ":legal_obligation");
+		assert_int_equal(d->seq, before.audit_size + 1);
 		assert_memory_equal(d->child.data, child, EHX_PSEUDONYM_LEN);
 		ehx__disclosure__free_unpacked(d, NULL);
 	}
@@ -1781,18 +1782,20 @@ test_notify_consent(void **state)
 	nhs_make(15, nhs2);
 	publish(HEALTH, nhs, "H-1", EHX__CATEGORY__CATEGORY_POOR_START, 2, NULL);
 	assert_int_equal(publish(POLICE, nhs, "DA-1",
-	    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, 2, NULL), 0);
+	    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, 3, NULL), 0);
 	assert_int_equal(queue_len("health"), 0);
 
-	/* Consent covering health, for the whole picture only. */
+	/* (Each step a new flag: one flag's news is limited to
+	 * EHX_MAX_NEWS_PER_DAY a day, and DA-1's level change is kept for
+	 * the last.) Consent covering health, for the whole picture only. */
 	consent(POLICE, nhs, EHX__AGENCY_TYPE__AGENCY_TYPE_HEALTH, "health",
 	    EHX__PURPOSE__PURPOSE_WHOLE_PICTURE, wp);
-	assert_int_equal(publish(POLICE, nhs, "DA-1",
+	assert_int_equal(publish(POLICE, nhs, "DA-2",
 	    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, 3, NULL), 0);
 	/* For notifications, but for schools. */
 	consent(POLICE, nhs, EHX__AGENCY_TYPE__AGENCY_TYPE_SCHOOL, NULL,
 	    EHX__PURPOSE__PURPOSE_NOTIFICATIONS, gone);
-	assert_int_equal(publish(POLICE, nhs, "DA-1",
+	assert_int_equal(publish(POLICE, nhs, "DA-3",
 	    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, 2, NULL), 0);
 	/* For notifications and health, withdrawn. */
 	consent(POLICE, nhs, EHX__AGENCY_TYPE__AGENCY_TYPE_HEALTH, NULL,
@@ -1806,7 +1809,7 @@ test_notify_consent(void **state)
 		expect_ack(&r);
 		reply_free(&r);
 	}
-	assert_int_equal(publish(POLICE, nhs, "DA-1",
+	assert_int_equal(publish(POLICE, nhs, "DA-4",
 	    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, 3, NULL), 0);
 	assert_int_equal(queue_len("health"), 0);
 
@@ -1828,11 +1831,14 @@ test_notify_consent(void **state)
 	{
 		Ehx__AuditRecord *a = audit_record(size);
 
-		snprintf(basis, sizeof(basis), "consent:%s", bytype);
-		assert_string_equal(a->action, "notify");
-		assert_string_equal(a->agency, "health");
-		assert_string_equal(a->basis, basis);
-		assert_string_equal(a->consent_id, bytype);
+		/* The publish's record names whom it told, and on what. */
+		(void)basis;
+		assert_string_equal(a->action, "publish_flag");
+		assert_int_equal(a->n_notified, 1);
+		assert_string_equal(a->notified[0]->agency, "health");
+		assert_int_equal(a->notified[0]->basis,
+		    EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT);
+		assert_string_equal(a->notified[0]->consent_id, bytype);
 		ehx__audit_record__free_unpacked(a, NULL);
 	}
 
@@ -2277,11 +2283,12 @@ mth(unsigned char (*leaves)[EHX_HASH_LEN], uint64_t n,
 }
 
 /*
- * The notify records are ordinary leaves of the Merkle audit log: a
- * publish telling two agencies grows it by 1 + 2, every leaf is the hash
- * of its record, the root the broker computes is the root of all records,
- * and the log before is a prefix of the log after (a consistency proof),
- * each new record proven included.
+ * A publish is one leaf of the Merkle audit log whoever it tells (issue
+ * 16: a leaf a notification let the log's size say who else is involved):
+ * telling two agencies grows it by 1, as telling nobody does; its record
+ * names both; every leaf is the hash of its record, the root the broker
+ * computes is the root of all records, and the log before is a prefix of
+ * the log after (a consistency proof), each new record proven included.
  */
 static void
 test_notify_merkle(void **state)
@@ -2312,7 +2319,7 @@ test_notify_merkle(void **state)
 	    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, 3, NULL);
 	assert_int_equal(notified, 2);
 	size = audit_size();
-	assert_int_equal(size, size0 + 1 + notified);
+	assert_int_equal(size, size0 + 1);
 	/* A publish that tells nobody: one record. */
 	assert_int_equal(publish(POLICE, nhs, "OF-1",
 	    EHX__CATEGORY__CATEGORY_OFFENDING, 1, NULL), 0);
@@ -2350,8 +2357,9 @@ test_notify_merkle(void **state)
 	    path, &np), 0);
 	assert_int_equal(ehx_merkle_verify_consistency(size0, size, root0, root,
 	    (const unsigned char (*)[EHX_HASH_LEN])path, np), 0);
-	/* Each record the publish added is in the tree, the notify ones too. */
-	for (uint64_t seq = size0 + 1; seq <= size0 + 1 + notified; seq++) {
+	/* The records the publishes added are in the tree; the first names
+	 * the two it told. */
+	for (uint64_t seq = size0 + 1; seq <= size; seq++) {
 		Ehx__AuditRecord *a;
 
 		assert_int_equal(store_audit_inclusion(&b.store, txn, seq, size,
@@ -2360,12 +2368,147 @@ test_notify_merkle(void **state)
 		    seq - 1, size, (const unsigned char (*)[EHX_HASH_LEN])path,
 		    np, root), 0);
 		a = audit_record(seq);
-		assert_string_equal(a->action, seq == size0 + 1 ?
-		    "publish_flag" : "notify");
+		assert_string_equal(a->action, "publish_flag");
+		assert_int_equal(a->n_notified, seq == size0 + 1 ? 2 : 0);
 		ehx__audit_record__free_unpacked(a, NULL);
 	}
 	mdb_txn_abort(txn);
 	free(leaves);
+}
+
+/*
+ * Nothing a publisher can observe depends on who else is involved (issue
+ * 16, finding 1): a domestic abuse flag on a child the school and health
+ * hold flags on (the school is told) and on a child nobody else knows
+ * grow the audit log alike, by one record, and are answered with replies
+ * of the same size.
+ */
+static void
+test_notify_no_size_channel(void **state)
+{
+	char known[EHX_NHS_LEN + 1], alone[EHX_NHS_LEN + 1];
+	uint64_t s0, s1, s2;
+	size_t len_known, len_alone;
+	struct msg m;
+	struct reply r;
+
+	(void)state;
+	nhs_make(40, known);
+	nhs_make(41, alone);
+	publish(SCHOOL, known, "SCH-1", EHX__CATEGORY__CATEGORY_SCHOOL_ATTENDANCE,
+	    2, NULL);
+	publish(HEALTH, known, "HV-1", EHX__CATEGORY__CATEGORY_MENTAL_HEALTH, 2,
+	    NULL);
+	s0 = audit_size();
+	msg_publish(&m, POLICE, known, "DA-1", EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE,
+	    3);
+	send_msg(POLICE, &m, &r);
+	expect_ack(&r);
+	assert_true(b.npush >= 1);              /* the school was told */
+	len_known = r.len;
+	reply_free(&r);
+	s1 = audit_size();
+	msg_publish(&m, POLICE, alone, "DA-1", EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE,
+	    3);
+	send_msg(POLICE, &m, &r);
+	expect_ack(&r);
+	assert_int_equal(b.npush, 0);           /* nobody to tell */
+	len_alone = r.len;
+	reply_free(&r);
+	s2 = audit_size();
+	assert_int_equal(s1 - s0, 1);
+	assert_int_equal(s2 - s1, 1);
+	assert_int_equal(len_known, len_alone);
+}
+
+/*
+ * Churn buys no notifications (issue 16): one flag's changes are news to
+ * the agencies told at most EHX_MAX_NEWS_PER_DAY times a day; past that a
+ * change is stored, and nobody is told — the same answer whoever would
+ * have been. A change that is not news (a new note) does not count.
+ */
+static void
+test_notify_churn(void **state)
+{
+	char nhs[EHX_NHS_LEN + 1];
+	unsigned level = 1;
+
+	(void)state;
+	nhs_make(42, nhs);
+	/* The early help hub is told of domestic abuse, its level too. */
+	publish(HUB, nhs, "EH-1", EHX__CATEGORY__CATEGORY_PARENTING, 2, NULL);
+	for (int i = 0; i < EHX_MAX_NEWS_PER_DAY; i++) {
+		level = level % 4 + 1;
+		assert_int_equal(publish(POLICE, nhs, "DA-1",
+		    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, level, NULL), 1);
+	}
+	assert_int_equal(queue_len("hub"), EHX_MAX_NEWS_PER_DAY);
+	level = level % 4 + 1;
+	assert_int_equal(publish(POLICE, nhs, "DA-1",
+	    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, level, NULL), 0);
+	assert_int_equal(queue_len("hub"), EHX_MAX_NEWS_PER_DAY);
+	/* Stored all the same: the flag is at the new level. */
+	{
+		struct msg m;
+		struct reply r;
+
+		msg_publish(&m, POLICE, nhs, "DA-1",
+		    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, level);
+		send_msg(POLICE, &m, &r);
+		assert_true(expect_ack(&r)->unchanged);
+		reply_free(&r);
+	}
+	/* Another flag of the same agency is news of its own. */
+	assert_int_equal(publish(POLICE, nhs, "DA-2",
+	    EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE, 2, NULL), 1);
+}
+
+/*
+ * A made-up flag must not quietly buy notifications (issue 16): the first
+ * flag of an agency on a child other agencies hold open sensitive flags on
+ * raises an alert for IG review; its next flag, or a first flag on a
+ * child with no sensitive flag of others, does not.
+ */
+static void
+test_notify_first_flag_alert(void **state)
+{
+	char nhs[EHX_NHS_LEN + 1], plain[EHX_NHS_LEN + 1];
+	size_t a0;
+
+	(void)state;
+	nhs_make(43, nhs);
+	nhs_make(44, plain);
+	publish(HEALTH, nhs, "MH-1", EHX__CATEGORY__CATEGORY_MENTAL_HEALTH, 2,
+	    NULL);
+	publish(HEALTH, plain, "PH-1", EHX__CATEGORY__CATEGORY_PHYSICAL_HEALTH,
+	    2, NULL);
+	a0 = entries(b.store.alerts);
+	publish(SCHOOL, nhs, "SCH-1", EHX__CATEGORY__CATEGORY_SCHOOL_ATTENDANCE,
+	    2, NULL);
+	assert_int_equal(entries(b.store.alerts), a0 + 1);
+	{
+		MDB_txn *txn;
+		MDB_cursor *c;
+		MDB_val k, v;
+		Ehx__Alert *al;
+
+		assert_int_equal(mdb_txn_begin(b.store.env, NULL, MDB_RDONLY,
+		    &txn), 0);
+		assert_int_equal(mdb_cursor_open(txn, b.store.alerts, &c), 0);
+		assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_LAST), 0);
+		al = ehx__alert__unpack(NULL, v.mv_size, v.mv_data);
+		assert_non_null(al);
+		assert_string_equal(al->kind, "first_flag");
+		assert_string_equal(al->agency, "school");
+		assert_non_null(strstr(al->reason, "mental_health"));
+		ehx__alert__free_unpacked(al, NULL);
+		mdb_cursor_close(c);
+		mdb_txn_abort(txn);
+	}
+	publish(SCHOOL, nhs, "SCH-2", EHX__CATEGORY__CATEGORY_SEND, 2, NULL);
+	publish(SCHOOL, plain, "SCH-3", EHX__CATEGORY__CATEGORY_SCHOOL_ATTENDANCE,
+	    2, NULL);
+	assert_int_equal(entries(b.store.alerts), a0 + 1);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -2396,6 +2539,9 @@ main(void)
 		T(test_fetch_order_pending),
 		T(test_fetch_full_batch),
 		T(test_notify_merkle),
+		T(test_notify_no_size_channel),
+		T(test_notify_churn),
+		T(test_notify_first_flag_alert),
 	};
 
 	return cmocka_run_group_tests_name("test_notify", tests, group_setup,
