@@ -273,7 +273,8 @@ open_dealer(struct agent *ag, char *err, size_t errsz)
 	OPENSSL_cleanse(ag->curve_secret, sizeof(ag->curve_secret));
 	/* Hear at once when the connection drops or comes back. */
 	if (r == 0 && (zmq_socket_monitor(ag->dealer, "inproc://ehx-monitor",
-	    ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0 ||
+	    ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
 	    (ag->monitor = zmq_socket(ag->zctx, ZMQ_PAIR)) == NULL ||
 	    zmq_connect(ag->monitor, "inproc://ehx-monitor") != 0)) {
 		snprintf(err, errsz, "cannot watch the connection: %s",
@@ -302,11 +303,21 @@ monitor_event(struct agent *ag, int64_t now)
 		return;
 	memcpy(&e, ev, sizeof(e));
 	if (e == ZMQ_EVENT_DISCONNECTED) {
-		log_info("the connection to the broker dropped");
+		if (!ag->queue.key_refused)     /* said once already */
+			log_info("the connection to the broker dropped");
 		queue_connection(&ag->queue, false, now);
 	} else if (e == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 		log_info("connected to the broker");
 		queue_connection(&ag->queue, true, now);
+	} else if (e == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+		uint32_t status = 0;
+
+		if (n >= 6)
+			memcpy(&status, ev + 2, sizeof(status));
+		/* libzmq tries again by itself; said once until it works. */
+		if (queue_key_refused(&ag->queue, (int)status))
+			log_error("%s; retrying until it is",
+			    ag->queue.last_error);
 	}
 }
 

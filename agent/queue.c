@@ -545,14 +545,29 @@ void
 queue_connection(struct queue *q, bool up, int64_t now)
 {
 	if (up) {
+		q->key_refused = false;
 		q->fetch_busy = false;
 		q->fetch_again = true;
 		q->backoff_until = 0;
 		return;
 	}
-	snprintf(q->last_error, sizeof(q->last_error), "the connection to "
-	    "the broker dropped");
+	if (!q->key_refused)    /* that says more */
+		snprintf(q->last_error, sizeof(q->last_error), "the "
+		    "connection to the broker dropped");
 	goback(q, now, false);
+}
+
+bool
+queue_key_refused(struct queue *q, int status)
+{
+	bool first = !q->key_refused;
+
+	q->key_refused = true;
+	snprintf(q->last_error, sizeof(q->last_error), "the broker refused "
+	    "this agency's CURVE key at the handshake (ZAP status %d): the "
+	    "partnership has not registered its curve.pub, or has removed it",
+	    status);
+	return first;
 }
 
 void
@@ -596,8 +611,9 @@ queue_tick(struct queue *q, void *dealer, int64_t now, int64_t *next)
 			}
 		}
 		if (blocked) {
-			snprintf(q->last_error, sizeof(q->last_error),
-			    "the broker cannot be reached");
+			if (!q->key_refused)
+				snprintf(q->last_error, sizeof(q->last_error),
+				    "the broker cannot be reached");
 			q->backoff_until = now + NOT_CONNECTED_RETRY_MS;
 			if (q->backoff_until < *next)
 				*next = q->backoff_until;

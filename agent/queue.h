@@ -86,6 +86,7 @@ struct queue {
 	unsigned backoff_step;
 	int64_t last_contact;
 	bool cred_hold;                 /* the broker refuses our credentials */
+	bool key_refused;               /* … or our CURVE key, at the handshake */
 	char last_error[256];
 	struct decided *dec;
 	size_t ndec, dec_cap;
@@ -133,6 +134,11 @@ bool queue_reply(struct queue *q, Ehx__Body **b, unsigned char **env,
 /* The connection dropped (everything in flight is sent again, at once,
  * when it is back) or came up (ask for notifications now). */
 void queue_connection(struct queue *q, bool up, int64_t now);
+
+/* The broker's ZAP handler refused our CURVE key at the handshake (status
+ * is its ZAP status code): said in last_error until a handshake succeeds.
+ * True the first time in a row, to log it once. */
+bool queue_key_refused(struct queue *q, int status);
 
 /* Commit what queue_reply decided; call after a burst of replies. */
 void queue_flush(struct queue *q, int64_t now);

@@ -427,7 +427,7 @@ push_out(struct broker *b)
 struct pending {
 	zmq_msg_t rid, data;
 	const struct agency *conn;
-	bool junk;                      /* more than one frame */
+	bool junk;                      /* frames after the envelope */
 	bool within;                    /* within its agency's rate */
 	bool checked;                   /* pc is ready (or not wanted) */
 	struct precheck pc;
@@ -440,9 +440,8 @@ struct pending {
 static const void *
 frame_of(struct pending *p, size_t *len)
 {
-	/* More than one frame is malformed: an empty one never decodes. */
-	*len = p->junk ? 0 : zmq_msg_size(&p->data);
-	return p->junk ? "" : zmq_msg_data(&p->data);
+	*len = zmq_msg_size(&p->data);
+	return zmq_msg_data(&p->data);
 }
 
 /* Read one multipart message from the router; true when p holds one. */
@@ -513,6 +512,13 @@ check_one(struct broker *b, struct pending *p)
 	const void *frame = frame_of(p, &len);
 
 	broker_precheck(b, frame, len, &p->pc);
+	/* More than one frame is malformed; the first is read all the same,
+	 * so that the refusal names the request it answers. */
+	if (p->junk && p->pc.code == 0) {
+		p->pc.code = EHX_ERR_MALFORMED;
+		snprintf(p->pc.why, sizeof(p->pc.why), "a message is one "
+		    "frame; the frames after the envelope were discarded");
+	}
 }
 
 static void *

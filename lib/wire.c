@@ -103,6 +103,12 @@ ehx_envelope_decode(const void *buf, size_t len, Ehx__Envelope **out)
 		ehx_envelope_free(e);
 		return EHX_ERR_BAD_VERSION;
 	}
+	/* A field version 1 does not define is refused, not passed over:
+	 * what a peer meant by it cannot be known. */
+	if (e->base.n_unknown_fields > 0) {
+		ehx_envelope_free(e);
+		return EHX_ERR_MALFORMED;
+	}
 	if (e->body.len > EHX_MAX_BODY) {
 		ehx_envelope_free(e);
 		return EHX_ERR_TOO_LARGE;
@@ -187,6 +193,71 @@ ehx_message_has_unknown(const ProtobufCMessage *m)
 	return has_unknown(m, 0);
 }
 
+/*
+ * How many of the Body's payload fields (its oneof) the encoded bytes
+ * carry at the top level, counting one given twice as two; -1 if the
+ * bytes do not parse as fields. protobuf-c keeps only the last of them,
+ * so two would be a request read otherwise than its sender meant.
+ */
+static int
+payload_fields(const unsigned char *p, size_t len)
+{
+	const ProtobufCMessageDescriptor *d = &ehx__body__descriptor;
+	size_t i = 0;
+	int n = 0;
+
+	while (i < len) {
+		uint64_t key = 0, v = 0;
+		unsigned shift = 0;
+		uint32_t id;
+
+		do {
+			if (i == len || shift > 63)
+				return -1;
+			key |= (uint64_t)(p[i] & 0x7f) << shift;
+			shift += 7;
+		} while (p[i++] & 0x80);
+		id = (uint32_t)(key >> 3);
+		switch (key & 7) {
+		case 0:                 /* varint */
+			do {
+				if (i == len)
+					return -1;
+			} while (p[i++] & 0x80);
+			break;
+		case 1:                 /* 64-bit */
+			if (len - i < 8)
+				return -1;
+			i += 8;
+			break;
+		case 2:                 /* length-delimited */
+			shift = 0;
+			do {
+				if (i == len || shift > 63)
+					return -1;
+				v |= (uint64_t)(p[i] & 0x7f) << shift;
+				shift += 7;
+			} while (p[i++] & 0x80);
+			if (v > len - i)
+				return -1;
+			i += (size_t)v;
+			break;
+		case 5:                 /* 32-bit */
+			if (len - i < 4)
+				return -1;
+			i += 4;
+			break;
+		default:                /* groups: not in this schema */
+			return -1;
+		}
+		for (unsigned f = 0; f < d->n_fields; f++)
+			if (d->fields[f].id == id &&
+			    (d->fields[f].flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+				n++;
+	}
+	return n;
+}
+
 static int
 malformed(char *why, size_t whysz, const char *what)
 {
@@ -208,6 +279,11 @@ ehx_body_decode(const void *buf, size_t len, Ehx__Body **out, char *why,
 	if (len == 0 || len > EHX_MAX_BODY ||
 	    (b = ehx__body__unpack(NULL, len, buf)) == NULL)
 		return malformed(why, whysz, "the body is not a valid Body message");
+	if (payload_fields(buf, len) > 1) {
+		ehx_body_free(b);
+		return malformed(why, whysz, "the body carries more than one "
+		    "payload");
+	}
 	if (ehx_message_has_unknown(&b->base))
 		r = malformed(why, whysz, "the body has fields this version "
 		    "of the protocol does not define");

@@ -44,6 +44,9 @@ usage(void)
 "         --role ROLE|N --category N --level N --ref REF --tamper\n"
 "         --repeat N --repeat-delay MS --extra-frame --timeout MS\n"
 "         --consent-types T,... --unknown-field\n"
+"         --second-payload (a query_picture appended to the signed Body)\n"
+"         --envelope-field (an Envelope field 9 appended, outside the\n"
+"         signature) --show-reply-to (print the request a reply names)\n"
 "         --fresh (each repeat a new request: a new id, ref REF-N)\n"
 "         --note-size N (a publish's note of N bytes)\n"
 "         --person-size N (the acting person's name: N bytes of 'p')\n"
@@ -58,7 +61,8 @@ struct opts {
 	const char *broker, *server_curve, *curve, *key, *cert, *agency;
 	const char *broker_cert, *sender, *recipient, *id, *ref, *nhs;
 	const char *consent_types, *fake, *person_hex;
-	bool unknown_field, fresh;
+	bool unknown_field, fresh, second_payload, envelope_field;
+	bool show_reply_to;
 	int repeat_delay, note_size, person_size;
 	int action, role, category, level, repeat, timeout;
 	unsigned long long alert;
@@ -212,10 +216,34 @@ build(const struct opts *o, struct ehx_signer *s, unsigned char **env,
 		break;
 	}
 	n = ehx__body__get_packed_size(&b);
-	if ((body = malloc(n)) == NULL)
+	if ((body = malloc(n + 64)) == NULL)
 		return EHX_ERR_NOMEM;
 	ehx__body__pack(&b, body);
+	if (o->second_payload) {
+		/* Field 14 (query_picture) after the first payload: a reader
+		 * that keeps the last would see another request. */
+		Ehx__Body b2 = EHX__BODY__INIT;
+
+		qp.nhs_number = "9434765919";
+		qp.break_glass_reason = NULL;
+		b2.payload_case = EHX__BODY__PAYLOAD_QUERY_PICTURE;
+		b2.query_picture = &qp;
+		if (ehx__body__get_packed_size(&b2) > 64)
+			return EHX_ERR_TOO_LARGE;
+		n += ehx__body__pack(&b2, body + n);
+	}
 	r = ehx_envelope_seal_bytes(s, body, n, env, envlen);
+	if (r == 0 && o->envelope_field) {
+		/* Field 9, two bytes: not in version 1's Envelope. */
+		static const unsigned char f9[] = { 0x4a, 0x02, 'h', 'i' };
+		unsigned char *more = realloc(*env, *envlen + sizeof(f9));
+
+		if (more == NULL)
+			return EHX_ERR_NOMEM;
+		memcpy(more + *envlen, f9, sizeof(f9));
+		*env = more;
+		*envlen += sizeof(f9);
+	}
 	if (r == 0 && o->tamper) {
 		/* Flip one bit of the last body byte after signing: the
 		 * envelope's body field ends 2+64+2+32 bytes from the end. */
@@ -293,7 +321,8 @@ next:
 }
 
 static int
-show_reply(const void *data, size_t len, const struct ehx_cert *bc)
+show_reply(const void *data, size_t len, const struct ehx_cert *bc,
+    bool reply_to)
 {
 	Ehx__Envelope *e = NULL;
 	Ehx__Body *b = NULL;
@@ -342,6 +371,12 @@ show_reply(const void *data, size_t len, const struct ehx_cert *bc)
 	default:
 		printf("ok %s\n", ehx_payload_name(b->payload_case));
 	}
+	if (reply_to) {
+		char hex[2 * EHX_MSGID_LEN + 1];
+
+		printf("reply-to %s\n", b->in_reply_to.len == EHX_MSGID_LEN ?
+		    ehx_hex(hex, b->in_reply_to.data, EHX_MSGID_LEN) : "none");
+	}
 	ehx_body_free(b);
 	ehx_envelope_free(e);
 	return ok ? 0 : 1;
@@ -370,6 +405,9 @@ main(int argc, char **argv)
 		{ "fresh", 0, NULL, 'u' }, { "note-size", 1, NULL, 'N' },
 		{ "person-size", 1, NULL, 'W' }, { "person-hex", 1, NULL, 'X' },
 		{ "review", 1, NULL, 'E' },
+		{ "second-payload", 0, NULL, '2' },
+		{ "envelope-field", 0, NULL, '9' },
+		{ "show-reply-to", 0, NULL, 'Y' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .role = EHX__ROLE__ROLE_PRACTITIONER,
@@ -422,6 +460,9 @@ main(int argc, char **argv)
 		case 'k': o.action = A_ACK; break;
 		case 'F': o.fake = optarg; break;
 		case 'U': o.unknown_field = true; break;
+		case '2': o.second_payload = true; break;
+		case '9': o.envelope_field = true; break;
+		case 'Y': o.show_reply_to = true; break;
 		case 'D': o.repeat_delay = atoi(optarg); break;
 		case 'u': o.fresh = true; break;
 		case 'N': o.note_size = atoi(optarg); break;
@@ -540,7 +581,7 @@ main(int argc, char **argv)
 				zmq_msg_init(&m);
 				zmq_msg_recv(&m, sock, 0);
 				if (show_reply(zmq_msg_data(&m), zmq_msg_size(&m),
-				    bc) != 0 && status == 0)
+				    bc, o.show_reply_to) != 0 && status == 0)
 					status = 1;
 				if (first == NULL) {
 					firstlen = zmq_msg_size(&m);

@@ -606,6 +606,83 @@ test_unknown_fields(void **state)
 	}
 }
 
+/*
+ * Two payloads in one Body: protobuf-c keeps the last, so the request
+ * would be read otherwise than one of its readers meant. Refused, even
+ * when the two are the same field given twice (protobuf would merge
+ * them, and a reader that does not merge would see another request).
+ */
+static void
+test_two_payloads(void **state)
+{
+	struct req r;
+	Ehx__Body other = EHX__BODY__INIT;
+	Ehx__QueryPicture qp = EHX__QUERY_PICTURE__INIT;
+	unsigned char *a, *b, *both;
+	size_t na, nb;
+	Ehx__Body *out = NULL;
+	char why[128];
+
+	(void)state;
+	req_init(&r);
+	na = pack_body(&r.body, &a);
+	assert_int_equal(ehx_body_decode(a, na, &out, why, sizeof(why)), 0);
+	ehx_body_free(out);
+	/* The same header, a second payload appended as a later field. */
+	qp.nhs_number = "9434765919";
+	other.payload_case = EHX__BODY__PAYLOAD_QUERY_PICTURE;
+	other.query_picture = &qp;
+	nb = pack_body(&other, &b);
+	both = malloc(na + nb);
+	assert_non_null(both);
+	memcpy(both, a, na);
+	memcpy(both + na, b, nb);
+	out = (Ehx__Body *)1;
+	assert_int_equal(ehx_body_decode(both, na + nb, &out, why,
+	    sizeof(why)), EHX_ERR_MALFORMED);
+	assert_null(out);
+	assert_non_null(strstr(why, "more than one payload"));
+	/* The same payload twice is refused too: two, not one. */
+	free(both);
+	both = malloc(2 * na);
+	assert_non_null(both);
+	memcpy(both, a, na);
+	memcpy(both + na, a, na);
+	assert_int_equal(ehx_body_decode(both, 2 * na, &out, why,
+	    sizeof(why)), EHX_ERR_MALFORMED);
+	free(a);
+	free(b);
+	free(both);
+}
+
+/* An Envelope field version 1 does not define is refused. */
+static void
+test_envelope_unknown_field(void **state)
+{
+	unsigned char fpr[EHX_FPR_LEN] = { 0 }, sig[EHX_SIG_LEN] = { 0 };
+	unsigned char *frame, *more;
+	/* field 9, length-delimited, 2 bytes */
+	static const unsigned char extra[] = { 0x4a, 0x02, 'h', 'i' };
+	Ehx__Envelope *e = (Ehx__Envelope *)1;
+	size_t n;
+
+	(void)state;
+	n = pack_envelope(1, "hello", 5, fpr, EHX_FPR_LEN, sig, EHX_SIG_LEN,
+	    &frame);
+	assert_int_equal(ehx_envelope_decode(frame, n, &e), 0);
+	ehx_envelope_free(e);
+	more = malloc(n + sizeof(extra));
+	assert_non_null(more);
+	memcpy(more, frame, n);
+	memcpy(more + n, extra, sizeof(extra));
+	e = (Ehx__Envelope *)1;
+	assert_int_equal(ehx_envelope_decode(more, n + sizeof(extra), &e),
+	    EHX_ERR_MALFORMED);
+	assert_null(e);
+	free(frame);
+	free(more);
+}
+
 int
 main(void)
 {
@@ -619,6 +696,8 @@ main(void)
 		cmocka_unit_test(test_body_bytes),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_payload_names),
+		cmocka_unit_test(test_two_payloads),
+		cmocka_unit_test(test_envelope_unknown_field),
 	};
 
 	return cmocka_run_group_tests_name("test_wire", tests, setup, teardown);
