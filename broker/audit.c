@@ -172,6 +172,8 @@ audit_side_records(struct request *rq, MDB_txn *txn, uint64_t seq)
 		d.child.len = EHX_PSEUDONYM_LEN;
 		d.basis = rq->basis;
 		d.flags = rq->disclosed[i].flags;
+		d.via = (char *)(rq->body->payload_case ==
+		    EHX__BODY__PAYLOAD_QUERY_SAR ? "subject_access" : "picture");
 		memcpy(k, rq->disclosed[i].owner, n);
 		k[n] = 0;
 		put_be64(k + n + 1, seq);

@@ -5,8 +5,10 @@
  * Every agency's flags in full, except those carrying a withhold marker
  * (disclosure to a parent would not be in the child's interests): those
  * are left out and counted. Then every consent record with its history,
- * and every whole-picture answer about the child (the disclosures). Each
- * part has its own share of one message; a cut answer says truncated.
+ * and, from the child's audit, every disclosure of the child: each whole
+ * picture and subject access answered about it, each right early help
+ * list that named it, each agency notified of its flags. Each part has
+ * its own share of one message; a cut answer says truncated.
  *
  * Subject access is a partnership function: only the IG officers of the
  * agency types the sharing policy names (subject_access) may ask, and
@@ -108,7 +110,62 @@ sar_flags(struct request *rq, Ehx__SarResult *res)
 	return r;
 }
 
-/* Every allowed whole-picture answer about the child, from its audit. */
+/*
+ * How an allowed audit record disclosed the child, or NULL: a whole
+ * picture, a subject access answer, a list that named it, or (a publish
+ * that notified, or a record of one notification kept before issue 16)
+ * the agencies told of its flag.
+ */
+static const char *
+disclosed_via(const Ehx__AuditRecord *rec)
+{
+	static const struct {
+		const char *action, *via;
+	} via[] = {
+		{ "query_picture", "picture" },
+		{ "query_sar", "subject_access" },
+		{ "early_help_list_entry", "list" },
+		{ "notify", "notification" },
+		{ "publish_flag", "notification" },
+	};
+
+	if (rec->decision != EHX__DECISION__DECISION_ALLOW)
+		return NULL;
+	for (size_t i = 0; i < sizeof(via) / sizeof(via[0]); i++)
+		if (strcmp(rec->action, via[i].action) == 0)
+			return strcmp(via[i].action, "publish_flag") == 0 &&
+			    rec->n_notified == 0 ? NULL : via[i].via;
+	return NULL;
+}
+
+/* One more disclosure of the child in res (room is checked before); NULL
+ * when out of memory. */
+static Ehx__Disclosure *
+sar_add(struct ehx_arena *a, Ehx__SarResult *res, size_t max,
+    const Ehx__AuditRecord *rec, const char *via)
+{
+	Ehx__Disclosure *d;
+
+	if (res->n_disclosures == max ||
+	    (d = ehx_arena_alloc(a, sizeof(*d))) == NULL)
+		return NULL;
+	ehx__disclosure__init(d);
+	d->seq = rec->seq;
+	d->time = rec->time;
+	d->to_agency = rec->agency;
+	d->to_person = rec->person;
+	d->child = rec->child;
+	d->basis = rec->basis;
+	d->via = (char *)via;
+	res->disclosures[res->n_disclosures++] = d;
+	return d;
+}
+
+/*
+ * Every disclosure of the child, from its audit, oldest first. A publish's
+ * record gives one for each agency it notified (to that agency, on the
+ * basis that allowed telling it: "consent:<id>" or "policy:<basis word>").
+ */
 static int
 sar_disclosures(struct request *rq, Ehx__SarResult *res)
 {
@@ -119,6 +176,7 @@ sar_disclosures(struct request *rq, Ehx__SarResult *res)
 	MDB_val key = { sizeof(k), k }, val;
 	Ehx__AuditRecord *rec, *heap;
 	Ehx__Disclosure *d;
+	const char *via;
 	size_t used = 0, max = EHX_MAX_AUDIT_PAGE, scanned = 0;
 	int rc, r = 0;
 
@@ -131,6 +189,8 @@ sar_disclosures(struct request *rq, Ehx__SarResult *res)
 		return store_err(rc);
 	for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		size_t n;
+
 		if (key.mv_size != sizeof(k) ||
 		    memcmp(key.mv_data, rq->child, EHX_PSEUDONYM_LEN) != 0)
 			break;
@@ -146,12 +206,12 @@ sar_disclosures(struct request *rq, Ehx__SarResult *res)
 		if ((r = store_read(&ehx__audit_record__descriptor, NULL, &val,
 		    &heap)) != 0)
 			break;
-		if (strcmp(heap->action, "query_picture") != 0 ||
-		    heap->decision != EHX__DECISION__DECISION_ALLOW) {
+		if ((via = disclosed_via(heap)) == NULL) {
 			ehx__audit_record__free_unpacked(heap, NULL);
 			continue;
 		}
-		if (res->n_disclosures == max ||
+		n = heap->n_notified > 0 ? heap->n_notified : 1;
+		if (res->n_disclosures + n > max ||
 		    used + val.mv_size > SAR_DISCLOSURE_BUDGET) {
 			ehx__audit_record__free_unpacked(heap, NULL);
 			res->truncated = true;
@@ -161,19 +221,36 @@ sar_disclosures(struct request *rq, Ehx__SarResult *res)
 		ehx__audit_record__free_unpacked(heap, NULL);
 		if (r != 0)
 			break;
-		if ((d = ehx_arena_alloc(a, sizeof(*d))) == NULL) {
-			r = EHX_ERR_NOMEM;
-			break;
-		}
-		ehx__disclosure__init(d);
-		d->seq = rec->seq;
-		d->time = rec->time;
-		d->to_agency = rec->agency;
-		d->to_person = rec->person;
-		d->child = rec->child;
-		d->basis = rec->basis;
-		res->disclosures[res->n_disclosures++] = d;
 		used += val.mv_size;
+		if (rec->n_notified == 0) {
+			if (sar_add(a, res, max, rec, via) == NULL)
+				r = EHX_ERR_NOMEM;
+			if (r != 0)
+				break;
+			continue;
+		}
+		for (size_t i = 0; i < rec->n_notified && r == 0; i++) {
+			const Ehx__Notified *nd = rec->notified[i];
+			char *basis;
+
+			if ((d = sar_add(a, res, max, rec, via)) == NULL ||
+			    (basis = ehx_arena_alloc(a, 64 +
+			    strlen(nd->consent_id))) == NULL) {
+				r = EHX_ERR_NOMEM;
+				break;
+			}
+			if (nd->consent_id[0] != '\0')
+				sprintf(basis, "consent:%s", nd->consent_id);
+			else
+				sprintf(basis, "policy:%s",
+				    ehx_basis_name(nd->basis));
+			d->to_agency = nd->agency;
+			d->to_person = NULL;
+			d->basis = basis;
+			d->flags = 1;
+		}
+		if (r != 0)
+			break;
 	}
 	mdb_cursor_close(c);
 	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)

@@ -397,6 +397,7 @@ notify_disclose(struct request *rq, MDB_txn *txn, uint64_t seq)
 		d.child.len = EHX_PSEUDONYM_LEN;
 		d.basis = basis;
 		d.flags = 1;
+		d.via = (char *)"notification";
 		/* The publisher's disclosures: its id, the record's seq, and
 		 * the notification's place in it (one record, many told). */
 		memcpy(k, rq->agency->id, n);

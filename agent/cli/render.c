@@ -891,6 +891,7 @@ disclosure_json(const Ehx__Disclosure *d)
 	json_object_object_add(o, "child", jstr(child));
 	json_object_object_add(o, "basis", jstr(d->basis));
 	json_object_object_add(o, "flags", json_object_new_int64(d->flags));
+	json_object_object_add(o, "via", jstr(d->via));
 	return o;
 }
 

@@ -1541,7 +1541,7 @@ page_disclosures(struct creq *r)
 	h_raw(r, "<table><thead><tr><th scope=\"col\">Seq</th><th scope=\"col\">"
 	    "Time (UTC)</th><th scope=\"col\">To</th><th scope=\"col\">Child"
 	    "</th><th scope=\"col\">Basis</th><th scope=\"col\">Flags shown"
-	    "</th></tr></thead><tbody>");
+	    "</th><th scope=\"col\">How</th></tr></thead><tbody>");
 	for (size_t i = 0; i < ans->disclosures->n_disclosures; i++) {
 		const Ehx__Disclosure *d = ans->disclosures->disclosures[i];
 
@@ -1553,7 +1553,11 @@ page_disclosures(struct creq *r)
 		h_hex(r, &d->child, 8);
 		h_raw(r, "</code></td><td>");
 		h_text(r, d->basis);
-		h_printf(r, "</td><td>%u</td></tr>", d->flags);
+		h_printf(r, "</td><td>%u</td><td>", d->flags);
+		/* Kept before via was: a picture, or a subject access. */
+		h_text(r, d->via[0] != '\0' ? d->via : strcmp(d->basis,
+		    "subject-access") == 0 ? "subject_access" : "picture");
+		h_raw(r, "</td></tr>");
 	}
 	h_raw(r, "</tbody></table>");
 	if (ans->disclosures->n_disclosures == 0)

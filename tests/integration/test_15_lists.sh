@@ -110,6 +110,15 @@ assert_eq "$n_entries" 18 "one audit record for each child each answer named"
 AUD=$(ehx_as health --as ig_officer audit --child "$CHILD_C" --json)
 assert_match "$AUD" '"action": "early_help_list_entry".*"basis": "policy:anytown-isa-2026:public_task"' \
 	"an audit search for C shows the lists it was on, and on what basis"
+# A subject access answer shows every list a child was on (the same
+# records): C was named twice (troubled families, west, twice) and known to
+# several, west, once.
+SAR=$(ehx_as health --as ig_officer sar "$CHILD_C")
+assert_eq "$(printf '%s' "$SAR" | /usr/bin/python3 -c '
+import json, sys
+print(sorted((d["to_agency"], d["basis"]) for d in json.load(sys.stdin)["disclosures"] if d["via"] == "list"))')" \
+	"$(printf "[('health', 'policy:anytown-isa-2026:public_task'), ('health', 'policy:anytown-isa-2026:public_task'), ('health', 'policy:anytown-isa-2026:public_task')]")" \
+	"a subject access answer shows each list that named C, to whom and on what basis"
 AUD=$(ehx_as health --as ig_officer audit --agency police --decision deny --json)
 assert_match "$AUD" '"action": "query_early_help_list"' "the refused list question is audited"
 

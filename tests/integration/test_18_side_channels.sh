@@ -38,6 +38,14 @@ until [ "$(ehx_as school --json inbox | /usr/bin/python3 -c 'import json,sys; pr
 	sleep 0.1
 done
 ok "the school was notified of the domestic abuse flag"
+# A subject access answer shows it: the school was told of the child.
+expect_status 0 ehx_as health $IG sar "$CHILD_A"
+sar=$OUT
+assert_eq "$(printf '%s' "$sar" | /usr/bin/python3 -c '
+import json, sys
+print(sorted((d["to_agency"], d["basis"].split(":")[0]) for d in json.load(sys.stdin)["disclosures"] if d["via"] == "notification"))')" \
+	"[('school', 'policy')]" \
+	"the subject access answer shows the notification of the school, on the policy's basis"
 
 # The log's size is for those who watch the log.
 expect_status 1 ehx_as police audit checkpoint
