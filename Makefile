@@ -6,7 +6,8 @@
 #   make check-asan the same tests built with AddressSanitizer + UBSan
 #   make check-layout  the layout's rules (docs/ARCHITECTURE.md): no circles
 #                   between modules, short functions in broker/, docs that
-#                   name only paths that exist
+#                   name only paths that exist; and PROTOCOL.md against the
+#                   code (tests/docs/check-protocol)
 #   make test-browser  the web console end to end in chromium (tests/browser)
 #   make demo       bring up a throw-away partnership and show the main job
 #                   (KEEP=1 leaves it running, to try the web console)
@@ -157,6 +158,19 @@ $(BUILD)/bin/%: $(BUILD)/obj/tests/tools/%.o $(LIBEHX)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
 
+# A dishonest broker, for the tests of the agents' watch over the audit
+# log (broker/broker.h, FAULT): the broker's own sources built again with
+# -DEHX_FAULTS. Only the tests use it; it is never installed.
+FAULTY := $(BUILD)/tests/ehx-broker-faulty
+FAULTY_OBJ := $(patsubst %.c,$(BUILD)/obj-faults/%.o,$(BROKER_SRC))
+$(FAULTY_OBJ): $(GEN)/ehx.pb-c.h
+$(BUILD)/obj-faults/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DEHX_FAULTS -c -o $@ $<
+$(FAULTY): $(FAULTY_OBJ) $(LIBEHX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+
 # Unit tests may link broker and agent modules (not their main files).
 UNIT_LINK := $(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
 	$(call obj,agent/users.c agent/watch.c agent/notice.c agent/queue.c \
@@ -176,12 +190,14 @@ test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
 	    EHX_TEST_TMP=$${TMPDIR:-/tmp} $$t; done
 
-test-integration: all
-	@EHX_BIN=$(abspath $(BUILD)/bin) tests/integration/run
+test-integration: all $(FAULTY)
+	@EHX_BIN=$(abspath $(BUILD)/bin) \
+	    EHX_FAULTY_BROKER=$(abspath $(FAULTY)) tests/integration/run
 
 # Reads the sources, the objects make built (nm) and the docs.
 check-layout: all
 	@tests/layout/check $(BUILD)
+	@tests/docs/check-protocol
 
 # The web console in a real browser: tests/browser/run brings up a sandbox
 # and drives Debian's chromium with playwright-core (npm ci, pinned).
