@@ -303,6 +303,7 @@ monitor_event(struct agent *ag, int64_t now)
 		return;
 	memcpy(&e, ev, sizeof(e));
 	if (e == ZMQ_EVENT_DISCONNECTED) {
+		watch_disconnected(&ag->watch);
 		if (!ag->queue.key_refused)     /* said once already */
 			log_info("the connection to the broker dropped");
 		queue_connection(&ag->queue, false, now);
@@ -958,6 +959,28 @@ accept_clients(struct agent *ag, int64_t now)
 	}
 }
 
+/* A reply to one of this agency's requests: the watch may keep its
+ * decision to check that the audit log holds it. */
+static void
+note_decision(struct agent *ag, const Ehx__Body *b, int64_t now)
+{
+	unsigned char hash[32];
+	const unsigned char *h = NULL;
+	bool glass = b->payload_case == EHX__BODY__PAYLOAD_PICTURE &&
+	    b->picture != NULL && strcmp(b->picture->basis, "break-glass") == 0;
+
+	if (b->audit_seq == 0 || b->in_reply_to.len != EHX_MSGID_LEN)
+		return;
+	for (size_t i = 0; i < MAX_CLIENTS && h == NULL; i++)
+		if (ag->slots[i].state == SLOT_WAITING && ag->slots[i].env !=
+		    NULL && memcmp(ag->slots[i].id, b->in_reply_to.data,
+		    EHX_MSGID_LEN) == 0) {
+			ehx_sha256(ag->slots[i].env, ag->slots[i].envlen, hash);
+			h = hash;
+		}
+	watch_decision(&ag->watch, b, h, glass, now);
+}
+
 /* Read and check one message from the broker. */
 static void
 broker_reply(struct agent *ag)
@@ -995,6 +1018,7 @@ broker_reply(struct agent *ag)
 	if (b->in_reply_to.len == EHX_MSGID_LEN && watch_reply(&ag->watch, b,
 	    now))
 		goto out;
+	note_decision(ag, b, now);
 	copylen = zmq_msg_size(&m);
 	if ((copy = malloc(copylen)) == NULL)
 		goto out;
@@ -1422,6 +1446,20 @@ main(int argc, char **argv)
 	ag.watch.broker_cert = ag.broker_cert;
 	ag.watch.signer = ag.signer;
 	ag.watch.timeout_ms = ag.cfg.timeout_ms;
+	ag.watch.ca = ag.ca;
+	ag.watch.poll_ms = ag.cfg.audit_poll_ms;
+	ag.watch.deadline_ms = ag.cfg.audit_deadline_ms;
+	ag.watch.quorum = (unsigned)ag.cfg.cosign_quorum;
+	if (strcmp(ag.watch.state->agency, ag.cfg.agency) != 0) {
+		/* Decisions kept to check are one agency's. */
+		free(ag.watch.state->agency != protobuf_c_empty_string ?
+		    ag.watch.state->agency : NULL);
+		ag.watch.state->agency = strdup(ag.cfg.agency);
+		for (size_t i = 0; i < ag.watch.state->n_pending; i++)
+			ehx__pending_decision__free_unpacked(
+			    ag.watch.state->pending[i], NULL);
+		ag.watch.state->n_pending = 0;
+	}
 	the_watch = &ag.watch;
 	if (queue_setup(&ag, check, err, sizeof(err)) != 0) {
 		log_error("%s", err);

@@ -215,6 +215,21 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		c->poll_ms = v * 1000;
 		return 0;
 	}
+	if (strcmp(key, "audit_poll_seconds") == 0) {
+		if ((r = ehx_conf_int(value, 1, 3600, &v, why, whysz)) != 0)
+			return r;
+		c->audit_poll_ms = v * 1000;
+		return 0;
+	}
+	if (strcmp(key, "audit_deadline_seconds") == 0) {
+		if ((r = ehx_conf_int(value, 2, 604800, &v, why, whysz)) != 0)
+			return r;
+		c->audit_deadline_ms = v * 1000;
+		return 0;
+	}
+	if (strcmp(key, "cosign_quorum") == 0)
+		return ehx_conf_int(value, 0, EHX_MAX_COSIGNERS,
+		    &c->cosign_quorum, why, whysz);
 	if (strcmp(key, "retry_max_seconds") == 0) {
 		if ((r = ehx_conf_int(value, 1, 600, &v, why, whysz)) != 0)
 			return r;
@@ -296,6 +311,9 @@ agent_config_load(const char *path, struct agent_config *c, char *err,
 	c->timeout_ms = 15000;
 	c->hook_timeout_ms = 60000;
 	c->poll_ms = 10000;
+	c->audit_poll_ms = 60000;
+	c->audit_deadline_ms = 900000;
+	c->cosign_quorum = 2;
 	c->retry_max_ms = 10000;
 	c->log_level = EHX_LOG_INFO;
 	c->console.idle_ms = 15 * 60000;
@@ -315,6 +333,12 @@ agent_config_load(const char *path, struct agent_config *c, char *err,
 	    (c->console.key[0] == '\0')) {
 		snprintf(err, errsz, "%s: [console] needs both certificate and "
 		    "key for TLS, or neither", path);
+		return EHX_ERR_CONFIG;
+	}
+	if (c->audit_deadline_ms < 2 * c->audit_poll_ms) {
+		snprintf(err, errsz, "%s: audit_deadline_seconds must be at "
+		    "least twice audit_poll_seconds: the agent asks the broker "
+		    "every audit_poll_seconds", path);
 		return EHX_ERR_CONFIG;
 	}
 	if (c->console.account_failures == 0)

@@ -57,6 +57,9 @@ struct agent_config {
 	long long retry_max_ms;
 	long long socket_mode;
 	long long timeout_ms;
+	long long audit_poll_ms;        /* ask for the newest checkpoint */
+	long long audit_deadline_ms;    /* what must be covered, confirmed */
+	long long cosign_quorum;        /* other agencies that must agree */
 	int log_level;
 	struct console_config console;
 };

@@ -545,6 +545,8 @@ void
 queue_connection(struct queue *q, bool up, int64_t now)
 {
 	if (up) {
+		if (q->key_refused)     /* it is registered now */
+			q->last_error[0] = '\0';
 		q->key_refused = false;
 		q->fetch_busy = false;
 		q->fetch_again = true;

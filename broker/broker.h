@@ -55,4 +55,19 @@ struct broker {
 	bool last_has_id;
 };
 
+/*
+ * A dishonest broker, for the tests of the agents' watch (issue 16): only
+ * a test build (make's ehx-broker-faulty, -DEHX_FAULTS) has one, and it
+ * behaves so when EHX_FAULT names the fault. A release broker never does.
+ *   no_checkpoints   sign no checkpoint and attach none to replies
+ *   truncate_export  export only the first half of the log, as if it
+ *                    were all of it
+ */
+#ifdef EHX_FAULTS
+bool broker_fault(const char *name);
+#define FAULT(name) broker_fault(name)
+#else
+#define FAULT(name) false
+#endif
+
 #endif

@@ -8,12 +8,14 @@
  * covers that agency for the notifications purpose).
  *
  * The publish handler plans them (notify_plan) inside the publish's own
- * transaction; after the publish's audit record the pipeline emits them
+ * transaction; before the publish's audit record the pipeline emits them
  * (notify_emit) in the same transaction: each takes the next number of
- * its agency's queue, is signed by the broker, is sealed at rest (it names
- * the child by NHS number), is audited as a "notify" record naming the
- * notified agency and the basis, and is indexed as a disclosure of the
- * publisher's flag. All of it commits with the flag, or none of it does.
+ * its agency's queue, is signed by the broker and sealed at rest (it names
+ * the child by NHS number); the publish's one audit record lists them all
+ * (AuditRecord.notified: agency, basis, seq), and each is indexed as a
+ * disclosure of the publisher's flag (notify_disclose). All of it commits
+ * with the flag, or none of it does. (Logs kept before issue 16 hold a
+ * "notify" record for each notification instead.)
  *
  * A notification says which agency, which category, which event, and —
  * only where the policy's view for the notified type shows them — the

@@ -239,7 +239,8 @@ seal_reply(struct request *rq, const unsigned char *in_reply_to, int code,
 	r->recipient = (char *)rq->conn->id;
 	r->sent_at = ehx_now_ms();
 	r->person = NULL;
-	r->checkpoint = b->cp;
+	r->checkpoint = FAULT("no_checkpoints") ? NULL : b->cp;
+	r->audit_seq = rq->audit_seq;
 	if (in_reply_to != NULL) {
 		r->in_reply_to.data = (uint8_t *)in_reply_to;
 		r->in_reply_to.len = EHX_MSGID_LEN;
@@ -355,7 +356,9 @@ audit_only(struct request *rq, const char *action, int code,
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return commit_with_checkpoint(rq->b, txn);
+	if ((rc = commit_with_checkpoint(rq->b, txn)) == 0)
+		rq->audit_seq = rec.seq;
+	return rc;
 }
 
 /* Remember whom the reply answers, and count what this request may have
@@ -950,6 +953,7 @@ not_kept(struct pass *p, int rc)
 	struct broker *b = p->rq.b;
 
 	notify_push_drop(b, p->push_mark);
+	p->rq.audit_seq = 0;            /* its record was not kept */
 	log_error("msg %s: storage: %s", hexid(p), ehx_strerror(rc));
 	end_effects(p);
 	note_storage_failure(b, rc);
@@ -1030,6 +1034,13 @@ keep(struct pass *p)
 	struct ehx_audit_person person;
 	int code = p->decision, rc;
 
+	/* The record first: the reply names it (Body.audit_seq). */
+	audit_fill(&p->rq, &rec, &person, p->action, code);
+	if (!p->rq.unaudited || code != 0) {
+		if ((rc = record(p, &rec)) != 0)
+			return not_kept(p, rc);
+		p->rq.audit_seq = rec.seq;
+	}
 	if ((rc = seal_reply(&p->rq, p->reply_to, code, p->why, p->out,
 	    p->outlen)) != 0) {
 		/* An answer too large to sign (or no memory): nothing is
@@ -1037,13 +1048,11 @@ keep(struct pass *p)
 		log_error("msg %s: the reply could not be signed: %s",
 		    hexid(p), ehx_strerror(rc));
 		end_effects(p);
+		p->rq.audit_seq = 0;
 		p->why[0] = '\0';
 		return EHX_ERR_INTERNAL;
 	}
-	audit_fill(&p->rq, &rec, &person, p->action, code);
 	if ((rc = replay_entry(p, &entry)) != 0)
-		return not_kept(p, rc);
-	if ((!p->rq.unaudited || code != 0) && (rc = record(p, &rec)) != 0)
 		return not_kept(p, rc);
 	if ((!p->rq.ephemeral && (rc = store_replay_put(&b->store, p->txn,
 	    p->rq.conn->id, body->message_id.data, &entry, p->rq.now -

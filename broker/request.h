@@ -40,6 +40,7 @@ struct request {
 	const char *alert_reason;
 	bool unaudited;                 /* proofs and cosignatures: no record */
 	bool ephemeral;                 /* fetches: no replay entry either */
+	uint64_t audit_seq;             /* the decision's record, once written */
 	struct notify_plan *notify;     /* planned by a publish (notify.c) */
 	size_t nnotify;
 	int notify_event;               /* NotifyEvent */

@@ -19,6 +19,10 @@
 #include "ehx/util.h"
 #include "ehx/wire.h"
 
+/* How far an agent's clock may be off the broker's: the broker's default
+ * skew_seconds (a request further off is refused STALE). */
+#define DECISION_SKEW_MS 300000
+
 struct certs {
 	struct ehx_cert *c[EHX_MAX_EXPORT_CERTS];
 	size_t n;
@@ -30,6 +34,9 @@ struct state {
 	struct certs certs;
 	struct ehx_frontier tree;
 	struct ehx_auditverify_report *rep;
+	const struct ehx_auditverify_expect *exp;
+	bool *found;                    /* exp->pending[i] seen */
+	int64_t newest_time;            /* of the newest checkpoint checked */
 	char *why;
 	size_t whysz;
 };
@@ -171,12 +178,80 @@ check_checkpoint(struct state *st, const Ehx__Checkpoint *cp)
 	}
 	st->rep->checkpoints++;
 	st->rep->last_checkpoint = cp->size;
+	if (cp->time > st->newest_time)
+		st->newest_time = cp->time;
 	return 0;
 }
 
 static int
 check_records(struct state *st, const Ehx__ExportResult *p,
     unsigned char (*eh)[32], bool *used);
+
+/* After record rec: is it where the agency's checkpoint ends, or one of
+ * its decisions? Then it must be what the agency saw. */
+static int
+check_expected(struct state *st, const Ehx__AuditRecord *rec)
+{
+	const struct ehx_auditverify_expect *x = st->exp;
+	unsigned char root[EHX_HASH_LEN];
+	unsigned long long seq = (unsigned long long)rec->seq;
+
+	if (x == NULL)
+		return 0;
+	if (x->size == rec->seq) {
+		ehx_frontier_root(&st->tree, root);
+		if (memcmp(root, x->root, EHX_HASH_LEN) != 0)
+			return say(st, EHX_ERR_BAD_SIGNATURE, "the export does "
+			    "not extend the log the agency checked: its first "
+			    "%llu records do not give the root of the "
+			    "agency's checkpoint", seq);
+	}
+	for (size_t i = 0; i < x->npending; i++) {
+		const Ehx__PendingDecision *d = x->pending[i];
+
+		if (d->seq != rec->seq)
+			continue;
+		if (strcmp(rec->agency, x->agency) != 0 ||
+		    rec->message_id.len != d->message_id.len ||
+		    memcmp(rec->message_id.data, d->message_id.data,
+		    d->message_id.len) != 0 || (d->envelope_hash.len == 32 &&
+		    (rec->envelope_hash.len != 32 || memcmp(
+		    rec->envelope_hash.data, d->envelope_hash.data, 32) != 0)))
+			return say(st, EHX_ERR_BAD_SIGNATURE, "record %llu is "
+			    "not the decision of %s the broker answered: the "
+			    "log lost or changed it", seq, x->agency);
+		st->found[i] = true;
+	}
+	return 0;
+}
+
+/* At the end: nothing the agency saw is missing. */
+static int
+check_reached(struct state *st)
+{
+	const struct ehx_auditverify_expect *x = st->exp;
+
+	if (x == NULL)
+		return 0;
+	if (st->tree.size < x->size)
+		return say(st, EHX_ERR_BAD_SIGNATURE, "the export stops at "
+		    "%llu records, short of the checkpoint of %llu records "
+		    "the agency checked: it was cut short",
+		    (unsigned long long)st->tree.size,
+		    (unsigned long long)x->size);
+	/* A decision after the export's end may simply be newer than the
+	 * export; not one the broker had signed a checkpoint after (beyond
+	 * any clock skew): that checkpoint would hold it. */
+	for (size_t i = 0; i < x->npending; i++)
+		if (!st->found[i] && x->pending[i]->decided_at +
+		    DECISION_SKEW_MS < st->newest_time)
+			return say(st, EHX_ERR_BAD_SIGNATURE, "the export stops "
+			    "at %llu records, before the decision %llu of %s "
+			    "the broker answered: it was cut short",
+			    (unsigned long long)st->tree.size,
+			    (unsigned long long)x->pending[i]->seq, x->agency);
+	return 0;
+}
 
 static int
 check_page(struct state *st, const Ehx__ExportResult *p, bool first)
@@ -250,11 +325,13 @@ check_records(struct state *st, const Ehx__ExportResult *p,
 				r = check_envelope(st, rec, &p->envelopes[e]);
 				used[e] = true;
 			}
+		if (r == 0 && ehx_frontier_add(&st->tree, leaf) != 0)
+			r = say(st, EHX_ERR_MALFORMED, "too many records");
+		if (r == 0)
+			r = check_expected(st, rec);
 		ehx__audit_record__free_unpacked(rec, NULL);
 		if (r != 0)
 			return r;
-		if (ehx_frontier_add(&st->tree, leaf) != 0)
-			return say(st, EHX_ERR_MALFORMED, "too many records");
 		st->rep->records++;
 		while (c < p->n_checkpoints &&
 		    p->checkpoints[c]->size == st->tree.size)
@@ -272,6 +349,14 @@ ehx_auditverify(const unsigned char *data, size_t len,
     const struct ehx_ca *ca, struct ehx_auditverify_report *rep, char *why,
     size_t whysz)
 {
+	return ehx_auditverify_against(data, len, ca, NULL, rep, why, whysz);
+}
+
+int
+ehx_auditverify_against(const unsigned char *data, size_t len,
+    const struct ehx_ca *ca, const struct ehx_auditverify_expect *exp,
+    struct ehx_auditverify_report *rep, char *why, size_t whysz)
+{
 	struct state *st;
 	size_t off = sizeof(EHX_EXPORT_MAGIC) - 1, pages = 0;
 	int r = 0;
@@ -285,6 +370,12 @@ ehx_auditverify(const unsigned char *data, size_t len,
 		return EHX_ERR_NOMEM;
 	st->ca = ca;
 	st->rep = rep;
+	st->exp = exp;
+	if (exp != NULL && (st->found = calloc(exp->npending + 1,
+	    sizeof(*st->found))) == NULL) {
+		free(st);
+		return EHX_ERR_NOMEM;
+	}
 	st->why = why;
 	st->whysz = whysz;
 	ehx_frontier_init(&st->tree);
@@ -320,8 +411,11 @@ ehx_auditverify(const unsigned char *data, size_t len,
 	if (r == 0 && rep->checkpoints == 0)
 		r = say(st, EHX_ERR_BAD_SIGNATURE, "no signed checkpoint covers "
 		    "these records");
+	if (r == 0)
+		r = check_reached(st);
 	for (size_t i = 0; i < st->certs.n; i++)
 		ehx_cert_free(st->certs.c[i]);
+	free(st->found);
 	free(st);
 	return r;
 }

@@ -391,6 +391,8 @@ ehx_validate_request(const Ehx__Body *b, int64_t now, char *why, size_t whysz)
 		    b->query_proof->new_size > EHX_MAX_SEQ ||
 		    b->query_proof->seq > EHX_MAX_SEQ)
 			return BAD("a size is beyond any audit log");
+		if (b->query_proof->cosigners > EHX_MAX_COSIGNERS)
+			return BAD("cosigners must be 0-8");
 		return 0;
 	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT:
 		return check_cosign(b->cosign_checkpoint, why, whysz);

@@ -15,13 +15,16 @@
 #include <string.h>
 
 #include "ehx/auditverify.h"
+#include "ehx/checkpoint.h"
 #include "ehx/err.h"
 #include "ehx/util.h"
 
 #define MAX_EXPORT (4LL * 1024 * 1024 * 1024)
+#define MAX_STATE 16384
 
 static const char help[] =
-"usage: ehx-auditverify FILE --ca CA_CERT [--json]\n"
+"usage: ehx-auditverify FILE --ca CA_CERT [--expect SIZE:ROOT]\n"
+"                       [--state AGENT_STATE_FILE] [--json]\n"
 "\n"
 "Check an EHX audit export offline. The export (from `ehx audit export`)\n"
 "holds the audit records, the broker's signed checkpoints with the\n"
@@ -38,6 +41,16 @@ static const char help[] =
 "  - every kept envelope is signed by the agency its record names,\n"
 "  - every certificate was issued by the CA.\n"
 "\n"
+"A broker could hand over an export of a log it has cut short or rewound:\n"
+"it would hold together. Hold it to what an agency has seen:\n"
+"  --expect SIZE:ROOT  an agency's checkpoint (ehx audit checkpoint): the\n"
+"              export must reach SIZE records and give ROOT (64 hex\n"
+"              digits) there\n"
+"  --state FILE  an agent's state file (state_file in agent.conf): its\n"
+"              checkpoint, as --expect, and the agency's own decisions\n"
+"              the agent has not yet checked, each of which must be in\n"
+"              the export as that agency's record of that request\n"
+"\n"
 "  --ca FILE   the partnership CA's certificate (PEM)\n"
 "  --json      print the result as one JSON object\n"
 "  -h, --help  this text\n"
@@ -51,12 +64,16 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "ca", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "expect", required_argument, NULL, 'e' },
+		{ "state", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ehx_auditverify_report rep;
+	struct ehx_auditverify_expect exp, *x = NULL;
+	Ehx__AgentState *st = NULL;
 	struct ehx_ca *ca = NULL;
-	const char *ca_path = NULL;
+	const char *ca_path = NULL, *expect = NULL, *state = NULL;
 	unsigned char *data = NULL;
 	size_t len = 0;
 	char why[512] = "";
@@ -67,6 +84,8 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'c': ca_path = optarg; break;
 		case 'j': json = true; break;
+		case 'e': expect = optarg; break;
+		case 's': state = optarg; break;
 		case 'h': fputs(help, stdout); return 0;
 		default: fputs(help, stderr); return 2;
 		}
@@ -75,10 +94,68 @@ main(int argc, char **argv)
 		    "--ca CA_CERT\n");
 		return 2;
 	}
+	if (expect != NULL && state != NULL) {
+		fprintf(stderr, "ehx-auditverify: give --expect or --state, "
+		    "not both\n");
+		return 2;
+	}
+	memset(&exp, 0, sizeof(exp));
+	if (expect != NULL) {
+		char *end;
+		const char *colon = strchr(expect, ':');
+		unsigned long long size;
+
+		errno = 0;
+		size = strtoull(expect, &end, 10);
+		if (colon == NULL || end != colon || errno != 0 || size == 0 ||
+		    size > EHX_MAX_SEQ || *expect < '0' || *expect > '9' ||
+		    strlen(colon + 1) != 64 ||
+		    ehx_unhex(exp.root, sizeof(exp.root), colon + 1) != 0) {
+			fprintf(stderr, "ehx-auditverify: --expect must be "
+			    "SIZE:ROOT, a number of records and 64 hex digits, "
+			    "as ehx audit checkpoint shows them\n");
+			return 2;
+		}
+		exp.size = size;
+		x = &exp;
+	}
+	if (state != NULL) {
+		unsigned char *buf = NULL;
+		size_t blen = 0;
+
+		if ((r = ehx_file_read(state, false, MAX_STATE, &buf,
+		    &blen)) != 0) {
+			fprintf(stderr, "ehx-auditverify: %s: %s\n", state,
+			    r == EHX_ERR_SYSTEM ? strerror(errno) :
+			    ehx_strerror(r));
+			return 2;
+		}
+		st = ehx__agent_state__unpack(NULL, blen, buf);
+		free(buf);
+		if (st == NULL || (st->checkpoint != NULL &&
+		    ehx_checkpoint_check(st->checkpoint) != 0) ||
+		    (st->n_pending > 0 && !ehx_id_ok(st->agency))) {
+			fprintf(stderr, "ehx-auditverify: %s: not an agent "
+			    "state file\n", state);
+			if (st != NULL)
+				ehx__agent_state__free_unpacked(st, NULL);
+			return 2;
+		}
+		if (st->checkpoint != NULL) {
+			exp.size = st->checkpoint->size;
+			memcpy(exp.root, st->checkpoint->root.data, 32);
+		}
+		exp.agency = st->agency;
+		exp.pending = st->pending;
+		exp.npending = st->n_pending;
+		x = &exp;
+	}
 	if ((r = ehx_ca_load(ca_path, &ca)) != 0) {
 		fprintf(stderr, "ehx-auditverify: %s: cannot load the CA "
 		    "certificate: %s\n", ca_path, r == EHX_ERR_SYSTEM ?
 		    strerror(errno) : ehx_strerror(r));
+		if (st != NULL)
+			ehx__agent_state__free_unpacked(st, NULL);
 		return 2;
 	}
 	if ((r = ehx_file_read(argv[optind], false, (size_t)MAX_EXPORT, &data,
@@ -86,11 +163,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "ehx-auditverify: %s: %s\n", argv[optind],
 		    r == EHX_ERR_SYSTEM ? strerror(errno) : ehx_strerror(r));
 		ehx_ca_free(ca);
+		if (st != NULL)
+			ehx__agent_state__free_unpacked(st, NULL);
 		return 2;
 	}
-	r = ehx_auditverify(data, len, ca, &rep, why, sizeof(why));
+	r = ehx_auditverify_against(data, len, ca, x, &rep, why, sizeof(why));
 	free(data);
 	ehx_ca_free(ca);
+	if (st != NULL)
+		ehx__agent_state__free_unpacked(st, NULL);
 	if (json)
 		printf("{\"ok\":%s,\"records\":%llu,\"checkpoints\":%llu,"
 		    "\"last_checkpoint\":%llu,\"cosignatures\":%llu,"

@@ -1039,6 +1039,16 @@ render_agent_state(FILE *f, const Ehx__AgentState *s, bool json)
 		json_object_object_add(o, "root", jstr(root));
 		json_object_object_add(o, "time", cp ? jtime(cp->time) : NULL);
 		json_object_object_add(o, "checked_at", jtime(s->checked_at));
+		json_object_object_add(o, "pending", json_object_new_uint64(
+		    s->n_pending));
+		json_object_object_add(o, "confirmed_size",
+		    json_object_new_uint64(s->confirmed != NULL ?
+		    s->confirmed->size : 0));
+		json_object_object_add(o, "confirmed_at",
+		    jtime(s->confirmed_at));
+		json_object_object_add(o, "confirmed_by",
+		    jstr(s->confirmed_by));
+		json_object_object_add(o, "warning", jstr(s->warning));
 		print_json(f, o);
 		return;
 	}
@@ -1050,11 +1060,22 @@ render_agent_state(FILE *f, const Ehx__AgentState *s, bool json)
 		    (unsigned long long)cp->size, root,
 		    ehx_fmt_time(t, sizeof(t), cp->time),
 		    ehx_fmt_time(t2, sizeof(t2), s->checked_at));
+	if (s->confirmed != NULL)
+		fprintf(f, "Other agencies (%s) agreed with the log of %llu "
+		    "records at %s UTC.\n", safe(s->confirmed_by),
+		    (unsigned long long)s->confirmed->size,
+		    ehx_fmt_time(t, sizeof(t), s->confirmed_at));
+	if (s->n_pending > 0)
+		fprintf(f, "%zu of this agency's decisions wait to be checked "
+		    "in the log (the oldest, record %llu).\n", s->n_pending,
+		    (unsigned long long)s->pending[0]->seq);
 	if (s->consistent)
 		fprintf(f, "The broker's audit log is consistent with every "
 		    "checkpoint this agent has seen.\n");
 	else
 		fprintf(f, "INCONSISTENT: %s\n", safe(s->problem));
+	if (s->warning != NULL && s->warning[0] != '\0')
+		fprintf(f, "%s\n", safe(s->warning));
 }
 
 /* ---- the outbox, the agent's status and its inbox ---------------------- */

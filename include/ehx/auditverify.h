@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ehx.pb-c.h"
 #include "ehx/crypto.h"
 
 #define EHX_EXPORT_MAGIC "EHX-AUDIT-EXPORT-1\n"
@@ -40,5 +41,25 @@ struct ehx_auditverify_report {
 int ehx_auditverify(const unsigned char *data, size_t len,
     const struct ehx_ca *ca, struct ehx_auditverify_report *rep, char *why,
     size_t whysz);
+
+/*
+ * What one agency has seen of the log, that an export must hold (an
+ * agent's state file, or --expect): the checkpoint it checked — the export
+ * must reach size records and give root there — and the decisions of its
+ * own it keeps to check, each of which must be in the export as that
+ * agency's record of that request. An export that stops short of them, or
+ * does not extend them, is EHX_ERR_BAD_SIGNATURE with why naming it.
+ */
+struct ehx_auditverify_expect {
+	uint64_t size;                  /* 0: no checkpoint to hold to */
+	unsigned char root[32];
+	const char *agency;             /* whose the pending decisions are */
+	Ehx__PendingDecision *const *pending;
+	size_t npending;
+};
+
+int ehx_auditverify_against(const unsigned char *data, size_t len,
+    const struct ehx_ca *ca, const struct ehx_auditverify_expect *exp,
+    struct ehx_auditverify_report *rep, char *why, size_t whysz);
 
 #endif

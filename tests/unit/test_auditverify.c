@@ -4,8 +4,9 @@
  * (tests/fuzz/corpus/export/seed-00, with its CA's certificate in
  * tests/fuzz/export-ca.crt): it holds; one changed byte in a record, a
  * checkpoint, a cosignature or an envelope is named; a cut file, another
- * CA, and junk are refused; and no single flipped byte anywhere crashes
- * it.
+ * CA, and junk are refused; held to what an agency saw (its checkpoint,
+ * its decisions) a cut or changed export is named; and no single flipped
+ * byte anywhere crashes it.
  */
 #include "testutil.h"
 
@@ -122,6 +123,73 @@ test_refused(void **state)
 	tu_rmtree(dir);
 }
 
+/* The newest checkpoint of the export's first page. */
+static const Ehx__Checkpoint *
+first_page_checkpoint(Ehx__ExportResult **page)
+{
+	size_t off = sizeof(EHX_EXPORT_MAGIC) - 1, n;
+
+	n = (size_t)data[off] << 24 | (size_t)data[off + 1] << 16 |
+	    (size_t)data[off + 2] << 8 | data[off + 3];
+	*page = ehx__export_result__unpack(NULL, n, data + off + 4);
+	assert_non_null(*page);
+	assert_true((*page)->n_checkpoints > 0);
+	return (*page)->checkpoints[(*page)->n_checkpoints - 1];
+}
+
+static void
+test_expected(void **state)
+{
+	struct ehx_auditverify_report rep;
+	struct ehx_auditverify_expect x;
+	Ehx__ExportResult *page;
+	const Ehx__Checkpoint *cp = first_page_checkpoint(&page);
+	Ehx__PendingDecision d = EHX__PENDING_DECISION__INIT;
+	Ehx__PendingDecision *pd[1] = { &d };
+	unsigned char id[16] = { 1, 2, 3 };
+	char why[512];
+
+	(void)state;
+	memset(&x, 0, sizeof(x));
+	x.size = cp->size;
+	memcpy(x.root, cp->root.data, 32);
+	assert_int_equal(ehx_auditverify_against(data, len, ca, &x, &rep, why,
+	    sizeof(why)), 0);
+	/* Another root at that size: not the log the agency checked. */
+	x.root[0] ^= 1;
+	assert_int_equal(ehx_auditverify_against(data, len, ca, &x, &rep, why,
+	    sizeof(why)), EHX_ERR_BAD_SIGNATURE);
+	assert_non_null(strstr(why, "does not extend the log the agency "
+	    "checked"));
+	/* The agency saw more than the export holds: it was cut. */
+	x.size = 8;                     /* the export holds 7 */
+	assert_int_equal(ehx_auditverify_against(data, len, ca, &x, &rep, why,
+	    sizeof(why)), EHX_ERR_BAD_SIGNATURE);
+	assert_non_null(strstr(why, "short of the checkpoint of"));
+	/* A decision of the agency's at record 1 that is not there. */
+	x.size = 0;
+	x.agency = "police";
+	x.pending = pd;
+	x.npending = 1;
+	d.seq = 1;
+	d.message_id.data = id;
+	d.message_id.len = sizeof(id);
+	assert_int_equal(ehx_auditverify_against(data, len, ca, &x, &rep, why,
+	    sizeof(why)), EHX_ERR_BAD_SIGNATURE);
+	assert_non_null(strstr(why, "record 1 is not the decision of police"));
+	/* One beyond the end: newer than the export (fine), or older than
+	 * a checkpoint in it by more than any skew (cut). */
+	d.seq = 8;
+	d.decided_at = cp->time + 1000;
+	assert_int_equal(ehx_auditverify_against(data, len, ca, &x, &rep, why,
+	    sizeof(why)), 0);
+	d.decided_at = cp->time - 301000;
+	assert_int_equal(ehx_auditverify_against(data, len, ca, &x, &rep, why,
+	    sizeof(why)), EHX_ERR_BAD_SIGNATURE);
+	assert_non_null(strstr(why, "before the decision"));
+	ehx__export_result__free_unpacked(page, NULL);
+}
+
 static void
 test_no_flip_crashes(void **state)
 {
@@ -151,6 +219,7 @@ main(void)
 		cmocka_unit_test(test_holds),
 		cmocka_unit_test(test_changes_named),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_expected),
 		cmocka_unit_test(test_no_flip_crashes),
 	};
 

@@ -293,11 +293,56 @@ test_watch(void **state_)
 	}
 }
 
+/*
+ * The agent asks for the newest checkpoint on its own (a broker may attach
+ * none). A pull sent before it held any, answered after a reply's
+ * checkpoint was adopted, carries no proof from that one: it is asked
+ * again, not judged a broken log.
+ */
+static void
+test_pull(void **state_)
+{
+	struct watch w;
+	struct cp c5, c9;
+	int64_t next = INT64_MAX;
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__ProofResult pr = EHX__PROOF_RESULT__INIT;
+
+	(void)state_;
+	make_cp(&c5, 5, broker);
+	make_cp(&c9, 9, broker);
+	unlink(state);
+	open_watch(&w);
+	w.poll_ms = 1000;
+	w.deadline_ms = 5000;
+	watch_tick(&w, NULL, 1000, &next);
+	assert_true(w.proof.busy);      /* asked, holding nothing */
+	watch_seen(&w, &c5.cp, 1001);   /* a reply's checkpoint, adopted */
+	assert_int_equal(w.state->checkpoint->size, 5);
+	pr.checkpoint = &c9.cp;         /* no proof: it was asked from 0 */
+	b.in_reply_to.data = w.proof.id;
+	b.in_reply_to.len = EHX_MSGID_LEN;
+	b.payload_case = EHX__BODY__PAYLOAD_PROOF;
+	b.proof = &pr;
+	assert_true(watch_reply(&w, &b, 1002));
+	assert_true(w.state->consistent);
+	assert_int_equal(w.state->checkpoint->size, 5);
+	next = INT64_MAX;
+	watch_tick(&w, NULL, 1003, &next);      /* asked again, from 5 */
+	assert_true(w.proof.busy);
+	answer_proof(&w, &c9, false);
+	assert_true(w.state->consistent);
+	assert_int_equal(w.state->checkpoint->size, 9);
+	watch_free(&w);
+	assert_int_equal(unlink(state), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_watch),
+		cmocka_unit_test(test_pull),
 	};
 
 	return cmocka_run_group_tests_name("test_watch", tests, setup, teardown);
