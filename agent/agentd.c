@@ -969,9 +969,10 @@ note_decision(struct agent *ag, const Ehx__Body *b, int64_t now)
 	bool glass = b->payload_case == EHX__BODY__PAYLOAD_PICTURE &&
 	    b->picture != NULL && strcmp(b->picture->basis, "break-glass") == 0;
 
-	if (b->audit_seq == 0 || b->in_reply_to.len != EHX_MSGID_LEN)
+	if (b->in_reply_to.len != EHX_MSGID_LEN)
 		return;
-	for (size_t i = 0; i < MAX_CLIENTS && h == NULL; i++)
+	for (size_t i = 0; i < MAX_CLIENTS && h == NULL && b->audit_seq != 0;
+	    i++)
 		if (ag->slots[i].state == SLOT_WAITING && ag->slots[i].env !=
 		    NULL && memcmp(ag->slots[i].id, b->in_reply_to.data,
 		    EHX_MSGID_LEN) == 0) {
@@ -1013,6 +1014,7 @@ broker_reply(struct agent *ag)
 	    NULL, &b) != 0)
 		goto out;
 	now = ehx_now_ms();
+	watch_answered(&ag->watch, now);
 	if (b->checkpoint != NULL)
 		watch_seen(&ag->watch, b->checkpoint, now);
 	if (b->in_reply_to.len == EHX_MSGID_LEN && watch_reply(&ag->watch, b,

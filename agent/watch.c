@@ -9,10 +9,12 @@
 
 #include <zmq.h>
 
+#include "ehx/auditverify.h"
 #include "ehx/checkpoint.h"
 #include "ehx/err.h"
 #include "ehx/log.h"
 #include "ehx/merkle.h"
+#include "ehx/names.h"
 #include "ehx/util.h"
 #include "ehx/wire.h"
 #include "watch.h"
@@ -119,7 +121,10 @@ watch_open(struct watch *w, const char *path, char *err, size_t errsz)
 	w->state = ehx__agent_state__unpack(NULL, len, buf);
 	free(buf);
 	if (w->state == NULL || (w->state->checkpoint != NULL &&
-	    ehx_checkpoint_check(w->state->checkpoint) != 0)) {
+	    ehx_checkpoint_check(w->state->checkpoint) != 0) ||
+	    (w->state->confirmed != NULL &&
+	    ehx_checkpoint_check(w->state->confirmed) != 0) ||
+	    !ehx_pending_decisions_ok(w->state)) {
 		snprintf(err, errsz, "%s: not an agent state file (move it "
 		    "aside to start afresh)", path);
 		if (w->state != NULL)
@@ -130,6 +135,11 @@ watch_open(struct watch *w, const char *path, char *err, size_t errsz)
 	if (!w->state->consistent)
 		log_error("AUDIT LOG INCONSISTENT (found earlier): %s",
 		    w->state->problem);
+	/* A warning in force when the agent stopped stays until its
+	 * condition is seen to be over. */
+	snprintf(w->withheld, sizeof(w->withheld), "%s", w->state->withheld);
+	snprintf(w->unconfirmed, sizeof(w->unconfirmed), "%s",
+	    w->state->unconfirmed);
 	return 0;
 }
 
@@ -323,6 +333,8 @@ set_warning(struct watch *w)
 	if (strcmp(was, buf) == 0)
 		return;
 	set_state_string(&w->state->warning, buf);
+	set_state_string(&w->state->withheld, w->withheld);
+	set_state_string(&w->state->unconfirmed, w->unconfirmed);
 	save(w);
 }
 
@@ -348,15 +360,18 @@ check_withheld(struct watch *w, int64_t now)
 	for (size_t i = 0; i < w->state->n_pending && w->deadline_ms > 0 &&
 	    w->answered_since > 0; i++) {
 		const Ehx__PendingDecision *d = w->state->pending[i];
+		bool covered = known != NULL && d->seq <= known->size;
 		char t[40];
 
-		if ((known != NULL && d->seq <= known->size) ||
-		    now < due(w, d->decided_at))
+		if (now < due(w, d->decided_at))
 			continue;
+		/* Under a checkpoint, its proof is asked at once: a broker
+		 * that will not show it is withholding it too. */
 		snprintf(w->withheld, sizeof(w->withheld), "AUDIT LOG "
-		    "WITHHELD: the broker has signed no checkpoint holding "
-		    "this agency's decision %llu (of %s) in %lld s of "
-		    "answering", (unsigned long long)d->seq,
+		    "WITHHELD: the broker has %s this agency's decision %llu "
+		    "(of %s) in %lld s of answering", covered ? "not shown, "
+		    "with its proof, the record of" : "signed no checkpoint "
+		    "holding", (unsigned long long)d->seq,
 		    ehx_fmt_time(t, sizeof(t), d->decided_at),
 		    (long long)(w->deadline_ms / 1000));
 		break;
@@ -429,6 +444,27 @@ drop_pending(struct watch *w, size_t i)
 	w->state->n_pending--;
 }
 
+/* A reply that answers a decision the broker audits (an allowed proof,
+ * cosignature or fetch, a duplicate of a sequenced request and every
+ * refusal may name none). */
+static bool
+is_decision_reply(const Ehx__Body *b)
+{
+	switch (b->payload_case) {
+	case EHX__BODY__PAYLOAD_ERROR:
+	case EHX__BODY__PAYLOAD_PROOF:
+	case EHX__BODY__PAYLOAD_NOTIFICATIONS:
+	case EHX__BODY__PAYLOAD_NOTIFICATION:
+		return false;
+	case EHX__BODY__PAYLOAD_ACK:
+		/* A cosignature's acknowledgement is basis "public". */
+		return b->ack != NULL && !b->ack->duplicate &&
+		    strcmp(b->ack->basis, "public") != 0;
+	default:
+		return true;
+	}
+}
+
 void
 watch_decision(struct watch *w, const Ehx__Body *reply,
     const unsigned char *env_hash, bool break_glass, int64_t now)
@@ -436,14 +472,38 @@ watch_decision(struct watch *w, const Ehx__Body *reply,
 	Ehx__PendingDecision *d, **grown;
 	size_t victim = 0;
 
-	if (reply->audit_seq == 0 || w->poll_ms == 0 ||
-	    reply->in_reply_to.len != EHX_MSGID_LEN ||
-	    (!break_glass && now - w->last_sample < w->poll_ms))
+	if (w->poll_ms == 0 || reply->in_reply_to.len != EHX_MSGID_LEN)
+		return;
+	if (reply->audit_seq == 0) {
+		/* A broker that names its decisions' records and names none
+		 * for this one does not mean to keep it. */
+		if (w->state->names_decisions && is_decision_reply(reply)) {
+			char hex[2 * EHX_MSGID_LEN + 1];
+
+			inconsistent(w, "the broker answered request %s (%s) "
+			    "without naming its audit record: a decision it "
+			    "does not mean to keep", ehx_hex(hex,
+			    reply->in_reply_to.data, EHX_MSGID_LEN),
+			    ehx_payload_name(reply->payload_case));
+		}
+		return;
+	}
+	if (!w->state->names_decisions) {
+		w->state->names_decisions = true;
+		save(w);
+	}
+	if (!break_glass && now - w->last_sample < w->poll_ms)
 		return;
 	if (w->state->n_pending == WATCH_MAX_PENDING) {
-		while (victim < WATCH_MAX_PENDING - 1 &&
+		/* Every break-glass is checked: a sample never pushes one
+		 * out (only a newer break-glass the oldest, when all are). */
+		while (victim < WATCH_MAX_PENDING &&
 		    w->state->pending[victim]->break_glass)
 			victim++;
+		if (victim == WATCH_MAX_PENDING && !break_glass)
+			return;
+		if (victim == WATCH_MAX_PENDING)
+			victim = 0;
 		log_warn("more than %d of this agency's decisions wait to be "
 		    "checked in the audit log: not checking %llu",
 		    WATCH_MAX_PENDING,
@@ -600,11 +660,13 @@ agreeing(const struct watch *w, const Ehx__Cosigned *c, const char **who,
 	}
 	cs = cp->cosignatures[0];
 	*who = cs->agency;
-	if (strcmp(cs->agency, w->agency) == 0)
-		snprintf(why, whysz, "this agency's own");
+	if (strcmp(cs->agency, w->agency) == 0 ||
+	    strcmp(cs->agency, w->broker_id) == 0)
+		snprintf(why, whysz, "%s's own", cs->agency);
 	else if (ehx_cert_parse(c->certificate.data, c->certificate.len,
 	    &cert) != 0 || ehx_ca_verify(w->ca, cert, reason,
 	    sizeof(reason)) != 0 || strcmp(ehx_cert_cn(cert), cs->agency) != 0 ||
+	    ehx_agency_type_parse(ehx_cert_ou(cert)) < 0 ||
 	    cs->signer.len != EHX_FPR_LEN || memcmp(ehx_cert_fpr(cert),
 	    cs->signer.data, EHX_FPR_LEN) != 0)
 		snprintf(why, whysz, "%s's certificate is not one the "
@@ -618,10 +680,32 @@ agreeing(const struct watch *w, const Ehx__Cosigned *c, const char **who,
 	return ok;
 }
 
+/* A target not confirmed within the deadline of the broker answering —
+ * whatever it answered the agreement checks, or if it answered them at
+ * all — is a warning. */
+static void
+check_unconfirmed(struct watch *w, int64_t now)
+{
+	if (w->target == NULL || w->quorum == 0 || w->answered_since == 0 ||
+	    now < due(w, w->target_since) || w->unconfirmed[0] != '\0')
+		return;
+	snprintf(w->unconfirmed, sizeof(w->unconfirmed), "AUDIT LOG NOT "
+	    "CONFIRMED: %zu of the %u other agencies needed (%s) have "
+	    "cosigned a log that extends the %llu records this agent "
+	    "checked, in %lld s: the broker may be showing agencies "
+	    "different logs (a split view)", w->agreed, w->quorum,
+	    w->agreed > 0 ? w->agreed_by : "none",
+	    (unsigned long long)w->target->size,
+	    (long long)(w->deadline_ms / 1000));
+	log_error("%s", w->unconfirmed);
+	set_warning(w);
+}
+
 static void
 check_agreement(struct watch *w, const Ehx__ProofResult *p, int64_t now)
 {
 	const Ehx__Checkpoint *t = w->target;
+	const char *counted[EHX_MAX_COSIGNERS];
 	char names[256] = "", why[160];
 	size_t n = 0, used = 0;
 
@@ -653,15 +737,18 @@ check_agreement(struct watch *w, const Ehx__ProofResult *p, int64_t now)
 			    (unsigned long long)t->size);
 			return;
 		}
-		for (size_t j = 0; j < i && !dup; j++)
-			dup = strcmp(p->cosigned[j]->checkpoint->cosignatures[0]
-			    ->agency, who) == 0;
-		if (dup || used >= sizeof(names))
+		/* Each agency once (only those counted are compared). */
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = strcmp(counted[j], who) == 0;
+		if (dup || n == EHX_MAX_COSIGNERS)
 			continue;
-		used += (size_t)snprintf(names + used, sizeof(names) - used,
-		    "%s%s", n > 0 ? ", " : "", who);
-		n++;
+		counted[n++] = who;
+		if (used < sizeof(names))
+			used += (size_t)snprintf(names + used, sizeof(names) -
+			    used, "%s%s", n > 1 ? ", " : "", who);
 	}
+	w->agreed = n;
+	snprintf(w->agreed_by, sizeof(w->agreed_by), "%s", names);
 	if (n >= w->quorum) {
 		Ehx__Checkpoint *copy = copy_checkpoint(t);
 
@@ -684,18 +771,7 @@ check_agreement(struct watch *w, const Ehx__ProofResult *p, int64_t now)
 		set_warning(w);         /* saves */
 		return;
 	}
-	if (w->answered_since > 0 && now >= due(w, w->target_since) &&
-	    w->unconfirmed[0] == '\0') {
-		snprintf(w->unconfirmed, sizeof(w->unconfirmed), "AUDIT LOG "
-		    "NOT CONFIRMED: %zu of the %u other agencies needed (%s) "
-		    "have cosigned a log that extends the %llu records this "
-		    "agent checked, in %lld s: the broker may be showing "
-		    "agencies different logs (a split view)", n, w->quorum,
-		    n > 0 ? names : "none", (unsigned long long)t->size,
-		    (long long)(w->deadline_ms / 1000));
-		log_error("%s", w->unconfirmed);
-		set_warning(w);
-	}
+	check_unconfirmed(w, now);
 }
 
 /* Every poll: ask who else has cosigned the checkpoint we aim to confirm
@@ -712,10 +788,12 @@ ask_agreement(struct watch *w, int64_t now)
 		if ((w->target = copy_checkpoint(w->state->checkpoint)) == NULL)
 			return;
 		w->target_since = now;
+		w->agreed = 0;
+		w->agreed_by[0] = '\0';
 	}
 	w->next_agree = now + w->poll_ms;
 	qp.new_size = w->target->size;
-	qp.cosigners = w->quorum;
+	qp.cosigners = EHX_MAX_COSIGNERS;      /* room for ones not counted */
 	(void)ask_proof(w, &w->agree, &qp, now);
 }
 
@@ -734,8 +812,6 @@ watch_reply(struct watch *w, const Ehx__Body *b, int64_t now)
 			q = all[i];
 	if (q == NULL)
 		return false;
-	if (w->answered_since == 0)
-		w->answered_since = now;
 	if (b->payload_case == EHX__BODY__PAYLOAD_ERROR && b->error != NULL)
 		code = ehx_err_from_wire(b->error->code);
 	else if (b->payload_case != (q == &w->cosign ?
@@ -766,9 +842,14 @@ watch_reply(struct watch *w, const Ehx__Body *b, int64_t now)
 	else if (q == &w->agree)
 		check_agreement(w, b->proof, now);
 	ireq_clear(q);
-	if (q == &w->proof)
-		check_withheld(w, now);
 	return true;
+}
+
+void
+watch_answered(struct watch *w, int64_t now)
+{
+	if (w->answered_since == 0)
+		w->answered_since = now;
 }
 
 void
@@ -787,7 +868,6 @@ tick_one(struct watch *w, struct ireq *q, void *dealer, int64_t now,
 		log_warn("the broker did not answer the agent's %s in time",
 		    q == &w->cosign ? "cosignature" : "audit proof request");
 		ireq_clear(q);
-		w->answered_since = 0;
 		return;
 	}
 	if (now >= q->next_send) {
@@ -810,6 +890,14 @@ watch_tick(struct watch *w, void *dealer, int64_t now, int64_t *next)
 			ask_newest(w, now);
 			w->next_poll = now + w->poll_ms;
 		}
+		if (now >= w->next_deadline) {
+			/* Whatever the broker answers, or if it does not. */
+			check_withheld(w, now);
+			check_unconfirmed(w, now);
+			w->next_deadline = now + w->poll_ms;
+		}
+		if (w->next_deadline < *next)
+			*next = w->next_deadline;
 		ask_inclusion(w, now);
 		ask_agreement(w, now);
 		if (w->next_poll < *next)

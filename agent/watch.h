@@ -37,7 +37,7 @@
 #include "ehx/limits.h"
 
 /* Decisions kept to check; more drop the oldest not a break-glass. */
-#define WATCH_MAX_PENDING 64
+#define WATCH_MAX_PENDING EHX_MAX_PENDING_DECISIONS
 
 /* One request the agent makes on its own behalf. */
 struct ireq {
@@ -64,10 +64,12 @@ struct watch {
 	uint64_t incl_seq, incl_size;   /* the decision incl asks about, in */
 	Ehx__Checkpoint *target;        /* the checkpoint agree is about */
 	int64_t target_since;
-	int64_t next_poll, next_incl, next_agree;
+	int64_t next_poll, next_incl, next_agree, next_deadline;
 	int64_t answered_since;         /* answered without a break since */
 	int64_t last_sample;            /* the last decision kept, not glass */
 	char withheld[300], unconfirmed[300];
+	size_t agreed;                  /* how many agreed at the last answer */
+	char agreed_by[256];            /* who */
 };
 
 /* Load (or start) the state file path. 0, or an error with err set. */
@@ -86,6 +88,10 @@ void watch_decision(struct watch *w, const Ehx__Body *reply,
 /* A verified broker reply: true when it answers one of the watch's own
  * requests (and was handled here). */
 bool watch_reply(struct watch *w, const Ehx__Body *b, int64_t now);
+
+/* Any verified reply from the broker: it is answering. Deadlines count
+ * only time in which it answers. */
+void watch_answered(struct watch *w, int64_t now);
 
 /* The connection to the broker dropped: deadlines count from the next
  * answer. */

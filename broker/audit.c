@@ -206,15 +206,17 @@ hashes(struct ehx_arena *a, unsigned char (*path)[EHX_HASH_LEN], size_t n,
 static int copy_bytes(struct ehx_arena *a, ProtobufCBinaryData *out,
     const void *p, size_t n);
 
-/* Whether the stored record v is one of agency's decisions. */
-static bool
+/* Whether the stored record v is one of agency's decisions: 1 or 0, or
+ * an error (a record that does not read back is no one's). */
+static int
 record_of(const MDB_val *v, const char *agency)
 {
 	Ehx__AuditRecord *rec;
-	bool mine;
+	int r, mine;
 
-	if (store_read(&ehx__audit_record__descriptor, NULL, v, &rec) != 0)
-		return false;
+	if ((r = store_read(&ehx__audit_record__descriptor, NULL, v,
+	    &rec)) != 0)
+		return r == EHX_ERR_NOMEM ? r : 0;
 	mine = rec->agency != NULL && strcmp(rec->agency, agency) == 0;
 	ehx__audit_record__free_unpacked(rec, NULL);
 	return mine;
@@ -365,12 +367,18 @@ handle_query_proof(struct request *rq, char *why, size_t whysz)
 			return r;
 		res->n_inclusion = n;
 		/* The record itself only to those who may read the audit,
-		 * and to the agency whose decision it is. */
+		 * and to the agency's own agent (role system) checking one
+		 * of its decisions: not to its practitioners. */
+		int mine = 0;
+
 		if ((r = store_audit_get(&rq->b->store, rq->txn, m->seq,
 		    &v)) != 0)
 			return r;
+		if (rq->body->person->role == EHX__ROLE__ROLE_SYSTEM &&
+		    (mine = record_of(&v, rq->agency->id)) < 0)
+			return mine;
 		if (rq->body->person->role == EHX__ROLE__ROLE_IG_OFFICER ||
-		    record_of(&v, rq->agency->id)) {
+		    mine == 1) {
 			if ((res->record.data = ehx_arena_alloc(a,
 			    v.mv_size)) == NULL)
 				return EHX_ERR_NOMEM;

@@ -62,6 +62,8 @@ struct broker {
  *   no_checkpoints   sign no checkpoint and attach none to replies
  *   truncate_export  export only the first half of the log, as if it
  *                    were all of it
+ *   ignore_checks    answer no query_proof (the agents' checks) at all
+ *   unnamed_decisions  name no decision's audit record in a reply
  */
 #ifdef EHX_FAULTS
 bool broker_fault(const char *name);

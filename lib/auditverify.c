@@ -243,8 +243,8 @@ check_reached(struct state *st)
 	 * export; not one the broker had signed a checkpoint after (beyond
 	 * any clock skew): that checkpoint would hold it. */
 	for (size_t i = 0; i < x->npending; i++)
-		if (!st->found[i] && x->pending[i]->decided_at +
-		    DECISION_SKEW_MS < st->newest_time)
+		if (!st->found[i] && x->pending[i]->decided_at <
+		    st->newest_time - DECISION_SKEW_MS)
 			return say(st, EHX_ERR_BAD_SIGNATURE, "the export stops "
 			    "at %llu records, before the decision %llu of %s "
 			    "the broker answered: it was cut short",
@@ -342,6 +342,23 @@ check_records(struct state *st, const Ehx__ExportResult *p,
 		return say(st, EHX_ERR_MALFORMED, "checkpoint %llu is out of "
 		    "place", (unsigned long long)p->checkpoints[c]->size);
 	return 0;
+}
+
+bool
+ehx_pending_decisions_ok(const Ehx__AgentState *s)
+{
+	if (s->n_pending > EHX_MAX_PENDING_DECISIONS)
+		return false;
+	for (size_t i = 0; i < s->n_pending; i++) {
+		const Ehx__PendingDecision *d = s->pending[i];
+
+		if (d->seq == 0 || d->seq > EHX_MAX_SEQ ||
+		    d->message_id.len != EHX_MSGID_LEN ||
+		    (d->envelope_hash.len != 0 && d->envelope_hash.len != 32) ||
+		    d->decided_at < 0 || d->decided_at > INT64_MAX / 2)
+			return false;
+	}
+	return true;
 }
 
 int

@@ -134,7 +134,8 @@ main(int argc, char **argv)
 		free(buf);
 		if (st == NULL || (st->checkpoint != NULL &&
 		    ehx_checkpoint_check(st->checkpoint) != 0) ||
-		    (st->n_pending > 0 && !ehx_id_ok(st->agency))) {
+		    (st->n_pending > 0 && !ehx_id_ok(st->agency)) ||
+		    !ehx_pending_decisions_ok(st)) {
 			fprintf(stderr, "ehx-auditverify: %s: not an agent "
 			    "state file\n", state);
 			if (st != NULL)

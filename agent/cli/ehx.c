@@ -341,12 +341,18 @@ static const char audit_help[] =
 "export: write the whole log with the broker's signed checkpoints, the\n"
 "agencies' cosignatures, the signed envelopes kept as evidence and the\n"
 "certificates to FILE, created with mode 0600 and put in place only when\n"
-"complete. An existing FILE is kept unless --force. Check it offline with:\n"
-"  ehx-auditverify FILE --ca CA_CERT\n"
+"complete. An existing FILE is kept unless --force. Check it offline, and\n"
+"against what this agency's agent has seen (its checkpoint, its decisions):\n"
+"  ehx-auditverify FILE --ca CA_CERT --state AGENT_STATE_FILE\n"
 "\n"
 "checkpoint: the newest checkpoint of the broker's log this agent checked\n"
 "(size, root, when signed, when checked) and whether the log has stayed\n"
 "consistent with every checkpoint the agent has seen; exit status 1 if not.\n"
+"Also the newest checkpoint other agencies' cosignatures agreed with (and\n"
+"whose), how many of this agency's decisions wait to be checked in the\n"
+"log, and a warning in force (WITHHELD: the broker signs no checkpoint over\n"
+"this agency's decisions; NOT CONFIRMED: too few other agencies were shown\n"
+"the same log). SIZE:ROOT is what ehx-auditverify --expect takes.\n"
 "For ig_officer and admin (the log's size says how much happens); the agent\n"
 "answers itself, without the broker.\n";
 
@@ -1756,8 +1762,8 @@ audit_export(int argc, char **argv)
 		goto ioerr;
 	sync_dir(path);
 	printf("Exported %llu audit records, %llu checkpoints to %s; check it "
-	    "with: ehx-auditverify %s --ca CA_CERT\n", records, checkpoints,
-	    path, path);
+	    "with: ehx-auditverify %s --ca CA_CERT --state AGENT_STATE_FILE\n",
+	    records, checkpoints, path, path);
 	return 0;
 ioerr:
 	fprintf(stderr, "%s: %s %s: %s\n", prog, doing, path, strerror(errno));

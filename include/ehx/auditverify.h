@@ -13,6 +13,7 @@
 #ifndef EHX_AUDITVERIFY_H
 #define EHX_AUDITVERIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,10 @@ struct ehx_auditverify_expect {
 	Ehx__PendingDecision *const *pending;
 	size_t npending;
 };
+
+/* An agent state file's decisions are well formed (at most 64; seq, ids
+ * and hashes of their lengths; times sane): it is outside input. */
+bool ehx_pending_decisions_ok(const Ehx__AgentState *s);
 
 int ehx_auditverify_against(const unsigned char *data, size_t len,
     const struct ehx_ca *ca, const struct ehx_auditverify_expect *exp,

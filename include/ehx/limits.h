@@ -42,6 +42,7 @@
 #define EHX_MAX_SEQ            (1ULL << 62)  /* audit sizes and seqs on the wire */
 #define EHX_MAX_NOTIFY         64      /* agencies one publish notifies */
 #define EHX_MAX_COSIGNERS      8       /* other agencies' cosignatures a proof carries */
+#define EHX_MAX_PENDING_DECISIONS 64   /* an agent keeps to check (§14.4) */
 #define EHX_MAX_FETCH          64      /* notifications in one fetch answer */
 #define EHX_STREAM_LEN         16      /* an outbox stream's id */
 #define EHX_MIN_EXPIRY_MS      (60LL * 1000)            /* a consent lasts at least a minute */

@@ -32,6 +32,15 @@ expect_status 0 probe police --id $id --show-reply-to --publish "$CHILD_A" --ref
 assert_match "$OUT" "reply-to $id" "the same request as one frame is then accepted"
 assert_eq "$(entries flags)" "$((flags + 1))" "and stored once"
 
+# Every reply names the audit record of its decision (§5.1 audit_seq): the
+# agents check it is in the log (§14.4). A refusal before the body was
+# verified names none: its record cannot name the request.
+expect_status 0 probe police --show-reply-to --publish "$CHILD_D" --ref named
+assert_match "$OUT" "audit-seq $(entries audit)\$" "a decision's reply names its audit record, the newest"
+expect_status 1 probe police --show-reply-to --tamper --publish "$CHILD_D" --ref named-2
+assert_match "$OUT" "audit-seq 0\$" "a refusal of a body not verified names no record"
+assert_match "$OUT" "reply-to [0-9a-f]{32}" "... though it names the request it read"
+
 # Unknown fields in the Envelope (§3): MALFORMED, not passed over. The
 # field is outside the signature, so only this rule can catch it.
 audit=$(entries audit)

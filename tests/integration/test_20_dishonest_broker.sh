@@ -9,7 +9,9 @@
 #   C. a split view: two brokers from one store, each showing half the
 #      agencies its own log (no quorum of other agencies' cosignatures);
 #   D. a truncated export, which ehx-auditverify passes on its own but not
-#      held to an agent's state file or --expect.
+#      held to an agent's state file or --expect;
+#   E. a broker that answers everything but the agents' checks;
+#   F. a broker that names no audit record for a decision.
 . "$(dirname "$0")/lib.sh"
 
 FAULTY=${EHX_FAULTY_BROKER:-$top/build/tests/ehx-broker-faulty}
@@ -213,3 +215,31 @@ expect_status 1 "$BIN/ehx-auditverify" "$SB/cut.export" --ca "$SB/ca/ca.crt" \
 assert_match "$OUT" "FAILED: the export stops at" "--expect SIZE:ROOT fails it too"
 expect_status 2 "$BIN/ehx-auditverify" "$SB/cut.export" --ca "$SB/ca/ca.crt" --expect 12:abc
 assert_match "$OUT" "SIZE:ROOT" "a bad --expect is a usage error"
+
+# ---- E. a broker that ignores the agents' checks ------------------------------
+# It answers everything else (the agent's notification fetches, its
+# requests) and never a query_proof: no proof ever fails, and nothing
+# passes either. The deadlines count the time it answers, so it is named.
+broker
+agents_afresh
+for a in police health school housing; do
+	wait_until "$a: settled before the broker stops answering checks" settled $a
+done
+broker faulty ignore_checks
+expect_status 0 ehx_as police picture "$CHILD_A" \
+	--break-glass "Officers at the door now, need the whole picture urgently"
+wait_until "police: the break-glass under no checkpoint, named WITHHELD" \
+	warned_with police "AUDIT LOG WITHHELD: .*decision [0-9]+"
+wait_until "police: the agreement never answered, named NOT CONFIRMED" \
+	warned_with police "AUDIT LOG NOT CONFIRMED: 0 of the 2"
+
+# ---- F. a broker that names no record for a decision ---------------------------
+broker
+agents_afresh
+pub health "$CHILD_B" mental_health mh-f
+wait_until "health: settled, having seen the broker name its decisions" settled health
+broker faulty unnamed_decisions
+expect_status 0 ehx_as health picture "$CHILD_A" \
+	--break-glass "Child seen at A&E with injuries, urgent safeguarding check"
+wait_until "health: a decision answered without its audit record is named" \
+	inconsistent_with health "without naming its audit record"

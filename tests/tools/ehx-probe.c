@@ -46,7 +46,8 @@ usage(void)
 "         --consent-types T,... --unknown-field\n"
 "         --second-payload (a query_picture appended to the signed Body)\n"
 "         --envelope-field (an Envelope field 9 appended, outside the\n"
-"         signature) --show-reply-to (print the request a reply names)\n"
+"         signature) --show-reply-to (print the request a reply names,\n"
+"         and its audit record: reply-to HEX|none, audit-seq N)\n"
 "         --fresh (each repeat a new request: a new id, ref REF-N)\n"
 "         --note-size N (a publish's note of N bytes)\n"
 "         --person-size N (the acting person's name: N bytes of 'p')\n"
@@ -376,6 +377,7 @@ show_reply(const void *data, size_t len, const struct ehx_cert *bc,
 
 		printf("reply-to %s\n", b->in_reply_to.len == EHX_MSGID_LEN ?
 		    ehx_hex(hex, b->in_reply_to.data, EHX_MSGID_LEN) : "none");
+		printf("audit-seq %llu\n", (unsigned long long)b->audit_seq);
 	}
 	ehx_body_free(b);
 	ehx_envelope_free(e);

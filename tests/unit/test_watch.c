@@ -19,7 +19,8 @@
 #define N 40
 
 static char dir[PATH_MAX], state[PATH_MAX];
-static struct ehx_signer *broker, *police;
+static struct ehx_signer *broker, *police, *health, *school;
+static struct ehx_ca *ca;
 static unsigned char nodes[8][N][32];
 
 static int
@@ -47,8 +48,21 @@ setup(void **state_)
 	ehx_log_level_current = -1;
 	if (tu_mkdtemp(dir, sizeof(dir), "watch") != 0 ||
 	    tu_sh("'%s' ca '%s' >/dev/null && '%s' broker '%s' >/dev/null && "
-	    "'%s' agency '%s' police police >/dev/null", tu_pki(), dir,
-	    tu_pki(), dir, tu_pki(), dir) != 0)
+	    "'%s' agency '%s' police police >/dev/null && "
+	    "'%s' agency '%s' health health >/dev/null && "
+	    "'%s' agency '%s' school school >/dev/null", tu_pki(), dir,
+	    tu_pki(), dir, tu_pki(), dir, tu_pki(), dir, tu_pki(), dir) != 0)
+		return -1;
+	snprintf(c, sizeof(c), "%s/ca/ca.crt", dir);
+	if (ehx_ca_load(c, &ca) != 0)
+		return -1;
+	snprintf(k, sizeof(k), "%s/agencies/health/health.key", dir);
+	snprintf(c, sizeof(c), "%s/agencies/health/health.crt", dir);
+	if (ehx_signer_load(k, c, &health) != 0)
+		return -1;
+	snprintf(k, sizeof(k), "%s/agencies/school/school.key", dir);
+	snprintf(c, sizeof(c), "%s/agencies/school/school.crt", dir);
+	if (ehx_signer_load(k, c, &school) != 0)
 		return -1;
 	snprintf(k, sizeof(k), "%s/broker/broker.key", dir);
 	snprintf(c, sizeof(c), "%s/broker/broker.crt", dir);
@@ -74,6 +88,9 @@ teardown(void **state_)
 	(void)state_;
 	ehx_signer_free(broker);
 	ehx_signer_free(police);
+	ehx_signer_free(health);
+	ehx_signer_free(school);
+	ehx_ca_free(ca);
 	tu_rmtree(dir);
 	return 0;
 }
@@ -337,12 +354,130 @@ test_pull(void **state_)
 	assert_int_equal(unlink(state), 0);
 }
 
+/* One agency's cosignature of c, as query_proof's cosigned carries it. */
+struct cosigned {
+	Ehx__Cosigned c;
+	Ehx__Checkpoint cp;
+	Ehx__Cosignature cs, *csp[1];
+	unsigned char sig[64];
+	char *pem;
+};
+
+static void
+make_cosigned(struct cosigned *o, const struct cp *c,
+    const struct ehx_signer *by, const char *agency)
+{
+	size_t len;
+
+	ehx__cosigned__init(&o->c);
+	o->cp = c->cp;
+	assert_int_equal(ehx_cosign(by, agency, &o->cp, 1767225601000LL,
+	    &o->cs, o->sig), 0);
+	o->csp[0] = &o->cs;
+	o->cp.cosignatures = o->csp;
+	o->cp.n_cosignatures = 1;
+	o->c.checkpoint = &o->cp;
+	assert_int_equal(ehx_cert_pem(ehx_signer_cert(by), &o->pem, &len), 0);
+	o->c.certificate.data = (uint8_t *)o->pem;
+	o->c.certificate.len = len;
+}
+
+/* Answer the watch's agreement request with these cosigned entries. */
+static void
+answer_agreement(struct watch *w, const struct cp *target,
+    Ehx__Cosigned **entries, size_t n, int64_t now)
+{
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__ProofResult pr = EHX__PROOF_RESULT__INIT;
+
+	assert_true(w->agree.busy);
+	pr.checkpoint = (Ehx__Checkpoint *)&target->cp;
+	pr.cosigned = entries;
+	pr.n_cosigned = n;
+	b.in_reply_to.data = w->agree.id;
+	b.in_reply_to.len = EHX_MSGID_LEN;
+	b.payload_case = EHX__BODY__PAYLOAD_PROOF;
+	b.proof = &pr;
+	assert_true(watch_reply(w, &b, now));
+}
+
+/*
+ * Other agencies' cosignatures: two that agree confirm the log; an entry
+ * the broker leaves empty, the broker's own cosignature and a repeat do
+ * not count (nor crash the agent); too few within the deadline warn NOT
+ * CONFIRMED; a valid cosignature of a log that does not extend ours is a
+ * split view.
+ */
+static void
+test_agreement(void **state_)
+{
+	struct watch w;
+	struct cp c9, c9b;
+	struct cosigned h, s, b;
+	Ehx__Cosigned empty = EHX__COSIGNED__INIT;
+	Ehx__Cosigned *entries[5];
+	int64_t next = INT64_MAX;
+
+	(void)state_;
+	make_cp(&c9, 9, broker);
+	c9b = c9;
+	c9b.cp.root.data = c9b.root;
+	c9b.root[5] ^= 1;
+	assert_int_equal(ehx_checkpoint_sign(broker, &c9b.cp, c9b.sig), 0);
+	make_cosigned(&h, &c9, health, "health");
+	make_cosigned(&s, &c9, school, "school");
+	make_cosigned(&b, &c9, broker, "broker");
+	unlink(state);
+	open_watch(&w);
+	w.ca = ca;
+	w.poll_ms = 1000;
+	w.deadline_ms = 5000;
+	w.quorum = 2;
+	watch_seen(&w, &c9.cp, 1000);
+	watch_answered(&w, 1000);
+	watch_tick(&w, NULL, 1000, &next);
+	entries[0] = &empty;            /* nothing in it: not counted */
+	entries[1] = &b.c;              /* the broker's: not an agency */
+	entries[2] = &h.c;
+	entries[3] = &h.c;              /* the same agency again */
+	answer_agreement(&w, &c9, entries, 4, 1001);
+	assert_null(w.state->confirmed);        /* one agency: not enough */
+	watch_tick(&w, NULL, 2001, &next);
+	answer_agreement(&w, &c9, entries, 4, 2002);
+	assert_null(watch_warning(&w));         /* not yet the deadline */
+	next = INT64_MAX;
+	watch_tick(&w, NULL, 7001, &next);      /* past it: warned */
+	assert_non_null(watch_warning(&w));
+	assert_non_null(strstr(watch_warning(&w), "NOT CONFIRMED: 1 of the 2 "
+	    "other agencies needed (health)"));
+	entries[4] = &s.c;
+	answer_agreement(&w, &c9, entries, 5, 7002);
+	assert_non_null(w.state->confirmed);
+	assert_string_equal(w.state->confirmed_by, "health, school");
+	assert_null(watch_warning(&w));         /* over */
+	assert_true(w.state->consistent);
+	/* Another log of the same size, validly cosigned: a split view. */
+	free(s.pem);
+	make_cosigned(&s, &c9b, school, "school");
+	watch_tick(&w, NULL, 8003, &next);
+	entries[0] = &s.c;
+	answer_agreement(&w, &c9, entries, 1, 8004);
+	assert_false(w.state->consistent);
+	assert_non_null(strstr(w.state->problem, "split view: school"));
+	watch_free(&w);
+	free(h.pem);
+	free(s.pem);
+	free(b.pem);
+	assert_int_equal(unlink(state), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_watch),
 		cmocka_unit_test(test_pull),
+		cmocka_unit_test(test_agreement),
 	};
 
 	return cmocka_run_group_tests_name("test_watch", tests, setup, teardown);
