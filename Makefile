@@ -264,7 +264,7 @@ fuzz:
 	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fsanitize=fuzzer-no-link" \
 	    fuzz-run
 
-FUZZ_LINK := $(call obj,agent/users.c agent/notice.c agent/queue.c \
+FUZZ_LINK := $(call obj,agent/users.c agent/notice.c agent/queue.c agent/watch.c \
 	    agent/config.c agent/cli/render.c agent/cli/import.c) \
 	$(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
 	$(LIBEHX)

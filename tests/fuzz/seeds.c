@@ -4,6 +4,7 @@
  * an Envelope and inside a LocalRequest/LocalReply, plus sample config
  * files and typed text. Run by `make fuzz-seeds`; the output is committed.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,109 @@ pack(const ProtobufCMessage *m, unsigned char **out)
 	*out = malloc(n ? n : 1);
 	protobuf_c_message_pack(m, *out);
 	return n;
+}
+
+/* Prefix one byte to a packed message: fuzz_watch's inputs. */
+static void
+put_tagged(const char *name, int n, unsigned char tag,
+    const ProtobufCMessage *m)
+{
+	unsigned char *buf, *out;
+	size_t len = pack(m, &buf);
+
+	out = malloc(len + 1);
+	out[0] = tag;
+	memcpy(out + 1, buf, len);
+	put(name, n, out, len + 1);
+	free(out);
+	free(buf);
+}
+
+/* fuzz_watch: a state file, and the broker's answers to the agent's
+ * pull, inclusion and agreement questions (its checkpoint of 8 records
+ * has the root 42 42 …; the harness signs what it is given). */
+static void
+watch_seeds(void)
+{
+	static unsigned char root8[32], root9[32] = { 9 }, sig[64] = { 7 },
+	    fpr[32] = { 5 }, h[4][32] = { { 1 }, { 2 }, { 3 }, { 4 } },
+	    mid[16];
+	Ehx__Checkpoint c8 = EHX__CHECKPOINT__INIT, c9 = EHX__CHECKPOINT__INIT;
+	Ehx__Cosignature cs = EHX__COSIGNATURE__INIT, *css[1] = { &cs };
+	Ehx__Cosigned co = EHX__COSIGNED__INIT, *cos[1] = { &co };
+	Ehx__PendingDecision pd = EHX__PENDING_DECISION__INIT, *pds[1] = { &pd };
+	Ehx__AgentState st = EHX__AGENT_STATE__INIT;
+	Ehx__AuditRecord rec = EHX__AUDIT_RECORD__INIT;
+	Ehx__ProofResult pr = EHX__PROOF_RESULT__INIT;
+	ProtobufCBinaryData hs[4];
+	unsigned char *rb;
+	size_t rn;
+
+	memset(root8, 0x42, sizeof(root8));
+	memset(mid, 0x11, sizeof(mid));
+	for (int i = 0; i < 4; i++) {
+		hs[i].data = h[i];
+		hs[i].len = 32;
+	}
+	c8.origin = c9.origin = "broker";
+	c8.size = 8;
+	c8.root.data = root8;
+	c9.size = 9;
+	c9.root.data = root9;
+	c8.root.len = c9.root.len = 32;
+	c8.time = 1767225600000LL;
+	c9.time = 1767225660000LL;
+	c8.signature.data = c9.signature.data = sig;
+	c8.signature.len = c9.signature.len = 64;
+	pd.seq = 3;
+	pd.message_id.data = mid;
+	pd.message_id.len = 16;
+	pd.decided_at = 1767225600000LL;
+	pd.break_glass = true;
+	st.checkpoint = &c8;
+	st.consistent = true;
+	st.pending = pds;
+	st.n_pending = 1;
+	st.agency = "police";
+	put_tagged("watch", 0, 0, &st.base);
+	pr.checkpoint = &c9;
+	pr.consistency = hs;
+	pr.n_consistency = 4;
+	put_tagged("watch", 1, 1, &pr.base);
+	rec.seq = 3;
+	rec.agency = "police";
+	rec.action = "query_picture";
+	rec.message_id.data = mid;
+	rec.message_id.len = 16;
+	rn = pack(&rec.base, &rb);
+	pr.checkpoint = &c8;
+	pr.n_consistency = 0;
+	pr.inclusion = hs;
+	pr.n_inclusion = 3;
+	pr.record.data = rb;
+	pr.record.len = rn;
+	put_tagged("watch", 2, 2, &pr.base);
+	free(rb);
+	cs.agency = "health";
+	cs.signer.data = fpr;
+	cs.signer.len = 32;
+	cs.time = 1767225661000LL;
+	cs.signature.data = sig;
+	cs.signature.len = 64;
+	c9.cosignatures = css;
+	c9.n_cosignatures = 1;
+	co.checkpoint = &c9;
+	co.certificate.data = (uint8_t *)"-----BEGIN CERTIFICATE-----\n"
+	    "MIIBdzCCASmgAwIBAgIUb3Jk\n-----END CERTIFICATE-----\n";
+	co.certificate.len = strlen((const char *)co.certificate.data);
+	co.consistency = hs;
+	co.n_consistency = 4;
+	pr.inclusion = NULL;
+	pr.n_inclusion = 0;
+	pr.record.len = 0;
+	pr.cosigned = cos;
+	pr.n_cosigned = 1;
+	put_tagged("watch", 3, 3, &pr.base);
 }
 
 int
@@ -344,5 +448,6 @@ main(int argc, char **argv)
 		put("conf", k++, confs[i], strlen(confs[i]));
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
 		put("text", (int)i, texts[i], strlen(texts[i]));
+	watch_seeds();
 	return 0;
 }
