@@ -22,6 +22,7 @@
 #include "ehx/util.h"
 #include "ehx/validate.h"
 #include "handle.h"
+#include "notify.h"
 #include "registry.h"
 #include "store.h"
 
@@ -764,6 +765,9 @@ handle_query_disclosures(struct request *rq, char *why, size_t whysz)
 
 	(void)why;
 	(void)whysz;
+	/* Notifications publishes have kept are disclosures too. */
+	if ((r = notify_flush(rq->b, rq->txn)) != 0)
+		return r;
 	if ((res = ehx_arena_alloc(a, sizeof(*res))) == NULL)
 		return EHX_ERR_NOMEM;
 	ehx__disclosure_result__init(res);

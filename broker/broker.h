@@ -44,6 +44,10 @@ struct broker {
 		size_t len;
 	} *push;
 	size_t npush, push_cap;
+	/* Publishes' notifications kept, not yet emitted (notify_flush);
+	 * true at start, for those a stop left. */
+	bool plans_pending;
+	int64_t flush_due;
 	/* Group commit (main.c): while batch is open, each request's effects
 	 * go into a child transaction of it, and nothing is answered until it
 	 * has committed. batch_bytes bounds what it may add to the store. */
@@ -64,6 +68,8 @@ struct broker {
  *                    were all of it
  *   ignore_checks    answer no query_proof (the agents' checks) at all
  *   unnamed_decisions  name no decision's audit record in a reply
+ *   no_flush         never sign and queue the notifications publishes
+ *                    kept (a broker stopped before it got round to it)
  */
 #ifdef EHX_FAULTS
 bool broker_fault(const char *name);

@@ -772,6 +772,44 @@ serve_batch(struct broker *b)
 
 static void reload_registry(struct broker *b);
 
+/* The timer: emit the notifications publishes have kept since the last
+ * time, all together, and push them. */
+static void
+notify_tick(struct broker *b)
+{
+	int64_t now = ehx_now_ms();
+	int r;
+
+	if (!b->plans_pending || now < b->flush_due)
+		return;
+	b->flush_due = now + NOTIFY_FLUSH_MS;   /* if it fails: again then */
+	if ((r = notify_flush_now(b)) != 0) {
+		static int64_t said;
+
+		if (now - said >= 60000) {      /* a full map: once a minute */
+			said = now;
+			log_error("notifications could not be queued: %s; kept, "
+			    "and tried again every %d ms", ehx_strerror(r),
+			    NOTIFY_FLUSH_MS);
+		}
+		return;
+	}
+	push_out(b);
+}
+
+/* How long the serving loop may wait for a message: until the next
+ * notification tick when publishes have kept some, else a second. */
+static long
+poll_timeout(const struct broker *b)
+{
+	int64_t left;
+
+	if (!b->plans_pending)
+		return 1000;
+	left = b->flush_due - ehx_now_ms();
+	return left <= 0 ? 0 : left < 1000 ? (long)left : 1000;
+}
+
 static int
 serve(struct broker *b)
 {
@@ -781,13 +819,14 @@ serve(struct broker *b)
 	};
 
 	while (!stopping) {
-		if (zmq_poll(items, 2, 1000) < 0) {
+		if (zmq_poll(items, 2, poll_timeout(b)) < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
 			log_error("poll: %s", zmq_strerror(zmq_errno()));
 			return EHX_ERR_SYSTEM;
 		}
 		checkpoint_tick(b);
+		notify_tick(b);
 		if (reloading) {
 			reloading = 0;
 			reload_map_size(b);
@@ -910,6 +949,7 @@ open_store(struct broker *b)
 		    ehx_strerror(r));
 		return -1;
 	}
+	b->plans_pending = true;        /* any a stop left are sent first */
 	return 0;
 }
 

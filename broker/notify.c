@@ -25,6 +25,7 @@
  * drops 1..N, which the agent has stored, and returns what follows in
  * order. Numbers per agency run 1, 2, 3 … without gaps.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,58 +259,175 @@ notify_push_drop(struct broker *b, size_t mark)
 		free(b->push[--b->npush].env);
 }
 
-/* Sign, seal and queue one notification; audit it; index the disclosure. */
-static int
-emit_one(struct request *rq, MDB_txn *txn, const struct notify_plan *p)
+/* ---- deferred: a publish keeps a plan, a later step emits it -------------- */
+
+#define PLAN_PREFIX "nplan:"
+#define PLAN_KEY_LEN (sizeof(PLAN_PREFIX) - 1 + 8)
+
+static void
+plan_key(unsigned char k[PLAN_KEY_LEN], uint64_t record)
+{
+	memcpy(k, PLAN_PREFIX, sizeof(PLAN_PREFIX) - 1);
+	put_be64(k + sizeof(PLAN_PREFIX) - 1, record);
+}
+
+/* The sealing's associated data of a plan: its key, under a context. */
+static void
+plan_ad(const unsigned char k[PLAN_KEY_LEN], unsigned char ad[32])
+{
+	unsigned char buf[16 + PLAN_KEY_LEN];
+
+	memcpy(buf, "EHX-NPLAN-V1", 12);
+	memcpy(buf + 12, k, PLAN_KEY_LEN);
+	ehx_sha256(buf, 12 + PLAN_KEY_LEN, ad);
+}
+
+int
+notify_defer(struct request *rq, MDB_txn *txn)
+{
+	struct broker *b = rq->b;
+	char mk[META_KEY_MAX + 1], be[8];
+	MDB_val mkey, mval;
+	uint64_t seq;
+	int r;
+
+	rq->nnotified = 0;
+	if (rq->nnotify == 0)
+		return 0;
+	if ((rq->notified = ehx_arena_alloc(b->arena, rq->nnotify *
+	    sizeof(*rq->notified))) == NULL)
+		return EHX_ERR_NOMEM;
+	for (size_t i = 0; i < rq->nnotify; i++) {
+		const struct notify_plan *p = &rq->notify[i];
+		Ehx__Notified *nd;
+
+		/* Its number now (a small write beside the plan's own),
+		 * its envelope later. */
+		if ((r = notify_last(&b->store, txn, p->to->id, &seq)) != 0)
+			return r;
+		put_be64((unsigned char *)be, ++seq);
+		mkey = (MDB_val){ meta_key(mk, p->to->id), mk };
+		mval = (MDB_val){ 8, be };
+		if ((r = store_err(mdb_put(txn, b->store.meta, &mkey, &mval,
+		    0))) != 0)
+			return r;
+		if ((nd = ehx_arena_alloc(b->arena, sizeof(*nd))) == NULL)
+			return EHX_ERR_NOMEM;
+		ehx__notified__init(nd);
+		nd->agency = (char *)p->to->id;
+		nd->basis = (Ehx__LawfulBasis)p->basis;
+		nd->consent_id = (char *)p->consent_id;
+		nd->seq = seq;
+		rq->notified[rq->nnotified++] = nd;
+	}
+	return 0;
+}
+
+int
+notify_keep(struct request *rq, MDB_txn *txn, uint64_t record)
 {
 	struct broker *b = rq->b;
 	const Ehx__PublishFlag *m = rq->body->publish_flag;
-	Ehx__Notification n = EHX__NOTIFICATION__INIT;
-	Ehx__Body body = EHX__BODY__INIT;
-	Ehx__Notified *nd;
-	unsigned char id[EHX_MSGID_LEN], key[NOTIFY_KEY_MAX], ad[32];
-	unsigned char *env = NULL, *sealed = NULL;
-	char mk[META_KEY_MAX + 1], be[8];
-	size_t envlen, sealedlen, klen;
-	unsigned view;
-	uint64_t seq;
-	MDB_val mkey, mval, qkey, qval;
+	Ehx__NotifyPlan plan = EHX__NOTIFY_PLAN__INIT;
+	unsigned char k[PLAN_KEY_LEN], ad[32], *buf, *sealed = NULL;
+	size_t n, sealedlen;
+	MDB_val key = { PLAN_KEY_LEN, k }, val;
 	int r;
 
-	if ((r = notify_last(&b->store, txn, p->to->id, &seq)) != 0)
-		return r;
-	seq++;
-	view = ehx_policy_view(&b->policy, p->to->type, m->category);
-	n.seq = seq;
-	n.nhs_number = m->nhs_number;
-	n.agency = (char *)rq->agency->id;
-	n.agency_type = (Ehx__AgencyType)rq->agency->type;
-	n.category = m->category;
-	n.event = (Ehx__NotifyEvent)rq->notify_event;
+	plan.record = record;
+	plan.publisher = (char *)rq->agency->id;
+	plan.publisher_type = (Ehx__AgencyType)rq->agency->type;
+	plan.nhs_number = m->nhs_number;
+	plan.child.data = rq->child;
+	plan.child.len = EHX_PSEUDONYM_LEN;
+	plan.category = m->category;
+	plan.event = (Ehx__NotifyEvent)rq->notify_event;
+	plan.level = m->level;
+	plan.previous_level = rq->notify_prev_level;
+	plan.contact = m->practitioner;
+	plan.lead = m->lead;
+	plan.flagged_at = rq->now;
+	plan.to = rq->notified;
+	plan.n_to = rq->nnotified;
+	n = ehx__notify_plan__get_packed_size(&plan);
+	if ((buf = ehx_arena_alloc(b->arena, n)) == NULL)
+		return EHX_ERR_NOMEM;
+	ehx__notify_plan__pack(&plan, buf);
+	plan_key(k, record);
+	plan_ad(k, ad);
+	if ((r = ehx_evidence_seal(b->pkey, ad, buf, n, &sealed,
+	    &sealedlen)) != 0)
+		return r == EHX_ERR_NOMEM ? r : EHX_ERR_INTERNAL;
+	val = (MDB_val){ sealedlen, sealed };
+	r = store_err(mdb_put(txn, b->store.meta, &key, &val, 0));
+	free(sealed);
+	if (r == 0 && !b->plans_pending) {
+		/* The first since the last step: the next in 100-300 ms, at
+		 * a moment the publisher cannot pick out. */
+		uint16_t jitter = 0;
+
+		(void)ehx_random(&jitter, sizeof(jitter));
+		b->flush_due = ehx_now_ms() + NOTIFY_FLUSH_MS / 2 +
+		    jitter % NOTIFY_FLUSH_MS;
+	}
+	if (r == 0)
+		b->plans_pending = true;
+	return r;
+}
+
+/* Sign, seal and queue one planned notification (its number was given
+ * at the publish), and index it as a disclosure of the publisher's flag. */
+static int
+emit_one(struct broker *b, MDB_txn *txn, const Ehx__NotifyPlan *pl,
+    size_t i, int64_t now)
+{
+	const Ehx__Notified *nd = pl->to[i];
+	const struct agency *to = registry_by_id(&b->reg, nd->agency);
+	Ehx__Notification n = EHX__NOTIFICATION__INIT;
+	Ehx__Body body = EHX__BODY__INIT;
+	Ehx__Disclosure d = EHX__DISCLOSURE__INIT;
+	unsigned char id[EHX_MSGID_LEN], key[NOTIFY_KEY_MAX], ad[32];
+	unsigned char dk[EHX_MAX_ID + 1 + 8 + 1];
+	unsigned char *env = NULL, *sealed = NULL;
+	char basis[64];
+	size_t envlen, sealedlen, klen, pn = strlen(pl->publisher);
+	unsigned view;
+	MDB_val qkey, qval;
+	int r;
+
+	if (to == NULL)
+		return 0;       /* left the partnership since */
+	view = ehx_policy_view(&b->policy, to->type, pl->category);
+	n.seq = nd->seq;
+	n.nhs_number = pl->nhs_number;
+	n.agency = pl->publisher;
+	n.agency_type = pl->publisher_type;
+	n.category = pl->category;
+	n.event = pl->event;
 	if (view & EHX_POLICY_LEVEL) {
-		n.level = m->level;
-		n.previous_level = rq->notify_prev_level;
+		n.level = pl->level;
+		n.previous_level = pl->previous_level;
 	}
 	if (view & EHX_POLICY_CONTACT) {
-		n.contact = m->practitioner;
-		n.lead = m->lead;
+		n.contact = pl->contact;
+		n.lead = pl->lead;
 	}
-	n.basis = (Ehx__LawfulBasis)p->basis;
-	n.consent_id = (char *)p->consent_id;
+	n.basis = nd->basis;
+	n.consent_id = nd->consent_id;
 	n.agreement = b->policy.id;
-	n.flagged_at = rq->now;
+	n.flagged_at = pl->flagged_at;
 	if ((r = ehx_message_id(id)) != 0)
 		return EHX_ERR_INTERNAL;
 	body.message_id.data = id;
 	body.message_id.len = sizeof(id);
 	body.sender = b->cfg.id;
-	body.recipient = (char *)p->to->id;
-	body.sent_at = rq->now;
+	body.recipient = (char *)to->id;
+	body.sent_at = now;
 	body.payload_case = EHX__BODY__PAYLOAD_NOTIFICATION;
 	body.notification = &n;
 	if ((r = ehx_envelope_seal(b->signer, &body, &env, &envlen)) != 0)
 		return r == EHX_ERR_NOMEM ? r : EHX_ERR_INTERNAL;
-	klen = queue_key(key, p->to->id, seq);
+	klen = queue_key(key, to->id, nd->seq);
 	seal_ad(key, klen, id, ad);
 	if ((r = ehx_evidence_seal(b->pkey, ad, env, envlen, &sealed,
 	    &sealedlen)) != 0) {
@@ -318,99 +436,168 @@ emit_one(struct request *rq, MDB_txn *txn, const struct notify_plan *p)
 	}
 	qkey = (MDB_val){ klen, key };
 	qval = (MDB_val){ EHX_MSGID_LEN + sealedlen, NULL };
-	put_be64((unsigned char *)be, seq);
-	mkey = (MDB_val){ meta_key(mk, p->to->id), mk };
-	mval = (MDB_val){ 8, be };
 	if ((r = store_err(mdb_put(txn, b->store.notify, &qkey, &qval,
 	    MDB_RESERVE))) != 0)
 		goto out;
 	memcpy(qval.mv_data, id, EHX_MSGID_LEN);
 	memcpy((unsigned char *)qval.mv_data + EHX_MSGID_LEN, sealed,
 	    sealedlen);
-	if ((r = store_err(mdb_put(txn, b->store.meta, &mkey, &mval, 0))) != 0)
+	/* The publisher's disclosures: its id, the record's seq, and the
+	 * notification's place in it (one record, many told). */
+	if (nd->consent_id[0] != '\0')
+		snprintf(basis, sizeof(basis), "consent:%s", nd->consent_id);
+	else
+		snprintf(basis, sizeof(basis), "policy:%s:%s", b->policy.id,
+		    ehx_basis_name(nd->basis));
+	d.seq = pl->record;
+	d.time = pl->flagged_at;
+	d.to_agency = nd->agency;
+	d.child = pl->child;
+	d.basis = basis;
+	d.flags = 1;
+	d.via = (char *)"notification";
+	memcpy(dk, pl->publisher, pn);
+	dk[pn] = 0;
+	put_be64(dk + pn + 1, pl->record);
+	dk[pn + 9] = (unsigned char)(i + 1);
+	if ((r = store_put_msg(txn, b->store.disclosures, dk, pn + 10,
+	    &d.base, b->arena)) != 0)
 		goto out;
-
-	/* Audited in the publish's own record (notify_disclose indexes it
-	 * once that record has its seq). */
-	if ((nd = ehx_arena_alloc(b->arena, sizeof(*nd))) == NULL) {
-		r = EHX_ERR_NOMEM;
-		goto out;
-	}
-	ehx__notified__init(nd);
-	nd->agency = (char *)p->to->id;
-	nd->basis = (Ehx__LawfulBasis)p->basis;
-	nd->consent_id = (char *)p->consent_id;
-	nd->seq = seq;
-	rq->notified[rq->nnotified++] = nd;
-	if ((r = push_add(b, p->to, env, envlen)) != 0)
+	if ((r = push_add(b, to, env, envlen)) != 0)
 		goto out;
 	env = NULL;
 	log_info("notification %llu to %s: %s %s by %s",
-	    (unsigned long long)seq, p->to->id,
-	    ehx_category_name(m->category),
-	    rq->notify_event == EHX__NOTIFY_EVENT__NOTIFY_EVENT_NEW ? "new" :
-	    rq->notify_event == EHX__NOTIFY_EVENT__NOTIFY_EVENT_REOPENED ?
-	    "reopened" : "level changed", rq->agency->id);
+	    (unsigned long long)nd->seq, to->id,
+	    ehx_category_name(pl->category),
+	    pl->event == EHX__NOTIFY_EVENT__NOTIFY_EVENT_NEW ? "new" :
+	    pl->event == EHX__NOTIFY_EVENT__NOTIFY_EVENT_REOPENED ?
+	    "reopened" : "level changed", pl->publisher);
 out:
 	free(env);
 	free(sealed);
 	return r;
 }
 
-int
-notify_emit(struct request *rq, MDB_txn *txn)
+/* Open, check and emit the plan under key k (value v), then drop it. */
+static int
+emit_plan(struct broker *b, MDB_txn *txn, const unsigned char *k,
+    const MDB_val *v, int64_t now, bool *kept)
 {
+	Ehx__NotifyPlan *pl;
+	unsigned char ad[32], *plain = NULL;
+	size_t plen = 0;
+	MDB_val key = { PLAN_KEY_LEN, (void *)k };
 	int r;
 
-	rq->nnotified = 0;
-	if (rq->nnotify == 0)
+	plan_ad(k, ad);
+	if (ehx_evidence_open(b->pkey, ad, v->mv_data, v->mv_size, &plain,
+	    &plen) != 0 || (pl = ehx__notify_plan__unpack(NULL, plen,
+	    plain)) == NULL || pl->record != get_be64(k + PLAN_KEY_LEN - 8) ||
+	    !ehx_id_ok(pl->publisher) || pl->child.len != EHX_PSEUDONYM_LEN ||
+	    pl->n_to > EHX_MAX_NOTIFY) {
+		free(plain);
+		/* Kept as it is, for its operator (the audit record names
+		 * whom it was for); passed over, not stopped at. */
+		log_error("notifications of audit record %llu: their plan "
+		    "does not read back (wrong pseudonym key?); kept, not sent",
+		    (unsigned long long)get_be64(k + PLAN_KEY_LEN - 8));
+		*kept = true;
 		return 0;
-	if ((rq->notified = ehx_arena_alloc(rq->b->arena, rq->nnotify *
-	    sizeof(*rq->notified))) == NULL)
-		return EHX_ERR_NOMEM;
-	for (size_t i = 0; i < rq->nnotify; i++)
-		if ((r = emit_one(rq, txn, &rq->notify[i])) != 0)
-			return r;
+	}
+	free(plain);
+	r = 0;
+	for (size_t i = 0; i < pl->n_to && r == 0; i++)
+		if (ehx_id_ok(pl->to[i]->agency))
+			r = emit_one(b, txn, pl, i, now);
+	ehx__notify_plan__free_unpacked(pl, NULL);
+	if (r == 0)
+		r = store_err(mdb_del(txn, b->store.meta, &key, NULL));
+	return r;
+}
+
+/* At most this many plans in one timer step (a backlog, after a stop,
+ * is worked off a step at a time, without holding up requests long). */
+#define FLUSH_MAX_PLANS 4096
+
+static int flush_some(struct broker *b, MDB_txn *txn, size_t max,
+    bool *more);
+
+int
+notify_flush_now(struct broker *b)
+{
+	MDB_txn *txn;
+	bool more = false;
+	int r;
+
+	if (!b->plans_pending || b->store.failed)
+		return 0;
+	if ((r = store_err(mdb_txn_begin(b->store.env, NULL, 0, &txn))) != 0)
+		return r;
+	ehx_arena_reset(b->arena);
+	if ((r = flush_some(b, txn, FLUSH_MAX_PLANS, &more)) != 0)
+		mdb_txn_abort(txn);
+	else
+		r = store_err(mdb_txn_commit(txn));     /* frees txn */
+	if (r != 0) {
+		notify_push_drop(b, 0);
+		return r;
+	}
+	if (more)
+		b->flush_due = 0;       /* the rest at once */
+	else
+		b->plans_pending = false;       /* nothing ran in between */
 	return 0;
 }
 
 int
-notify_disclose(struct request *rq, MDB_txn *txn, uint64_t seq)
+notify_flush(struct broker *b, MDB_txn *txn)
 {
-	unsigned char k[EHX_MAX_ID + 1 + 8 + 1];
-	size_t n = strlen(rq->agency->id);
-	char basis[64];
-	int r;
+	bool more;
 
-	for (size_t i = 0; i < rq->nnotified; i++) {
-		const Ehx__Notified *nd = rq->notified[i];
-		Ehx__Disclosure d = EHX__DISCLOSURE__INIT;
+	return flush_some(b, txn, SIZE_MAX, &more);
+}
 
-		if (nd->consent_id[0] != '\0')
-			snprintf(basis, sizeof(basis), "consent:%s",
-			    nd->consent_id);
-		else
-			snprintf(basis, sizeof(basis), "policy:%s:%s",
-			    rq->b->policy.id, ehx_basis_name(nd->basis));
-		d.seq = seq;
-		d.time = rq->now;
-		d.to_agency = nd->agency;
-		d.child.data = rq->child;
-		d.child.len = EHX_PSEUDONYM_LEN;
-		d.basis = basis;
-		d.flags = 1;
-		d.via = (char *)"notification";
-		/* The publisher's disclosures: its id, the record's seq, and
-		 * the notification's place in it (one record, many told). */
-		memcpy(k, rq->agency->id, n);
-		k[n] = 0;
-		put_be64(k + n + 1, seq);
-		k[n + 9] = (unsigned char)(i + 1);
-		if ((r = store_put_msg(txn, rq->b->store.disclosures, k, n + 10,
-		    &d.base, rq->b->arena)) != 0)
-			return r;
+static int
+flush_some(struct broker *b, MDB_txn *txn, size_t max, bool *more)
+{
+	unsigned char k[PLAN_KEY_LEN];
+	MDB_cursor *c;
+	MDB_val key, val;
+	int64_t now = ehx_now_ms();
+	uint64_t from = 0;
+	size_t done = 0;
+	int rc, r = 0;
+
+	*more = false;
+	if (!b->plans_pending || FAULT("no_flush"))
+		return 0;
+	if ((rc = mdb_cursor_open(txn, b->store.meta, &c)) != 0)
+		return store_err(rc);
+	/* Each in turn, in the order of their records: emitting deletes
+	 * it; one that does not read back stays and is passed over. */
+	for (;;) {
+		bool kept = false;
+
+		plan_key(k, from);
+		key = (MDB_val){ PLAN_KEY_LEN, k };
+		if ((rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE)) != 0)
+			break;
+		if (key.mv_size != PLAN_KEY_LEN || memcmp(key.mv_data,
+		    PLAN_PREFIX, sizeof(PLAN_PREFIX) - 1) != 0)
+			break;
+		if (done++ == max) {
+			*more = true;
+			break;
+		}
+		memcpy(k, key.mv_data, PLAN_KEY_LEN);
+		from = get_be64(k + PLAN_KEY_LEN - 8) + 1;
+		if ((r = emit_plan(b, txn, k, &val, now, &kept)) != 0)
+			break;
 	}
-	return 0;
+	mdb_cursor_close(c);
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = store_err(rc);
+	return r;               /* plans_pending: cleared once committed */
 }
 
 /*
@@ -485,7 +672,10 @@ handle_fetch_notifications(struct request *rq, char *why, size_t whysz)
 
 	(void)why;
 	(void)whysz;
-	if ((r = notify_last(&b->store, rq->txn, me, &last)) != 0 ||
+	/* What publishes have kept is queued first: a fetch never finds a
+	 * number given and its notification not yet there. */
+	if ((r = notify_flush(b, rq->txn)) != 0 ||
+	    (r = notify_last(&b->store, rq->txn, me, &last)) != 0 ||
 	    (r = after_known(b, rq->txn, me, f, &known)) != 0)
 		return r;
 	if ((res = ehx_arena_alloc(a, sizeof(*res))) == NULL)

@@ -1006,16 +1006,19 @@ record(struct pass *p, Ehx__AuditRecord *rec)
 	struct broker *b = p->rq.b;
 	int rc;
 
-	if (p->decision == 0) {
-		if ((rc = notify_emit(&p->rq, p->txn)) != 0)
+	bool publish = p->decision == 0 && p->body->payload_case ==
+	    EHX__BODY__PAYLOAD_PUBLISH_FLAG;
+
+	if (publish) {
+		if ((rc = notify_defer(&p->rq, p->txn)) != 0)
 			return rc;
 		rec->notified = p->rq.notified;
 		rec->n_notified = p->rq.nnotified;
 	}
 	if ((rc = store_audit_append(&b->store, p->txn, rec)) != 0 ||
-	    (p->decision == 0 && ((rc = audit_side_records(&p->rq, p->txn,
-	    rec->seq)) != 0 || (rc = notify_disclose(&p->rq, p->txn,
-	    rec->seq)) != 0)))
+	    (p->decision == 0 && (rc = audit_side_records(&p->rq, p->txn,
+	    rec->seq)) != 0) || (publish && (rc = notify_keep(&p->rq, p->txn,
+	    rec->seq)) != 0))
 		return rc;
 	if (p->evidence && (rc = store_evidence_put(&b->store, p->txn, b->pkey,
 	    rec->seq, p->rq.envelope_hash, p->frame, p->len)) != 0)

@@ -39,6 +39,9 @@
  *                "notify:" agency             → the last notification seq given it (8, BE)
  *                "notified:" agency           → the last seq it acknowledged (8, BE) ‖
  *                                               that notification's message id (16)
+ *                "nplan:" record seq (8, BE)  → a publish's NotifyPlan, sealed like
+ *                                               evidence: signed and queued
+ *                                               within moments (notify_flush)
  *
  * The audit log is an RFC 9162 Merkle tree: leaf = SHA-256(0 ‖ record
  * bytes); the tree database keeps every complete subtree's hash, so roots

@@ -7,7 +7,9 @@
 #   2. publish (a): pre-signed publishes straight at a broker (ehx-loadgen)
 #   3. publish (b): real agents signing, four agencies importing at once
 #   4. footprint: agents idle and loaded, broker loaded, store bytes a flag
-#   5. notification: publish at the police to the school's hook running
+#   5. notification: publish at the police to the school's hook running;
+#      and whether a publish's time says who else is involved
+#      (tests/bench/side_channel.sh)
 #   6. at each scale (BENCH_SCALES children, about five flags each, made by
 #      ehx-gen): whole-picture queries end to end through an agent's socket
 #      (ehx-querybench) and inside the broker (ehx-gen --broker-time), and
@@ -153,6 +155,8 @@ sandbox_down
 say "notification latency (${BENCH_NOTIFY_SAMPLES:-100} publishes)"
 EHX_BENCH_SAMPLES=${BENCH_NOTIFY_SAMPLES:-100} EHX_BENCH_OUT=$W/notify.json \
     "$top/tests/bench/notify_latency.sh" >&2
+say "timing side channel: publishes on children others know, and not"
+EHX_BENCH_OUT=$W/side_channel.json "$top/tests/bench/side_channel.sh" >&2
 
 for n in $SCALES; do
 	say "scale $n children: generate"

@@ -66,6 +66,7 @@ def main():
     idle_rss = statistics.median(a["rss_kib"] for a in idle)
     idle_pss = statistics.median(a["pss_kib"] for a in idle)
     notify = load(f"{w}/notify.json")
+    side = load(f"{w}/side_channel.json")
 
     per_scale = {}
     for n in scales:
@@ -111,6 +112,7 @@ def main():
                            "per_s": round(pub_b), "imports": imports,
                            "ratio_to_verify_all_cores": round(pub_b / verify_all, 3)},
         "notification": notify,
+        "side_channel": side,
         "footprint": {"agent_idle": idle, "agent_idle_rss_kib": idle_rss,
                       "agent_idle_pss_kib": idle_pss,
                       "agent_loaded_rss_peak_kib": pb["agent_rss_peak_kib"],
@@ -166,6 +168,9 @@ def main():
         f"{statistics.median(x['bytes_per_publish'] for x in wire):,.0f}")
     row("notification publish -> other agency's hook p50 / p99 (ms)",
         f"{notify['p50_ms']} / {notify['p99_ms']}")
+    row("publish on a child others know / nobody knows (us; blocks spread)",
+        f"{side['known_median_us']:.0f} / {side['alone_median_us']:.0f} "
+        f"({side['block_spread_us']:.0f})", "same", f"{side['ratio']:.2f}")
     row("agent RSS idle / PSS idle / RSS peak loaded (MiB)",
         f"{idle_rss / 1024:.1f} / {idle_pss / 1024:.1f} / {pb['agent_rss_peak_kib'] / 1024:.1f}",
         "8 MiB", f"{idle_rss / 1024 / 8:.2f}")

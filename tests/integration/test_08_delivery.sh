@@ -130,6 +130,18 @@ expect_status 0 ehx_as school publish --wait "$CHILD_C" --category school_attend
 expect_status 0 ehx_as police publish --wait "$CHILD_C" --category offending \
 	--level 3 --practitioner "PC Sam Jones" --ref off-9
 assert_no_match "$OUT" "agenc" "the police are not told who else is involved"
+# queued N: until the broker's queue holds N notifications (at most 10 s):
+# the broker signs and queues the publishes' notifications all together,
+# a moment after them (issue 16: nothing in a publish's timing may say who
+# else is involved).
+queued() {
+	local i=0
+	until [ "$(entries notify)" = "$1" ]; do
+		i=$((i + 1)); [ $i -lt 200 ] || break
+		sleep 0.05
+	done
+}
+queued 1
 assert_eq "$(entries notify)" 1 "the notification waits in the broker's queue for the school"
 "$top/tests/sandbox" start school "$SB" >/dev/null
 i=0
@@ -190,6 +202,7 @@ for r in 1 2; do
 	expect_status 0 ehx_as police publish --wait "$CHILD_C" --category offending \
 		--level 2 --practitioner "PC Sam Jones" --ref "off-wipe-$r"
 done
+queued 2
 assert_eq "$(entries notify)" 2 "two notifications wait for the school (its seq 2 and 3)"
 rm -rf "$SB/agencies/school/data"
 chmod 0750 "$SB/agencies/school/spool/new"    # shared with the case system's group

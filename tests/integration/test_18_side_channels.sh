@@ -55,3 +55,30 @@ expect_status 0 ehx_as police $IG audit checkpoint
 ok "an IG officer may"
 expect_status 0 ehx_as police --as admin audit checkpoint
 ok "... and so may an administrator"
+
+# ---- a publish's timing: its notifications are signed a moment later -----------
+# A publish keeps a plan of whom to tell and signs nothing itself: the
+# broker signs and queues every plan since, together, 100-300 ms later.
+# A broker stopped before it got round to it (the test build that never
+# does: no_flush) loses nothing: killed and started again, it sends them.
+FAULTY=${EHX_FAULTY_BROKER:-$top/build/tests/ehx-broker-faulty}
+[ -x "$FAULTY" ] || fail "$FAULTY not built"
+"$top/tests/sandbox" stop broker "$SB" >/dev/null
+EHX_BROKER_BIN=$FAULTY EHX_FAULT=no_flush "$top/tests/sandbox" start broker "$SB" >/dev/null
+inbox_len() {
+	ehx_as school --json inbox | /usr/bin/python3 -c \
+		'import json,sys; print(len(json.load(sys.stdin)["items"]))'
+}
+before=$(inbox_len)
+queued=$(entries notify)
+expect_status 0 ehx_as police publish --wait "$CHILD_A" --category domestic_abuse \
+	--level 3 --practitioner "PC Sam Jones" --ref da-kept
+assert_eq "$(entries notify)" "$queued" "the publish itself queued nothing"
+"$top/tests/sandbox" stop broker "$SB" --kill >/dev/null
+"$top/tests/sandbox" start broker "$SB" >/dev/null
+i=0
+until [ "$(inbox_len)" -gt "$before" ]; do
+	i=$((i + 1)); [ $i -lt 200 ] || fail "the kept notification never reached the school"
+	sleep 0.1
+done
+ok "killed before it signed them, the broker sends the kept notifications when started again"

@@ -424,6 +424,8 @@ reply_free(struct reply *r)
  * agent does. Notifications the previous request left for pushing are
  * freed first; this request's stay in b.push until the next one.
  */
+static bool autoflush = true;
+
 static void
 process(const char *conn, const void *frame, size_t len,
     const unsigned char *want_reply_to, struct reply *r)
@@ -438,6 +440,10 @@ process(const char *conn, const void *frame, size_t len,
 	assert_non_null(a);
 	assert_int_equal(broker_process(&b, a, frame, len, &r->bytes, &r->len),
 	    0);
+	/* The serving loop's timer, at once (test_notify_deferred checks
+	 * what a publish itself does). */
+	if (autoflush)
+		assert_int_equal(notify_flush_now(&b), 0);
 	assert_non_null(r->bytes);
 	assert_true(r->len > 0 && r->len <= EHX_MAX_MESSAGE);
 	assert_int_equal(ehx_envelope_decode(r->bytes, r->len, &r->env), 0);
@@ -2422,6 +2428,66 @@ test_notify_no_size_channel(void **state)
 }
 
 /*
+ * A publish itself does the same work whoever it would tell (issue 16,
+ * finding 1: timing): it keeps a plan, signs nothing, queues nothing and
+ * pushes nothing; the serving loop's timer (notify_flush_now) then signs
+ * and queues what every publish since kept, all together. Nothing is
+ * lost: a fetch finds the plan's notifications, emitted first.
+ */
+static void
+test_notify_deferred(void **state)
+{
+	char known[EHX_NHS_LEN + 1], alone[EHX_NHS_LEN + 1];
+	size_t q0, len_known, len_alone;
+	struct msg m;
+	struct reply r;
+
+	(void)state;
+	nhs_make(43, known);
+	nhs_make(44, alone);
+	publish(SCHOOL, known, "SCH-1", EHX__CATEGORY__CATEGORY_SCHOOL_ATTENDANCE,
+	    2, NULL);
+	q0 = queue_len("school");
+	autoflush = false;
+	msg_publish(&m, POLICE, known, "DA-1", EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE,
+	    3);
+	send_msg(POLICE, &m, &r);
+	expect_ack(&r);
+	len_known = r.len;
+	reply_free(&r);
+	assert_int_equal(b.npush, 0);           /* nothing signed or pushed */
+	assert_int_equal(queue_len("school"), q0);      /* nor queued */
+	assert_true(b.plans_pending);
+	msg_publish(&m, POLICE, alone, "DA-1", EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE,
+	    3);
+	send_msg(POLICE, &m, &r);
+	expect_ack(&r);
+	len_alone = r.len;
+	reply_free(&r);
+	assert_int_equal(b.npush, 0);
+	assert_int_equal(len_known, len_alone);
+	/* The timer: the school's one notification, signed and queued. */
+	assert_int_equal(notify_flush_now(&b), 0);
+	assert_false(b.plans_pending);
+	assert_int_equal(b.npush, 1);
+	assert_string_equal(b.push[0].to->id, "school");
+	assert_int_equal(queue_len("school"), q0 + 1);
+	/* Again with no timer: a fetch emits what is kept first. */
+	msg_publish(&m, POLICE, known, "DA-2", EHX__CATEGORY__CATEGORY_DOMESTIC_ABUSE,
+	    3);
+	send_msg(POLICE, &m, &r);
+	expect_ack(&r);
+	reply_free(&r);
+	assert_int_equal(queue_len("school"), q0 + 1);
+	msg_fetch(&m, SCHOOL, 0, 64, EHX__ROLE__ROLE_SYSTEM);
+	send_msg(SCHOOL, &m, &r);
+	assert_int_equal(r.body->payload_case, EHX__BODY__PAYLOAD_NOTIFICATIONS);
+	assert_int_equal(r.body->notifications->n_envelopes, q0 + 2);
+	reply_free(&r);
+	autoflush = true;
+}
+
+/*
  * Churn buys no notifications (issue 16): one flag's changes are news to
  * the agencies told at most EHX_MAX_NEWS_PER_DAY times a day; past that a
  * change is stored, and nobody is told — the same answer whoever would
@@ -2541,6 +2607,7 @@ main(void)
 		T(test_notify_merkle),
 		T(test_notify_no_size_channel),
 		T(test_notify_churn),
+		T(test_notify_deferred),
 		T(test_notify_first_flag_alert),
 	};
 
