@@ -545,6 +545,15 @@ out:
 	return r;
 }
 
+int
+ehx_pseudokey_raw(const unsigned char raw[32], struct ehx_pseudokey **out)
+{
+	if ((*out = calloc(1, sizeof(**out))) == NULL)
+		return EHX_ERR_NOMEM;
+	memcpy((*out)->key, raw, sizeof((*out)->key));
+	return 0;
+}
+
 void
 ehx_pseudokey_free(struct ehx_pseudokey *k)
 {
@@ -564,6 +573,20 @@ ehx_pseudonym(const struct ehx_pseudokey *k, const char *nhs,
 	    (const unsigned char *)nhs, strlen(nhs), out, &len) == NULL ||
 	    len != EHX_PSEUDONYM_LEN)
 		return EHX_ERR_CRYPTO;
+	return 0;
+}
+
+int
+ehx_keyed_hash(const struct ehx_pseudokey *k, const void *in, size_t len,
+    unsigned char out[32])
+{
+	crypto_auth_hmacsha256_state st;
+
+	pthread_once(&sodium_once, sodium_start);
+	crypto_auth_hmacsha256_init(&st, k->key, sizeof(k->key));
+	crypto_auth_hmacsha256_update(&st, in, len);
+	crypto_auth_hmacsha256_final(&st, out);
+	OPENSSL_cleanse(&st, sizeof(st));
 	return 0;
 }
 

@@ -46,6 +46,8 @@ static const struct errdef wire_errs[] = {
 	    "the broker's store is full; nothing was written" },
 	[23] = { "out_of_order",
 	    "a queued request arrived before the one due first; it had no effect and is sent again" },
+	[24] = { "invalid_identity",
+	    "the child's identity is not valid, or does not name a child" },
 };
 
 static const struct errdef local_errs[] = {

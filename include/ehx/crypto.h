@@ -108,10 +108,18 @@ int ehx_curve_load_public(const char *path, unsigned char pub[EHX_KEY_LEN]);
  */
 int ehx_pseudokey_load(const char *path, struct ehx_pseudokey **out);
 void ehx_pseudokey_free(struct ehx_pseudokey *k);
+/* The same from 32 bytes in memory (tests and fuzzers). */
+int ehx_pseudokey_raw(const unsigned char raw[32], struct ehx_pseudokey **out);
 
 /* HMAC-SHA256(key, the 10 digits) into out. Returns 0 or EHX_ERR_CRYPTO. */
 int ehx_pseudonym(const struct ehx_pseudokey *k, const char *nhs,
     unsigned char out[EHX_PSEUDONYM_LEN]);
+
+/* HMAC-SHA256(key, len bytes) into out: the matching tokens (identity.h)
+ * are made with this under the matching key, a file like the pseudonym
+ * key. Returns 0. */
+int ehx_keyed_hash(const struct ehx_pseudokey *k, const void *in, size_t len,
+    unsigned char out[32]);
 
 /* SHA-256 of len bytes. */
 void ehx_sha256(const void *in, size_t len, unsigned char out[32]);

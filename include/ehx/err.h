@@ -34,7 +34,8 @@
 #define EHX_ERR_BAD_VERSION             -21
 #define EHX_ERR_STORAGE_FULL            -22
 #define EHX_ERR_OUT_OF_ORDER            -23
-#define EHX_ERR_WIRE_LAST               -23
+#define EHX_ERR_INVALID_IDENTITY        -24
+#define EHX_ERR_WIRE_LAST               -24
 
 /* Local only. */
 #define EHX_ERR_SYSTEM                  -100 /* see errno */

@@ -143,6 +143,57 @@ watch_seeds(void)
 	put_tagged("watch", 3, 3, &pr.base);
 }
 
+/* Children as agencies name them, and what people type into each field. */
+static void
+identity_seeds(void)
+{
+	static const char *const typed[] = {
+		"B801200005001", "b801 2000 05001", "YO31 0AB", "yo310ab",
+		"GIR 0AA", "2016-03-04", "2016-02-30", "O'Brien", "Smith-Jones",
+		"Zo\xc3\xab", "MACINTOSH", "KNIGHT", "BILL",
+	};
+	char *others[2] = { "Hart-Lee", "S\xc3\xb8ren" };
+	Ehx__ChildIdentity id;
+	unsigned char *buf;
+	size_t n;
+
+	for (int i = 0; i < 4; i++) {
+		ehx__child_identity__init(&id);
+		switch (i) {
+		case 0:
+			id.nhs_number = "9434765919";
+			break;
+		case 1:
+			id.upn = "B801200005001";
+			id.given_name = "Oliver";
+			id.family_name = "O'Brien";
+			id.date_of_birth = "2016-03-04";
+			id.sex = EHX__SEX__SEX_MALE;
+			id.postcode = "yo31 0ab";
+			id.uprn = "010023118876";
+			break;
+		case 2:
+			id.local_id = "NYP/P-001234";
+			id.given_name = "Amelia Rose";
+			id.family_name = "Hart";
+			id.other_names = others;
+			id.n_other_names = 2;
+			id.date_of_birth = "2019-11-12";
+			break;
+		default:
+			id.family_name = "Hart";
+			id.date_of_birth = "2016-13-40";
+			id.postcode = "QQ1 1CC";
+			break;
+		}
+		n = pack(&id.base, &buf);
+		put("identity", i, buf, n);
+		free(buf);
+	}
+	for (size_t i = 0; i < sizeof(typed) / sizeof(typed[0]); i++)
+		put("identity", 10 + (int)i, typed[i], strlen(typed[i]));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -449,5 +500,6 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
 		put("text", (int)i, texts[i], strlen(texts[i]));
 	watch_seeds();
+	identity_seeds();
 	return 0;
 }

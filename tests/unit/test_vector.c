@@ -37,6 +37,7 @@
 #include "ehx.pb-c.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
+#include "ehx/identity.h"
 #include "ehx/checkpoint.h"
 #include "ehx/limits.h"
 #include "ehx/merkle.h"
@@ -721,6 +722,70 @@ test_pseudonym(void **state)
 	free(key);
 }
 
+/* ---- matching tokens (§10.5, §11.9) ---------------------------------------- */
+
+static void
+test_match_tokens(void **state)
+{
+	static const char input[] = "EHX-MATCH-V1\0name\0OLIVER";
+	static const enum ehx_feature order[] = { EHX_F_UPN, EHX_F_LOCAL,
+	    EHX_F_GIVEN, EHX_F_GIVEN_PH, EHX_F_GIVEN_CANON, EHX_F_FAMILY,
+	    EHX_F_FAMILY_PH, EHX_F_DOB, EHX_F_DOB_YM, EHX_F_DOB_YD,
+	    EHX_F_DOB_MD, EHX_F_SEX, EHX_F_POSTCODE, EHX_F_SECTOR, EHX_F_UPRN };
+	Ehx__ChildIdentity id;
+	struct ehx_tokens *t;
+	struct ehx_pseudokey *pk = NULL;
+	unsigned char *key, mac[32], got[sizeof(order) / sizeof(order[0]) *
+	    EHX_TOKEN_LEN];
+	unsigned int mlen = 0;
+	size_t klen, n = 0;
+	char path[600], hex[2 * 32 + 2], why[128];
+	int fd;
+
+	(void)state;
+	key = doc_hex("pseudonym_key", &klen);
+	assert_non_null(key);
+	expect_doc("match_input_given", (const unsigned char *)input,
+	    sizeof(input) - 1);
+	/* the given name's token, by OpenSSL's HMAC over the input block */
+	assert_non_null(HMAC(EVP_sha256(), key, (int)klen,
+	    (const unsigned char *)input, sizeof(input) - 1, mac, &mlen));
+	snprintf(path, sizeof(path), "%s/matching.key", tmpdir);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) >= 0);
+	ehx_hex(hex, key, 32);
+	strcat(hex, "\n");
+	assert_int_equal(write(fd, hex, strlen(hex)), (ssize_t)strlen(hex));
+	close(fd);
+	assert_int_equal(ehx_pseudokey_load(path, &pk), 0);
+	ehx__child_identity__init(&id);
+	id.upn = "B801200005001";
+	id.local_id = "P-1234";
+	id.given_name = "Oliver";
+	id.family_name = "O'Brien";
+	id.date_of_birth = "2016-03-04";
+	id.sex = EHX__SEX__SEX_MALE;
+	id.postcode = "yo31 0ab";
+	id.uprn = "010023118876";
+	assert_int_equal(ehx_validate_identity(&id, 1796731200000LL, why,
+	    sizeof(why)), 0);
+	assert_non_null(t = calloc(1, sizeof(*t)));
+	assert_int_equal(ehx_identity_tokens(pk, "nyp-police", &id, t), 0);
+	assert_memory_equal(t->tok[EHX_F_GIVEN][0], mac, EHX_TOKEN_LEN);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		assert_int_equal(t->n[order[i]], 1);
+		memcpy(got + n, t->tok[order[i]][0], EHX_TOKEN_LEN);
+		n += EHX_TOKEN_LEN;
+	}
+	assert_int_equal(t->n[EHX_F_NHS], 0);
+	expect_doc("match_tokens", got, n);
+	assert_true(t->has_dob_swapped);
+	expect_doc("match_dob_swapped", t->dob_swapped, EHX_TOKEN_LEN);
+	free(t);
+	ehx_pseudokey_free(pk);
+	free(key);
+}
+
 static void
 test_nhs_numbers(void **state)
 {
@@ -894,6 +959,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_library_seal, make_tmpdir,
 		    remove_tmpdir),
 		cmocka_unit_test_setup_teardown(test_pseudonym, make_tmpdir,
+		    remove_tmpdir),
+		cmocka_unit_test_setup_teardown(test_match_tokens, make_tmpdir,
 		    remove_tmpdir),
 		cmocka_unit_test(test_nhs_numbers),
 		cmocka_unit_test(test_merkle_vectors),
