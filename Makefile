@@ -64,7 +64,7 @@ GEN  := $(BUILD)/gen
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(CFLAGS) \
 	$(SANFLAGS) -Iinclude -I$(GEN) -MMD -MP \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) $(HTTPPKGS) 2>/dev/null)
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm
 HTTPLIBS := $(shell $(PKG_CONFIG) --libs $(HTTPPKGS) 2>/dev/null)
 TESTLIBS := $(shell $(PKG_CONFIG) --libs $(TESTPKGS) 2>/dev/null)
 

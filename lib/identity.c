@@ -609,13 +609,14 @@ static const char *const labels[EHX_F_COUNT] = {
 	[EHX_F_DOB_YM] = "dob_ym", [EHX_F_DOB_YD] = "dob_yd",
 	[EHX_F_DOB_MD] = "dob_md", [EHX_F_SEX] = "sex",
 	[EHX_F_POSTCODE] = "postcode", [EHX_F_SECTOR] = "sector",
-	[EHX_F_UPRN] = "uprn",
+	[EHX_F_UPRN] = "uprn", [EHX_F_GIVEN_DEL] = "name_del",
+	[EHX_F_FAMILY_DEL] = "name_del",
 };
 
 static const char *const feature_names[EHX_F_COUNT] = {
 	"nhs", "upn", "local", "given", "given_ph", "given_canon", "family",
 	"family_ph", "dob", "dob_ym", "dob_yd", "dob_md", "sex", "postcode",
-	"sector", "uprn",
+	"sector", "uprn", "given_del", "family_del",
 };
 
 const char *
@@ -675,12 +676,39 @@ add_str(const struct ehx_pseudokey *key, struct ehx_tokens *t,
 	return add(key, t, f, value, strlen(value));
 }
 
+/* A word of EHX_DEL_MIN..EHX_DEL_MAX letters A..Z, and each form of it
+ * with one letter left out: two words one typing slip apart (a letter
+ * wrong, missing, added, or two swapped) share one of these. */
+static int
+add_deletions(const struct ehx_pseudokey *key, struct ehx_tokens *t,
+    enum ehx_feature f, const char *w)
+{
+	char v[EHX_DEL_MAX + 1];
+	size_t n = strlen(w);
+	int r;
+
+	if (n < EHX_DEL_MIN || n > EHX_DEL_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!is_upper(w[i]))
+			return 0;
+	if ((r = add(key, t, f, w, n)) != 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(v, w, i);
+		memcpy(v + i, w + i + 1, n - i - 1);
+		if ((r = add(key, t, f, v, n - 1)) != 0)
+			return r;
+	}
+	return 0;
+}
+
 /* The words of one name into the exact, phonetic (and, for given names,
- * usual-form) features. */
+ * usual-form) features; the first word's deletions into del. */
 static int
 add_name(const struct ehx_pseudokey *key, struct ehx_tokens *t,
     const char *name, enum ehx_feature exact, enum ehx_feature ph,
-    bool canon)
+    enum ehx_feature del, bool canon)
 {
 	char words[2 * EHX_MAX_PERSON_NAME + 1], code[EHX_PHONETIC_LEN + 1];
 	const char *w = words;
@@ -696,6 +724,9 @@ add_name(const struct ehx_pseudokey *key, struct ehx_tokens *t,
 			return r;
 		if (canon && (r = add_str(key, t, EHX_F_GIVEN_CANON,
 		    ehx_given_canonical(w))) != 0)
+			return r;
+		if (i == 0 && del != EHX_F_COUNT &&
+		    (r = add_deletions(key, t, del, w)) != 0)
 			return r;
 	}
 	return 0;
@@ -755,15 +786,15 @@ ehx_identity_tokens(const struct ehx_pseudokey *key, const char *agency,
 			return r != 0 ? r : EHX_ERR_CRYPTO;
 	}
 	if (set(id->given_name) && (r = add_name(key, t, id->given_name,
-	    EHX_F_GIVEN, EHX_F_GIVEN_PH, true)) != 0)
+	    EHX_F_GIVEN, EHX_F_GIVEN_PH, EHX_F_GIVEN_DEL, true)) != 0)
 		return r;
 	if (set(id->family_name) && (r = add_name(key, t, id->family_name,
-	    EHX_F_FAMILY, EHX_F_FAMILY_PH, false)) != 0)
+	    EHX_F_FAMILY, EHX_F_FAMILY_PH, EHX_F_FAMILY_DEL, false)) != 0)
 		return r;
 	for (size_t i = 0; i < id->n_other_names &&
 	    i < EHX_MAX_OTHER_NAMES; i++)
 		if ((r = add_name(key, t, id->other_names[i], EHX_F_FAMILY,
-		    EHX_F_FAMILY_PH, false)) != 0)
+		    EHX_F_FAMILY_PH, EHX_F_COUNT, false)) != 0)
 			return r;
 	if (set(id->date_of_birth) && (r = add_dob(key, t,
 	    id->date_of_birth)) != 0)

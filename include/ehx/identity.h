@@ -27,6 +27,8 @@
 #define EHX_MAX_CHILD_AGE_YEARS 26 /* care leavers are supported to 25 */
 #define EHX_TOKEN_LEN        16
 #define EHX_PHONETIC_LEN     6    /* NYSIIS, cut as its authors did */
+#define EHX_DEL_MIN          4    /* letters of a word given its one-letter */
+#define EHX_DEL_MAX          16   /* deletions (EHX_F_*_DEL) */
 
 /* True for a unique pupil number: a check letter, then 12 digits, or 11
  * digits and a letter (a temporary UPN); the letters never I, O or S. */
@@ -93,14 +95,20 @@ enum ehx_feature {
 	EHX_F_POSTCODE,     /* "postcode": "OUT IN" */
 	EHX_F_SECTOR,       /* "sector": "OUT D" */
 	EHX_F_UPRN,         /* "uprn": digits without leading zeros */
+	EHX_F_GIVEN_DEL,    /* "given_del": the first given word of 4..16
+	                     * letters A..Z, and it less any one letter */
+	EHX_F_FAMILY_DEL,   /* "family_del": the same of the family name's */
 	EHX_F_COUNT
 };
 
 const char *ehx_feature_name(enum ehx_feature f);
 
 /* At most this many tokens of one feature (the family words of the
- * family name and the other names). */
+ * family name and the other names; a word and its deletions). */
 #define EHX_MAX_FEATURE_TOKENS ((1 + EHX_MAX_OTHER_NAMES) * EHX_MAX_NAME_WORDS)
+#if EHX_MAX_FEATURE_TOKENS < EHX_DEL_MAX + 1
+#error "a word's deletions must fit one feature"
+#endif
 
 struct ehx_tokens {
 	unsigned char tok[EHX_F_COUNT][EHX_MAX_FEATURE_TOKENS][EHX_TOKEN_LEN];

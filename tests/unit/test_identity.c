@@ -436,8 +436,11 @@ test_tokens(void **state)
 	a.uprn = "010023118876";
 	assert_int_equal(ehx_identity_tokens(key, "nyp", &a, ta), 0);
 	for (int f = 0; f < EHX_F_COUNT; f++)
-		if (f != EHX_F_UPN && ta->n[f] != 1)
+		if (f != EHX_F_UPN && f != EHX_F_GIVEN_DEL &&
+		    f != EHX_F_FAMILY_DEL && ta->n[f] != 1)
 			fail_msg("%s: %u tokens", ehx_feature_name(f), ta->n[f]);
+	assert_int_equal(ta->n[EHX_F_GIVEN_DEL], 7);   /* AMELIA and 6 */
+	assert_int_equal(ta->n[EHX_F_FAMILY_DEL], 5);  /* HART and 4 */
 	assert_int_equal(ta->n[EHX_F_UPN], 0);
 	/* the same values from another sender: the same tokens, but the local
 	 * id is the sender's own */
@@ -491,6 +494,19 @@ test_tokens(void **state)
 	b.family_name = "Amelia";
 	assert_int_equal(ehx_identity_tokens(key, "nyp", &b, tb), 0);
 	assert_true(has(tb, EHX_F_GIVEN, ta->tok[EHX_F_FAMILY][0]));
+	/* a typing slip: the deletions meet (AMELA), the words do not */
+	b = child();
+	b.given_name = "Amelai";
+	assert_int_equal(ehx_identity_tokens(key, "nyp", &b, tb), 0);
+	assert_false(has(tb, EHX_F_GIVEN, ta->tok[EHX_F_GIVEN][0]));
+	{
+		int shared = 0;
+
+		for (size_t i = 0; i < ta->n[EHX_F_GIVEN_DEL]; i++)
+			shared += has(tb, EHX_F_GIVEN_DEL,
+			    ta->tok[EHX_F_GIVEN_DEL][i]);
+		assert_int_equal(shared, 2);    /* AMELA and AMELI */
+	}
 	/* nicknames meet in the usual form */
 	a = child();
 	a.given_name = "William";

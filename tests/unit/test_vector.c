@@ -779,6 +779,10 @@ test_match_tokens(void **state)
 	}
 	assert_int_equal(t->n[EHX_F_NHS], 0);
 	expect_doc("match_tokens", got, n);
+	assert_int_equal(t->n[EHX_F_GIVEN_DEL], 7);
+	expect_doc("match_given_del", t->tok[EHX_F_GIVEN_DEL][0],
+	    7 * EHX_TOKEN_LEN);
+	assert_int_equal(t->n[EHX_F_FAMILY_DEL], 7);    /* OBRIEN */
 	assert_true(t->has_dob_swapped);
 	expect_doc("match_dob_swapped", t->dob_swapped, EHX_TOKEN_LEN);
 	free(t);
