@@ -26,6 +26,7 @@
  *   streams      agency ‖ 0 ‖ stream (16)     → the last number applied (8, BE) ‖
  *                                               the message ids of the last 64
  *                                               applied (16 each, at number % 64)
+ *   idnode, idindex, idmember                 → identities: broker/identity.c
  *   child_locality  child                     → the locality last published for it
  *   locality_index  locality ‖ 0 ‖ child      → its NHS number, sealed like
  *                                               evidence (the child in the AD):
@@ -34,7 +35,7 @@
  *                                               the broker and its registry have
  *                                               used, kept after rotation so old
  *                                               envelopes stay verifiable
- *   meta         "format"                     → STORE_FORMAT (8, BE)
+ *   meta         "format"                     → the layout, STORE_FORMAT (8, BE)
  *                "audit_size"                 → records in the audit (8, BE)
  *                "notify:" agency             → the last notification seq given it (8, BE)
  *                "notified:" agency           → the last seq it acknowledged (8, BE) ‖
@@ -103,29 +104,53 @@ store_err(int rc)
 }
 
 /*
- * The store's layout version: a new store is stamped with it; a store of
- * another layout (or an unstamped one with records, from before stamping)
- * is refused rather than misread. There is no migration yet.
+ * The store's layout version: a new store is stamped with it. A store of
+ * an earlier layout this code can bring forward is migrated when the
+ * broker opens it for writing (below); any other layout (or an unstamped
+ * store with records, from before stamping) is refused rather than
+ * misread.
+ *
+ *   5 → 6  the identity databases (idnode, idindex, idmember) are made,
+ *          empty: every child stored before is a child named by an NHS
+ *          number, whose key stays its pseudonym. Nothing else changes.
  */
-#define STORE_FORMAT 5
+#define STORE_FORMAT 6
+#define STORE_FORMAT_OLDEST 5
 
 static int
-check_format(struct store *s, MDB_txn *txn, bool readonly, char *err,
-    size_t errsz)
+stamp(struct store *s, MDB_txn *txn, char *err, size_t errsz)
 {
 	unsigned char v[8];
+	MDB_val k = { 6, (void *)"format" }, d = { 8, v };
+	int rc;
+
+	put_be64(v, STORE_FORMAT);
+	if ((rc = mdb_put(txn, s->meta, &k, &d, 0)) != 0) {
+		snprintf(err, errsz, "%s", mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* The layout the store says it has (0: unstamped); -1 on an error. */
+static int
+check_format(struct store *s, MDB_txn *txn, bool readonly, uint64_t *layout,
+    char *err, size_t errsz)
+{
 	MDB_val k = { 6, (void *)"format" }, d, any;
 	MDB_cursor *c;
 	bool empty = true;
 	int rc;
 
+	*layout = 0;
 	if ((rc = mdb_get(txn, s->meta, &k, &d)) == 0) {
-		if (d.mv_size == 8 && get_be64(d.mv_data) == STORE_FORMAT)
+		*layout = d.mv_size == 8 ? get_be64(d.mv_data) : 0;
+		if (*layout >= STORE_FORMAT_OLDEST && *layout <= STORE_FORMAT)
 			return 0;
 		snprintf(err, errsz, "this store has layout %llu; this "
-		    "ehx-broker reads layout %d only",
-		    d.mv_size == 8 ? (unsigned long long)get_be64(d.mv_data) :
-		    0ULL, STORE_FORMAT);
+		    "ehx-broker reads layouts %d to %d only",
+		    (unsigned long long)*layout, STORE_FORMAT_OLDEST,
+		    STORE_FORMAT);
 		return -1;
 	}
 	if (rc != MDB_NOTFOUND) {
@@ -138,51 +163,51 @@ check_format(struct store *s, MDB_txn *txn, bool readonly, char *err,
 	}
 	if (!empty) {
 		snprintf(err, errsz, "this store was made by an earlier "
-		    "ehx-broker (layout 1) and this one reads layout %d only; "
-		    "there is no migration: start a new data_dir (keep the "
-		    "old one for its audit log)", STORE_FORMAT);
+		    "ehx-broker (layout 1) and this one reads layouts %d to %d "
+		    "only; there is no migration from layout 1: start a new "
+		    "data_dir (keep the old one for its audit log)",
+		    STORE_FORMAT_OLDEST, STORE_FORMAT);
 		return -1;
 	}
-	if (readonly)
-		return 0;
-	put_be64(v, STORE_FORMAT);
-	d = (MDB_val){ 8, v };
-	if ((rc = mdb_put(txn, s->meta, &k, &d, 0)) != 0) {
-		snprintf(err, errsz, "%s", mdb_strerror(rc));
-		return -1;
-	}
-	return 0;
+	*layout = STORE_FORMAT;
+	return readonly ? 0 : stamp(s, txn, err, errsz);
 }
 
 int
 store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
     char *err, size_t errsz)
 {
+	/* since: the layout that brought the database */
 	static const struct {
 		const char *name;
 		size_t off;
+		int since;
 	} dbs[] = {
-		{ "flags", offsetof(struct store, flags) },
-		{ "consent", offsetof(struct store, consent) },
-		{ "audit", offsetof(struct store, audit) },
-		{ "replay", offsetof(struct store, replay) },
-		{ "replay_time", offsetof(struct store, replay_time) },
-		{ "meta", offsetof(struct store, meta) },
-		{ "tree", offsetof(struct store, tree) },
-		{ "checkpoints", offsetof(struct store, checkpoints) },
-		{ "cosign", offsetof(struct store, cosign) },
-		{ "evidence", offsetof(struct store, evidence) },
-		{ "audit_child", offsetof(struct store, audit_child) },
-		{ "alerts", offsetof(struct store, alerts) },
-		{ "disclosures", offsetof(struct store, disclosures) },
-		{ "notify", offsetof(struct store, notify) },
-		{ "streams", offsetof(struct store, streams) },
-		{ "certs", offsetof(struct store, certs) },
-		{ "child_locality", offsetof(struct store, child_locality) },
-		{ "locality_index", offsetof(struct store, locality_index) },
+		{ "flags", offsetof(struct store, flags), 5 },
+		{ "consent", offsetof(struct store, consent), 5 },
+		{ "audit", offsetof(struct store, audit), 5 },
+		{ "replay", offsetof(struct store, replay), 5 },
+		{ "replay_time", offsetof(struct store, replay_time), 5 },
+		{ "meta", offsetof(struct store, meta), 5 },
+		{ "tree", offsetof(struct store, tree), 5 },
+		{ "checkpoints", offsetof(struct store, checkpoints), 5 },
+		{ "cosign", offsetof(struct store, cosign), 5 },
+		{ "evidence", offsetof(struct store, evidence), 5 },
+		{ "audit_child", offsetof(struct store, audit_child), 5 },
+		{ "alerts", offsetof(struct store, alerts), 5 },
+		{ "disclosures", offsetof(struct store, disclosures), 5 },
+		{ "notify", offsetof(struct store, notify), 5 },
+		{ "streams", offsetof(struct store, streams), 5 },
+		{ "certs", offsetof(struct store, certs), 5 },
+		{ "child_locality", offsetof(struct store, child_locality), 5 },
+		{ "locality_index", offsetof(struct store, locality_index), 5 },
+		{ "idnode", offsetof(struct store, idnode), 6 },
+		{ "idindex", offsetof(struct store, idindex), 6 },
+		{ "idmember", offsetof(struct store, idmember), 6 },
 	};
 	MDB_txn *txn = NULL;
 	char why[256];
+	uint64_t layout = 0;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -191,7 +216,7 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		return EHX_ERR_STORAGE;
 	}
 	if ((rc = mdb_env_create(&s->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(s->env, 24)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, 32)) != 0 ||
 	    (rc = mdb_env_set_mapsize(s->env, map_size)) != 0 ||
 	    (rc = mdb_env_set_maxreaders(s->env, 126)) != 0 ||
 	    (rc = mdb_env_open(s->env, dir, MDB_NOTLS |
@@ -200,12 +225,21 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 	if ((rc = mdb_txn_begin(s->env, NULL, readonly ? MDB_RDONLY : 0,
 	    &txn)) != 0)
 		goto fail;
-	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
-		if ((rc = mdb_dbi_open(txn, dbs[i].name,
-		    readonly ? 0 : MDB_CREATE,
-		    (MDB_dbi *)((char *)s + dbs[i].off))) != 0)
+	s->identity = true;
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		rc = mdb_dbi_open(txn, dbs[i].name, readonly ? 0 : MDB_CREATE,
+		    (MDB_dbi *)((char *)s + dbs[i].off));
+		/* read-only, a store not yet migrated lacks the newer ones */
+		if (rc == MDB_NOTFOUND && readonly && dbs[i].since > 5) {
+			s->identity = false;
+			continue;
+		}
+		if (rc != 0)
 			goto fail;
-	if ((rc = check_format(s, txn, readonly, why, sizeof(why))) != 0) {
+	}
+	if (check_format(s, txn, readonly, &layout, why, sizeof(why)) != 0 ||
+	    (!readonly && layout < STORE_FORMAT &&
+	    stamp(s, txn, why, sizeof(why)) != 0)) {
 		snprintf(err, errsz, "%s: %s", dir, why);
 		mdb_txn_abort(txn);
 		mdb_env_close(s->env);
@@ -216,6 +250,10 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		txn = NULL;
 		goto fail;
 	}
+	if (!readonly && layout < STORE_FORMAT)
+		log_info("%s: store migrated from layout %llu to %d", dir,
+		    (unsigned long long)layout, STORE_FORMAT);
+	s->layout = readonly ? (int)layout : STORE_FORMAT;
 	return 0;
 fail:
 	snprintf(err, errsz, "%s: %s", dir, mdb_strerror(rc));

@@ -28,6 +28,11 @@ struct store {
 	 * child -> the child's NHS number sealed (ehx_evidence_seal, the
 	 * pseudonym as associated data) */
 	MDB_dbi child_locality, locality_index;
+	/* identities (identity.c): nodes, their index, each child's nodes */
+	MDB_dbi idnode, idindex, idmember;
+	bool identity;          /* those are there (a read-only open of a
+	                         * store of layout 5 lacks them) */
+	int layout;             /* the store's layout */
 	bool failed;            /* a fatal storage error: refuse writes */
 };
 

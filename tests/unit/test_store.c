@@ -109,7 +109,7 @@ test_open(void **state)
 		assert_int_equal(store_open(&s, path, 16 * MiB, false, err,
 		    sizeof(err)), EHX_ERR_STORAGE);
 		assert_non_null(strstr(err, "this store has layout 2; this "
-		    "ehx-broker reads layout 5 only"));
+		    "ehx-broker reads layouts 5 to 6 only"));
 		assert_true(strncmp(err, path, strlen(path)) == 0);
 		assert_null(s.env);
 		assert_int_equal(store_open(&s, path, 16 * MiB, true, err,
@@ -143,6 +143,86 @@ test_open(void **state)
 	assert_int_equal(store_open(&s, path, 16 * MiB, false, err,
 	    sizeof(err)), EHX_ERR_STORAGE);
 	assert_true(strncmp(err, path, strlen(path)) == 0);
+}
+
+/* The layout a store is stamped with (0: none). */
+static uint64_t
+layout_of(struct store *s)
+{
+	MDB_txn *txn;
+	MDB_val k = { 6, (void *)"format" }, d;
+	uint64_t v = 0;
+
+	assert_int_equal(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	if (mdb_get(txn, s->meta, &k, &d) == 0 && d.mv_size == 8)
+		v = get_be64(d.mv_data);
+	mdb_txn_abort(txn);
+	return v;
+}
+
+/*
+ * A store of layout 5 (as the broker of issue 16 left it: no identity
+ * databases) opens read-only as it is, and for writing is brought to
+ * layout 6: the identity databases made, empty, and nothing else changed.
+ */
+static void
+test_migrate_5_to_6(void **state)
+{
+	char path[PATH_MAX], err[512];
+	struct store s;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	unsigned char v5[8] = { 0, 0, 0, 0, 0, 0, 0, 5 };
+	MDB_val k = { 6, (void *)"format" }, d = { 8, v5 };
+	MDB_val fk = { 5, (void *)"flag1" }, fv = { 3, (void *)"abc" }, got;
+
+	(void)state;
+	tu_join(path, sizeof(path), tmpdir, "layout5");
+	assert_int_equal(store_open(&s, path, 16 * MiB, false, err,
+	    sizeof(err)), 0);
+	assert_int_equal(layout_of(&s), 6);
+	assert_true(s.identity);
+	/* make it a layout-5 store holding a record */
+	assert_int_equal(mdb_txn_begin(s.env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_put(txn, s.flags, &fk, &fv, 0), 0);
+	assert_int_equal(mdb_drop(txn, s.idnode, 1), 0);
+	assert_int_equal(mdb_drop(txn, s.idindex, 1), 0);
+	assert_int_equal(mdb_drop(txn, s.idmember, 1), 0);
+	assert_int_equal(mdb_put(txn, s.meta, &k, &d, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	store_close(&s);
+	/* read-only: as it is, without the identity databases */
+	assert_int_equal(store_open(&s, path, 16 * MiB, true, err,
+	    sizeof(err)), 0);
+	assert_int_equal(s.layout, 5);
+	assert_false(s.identity);
+	assert_int_equal(layout_of(&s), 5);
+	assert_int_equal(mdb_txn_begin(s.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "idnode", 0, &dbi), MDB_NOTFOUND);
+	mdb_txn_abort(txn);
+	store_close(&s);
+	/* for writing: migrated */
+	assert_int_equal(store_open(&s, path, 16 * MiB, false, err,
+	    sizeof(err)), 0);
+	assert_int_equal(s.layout, 6);
+	assert_true(s.identity);
+	assert_int_equal(layout_of(&s), 6);
+	assert_int_equal(entries(&s, s.idnode), 0);
+	assert_int_equal(entries(&s, s.idindex), 0);
+	assert_int_equal(entries(&s, s.idmember), 0);
+	assert_int_equal(mdb_txn_begin(s.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_get(txn, s.flags, &fk, &got), 0);
+	assert_int_equal(got.mv_size, 3);
+	assert_memory_equal(got.mv_data, "abc", 3);
+	mdb_txn_abort(txn);
+	assert_int_equal(entries(&s, s.flags), 1);
+	store_close(&s);
+	/* and again: nothing more to do */
+	assert_int_equal(store_open(&s, path, 16 * MiB, true, err,
+	    sizeof(err)), 0);
+	assert_int_equal(s.layout, 6);
+	assert_true(s.identity);
+	store_close(&s);
 }
 
 static void
@@ -675,6 +755,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open),
+		cmocka_unit_test(test_migrate_5_to_6),
 		cmocka_unit_test(test_store_err),
 		cmocka_unit_test(test_replay_round_trip),
 		cmocka_unit_test(test_replay_prune),

@@ -1,0 +1,781 @@
+/*
+ * identity.c — which child an identity names (identity.h).
+ *
+ *   idnode    node (32)                      → IdentityNode: whose record,
+ *                                               its child (cluster), its
+ *                                               tokens, the identity sealed
+ *   idindex   token or key (16) ‖ kind ‖ node → (empty):
+ *               'L'  the sender's own id for the child (or, when it gave
+ *                    none, its NHS number, UPN or demographics): its node
+ *               'N'  an NHS number's token: the nodes that carry it
+ *               'U'  a UPN's token: the nodes that carry it
+ *               'B'  a blocking key (lib/match.c): the nodes under it
+ *   idmember  child (32) ‖ node (32)         → (empty): a child's nodes
+ *
+ * A child known by an NHS number has the pseudonym of that number as its
+ * key (as before identities existed), and that pseudonym is also the
+ * number's own node, recorded once another agency's node joins it. A
+ * child known without one has its first node's random id as its key.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ehx/err.h"
+#include "ehx/log.h"
+#include "ehx/nhs.h"
+#include "ehx/util.h"
+#include "identity.h"
+
+#define ID_LEN EHX_PSEUDONYM_LEN
+#define INDEX_KEY (EHX_TOKEN_LEN + 1 + ID_LEN)
+/* distinct clusters one identity is scored against */
+#define MAX_CLUSTERS 128
+
+/* What one resolution works with: too big for the stack. */
+struct work {
+	struct ehx_tokens t;            /* the identity's */
+	struct ehx_tokens m;            /* a stored node's */
+	unsigned char blocks[EHX_MAX_BLOCKS][EHX_TOKEN_LEN];
+	unsigned char nodes[EHX_MAX_BLOCKS * 8][ID_LEN];
+	size_t n_nodes;
+	struct identity_candidate cl[MAX_CLUSTERS];
+	size_t n_cl;
+	unsigned char members[IDENTITY_MAX_MEMBERS][ID_LEN];
+};
+
+static int
+mdb(int rc)
+{
+	return rc == 0 ? 0 : store_err(rc);
+}
+
+/* ---- the stored node ---------------------------------------------------- */
+
+static int
+node_get(struct store *s, MDB_txn *txn, const unsigned char id[ID_LEN],
+    Ehx__IdentityNode **out)
+{
+	MDB_val k = { ID_LEN, (void *)id }, v;
+	int rc;
+
+	*out = NULL;
+	if ((rc = mdb_get(txn, s->idnode, &k, &v)) == MDB_NOTFOUND)
+		return EHX_ERR_NOT_FOUND;
+	if (rc != 0)
+		return store_err(rc);
+	return store_read(&ehx__identity_node__descriptor, NULL, &v, out);
+}
+
+static void
+node_free(Ehx__IdentityNode *n)
+{
+	if (n != NULL)
+		ehx__identity_node__free_unpacked(n, NULL);
+}
+
+static int
+node_put(struct store *s, MDB_txn *txn, const unsigned char id[ID_LEN],
+    const Ehx__IdentityNode *n)
+{
+	size_t len = ehx__identity_node__get_packed_size(n);
+	MDB_val k = { ID_LEN, (void *)id }, v = { len, NULL };
+	int rc;
+
+	if ((rc = mdb_put(txn, s->idnode, &k, &v, MDB_RESERVE)) != 0)
+		return store_err(rc);
+	ehx__identity_node__pack(n, v.mv_data);
+	return 0;
+}
+
+/* The node's tokens into t. */
+static void
+tokens_of(const Ehx__IdentityNode *n, struct ehx_tokens *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < n->n_tokens; i++) {
+		const Ehx__FeatureTokens *f = n->tokens[i];
+		size_t k = f->tokens.len / EHX_TOKEN_LEN;
+
+		if (f->feature >= EHX_F_COUNT)
+			continue;
+		if (k > EHX_MAX_FEATURE_TOKENS)
+			k = EHX_MAX_FEATURE_TOKENS;
+		memcpy(t->tok[f->feature], f->tokens.data, k * EHX_TOKEN_LEN);
+		t->n[f->feature] = (uint8_t)k;
+	}
+	if (n->dob_swapped.len == EHX_TOKEN_LEN) {
+		memcpy(t->dob_swapped, n->dob_swapped.data, EHX_TOKEN_LEN);
+		t->has_dob_swapped = true;
+	}
+}
+
+/* Add src's tokens that dst lacks; true if any was added. */
+static bool
+tokens_union(struct ehx_tokens *dst, const struct ehx_tokens *src)
+{
+	bool added = false;
+
+	for (int f = 0; f < EHX_F_COUNT; f++)
+		for (size_t i = 0; i < src->n[f]; i++) {
+			size_t j;
+
+			for (j = 0; j < dst->n[f]; j++)
+				if (memcmp(dst->tok[f][j], src->tok[f][i],
+				    EHX_TOKEN_LEN) == 0)
+					break;
+			if (j < dst->n[f] || dst->n[f] == EHX_MAX_FEATURE_TOKENS)
+				continue;
+			memcpy(dst->tok[f][dst->n[f]++], src->tok[f][i],
+			    EHX_TOKEN_LEN);
+			added = true;
+		}
+	if (!dst->has_dob_swapped && src->has_dob_swapped) {
+		memcpy(dst->dob_swapped, src->dob_swapped, EHX_TOKEN_LEN);
+		dst->has_dob_swapped = true;
+		added = true;
+	}
+	return added;
+}
+
+/* Point n's token fields at t (which must outlive n's packing). */
+static void
+tokens_to_node(const struct ehx_tokens *t, Ehx__IdentityNode *n,
+    Ehx__FeatureTokens *ft, Ehx__FeatureTokens **ptrs)
+{
+	n->n_tokens = 0;
+	n->tokens = ptrs;
+	for (int f = 0; f < EHX_F_COUNT; f++) {
+		if (t->n[f] == 0)
+			continue;
+		ehx__feature_tokens__init(&ft[n->n_tokens]);
+		ft[n->n_tokens].feature = (uint32_t)f;
+		ft[n->n_tokens].tokens.data = (uint8_t *)t->tok[f];
+		ft[n->n_tokens].tokens.len = (size_t)t->n[f] * EHX_TOKEN_LEN;
+		ptrs[n->n_tokens] = &ft[n->n_tokens];
+		n->n_tokens++;
+	}
+	n->dob_swapped.data = (uint8_t *)t->dob_swapped;
+	n->dob_swapped.len = t->has_dob_swapped ? EHX_TOKEN_LEN : 0;
+}
+
+/* Write node id with cluster, agency, tokens t and the sealed identity. */
+static int
+node_write(const struct identity_ctx *c, MDB_txn *txn,
+    const unsigned char id[ID_LEN], const unsigned char cluster[ID_LEN],
+    const char *agency, const struct ehx_tokens *t,
+    const Ehx__ChildIdentity *ident, int64_t created, int64_t now)
+{
+	Ehx__IdentityNode n;
+	Ehx__FeatureTokens ft[EHX_F_COUNT], *ptrs[EHX_F_COUNT];
+	unsigned char *plain = NULL, *sealed = NULL;
+	size_t plen = 0, slen = 0;
+	int r = 0;
+
+	ehx__identity_node__init(&n);
+	n.cluster.data = (uint8_t *)cluster;
+	n.cluster.len = ID_LEN;
+	n.agency = (char *)agency;
+	tokens_to_node(t, &n, ft, ptrs);
+	n.created_at = created;
+	n.updated_at = now;
+	if (ident != NULL) {
+		plen = ehx__child_identity__get_packed_size(ident);
+		if ((plain = malloc(plen + 1)) == NULL)
+			return EHX_ERR_NOMEM;
+		ehx__child_identity__pack(ident, plain);
+		r = ehx_evidence_seal(c->pkey, id, plain, plen, &sealed, &slen);
+		ehx_free_secret(plain, plen);  /* and its one spare byte */
+		if (r != 0)
+			return r;
+		n.sealed.data = sealed;
+		n.sealed.len = slen;
+	}
+	r = node_put(c->s, txn, id, &n);
+	free(sealed);
+	return r;
+}
+
+/* Change the cluster of a stored node, keeping the rest. */
+static int
+node_move(struct store *s, MDB_txn *txn, const unsigned char id[ID_LEN],
+    const unsigned char cluster[ID_LEN], int64_t now)
+{
+	Ehx__IdentityNode *n = NULL;
+	uint8_t *old;
+	int r;
+
+	if ((r = node_get(s, txn, id, &n)) != 0)
+		return r;
+	old = n->cluster.data;
+	n->cluster.data = (uint8_t *)cluster;
+	n->cluster.len = ID_LEN;
+	n->updated_at = now;
+	r = node_put(s, txn, id, n);
+	n->cluster.data = old;
+	node_free(n);
+	return r;
+}
+
+/* ---- the index and the members ------------------------------------------ */
+
+static int
+index_put(struct store *s, MDB_txn *txn, const unsigned char key[EHX_TOKEN_LEN],
+    char kind, const unsigned char node[ID_LEN])
+{
+	unsigned char k[INDEX_KEY];
+	MDB_val kv = { sizeof(k), k }, v = { 0, (void *)"" };
+
+	memcpy(k, key, EHX_TOKEN_LEN);
+	k[EHX_TOKEN_LEN] = (unsigned char)kind;
+	memcpy(k + EHX_TOKEN_LEN + 1, node, ID_LEN);
+	return mdb(mdb_put(txn, s->idindex, &kv, &v, 0));
+}
+
+/*
+ * The nodes under (key, kind), at most max, appended to out at *n (not
+ * repeating one there). *over is set when there were more than max.
+ */
+static int
+index_scan(struct store *s, MDB_txn *txn, const unsigned char key[EHX_TOKEN_LEN],
+    char kind, unsigned char (*out)[ID_LEN], size_t *n, size_t cap,
+    size_t max, bool *over)
+{
+	unsigned char k[EHX_TOKEN_LEN + 1];
+	MDB_val kv = { sizeof(k), k }, v;
+	MDB_cursor *cur = NULL;
+	size_t found = 0;
+	int rc;
+
+	*over = false;
+	memcpy(k, key, EHX_TOKEN_LEN);
+	k[EHX_TOKEN_LEN] = (unsigned char)kind;
+	if ((rc = mdb_cursor_open(txn, s->idindex, &cur)) != 0)
+		return store_err(rc);
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		const unsigned char *node;
+		size_t j;
+
+		if (kv.mv_size != INDEX_KEY ||
+		    memcmp(kv.mv_data, k, sizeof(k)) != 0)
+			break;
+		if (found == max) {
+			*over = true;
+			break;
+		}
+		found++;
+		node = (const unsigned char *)kv.mv_data + sizeof(k);
+		for (j = 0; j < *n; j++)
+			if (memcmp(out[j], node, ID_LEN) == 0)
+				break;
+		if (j == *n && *n < cap)
+			memcpy(out[(*n)++], node, ID_LEN);
+	}
+	mdb_cursor_close(cur);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_err(rc);
+}
+
+static int
+member_put(struct store *s, MDB_txn *txn, const unsigned char cluster[ID_LEN],
+    const unsigned char node[ID_LEN])
+{
+	unsigned char k[2 * ID_LEN];
+	MDB_val kv = { sizeof(k), k }, v = { 0, (void *)"" };
+
+	memcpy(k, cluster, ID_LEN);
+	memcpy(k + ID_LEN, node, ID_LEN);
+	return mdb(mdb_put(txn, s->idmember, &kv, &v, 0));
+}
+
+int
+identity_members(struct store *s, MDB_txn *txn,
+    const unsigned char child[ID_LEN], unsigned char (*out)[ID_LEN],
+    size_t max, size_t *n)
+{
+	MDB_val kv = { ID_LEN, (void *)child }, v;
+	MDB_cursor *cur = NULL;
+	int rc;
+
+	*n = 0;
+	if ((rc = mdb_cursor_open(txn, s->idmember, &cur)) != 0)
+		return store_err(rc);
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		if (kv.mv_size != 2 * ID_LEN ||
+		    memcmp(kv.mv_data, child, ID_LEN) != 0 || *n == max)
+			break;
+		memcpy(out[(*n)++], (const unsigned char *)kv.mv_data + ID_LEN,
+		    ID_LEN);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_err(rc);
+	if (*n == 0 && max > 0)
+		memcpy(out[(*n)++], child, ID_LEN);     /* a child of one */
+	return 0;
+}
+
+int
+identity_child_of(struct store *s, MDB_txn *txn,
+    const unsigned char node[ID_LEN], unsigned char child[ID_LEN])
+{
+	MDB_val k = { ID_LEN, (void *)node }, v;
+	Ehx__IdentityNode *n = NULL;
+	int rc, r;
+
+	if (!s->identity ||
+	    (rc = mdb_get(txn, s->idnode, &k, &v)) == MDB_NOTFOUND) {
+		memcpy(child, node, ID_LEN);
+		return 0;
+	}
+	if (rc != 0)
+		return store_err(rc);
+	if ((r = store_read(&ehx__identity_node__descriptor, NULL, &v,
+	    &n)) != 0)
+		return r;
+	if (n->cluster.len != ID_LEN) {
+		node_free(n);
+		return EHX_ERR_STORAGE;
+	}
+	memcpy(child, n->cluster.data, ID_LEN);
+	node_free(n);
+	return 0;
+}
+
+/* Is child's key an NHS number's (a pseudonym, not a provisional id)? */
+static int
+nhs_child(struct store *s, MDB_txn *txn, const unsigned char child[ID_LEN],
+    bool *yes)
+{
+	Ehx__IdentityNode *n = NULL;
+	int r;
+
+	*yes = false;
+	if ((r = node_get(s, txn, child, &n)) == EHX_ERR_NOT_FOUND) {
+		*yes = true;    /* no record: a child only ever named by NHS */
+		return 0;
+	}
+	if (r != 0)
+		return r;
+	*yes = n->agency == NULL || n->agency[0] == '\0';
+	node_free(n);
+	return 0;
+}
+
+int
+identity_merge(struct store *s, MDB_txn *txn, const unsigned char from[ID_LEN],
+    const unsigned char into[ID_LEN], int64_t now)
+{
+	unsigned char k[2 * ID_LEN], node[ID_LEN];
+	MDB_val kv, v;
+	MDB_cursor *cur = NULL;
+	int rc, r = 0;
+
+	if (memcmp(from, into, ID_LEN) == 0)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, s->idmember, &cur)) != 0)
+		return store_err(rc);
+	for (;;) {
+		kv = (MDB_val){ ID_LEN, (void *)from };
+		rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND || (rc == 0 && (kv.mv_size != 2 * ID_LEN ||
+		    memcmp(kv.mv_data, from, ID_LEN) != 0))) {
+			rc = 0;
+			break;
+		}
+		if (rc != 0)
+			break;
+		memcpy(node, (const unsigned char *)kv.mv_data + ID_LEN, ID_LEN);
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		memcpy(k, into, ID_LEN);
+		memcpy(k + ID_LEN, node, ID_LEN);
+		if ((r = member_put(s, txn, into, node)) != 0 ||
+		    (r = node_move(s, txn, node, into, now)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (r != 0)
+		return r;
+	return rc == 0 ? 0 : store_err(rc);
+}
+
+/* ---- resolving ----------------------------------------------------------- */
+
+/* The key of agency's node for this identity: its own id for the child,
+ * else what the identity holds ("#" cannot be in a local id). */
+static int
+home_key(const struct identity_ctx *c, const char *agency,
+    const Ehx__ChildIdentity *id, const struct ehx_tokens *t,
+    unsigned char out[EHX_TOKEN_LEN])
+{
+	unsigned char buf[EHX_MAX_ID + 8 + 2 * 32 + 2];
+	unsigned char h[32];
+	size_t n = strlen(agency);
+	char hex[65];
+
+	if (id->local_id != NULL && id->local_id[0] != '\0') {
+		memcpy(out, t->tok[EHX_F_LOCAL][0], EHX_TOKEN_LEN);
+		return 0;
+	}
+	if (n > EHX_MAX_ID)
+		return EHX_ERR_INTERNAL;
+	memcpy(buf, agency, n);
+	buf[n++] = '\0';
+	if (t->n[EHX_F_NHS] > 0) {
+		memcpy(buf + n, "#nhs:", 5);
+		ehx_hex(hex, t->tok[EHX_F_NHS][0], EHX_TOKEN_LEN);
+	} else if (t->n[EHX_F_UPN] > 0) {
+		memcpy(buf + n, "#upn:", 5);
+		ehx_hex(hex, t->tok[EHX_F_UPN][0], EHX_TOKEN_LEN);
+	} else {
+		/* demographics alone: the same ones always find one node */
+		memcpy(buf + n, "#dem:", 5);
+		ehx_sha256(t, sizeof(*t), h);
+		ehx_hex(hex, h, 32);
+	}
+	n += 5;
+	memcpy(buf + n, hex, strlen(hex));
+	n += strlen(hex);
+	return ehx_token(c->mkey, EHX_F_LOCAL, buf, n, out);
+}
+
+/* Index a node under its own key, its national ids and its blocks. */
+static int
+index_node(const struct identity_ctx *c, MDB_txn *txn,
+    const unsigned char node[ID_LEN], const struct ehx_tokens *t,
+    struct work *w)
+{
+	size_t nb;
+	int r;
+
+	for (size_t i = 0; i < t->n[EHX_F_NHS]; i++)
+		if ((r = index_put(c->s, txn, t->tok[EHX_F_NHS][i], 'N',
+		    node)) != 0)
+			return r;
+	for (size_t i = 0; i < t->n[EHX_F_UPN]; i++)
+		if ((r = index_put(c->s, txn, t->tok[EHX_F_UPN][i], 'U',
+		    node)) != 0)
+			return r;
+	nb = ehx_match_blocks(t, false, w->blocks, EHX_MAX_BLOCKS);
+	for (size_t i = 0; i < nb; i++)
+		if ((r = index_put(c->s, txn, w->blocks[i], 'B', node)) != 0)
+			return r;
+	return 0;
+}
+
+/* Compare t with every node of child: the best result, and whether any
+ * node's national id disagrees (then never this child). */
+static int
+score_child(const struct identity_ctx *c, MDB_txn *txn, struct work *w,
+    const unsigned char child[ID_LEN], struct identity_candidate *out,
+    size_t *compared)
+{
+	struct ehx_match_result r;
+	size_t n = 0;
+	int rc;
+	bool any = false;
+
+	memcpy(out->child, child, ID_LEN);
+	memset(&out->result, 0, sizeof(out->result));
+	out->conflict = false;
+	if ((rc = identity_members(c->s, txn, child, w->members,
+	    IDENTITY_MAX_MEMBERS, &n)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		Ehx__IdentityNode *node = NULL;
+
+		if ((rc = node_get(c->s, txn, w->members[i], &node)) ==
+		    EHX_ERR_NOT_FOUND)
+			continue;
+		if (rc != 0)
+			return rc;
+		tokens_of(node, &w->m);
+		node_free(node);
+		ehx_match_compare(&w->t, &w->m, &r);
+		(*compared)++;
+		if (r.bars & EHX_BAR_ID)
+			out->conflict = true;
+		if (!any || r.score > out->result.score) {
+			out->result = r;
+			any = true;
+		}
+	}
+	return 0;
+}
+
+/* Put cand into out's review list (the best IDENTITY_MAX_REVIEW kept). */
+static void
+add_review(struct identity_result *out, const struct identity_candidate *cand)
+{
+	size_t i = out->n_review;
+
+	if (i == IDENTITY_MAX_REVIEW) {
+		i--;
+		if (out->review[i].result.score >= cand->result.score)
+			return;
+	} else
+		out->n_review++;
+	while (i > 0 && out->review[i - 1].result.score < cand->result.score) {
+		out->review[i] = out->review[i - 1];
+		i--;
+	}
+	out->review[i] = *cand;
+}
+
+/* Join the child of node (out->child) and other; the survivor keeps an
+ * NHS number's key when one has it. */
+static int
+join(const struct identity_ctx *c, MDB_txn *txn, struct identity_result *out,
+    const unsigned char other[ID_LEN], int64_t now)
+{
+	bool ours_nhs, theirs_nhs;
+	int r;
+
+	if (memcmp(out->child, other, ID_LEN) == 0)
+		return 0;
+	if ((r = nhs_child(c->s, txn, out->child, &ours_nhs)) != 0 ||
+	    (r = nhs_child(c->s, txn, other, &theirs_nhs)) != 0)
+		return r;
+	if (ours_nhs && !theirs_nhs) {
+		r = identity_merge(c->s, txn, other, out->child, now);
+	} else {
+		r = identity_merge(c->s, txn, out->child, other, now);
+		memcpy(out->child, other, ID_LEN);
+	}
+	return r;
+}
+
+/* The record of an NHS number's own node, made the first time another
+ * node joins it: its key is the pseudonym, its child the child it is in. */
+static int
+nhs_node(const struct identity_ctx *c, MDB_txn *txn, const char *nhs,
+    const struct ehx_tokens *t, unsigned char node[ID_LEN], int64_t now)
+{
+	struct ehx_tokens only;
+	unsigned char child[ID_LEN];
+	MDB_val k = { ID_LEN, node }, v;
+	int r, rc;
+
+	if ((r = ehx_pseudonym(c->pkey, nhs, node)) != 0)
+		return r;
+	if ((rc = mdb_get(txn, c->s->idnode, &k, &v)) == 0)
+		return 0;
+	if (rc != MDB_NOTFOUND)
+		return store_err(rc);
+	memset(&only, 0, sizeof(only));
+	memcpy(only.tok[EHX_F_NHS][0], t->tok[EHX_F_NHS][0], EHX_TOKEN_LEN);
+	only.n[EHX_F_NHS] = 1;
+	memcpy(child, node, ID_LEN);
+	if ((r = node_write(c, txn, node, child, "", &only, NULL, now,
+	    now)) != 0 ||
+	    (r = member_put(c->s, txn, child, node)) != 0 ||
+	    (r = index_put(c->s, txn, t->tok[EHX_F_NHS][0], 'N', node)) != 0)
+		return r;
+	return 0;
+}
+
+/*
+ * The children t's NHS number and UPN name, other than the node's own:
+ * joined to it unless a national id of theirs disagrees with t's (then a
+ * candidate for review, marked conflict). *joined tells whether any was.
+ */
+static int
+link_national(const struct identity_ctx *c, MDB_txn *txn, struct work *w,
+    const Ehx__ChildIdentity *id, struct identity_result *out, int64_t now,
+    bool *joined)
+{
+	unsigned char targets[IDENTITY_MAX_BLOCK_NODES + 1][ID_LEN];
+	unsigned char child[ID_LEN], nhsnode[ID_LEN];
+	size_t n = 0;
+	bool over;
+	int r;
+
+	*joined = false;
+	if (id->nhs_number != NULL && ehx_nhs_valid(id->nhs_number)) {
+		if ((r = nhs_node(c, txn, id->nhs_number, &w->t, nhsnode,
+		    now)) != 0)
+			return r;
+		memcpy(targets[n++], nhsnode, ID_LEN);
+	}
+	for (size_t i = 0; i < w->t.n[EHX_F_UPN]; i++)
+		if ((r = index_scan(c->s, txn, w->t.tok[EHX_F_UPN][i], 'U',
+		    targets, &n, IDENTITY_MAX_BLOCK_NODES + 1,
+		    IDENTITY_MAX_BLOCK_NODES, &over)) != 0)
+			return r;
+	for (size_t i = 0; i < n; i++) {
+		struct identity_candidate cand;
+
+		if (memcmp(targets[i], out->node, ID_LEN) == 0)
+			continue;
+		if ((r = identity_child_of(c->s, txn, targets[i], child)) != 0)
+			return r;
+		if (memcmp(child, out->child, ID_LEN) == 0)
+			continue;
+		if ((r = score_child(c, txn, w, child, &cand,
+		    &out->compared)) != 0)
+			return r;
+		if (cand.conflict) {
+			add_review(out, &cand);
+			continue;
+		}
+		if ((r = join(c, txn, out, child, now)) != 0)
+			return r;
+		*joined = true;
+	}
+	return 0;
+}
+
+/* The children whose nodes share a blocking key with t, scored. */
+static int
+candidates(const struct identity_ctx *c, MDB_txn *txn, struct work *w,
+    struct identity_result *out)
+{
+	unsigned char child[ID_LEN];
+	size_t nb;
+	bool over;
+	int r;
+
+	w->n_nodes = 0;
+	w->n_cl = 0;
+	nb = ehx_match_blocks(&w->t, true, w->blocks, EHX_MAX_BLOCKS);
+	for (size_t i = 0; i < nb; i++) {
+		size_t before = w->n_nodes;
+
+		if ((r = index_scan(c->s, txn, w->blocks[i], 'B', w->nodes,
+		    &w->n_nodes, sizeof(w->nodes) / sizeof(w->nodes[0]),
+		    IDENTITY_MAX_BLOCK_NODES, &over)) != 0)
+			return r;
+		if (over) {
+			/* too common to tell anything: not followed */
+			w->n_nodes = before;
+			out->skipped_blocks++;
+		}
+	}
+	for (size_t i = 0; i < w->n_nodes; i++) {
+		size_t j;
+
+		if (memcmp(w->nodes[i], out->node, ID_LEN) == 0)
+			continue;
+		if ((r = identity_child_of(c->s, txn, w->nodes[i], child)) != 0)
+			return r;
+		if (memcmp(child, out->child, ID_LEN) == 0)
+			continue;
+		for (j = 0; j < w->n_cl; j++)
+			if (memcmp(w->cl[j].child, child, ID_LEN) == 0)
+				break;
+		if (j < w->n_cl || w->n_cl == MAX_CLUSTERS)
+			continue;
+		if ((r = score_child(c, txn, w, child, &w->cl[w->n_cl],
+		    &out->compared)) != 0)
+			return r;
+		w->n_cl++;
+	}
+	return 0;
+}
+
+/* Link the new node by score: to the one child above the link
+ * threshold when no other comes near; else the candidates go to review. */
+static int
+link_by_score(const struct identity_ctx *c, MDB_txn *txn, struct work *w,
+    struct identity_result *out, int64_t now, bool *linked)
+{
+	const struct identity_candidate *link = NULL;
+	size_t links = 0, near = 0, before = out->n_review;
+	int r;
+
+	*linked = false;
+	if ((r = candidates(c, txn, w, out)) != 0)
+		return r;
+	for (size_t i = 0; i < w->n_cl; i++) {
+		if (w->cl[i].conflict)
+			continue;
+		switch (ehx_match_decide(&w->cl[i].result, &c->th)) {
+		case EHX_MATCH_LINK:
+			link = &w->cl[i];
+			links++;
+			add_review(out, &w->cl[i]);
+			break;
+		case EHX_MATCH_REVIEW:
+			near++;
+			add_review(out, &w->cl[i]);
+			break;
+		case EHX_MATCH_NEW:
+			break;
+		}
+	}
+	if (links == 1 && near == 0) {
+		out->n_review = before;
+		*linked = true;
+		return join(c, txn, out, link->child, now);
+	}
+	return 0;
+}
+
+int
+identity_resolve(const struct identity_ctx *c, MDB_txn *txn,
+    const char *agency, const Ehx__ChildIdentity *id, int64_t now,
+    struct identity_result *out)
+{
+	struct work *w;
+	unsigned char key[EHX_TOKEN_LEN], found[1][ID_LEN];
+	Ehx__IdentityNode *node = NULL;
+	size_t n = 0;
+	bool over, joined = false, linked = false;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!c->s->identity)
+		return EHX_ERR_STORAGE;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return EHX_ERR_NOMEM;
+	if ((r = ehx_identity_tokens(c->mkey, agency, id, &w->t)) != 0 ||
+	    (r = home_key(c, agency, id, &w->t, key)) != 0 ||
+	    (r = index_scan(c->s, txn, key, 'L', found, &n, 1, 1,
+	    &over)) != 0)
+		goto out;
+	if (n == 1) {
+		/* the agency's record, known: what it adds is kept */
+		bool added;
+
+		memcpy(out->node, found[0], ID_LEN);
+		if ((r = node_get(c->s, txn, out->node, &node)) != 0)
+			goto out;
+		if (node->cluster.len != ID_LEN) {
+			r = EHX_ERR_STORAGE;
+			goto out;
+		}
+		memcpy(out->child, node->cluster.data, ID_LEN);
+		tokens_of(node, &w->m);
+		added = tokens_union(&w->m, &w->t);
+		if ((r = node_write(c, txn, out->node, out->child, agency, &w->m,
+		    id, node->created_at, now)) != 0)
+			goto out;
+		out->how = IDENTITY_KNOWN;
+		if (added) {
+			if ((r = index_node(c, txn, out->node, &w->m, w)) != 0)
+				goto out;
+			/* an NHS number or UPN now given links the child */
+			r = link_national(c, txn, w, id, out, now, &joined);
+		}
+		goto out;
+	}
+	if ((r = ehx_random(out->node, ID_LEN)) != 0)
+		goto out;
+	memcpy(out->child, out->node, ID_LEN);
+	if ((r = node_write(c, txn, out->node, out->child, agency, &w->t, id,
+	    now, now)) != 0 ||
+	    (r = member_put(c->s, txn, out->child, out->node)) != 0 ||
+	    (r = index_put(c->s, txn, key, 'L', out->node)) != 0 ||
+	    (r = link_national(c, txn, w, id, out, now, &joined)) != 0 ||
+	    (r = link_by_score(c, txn, w, out, now, &linked)) != 0)
+		goto out;
+	out->how = joined || linked ? IDENTITY_LINKED : out->n_review > 0 ?
+	    IDENTITY_REVIEW : IDENTITY_NEW;
+	/* indexed last: it is not its own candidate */
+	r = index_node(c, txn, out->node, &w->t, w);
+out:
+	node_free(node);
+	free(w);
+	return r;
+}

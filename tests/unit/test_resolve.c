@@ -1,0 +1,327 @@
+/*
+ * test_resolve — which child an identity names (broker/identity.c), in a
+ * real LMDB store: an agency's record found again by its own id; NHS
+ * numbers and UPNs that join records at once; demographics scored, linked
+ * above the threshold, sent to review between, new below; twins kept
+ * apart; a provisional child that joins its NHS number's child when the
+ * number arrives; a national id that disagrees never joined; an identity
+ * close to two children never linked to either; nothing in the clear.
+ */
+#include "testutil.h"
+
+#include <lmdb.h>
+
+#include "ehx/crypto.h"
+#include "ehx/err.h"
+#include "ehx/identity.h"
+#include "ehx/match.h"
+#include "../../broker/identity.h"
+#include "../../broker/store.h"
+
+static char dir[PATH_MAX];
+static struct store st;
+static struct ehx_pseudokey *pkey, *mkey;
+static struct identity_ctx ctx;
+static const int64_t now = 1796731200000LL;
+
+static int
+setup(void **state)
+{
+	static const unsigned char p[32] = { 1 }, m[32] = { 2 };
+	char path[PATH_MAX], err[256];
+
+	(void)state;
+	if (tu_mkdtemp(dir, sizeof(dir), "resolve") != 0 ||
+	    ehx_pseudokey_raw(p, &pkey) != 0 ||
+	    ehx_pseudokey_raw(m, &mkey) != 0)
+		return -1;
+	tu_join(path, sizeof(path), dir, "store");
+	if (store_open(&st, path, 64 * 1024 * 1024, false, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	ctx.s = &st;
+	ctx.pkey = pkey;
+	ctx.mkey = mkey;
+	ctx.th.link = EHX_MATCH_LINK_DEFAULT;
+	ctx.th.review = EHX_MATCH_REVIEW_DEFAULT;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	store_close(&st);
+	ehx_pseudokey_free(pkey);
+	ehx_pseudokey_free(mkey);
+	tu_rmtree(dir);
+	return 0;
+}
+
+/* Resolve id from agency in its own committed transaction. */
+static enum identity_how
+resolve(const char *agency, const Ehx__ChildIdentity *id,
+    struct identity_result *out)
+{
+	MDB_txn *txn;
+	char why[256];
+
+	assert_int_equal(ehx_validate_identity(id, now, why, sizeof(why)), 0);
+	assert_int_equal(mdb_txn_begin(st.env, NULL, 0, &txn), 0);
+	assert_int_equal(identity_resolve(&ctx, txn, agency, id, now, out), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	return out->how;
+}
+
+static void
+child_of(const unsigned char node[32], unsigned char child[32])
+{
+	MDB_txn *txn;
+
+	assert_int_equal(mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(identity_child_of(&st, txn, node, child), 0);
+	mdb_txn_abort(txn);
+}
+
+static size_t
+members(const unsigned char child[32])
+{
+	unsigned char m[16][32];
+	MDB_txn *txn;
+	size_t n = 0;
+
+	assert_int_equal(mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(identity_members(&st, txn, child, m, 16, &n), 0);
+	mdb_txn_abort(txn);
+	return n;
+}
+
+static Ehx__ChildIdentity
+pupil(const char *given, const char *family, const char *dob,
+    Ehx__Sex sex, const char *postcode)
+{
+	Ehx__ChildIdentity id;
+
+	ehx__child_identity__init(&id);
+	id.given_name = (char *)given;
+	id.family_name = (char *)family;
+	id.date_of_birth = (char *)dob;
+	id.sex = sex;
+	id.postcode = (char *)postcode;
+	return id;
+}
+
+static void
+test_own_id_and_nhs(void **state)
+{
+	struct identity_result a, b, c;
+	Ehx__ChildIdentity id;
+	unsigned char p[32], child[32];
+
+	(void)state;
+	/* health names a child by NHS number and names */
+	id = pupil("Noah", "Finch", "2014-05-06", EHX__SEX__SEX_MALE,
+	    "YO24 1AB");
+	id.nhs_number = "9434765919";
+	id.local_id = "RCB-0001";
+	assert_int_equal(resolve("health", &id, &a), IDENTITY_LINKED);
+	assert_int_equal(ehx_pseudonym(pkey, "9434765919", p), 0);
+	/* its child is the NHS number's: the pseudonym, as before */
+	assert_memory_equal(a.child, p, 32);
+	assert_memory_not_equal(a.node, p, 32);
+	assert_int_equal(members(p), 2);        /* the number's and health's */
+	/* the same record again: known, the same node */
+	assert_int_equal(resolve("health", &id, &b), IDENTITY_KNOWN);
+	assert_memory_equal(b.node, a.node, 32);
+	assert_memory_equal(b.child, p, 32);
+	/* the same local id from another agency is another record */
+	ehx__child_identity__init(&id);
+	id.local_id = "RCB-0001";
+	assert_int_equal(resolve("police", &id, &c), IDENTITY_NEW);
+	assert_memory_not_equal(c.node, a.node, 32);
+	assert_memory_equal(c.child, c.node, 32);       /* provisional */
+	/* the police name the child by NHS number alone: joined at once */
+	ehx__child_identity__init(&id);
+	id.nhs_number = "9434765919";
+	assert_int_equal(resolve("police", &id, &c), IDENTITY_LINKED);
+	assert_memory_equal(c.child, p, 32);
+	assert_int_equal(members(p), 3);
+	child_of(c.node, child);
+	assert_memory_equal(child, p, 32);
+	/* a pseudonym no identity ever named is its own child */
+	assert_int_equal(ehx_pseudonym(pkey, "9992914173", p), 0);
+	child_of(p, child);
+	assert_memory_equal(child, p, 32);
+	assert_int_equal(members(p), 1);
+}
+
+static void
+test_scores(void **state)
+{
+	struct identity_result school, r;
+	Ehx__ChildIdentity id;
+	char twin[] = "?801200005002";
+
+	(void)state;
+	/* the school's roll: UPN and demographics */
+	id = pupil("Amelia Rose", "Hart", "2016-03-04", EHX__SEX__SEX_FEMALE,
+	    "YO31 0AB");
+	id.upn = "B801200005001";
+	id.local_id = "ADM-77";
+	assert_int_equal(resolve("school", &id, &school), IDENTITY_NEW);
+	/* the police: her familiar form, a slip, by demographics */
+	id = pupil("Amelia", "Harte", "2016-03-04", EHX__SEX__SEX_UNSPECIFIED,
+	    "YO31 0AB");
+	id.local_id = "NYP-1";
+	assert_int_equal(resolve("police", &id, &r), IDENTITY_LINKED);
+	assert_memory_equal(r.child, school.child, 32);
+	assert_true(r.compared >= 1);
+	assert_int_equal(members(school.child), 2);
+	/* a near miss: one part of the date wrong, moved within the sector */
+	id = pupil("Amelia", "Hart", "2016-03-14", EHX__SEX__SEX_FEMALE,
+	    "YO31 0XY");
+	id.local_id = "NYP-2";
+	assert_int_equal(resolve("police", &id, &r), IDENTITY_REVIEW);
+	assert_memory_equal(r.child, r.node, 32);       /* provisional */
+	assert_int_equal(r.n_review, 1);
+	assert_memory_equal(r.review[0].child, school.child, 32);
+	assert_int_equal(r.review[0].result.level[EHX_M_DOB],
+	    EHX_L_ONE_WRONG);
+	/* her twin: never her */
+	id = pupil("Isla", "Hart", "2016-03-04", EHX__SEX__SEX_FEMALE,
+	    "YO31 0AB");
+	twin[0] = ehx_upn_check_letter("801200005002");
+	id.upn = twin;
+	id.local_id = "ADM-78";
+	assert_int_equal(resolve("school", &id, &r), IDENTITY_NEW);
+	assert_memory_not_equal(r.child, school.child, 32);
+	assert_int_equal(members(school.child), 2);
+	/* by UPN alone, from another school: joined by the UPN */
+	ehx__child_identity__init(&id);
+	id.upn = "B801200005001";
+	assert_int_equal(resolve("school2", &id, &r), IDENTITY_LINKED);
+	assert_memory_equal(r.child, school.child, 32);
+}
+
+static void
+test_provisional_then_nhs(void **state)
+{
+	struct identity_result a, b, h;
+	Ehx__ChildIdentity id;
+	unsigned char p[32], child[32];
+
+	(void)state;
+	/* the police know a child only by demographics */
+	id = pupil("Tyler", "Quinn", "2012-10-11", EHX__SEX__SEX_MALE,
+	    "YO10 3PQ");
+	id.local_id = "NYP-40";
+	assert_int_equal(resolve("police", &id, &a), IDENTITY_NEW);
+	/* health, by NHS number, a hyphenated surname and the date: its
+	 * child is the number's; the police's record is close, not enough */
+	ehx__child_identity__init(&id);
+	id.nhs_number = "9992914173";
+	id.family_name = "Quinn-Lowe";
+	id.date_of_birth = "2012-10-11";
+	assert_int_equal(resolve("health", &id, &h), IDENTITY_LINKED);
+	assert_int_equal(ehx_pseudonym(pkey, "9992914173", p), 0);
+	assert_memory_equal(h.child, p, 32);
+	assert_int_equal(h.n_review, 1);
+	assert_memory_equal(h.review[0].child, a.child, 32);
+	/* later the police learn the NHS number: the provisional child joins
+	 * the number's child, which keeps its key */
+	id = pupil("Tyler", "Quinn", "2012-10-11", EHX__SEX__SEX_MALE,
+	    "YO10 3PQ");
+	id.local_id = "NYP-40";
+	id.nhs_number = "9992914173";
+	assert_int_equal(resolve("police", &id, &b), IDENTITY_KNOWN);
+	assert_memory_equal(b.node, a.node, 32);
+	assert_memory_equal(b.child, p, 32);
+	child_of(a.node, child);
+	assert_memory_equal(child, p, 32);
+	assert_int_equal(members(p), 3);        /* number, health, police */
+}
+
+static void
+test_conflicts(void **state)
+{
+	struct identity_result a, b, r;
+	Ehx__ChildIdentity id;
+
+	(void)state;
+	/* a school record with an NHS number */
+	id = pupil("Erin", "Walsh", "2011-01-20", EHX__SEX__SEX_FEMALE,
+	    "YO26 5TT");
+	id.upn = "P207000016049";
+	id.nhs_number = "9997763173";
+	id.local_id = "ADM-9";
+	assert_int_equal(resolve("school", &id, &a), IDENTITY_LINKED);
+	/* the same UPN with another NHS number: that number's child, never
+	 * joined to the UPN's; the pair for review */
+	ehx__child_identity__init(&id);
+	id.upn = "P207000016049";
+	id.nhs_number = "9990669074";
+	assert_int_equal(resolve("health", &id, &b), IDENTITY_LINKED);
+	assert_memory_not_equal(b.child, a.child, 32);
+	assert_int_equal(b.n_review, 1);
+	assert_true(b.review[0].conflict);
+	assert_memory_equal(b.review[0].child, a.child, 32);
+	/* two children who each match strongly: linked to neither */
+	id = pupil("Kai", "Moss", "2018-08-08", EHX__SEX__SEX_MALE, "YO1 7HH");
+	id.local_id = "A-1";
+	assert_int_equal(resolve("housing", &id, &a), IDENTITY_NEW);
+	id = pupil("Kai", "Moss", "2018-08-08", EHX__SEX__SEX_FEMALE,
+	    "YO1 7HH");
+	id.local_id = "B-1";
+	assert_int_equal(resolve("health", &id, &b), IDENTITY_REVIEW);
+	assert_memory_not_equal(a.child, b.child, 32);
+	id = pupil("Kai", "Moss", "2018-08-08", EHX__SEX__SEX_UNSPECIFIED,
+	    "YO1 7HH");
+	id.local_id = "C-1";
+	assert_int_equal(resolve("police", &id, &r), IDENTITY_REVIEW);
+	assert_int_equal(r.n_review, 2);
+	assert_memory_equal(r.child, r.node, 32);
+}
+
+/* No name, date or postcode in the clear anywhere in the store file. */
+static void
+test_nothing_in_the_clear(void **state)
+{
+	static const char *const words[] = { "Amelia", "AMELIA", "HART",
+	    "Hart", "2016-03-04", "20160304", "YO31 0AB", "B801200005001",
+	    "NYP-1", "9434765919", "Quinn", "QUINN" };
+	char path[PATH_MAX];
+	unsigned char *buf;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	tu_join(path, sizeof(path), dir, "store/data.mdb");
+	assert_non_null(f = fopen(path, "rb"));
+	fseek(f, 0, SEEK_END);
+	len = (size_t)ftell(f);
+	fseek(f, 0, SEEK_SET);
+	assert_non_null(buf = malloc(len));
+	assert_int_equal(fread(buf, 1, len, f), len);
+	fclose(f);
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (memmem(buf, len, words[i], strlen(words[i])) != NULL)
+			fail_msg("\"%s\" is in the store in the clear", words[i]);
+	free(buf);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_own_id_and_nhs),
+		cmocka_unit_test(test_scores),
+		cmocka_unit_test(test_provisional_then_nhs),
+		cmocka_unit_test(test_conflicts),
+		cmocka_unit_test(test_nothing_in_the_clear),
+	};
+
+	return cmocka_run_group_tests_name("test_resolve", tests, setup,
+	    teardown);
+}
