@@ -186,6 +186,13 @@ $(BUILD)/bin/ehx-gen: $(BUILD)/obj/tests/tools/ehx-gen.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
 
+# ehx-matchbench matches through the broker's identity code.
+$(BUILD)/bin/ehx-matchbench: $(BUILD)/obj/tests/tools/ehx-matchbench.o \
+	    $(filter-out $(BUILD)/obj/broker/main.o,$(call obj,$(BROKER_SRC))) \
+	    $(LIBEHX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+
 test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
 	    EHX_TEST_TMP=$${TMPDIR:-/tmp} $$t; done

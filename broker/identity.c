@@ -87,26 +87,121 @@ node_put(struct store *s, MDB_txn *txn, const unsigned char id[ID_LEN],
 	return 0;
 }
 
-/* The node's tokens into t. */
-static void
-tokens_of(const Ehx__IdentityNode *n, struct ehx_tokens *t)
-{
-	memset(t, 0, sizeof(*t));
-	for (size_t i = 0; i < n->n_tokens; i++) {
-		const Ehx__FeatureTokens *f = n->tokens[i];
-		size_t k = f->tokens.len / EHX_TOKEN_LEN;
+/*
+ * The tokens of a node, as IdentityNode.tokens keeps them: k, k counts, a
+ * swapped-date flag, then the tokens. A store written by a later broker
+ * with more features is read for the ones this one knows.
+ */
+#define BLOB_MAX (2 + EHX_F_COUNT + \
+    (EHX_F_COUNT * EHX_MAX_FEATURE_TOKENS + 1) * EHX_TOKEN_LEN)
 
-		if (f->feature >= EHX_F_COUNT)
-			continue;
-		if (k > EHX_MAX_FEATURE_TOKENS)
-			k = EHX_MAX_FEATURE_TOKENS;
-		memcpy(t->tok[f->feature], f->tokens.data, k * EHX_TOKEN_LEN);
-		t->n[f->feature] = (uint8_t)k;
+static int
+tokens_decode(const uint8_t *p, size_t len, struct ehx_tokens *t)
+{
+	size_t k, total = 0, at;
+
+	memset(t, 0, sizeof(*t));
+	if (len < 2 || len < 2 + (size_t)p[0])
+		return EHX_ERR_STORAGE;
+	k = p[0];
+	for (size_t f = 0; f < k; f++)
+		total += p[1 + f];
+	total += p[1 + k] != 0;
+	if (len != 2 + k + total * EHX_TOKEN_LEN)
+		return EHX_ERR_STORAGE;
+	at = 2 + k;
+	for (size_t f = 0; f < k; f++) {
+		size_t n = p[1 + f];
+
+		if (f < EHX_F_COUNT) {
+			if (n > EHX_MAX_FEATURE_TOKENS)
+				return EHX_ERR_STORAGE;
+			memcpy(t->tok[f], p + at, n * EHX_TOKEN_LEN);
+			t->n[f] = (uint8_t)n;
+		}
+		at += n * EHX_TOKEN_LEN;
 	}
-	if (n->dob_swapped.len == EHX_TOKEN_LEN) {
-		memcpy(t->dob_swapped, n->dob_swapped.data, EHX_TOKEN_LEN);
+	if (p[1 + k] != 0) {
+		memcpy(t->dob_swapped, p + at, EHX_TOKEN_LEN);
 		t->has_dob_swapped = true;
 	}
+	return 0;
+}
+
+/* t as the blob above into out (BLOB_MAX bytes); its length. */
+static size_t
+tokens_encode(const struct ehx_tokens *t, uint8_t *out)
+{
+	size_t at = 2 + EHX_F_COUNT;
+
+	out[0] = EHX_F_COUNT;
+	for (int f = 0; f < EHX_F_COUNT; f++) {
+		out[1 + f] = t->n[f];
+		memcpy(out + at, t->tok[f], (size_t)t->n[f] * EHX_TOKEN_LEN);
+		at += (size_t)t->n[f] * EHX_TOKEN_LEN;
+	}
+	out[1 + EHX_F_COUNT] = t->has_dob_swapped;
+	if (t->has_dob_swapped) {
+		memcpy(out + at, t->dob_swapped, EHX_TOKEN_LEN);
+		at += EHX_TOKEN_LEN;
+	}
+	return at;
+}
+
+/* A varint at *p (before end); false if it runs off or is too long. */
+static bool
+varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The cluster and the tokens of a stored IdentityNode, read in place
+ * (valid until the transaction ends): what matching reads of every
+ * candidate, without unpacking the rest.
+ */
+static int
+node_peek(const MDB_val *v, const uint8_t **cluster, const uint8_t **tok,
+    size_t *toklen)
+{
+	const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+	uint64_t tag, len;
+
+	*cluster = NULL;
+	*tok = NULL;
+	*toklen = 0;
+	while (p < end) {
+		if (!varint(&p, end, &tag))
+			return EHX_ERR_STORAGE;
+		switch (tag & 7) {
+		case 0:
+			if (!varint(&p, end, &len))
+				return EHX_ERR_STORAGE;
+			break;
+		case 2:
+			if (!varint(&p, end, &len) || len > (uint64_t)(end - p))
+				return EHX_ERR_STORAGE;
+			if (tag >> 3 == 1 && len == ID_LEN)
+				*cluster = p;
+			else if (tag >> 3 == 3) {
+				*tok = p;
+				*toklen = (size_t)len;
+			}
+			p += len;
+			break;
+		default:
+			return EHX_ERR_STORAGE;
+		}
+	}
+	return *cluster != NULL ? 0 : EHX_ERR_STORAGE;
 }
 
 /* Add src's tokens that dst lacks; true if any was added. */
@@ -137,27 +232,6 @@ tokens_union(struct ehx_tokens *dst, const struct ehx_tokens *src)
 	return added;
 }
 
-/* Point n's token fields at t (which must outlive n's packing). */
-static void
-tokens_to_node(const struct ehx_tokens *t, Ehx__IdentityNode *n,
-    Ehx__FeatureTokens *ft, Ehx__FeatureTokens **ptrs)
-{
-	n->n_tokens = 0;
-	n->tokens = ptrs;
-	for (int f = 0; f < EHX_F_COUNT; f++) {
-		if (t->n[f] == 0)
-			continue;
-		ehx__feature_tokens__init(&ft[n->n_tokens]);
-		ft[n->n_tokens].feature = (uint32_t)f;
-		ft[n->n_tokens].tokens.data = (uint8_t *)t->tok[f];
-		ft[n->n_tokens].tokens.len = (size_t)t->n[f] * EHX_TOKEN_LEN;
-		ptrs[n->n_tokens] = &ft[n->n_tokens];
-		n->n_tokens++;
-	}
-	n->dob_swapped.data = (uint8_t *)t->dob_swapped;
-	n->dob_swapped.len = t->has_dob_swapped ? EHX_TOKEN_LEN : 0;
-}
-
 /* Write node id with cluster, agency, tokens t and the sealed identity. */
 static int
 node_write(const struct identity_ctx *c, MDB_txn *txn,
@@ -166,7 +240,7 @@ node_write(const struct identity_ctx *c, MDB_txn *txn,
     const Ehx__ChildIdentity *ident, int64_t created, int64_t now)
 {
 	Ehx__IdentityNode n;
-	Ehx__FeatureTokens ft[EHX_F_COUNT], *ptrs[EHX_F_COUNT];
+	uint8_t blob[BLOB_MAX];
 	unsigned char *plain = NULL, *sealed = NULL;
 	size_t plen = 0, slen = 0;
 	int r = 0;
@@ -175,7 +249,8 @@ node_write(const struct identity_ctx *c, MDB_txn *txn,
 	n.cluster.data = (uint8_t *)cluster;
 	n.cluster.len = ID_LEN;
 	n.agency = (char *)agency;
-	tokens_to_node(t, &n, ft, ptrs);
+	n.tokens.data = blob;
+	n.tokens.len = tokens_encode(t, blob);
 	n.created_at = created;
 	n.updated_at = now;
 	if (ident != NULL) {
@@ -320,7 +395,8 @@ identity_child_of(struct store *s, MDB_txn *txn,
     const unsigned char node[ID_LEN], unsigned char child[ID_LEN])
 {
 	MDB_val k = { ID_LEN, (void *)node }, v;
-	Ehx__IdentityNode *n = NULL;
+	const uint8_t *cluster, *tok;
+	size_t toklen;
 	int rc, r;
 
 	if (!s->identity ||
@@ -330,15 +406,9 @@ identity_child_of(struct store *s, MDB_txn *txn,
 	}
 	if (rc != 0)
 		return store_err(rc);
-	if ((r = store_read(&ehx__identity_node__descriptor, NULL, &v,
-	    &n)) != 0)
+	if ((r = node_peek(&v, &cluster, &tok, &toklen)) != 0)
 		return r;
-	if (n->cluster.len != ID_LEN) {
-		node_free(n);
-		return EHX_ERR_STORAGE;
-	}
-	memcpy(child, n->cluster.data, ID_LEN);
-	node_free(n);
+	memcpy(child, cluster, ID_LEN);
 	return 0;
 }
 
@@ -483,15 +553,17 @@ score_child(const struct identity_ctx *c, MDB_txn *txn, struct work *w,
 	    IDENTITY_MAX_MEMBERS, &n)) != 0)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
-		Ehx__IdentityNode *node = NULL;
+		MDB_val k = { ID_LEN, w->members[i] }, v;
+		const uint8_t *cluster, *tok;
+		size_t toklen;
 
-		if ((rc = node_get(c->s, txn, w->members[i], &node)) ==
-		    EHX_ERR_NOT_FOUND)
+		if ((rc = mdb_get(txn, c->s->idnode, &k, &v)) == MDB_NOTFOUND)
 			continue;
 		if (rc != 0)
+			return store_err(rc);
+		if ((rc = node_peek(&v, &cluster, &tok, &toklen)) != 0 ||
+		    (rc = tokens_decode(tok, toklen, &w->m)) != 0)
 			return rc;
-		tokens_of(node, &w->m);
-		node_free(node);
 		ehx_match_compare(&w->t, &w->m, &r);
 		(*compared)++;
 		if (r.bars & EHX_BAR_ID)
@@ -729,8 +801,12 @@ identity_resolve(const struct identity_ctx *c, MDB_txn *txn,
 		return EHX_ERR_STORAGE;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return EHX_ERR_NOMEM;
-	if ((r = ehx_identity_tokens(c->mkey, agency, id, &w->t)) != 0 ||
-	    (r = home_key(c, agency, id, &w->t, key)) != 0 ||
+	if ((r = ehx_identity_tokens(c->mkey, agency, id, &w->t)) != 0)
+		goto out;
+	for (int f = 0; f < EHX_F_COUNT; f++)
+		out->tokens += w->t.n[f];
+	out->tokens += w->t.has_dob_swapped;
+	if ((r = home_key(c, agency, id, &w->t, key)) != 0 ||
 	    (r = index_scan(c->s, txn, key, 'L', found, &n, 1, 1,
 	    &over)) != 0)
 		goto out;
@@ -746,7 +822,9 @@ identity_resolve(const struct identity_ctx *c, MDB_txn *txn,
 			goto out;
 		}
 		memcpy(out->child, node->cluster.data, ID_LEN);
-		tokens_of(node, &w->m);
+		if ((r = tokens_decode(node->tokens.data, node->tokens.len,
+		    &w->m)) != 0)
+			goto out;
 		added = tokens_union(&w->m, &w->t);
 		if ((r = node_write(c, txn, out->node, out->child, agency, &w->m,
 		    id, node->created_at, now)) != 0)

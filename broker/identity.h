@@ -51,6 +51,7 @@ struct identity_result {
 	size_t n_review;
 	struct identity_candidate review[IDENTITY_MAX_REVIEW];
 	size_t compared;                          /* nodes scored */
+	size_t tokens;                            /* tokens made */
 	size_t skipped_blocks;                    /* blocks too common */
 };
 

@@ -59,6 +59,9 @@ struct ehx_crl {
 
 struct ehx_pseudokey {
 	unsigned char key[32];
+	/* HMAC-SHA256 keyed once: its inner and outer pads already hashed,
+	 * which halves the work of each short token (ehx_keyed_hash) */
+	crypto_auth_hmacsha256_state keyed;
 };
 
 static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
@@ -536,6 +539,8 @@ ehx_pseudokey_load(const char *path, struct ehx_pseudokey **out)
 	r = EHX_ERR_CRYPTO;
 	if (ehx_unhex(k->key, sizeof(k->key), (char *)buf) != 0)
 		goto out;
+	pthread_once(&sodium_once, sodium_start);
+	crypto_auth_hmacsha256_init(&k->keyed, k->key, sizeof(k->key));
 	*out = k;
 	k = NULL;
 	r = 0;
@@ -551,6 +556,8 @@ ehx_pseudokey_raw(const unsigned char raw[32], struct ehx_pseudokey **out)
 	if ((*out = calloc(1, sizeof(**out))) == NULL)
 		return EHX_ERR_NOMEM;
 	memcpy((*out)->key, raw, sizeof((*out)->key));
+	pthread_once(&sodium_once, sodium_start);
+	crypto_auth_hmacsha256_init(&(*out)->keyed, raw, sizeof((*out)->key));
 	return 0;
 }
 
@@ -580,10 +587,8 @@ int
 ehx_keyed_hash(const struct ehx_pseudokey *k, const void *in, size_t len,
     unsigned char out[32])
 {
-	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_state st = k->keyed;
 
-	pthread_once(&sodium_once, sodium_start);
-	crypto_auth_hmacsha256_init(&st, k->key, sizeof(k->key));
 	crypto_auth_hmacsha256_update(&st, in, len);
 	crypto_auth_hmacsha256_final(&st, out);
 	OPENSSL_cleanse(&st, sizeof(st));

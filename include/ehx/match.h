@@ -62,7 +62,7 @@ struct ehx_match_thresholds {
 	double link;    /* at or above, and nothing bars it: linked */
 	double review;  /* at or above (below link): to review */
 };
-#define EHX_MATCH_LINK_DEFAULT    27.0
+#define EHX_MATCH_LINK_DEFAULT    25.0
 #define EHX_MATCH_REVIEW_DEFAULT  17.0
 
 /* Compare a with b (either order gives the same result). */

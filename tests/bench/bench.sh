@@ -14,7 +14,13 @@
 #      ehx-gen): whole-picture queries end to end through an agent's socket
 #      (ehx-querybench) and inside the broker (ehx-gen --broker-time), and
 #      pre-signed publishes into the store of that size
-#   7. tests/bench/report.py: the table, tests/bench/latest.json, the plot
+#   7. matching: a synthetic city of BENCH_MATCH_CHILDREN children (default
+#      100000) and four agencies' extracts with the errors real ones have
+#      (tests/bench/population.py), linked by the broker's identity code
+#      in a real store (ehx-matchbench): precision and recall against the
+#      truth, the share sent to review, twins, and records a second
+#      against the machine's HMAC ceiling
+#   8. tests/bench/report.py: the table, tests/bench/latest.json, the plot
 #
 # Environment: EHX_BIN (the binaries), BENCH_SCALES (default "10000 100000
 # 1000000"), BENCH_QUERIES (default 3000), BENCH_PUBLISHES (pre-signed,
@@ -189,6 +195,17 @@ for n in $SCALES; do
 	    --tag "s$n" >"$W/publish_scale.$n.json"
 	sandbox_down
 done
+
+MATCH_CHILDREN=${BENCH_MATCH_CHILDREN:-100000}
+say "matching: $MATCH_CHILDREN children, four agencies' extracts"
+"$PY" "$top/tests/bench/population.py" "$MATCH_CHILDREN" "$W/population" >&2
+cp "$W/population/summary.json" "$W/population.json"
+"$BIN/ehx-matchbench" "$W/match-store" "$W/population/health.jsonl" \
+    "$W/population/school.jsonl" "$W/population/police.jsonl" \
+    "$W/population/housing.jsonl" >"$W/matching.json"
+du -sk "$W/match-store" | awk '{ print "{\"store_kib\": " $1 "}" }' \
+    >"$W/matching_store.json"
+rm -rf "$W/match-store" "$W/population"
 
 say "report"
 mkdir -p "$OUT"

@@ -12,7 +12,8 @@ random numbers with valid check digits.
 
 writes OUTDIR/{health,school,police,housing}.jsonl, one identity a line as
 `ehx import` reads them, each with "truth": the child's index (which the
-broker never sees), and OUTDIR/summary.json with the counts of each kind
+broker never sees; "twin" too, for a twin: the other's), and
+OUTDIR/summary.json with the counts of each kind
 of error put in.
 
 The city: households of one to four children sharing a surname, address
@@ -232,6 +233,7 @@ def main():
                     while given == children[-1]["given"]:
                         given = zipf_pick(rng, names, 0.6)
                     count["twins"] += 2
+                    children[-1]["twin"] = len(children)
                 c = {"truth": len(children), "given": given,
                      "middle": zipf_pick(rng, GIRLS if sex == "F" else BOYS, 0.6)
                      if rng.random() < 0.2 else "",
@@ -241,6 +243,7 @@ def main():
                      "nhs": nhs_number(rng, nhs_used)}
                 if twins and t == 1:
                     c["family"] = children[-1]["family"]
+                    c["twin"] = len(children) - 1
                 age = (base - born).days // 365
                 c["upn"] = upn(rng, upn_used, hh["school"], born.year + 4) \
                     if 4 <= age <= 16 else ""
@@ -263,6 +266,8 @@ def main():
         given = c["given"]
         family = c["family"]
         r = {"truth": c["truth"]}
+        if "twin" in c:
+            r["twin"] = c["twin"]
         if rng.random() < p.get("familiar", 0) and given in FAMILIAR:
             given = rng.choice(FAMILIAR[given])
             err(agency, "familiar given name")

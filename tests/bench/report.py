@@ -67,6 +67,10 @@ def main():
     idle_pss = statistics.median(a["pss_kib"] for a in idle)
     notify = load(f"{w}/notify.json")
     side = load(f"{w}/side_channel.json")
+    match = load(f"{w}/matching.json")
+    match["population"] = load(f"{w}/population.json")
+    match["store_bytes_per_record"] = round(
+        load(f"{w}/matching_store.json")["store_kib"] * 1024 / match["records"])
 
     per_scale = {}
     for n in scales:
@@ -93,6 +97,17 @@ def main():
         {"target": f"query p50 at {hi:,} <= 1.5 x p50 at {lo:,}",
          "value": round(p50_hi / p50_lo, 3), "limit": 1.5,
          "met": p50_hi / p50_lo <= 1.5},
+        {"target": "matching: precision of automatic links >= 99.9 %",
+         "value": match["auto_precision"], "limit": 0.999,
+         "met": match["auto_precision"] >= 0.999},
+        {"target": "matching: automatic + reviewed recall >= 95 %",
+         "value": match["reviewed_recall"], "limit": 0.95,
+         "met": match["reviewed_recall"] >= 0.95},
+        {"target": "matching: under 5 % sent to review",
+         "value": match["review_share"], "limit": 0.05,
+         "met": match["review_share"] < 0.05},
+        {"target": "matching: no twins linked", "value": match["twin_false_links"],
+         "limit": 0, "met": match["twin_false_links"] == 0},
         {"target": "agent resident memory idle < 8 MiB",
          "value_mib": round(idle_rss / 1024, 2), "limit": 8.0,
          "met": idle_rss < 8 * 1024},
@@ -113,6 +128,7 @@ def main():
                            "ratio_to_verify_all_cores": round(pub_b / verify_all, 3)},
         "notification": notify,
         "side_channel": side,
+        "matching": match,
         "footprint": {"agent_idle": idle, "agent_idle_rss_kib": idle_rss,
                       "agent_idle_pss_kib": idle_pss,
                       "agent_loaded_rss_peak_kib": pb["agent_rss_peak_kib"],
@@ -171,6 +187,17 @@ def main():
     row("publish on a child others know / nobody knows (us; blocks spread)",
         f"{side['known_median_us']:.0f} / {side['alone_median_us']:.0f} "
         f"({side['block_spread_us']:.0f})", "same", f"{side['ratio']:.2f}")
+    mc = match["children"]
+    row(f"matching {mc:,} children, {match['records']:,} records: precision / "
+        "recall automatic", f"{match['auto_precision'] * 100:.3f} % / "
+        f"{match['auto_recall'] * 100:.2f} %")
+    row("matching: sent to review / recall after review / twins linked",
+        f"{match['review_share'] * 100:.2f} % / "
+        f"{match['reviewed_recall'] * 100:.2f} % / {match['twin_false_links']}")
+    row("matching: records a second (HMAC-SHA256/s / tokens a record)",
+        f"{match['per_second']:,.0f}",
+        f"{match['hash_ceiling']:,.0f}", f"{match['ratio']:.3f}")
+    row("matching: store bytes a record", f"{match['store_bytes_per_record']:,}")
     row("agent RSS idle / PSS idle / RSS peak loaded (MiB)",
         f"{idle_rss / 1024:.1f} / {idle_pss / 1024:.1f} / {pb['agent_rss_peak_kib'] / 1024:.1f}",
         "8 MiB", f"{idle_rss / 1024 / 8:.2f}")
