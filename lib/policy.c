@@ -35,12 +35,13 @@
 #define MAX_SECTION 64                  /* inih's own limit is 50 */
 #define MAX_KEY 64                      /* the longest key is 30 bytes */
 
-enum { S_AGREEMENT, S_VIEW, S_NOTIFY, S_LIST };
+enum { S_AGREEMENT, S_VIEW, S_NOTIFY, S_LIST, S_MATCHING };
 
 /* Keys of a section, to refuse a key given twice. */
 enum { K_ID = 1, K_NAME = 2, K_CATEGORIES = 4, K_DETAILS = 8, K_BASIS = 16,
 	K_TYPES = 32, K_LOCALITIES = 64, K_LOCALITY_FROM = 128,
-	K_OVERRIDE = 256, K_REVIEW = 512, K_SAR = 1024 };
+	K_OVERRIDE = 256, K_REVIEW = 512, K_SAR = 1024, K_LINK = 2048,
+	K_REVIEW_AT = 4096 };
 
 /* The words of one list, over all of its lines. */
 struct words {
@@ -60,7 +61,7 @@ struct parse {
 	unsigned given;                 /* K_* given in this section */
 	char last[MAX_KEY];             /* the key before, in this section */
 	struct words list;              /* the list being read */
-	bool seen_agreement;
+	bool seen_agreement, seen_matching;
 	bool seen_view[EHX_POLICY_TYPES + 1];
 	bool seen_notify[EHX_POLICY_CATEGORIES + 1];
 	bool seen_list[EHX_POLICY_LISTS + 1];
@@ -278,6 +279,13 @@ new_section(struct parse *ps, const char *section, char *why, size_t whysz)
 		ps->kind = S_AGREEMENT;
 		return 0;
 	}
+	if (strcmp(section, "matching") == 0) {
+		if (ps->seen_matching)
+			goto again;
+		ps->seen_matching = true;
+		ps->kind = S_MATCHING;
+		return 0;
+	}
 	if (strncmp(section, "view ", 5) == 0) {
 		v = ehx_agency_type_parse(section + 5);
 		if (v < 1 || v > EHX_POLICY_TYPES) {
@@ -322,7 +330,7 @@ new_section(struct parse *ps, const char *section, char *why, size_t whysz)
 		return 0;
 	}
 	snprintf(why, whysz, "unknown section [%s] (agreement, view TYPE, "
-	    "notify CATEGORY or list LIST)", section);
+	    "notify CATEGORY, list LIST or matching)", section);
 	return EHX_ERR_CONFIG;
 again:
 	snprintf(why, whysz, "[%s] is given twice", section);
@@ -599,6 +607,59 @@ notify_key(struct parse *ps, const char *key, const char *value, char *why,
 	return 0;
 }
 
+/* A threshold in bits: a number of 1..3 digits with at most one decimal
+ * (25, 17.5), within lo..hi. */
+static int
+bits_value(const char *key, const char *value, double lo, double hi,
+    double *out, char *why, size_t whysz)
+{
+	const char *p = value;
+	double v = 0;
+	int digits = 0;
+
+	while (*p >= '0' && *p <= '9' && digits < 4) {
+		v = v * 10 + (*p++ - '0');
+		digits++;
+	}
+	if (digits > 0 && digits <= 3 && *p == '.' && p[1] >= '0' &&
+	    p[1] <= '9' && p[2] == '\0') {
+		v += (p[1] - '0') / 10.0;
+		p += 2;
+	}
+	if (digits == 0 || digits > 3 || *p != '\0' || v < lo || v > hi) {
+		snprintf(why, whysz, "%s is a number of bits from %.0f to %.0f "
+		    "(one decimal at most), not \"%.40s\"", key, lo, hi, value);
+		return EHX_ERR_CONFIG;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A key of [matching]: the thresholds of lib/match.c. */
+static int
+matching_key(struct parse *ps, const char *key, const char *value,
+    char *why, size_t whysz)
+{
+	struct ehx_policy *p = ps->p;
+	int r;
+
+	if (strcmp(key, "link") == 0) {
+		if ((r = once(ps, K_LINK, key, why, whysz)) != 0)
+			return r;
+		return bits_value(key, value, EHX_MATCH_LINK_MIN, 80,
+		    &p->match.link, why, whysz);
+	}
+	if (strcmp(key, "review") == 0) {
+		if ((r = once(ps, K_REVIEW_AT, key, why, whysz)) != 0)
+			return r;
+		return bits_value(key, value, EHX_MATCH_REVIEW_MIN, 80,
+		    &p->match.review, why, whysz);
+	}
+	snprintf(why, whysz, "unknown key \"%.40s\" in [matching] (link, "
+	    "review)", key);
+	return EHX_ERR_CONFIG;
+}
+
 static int
 on_key(void *user, const char *section, const char *key, const char *value,
     char *why, size_t whysz)
@@ -618,6 +679,9 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		break;
 	case S_LIST:
 		r = list_key(ps, key, value, why, whysz);
+		break;
+	case S_MATCHING:
+		r = matching_key(ps, key, value, why, whysz);
 		break;
 	default:
 		r = notify_key(ps, key, value, why, whysz);
@@ -641,9 +705,17 @@ ehx_policy_load(const char *path, struct ehx_policy *p, char *err,
 	ps->section[0] = '\001';        /* matches no section's name */
 	for (int t = 0; t <= EHX_POLICY_TYPES; t++)
 		p->picture_basis[t] = EHX__LAWFUL_BASIS__LAWFUL_BASIS_CONSENT;
+	p->match.link = EHX_MATCH_LINK_DEFAULT;
+	p->match.review = EHX_MATCH_REVIEW_DEFAULT;
 	if ((r = ehx_conf_parse(path, on_key, ps, err, errsz)) != 0)
 		goto out;
 	r = EHX_ERR_CONFIG;
+	if (p->match.review >= p->match.link) {
+		snprintf(err, errsz, "%s: [matching] review (%.1f) must be below "
+		    "link (%.1f): between them a person decides", path,
+		    p->match.review, p->match.link);
+		goto out;
+	}
 	if (p->id[0] == '\0') {
 		snprintf(err, errsz, "%s: [agreement] id is required", path);
 		goto out;

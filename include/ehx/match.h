@@ -64,6 +64,10 @@ struct ehx_match_thresholds {
 };
 #define EHX_MATCH_LINK_DEFAULT    25.0
 #define EHX_MATCH_REVIEW_DEFAULT  17.0
+/* The lowest a partnership may set them: below these, a name and a date
+ * of birth shared by chance would link children (PROTOCOL §10.6). */
+#define EHX_MATCH_LINK_MIN        20.0
+#define EHX_MATCH_REVIEW_MIN      10.0
 
 /* Compare a with b (either order gives the same result). */
 void ehx_match_compare(const struct ehx_tokens *a, const struct ehx_tokens *b,

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "ehx/limits.h"
+#include "ehx/match.h"
 
 #define EHX_POLICY_SEE     1u   /* visible: agency, type, category, status, dates, ref */
 #define EHX_POLICY_LEVEL   2u   /* its level of need */
@@ -58,6 +59,10 @@ struct ehx_policy {
 	 * answer subject access requests, and search the audit by child, for
 	 * the partnership (bit 1 << type); 0: none. */
 	unsigned sar_types;
+	/* [matching]: the thresholds in bits at which an identity is linked
+	 * to a child, or sent to review (lib/match.c; defaults
+	 * EHX_MATCH_LINK_DEFAULT and EHX_MATCH_REVIEW_DEFAULT). */
+	struct ehx_match_thresholds match;
 };
 
 /*

@@ -331,6 +331,42 @@ test_blocks(void **state)
 	assert_int_equal(ehx_match_blocks(&tb, true, k, 3), 3);
 }
 
+/* The scores PROTOCOL §10.6 gives as examples. */
+static void
+test_documented_examples(void **state)
+{
+	Ehx__ChildIdentity a = amelia(), b;
+	struct ehx_match_result r;
+
+	(void)state;
+	a.given_name = "Amelia";
+	a.uprn = "";
+	b = a;
+	compare(&a, &b, &r);
+	assert_true(fabs(r.score - 39.2) < 0.1);
+	b.postcode = "YO1 7HH";
+	compare(&a, &b, &r);
+	assert_true(fabs(r.score - 25.6) < 0.1);
+	assert_int_equal(ehx_match_decide(&r, &th), EHX_MATCH_LINK);
+	b = a;
+	b.family_name = "Harte";
+	b.sex = EHX__SEX__SEX_UNSPECIFIED;
+	compare(&a, &b, &r);
+	assert_true(fabs(r.score - 34.9) < 0.1);
+	b = a;
+	b.date_of_birth = "2016-03-14";
+	b.postcode = "YO31 0XY";
+	compare(&a, &b, &r);
+	assert_true(fabs(r.score - 21.0) < 0.1);
+	assert_int_equal(ehx_match_decide(&r, &th), EHX_MATCH_REVIEW);
+	ehx__child_identity__init(&b);
+	b.family_name = "Hart";
+	b.date_of_birth = "2016-03-04";
+	compare(&a, &b, &r);
+	assert_true(fabs(r.score - 20.2) < 0.1);
+	assert_true(th.link == 25.0 && th.review == 17.0);
+}
+
 int
 main(void)
 {
@@ -340,6 +376,7 @@ main(void)
 		cmocka_unit_test(test_slips),
 		cmocka_unit_test(test_twins_and_bars),
 		cmocka_unit_test(test_blocks),
+		cmocka_unit_test(test_documented_examples),
 	};
 
 	return cmocka_run_group_tests_name("test_match", tests, setup,

@@ -639,11 +639,65 @@ test_criteria(void **state)
 #undef BIT
 }
 
+/* [matching]: the thresholds, their defaults and their bounds. */
+static void
+test_matching(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *words;
+	} bad[] = {
+		{ A "[matching]\nlink = high\n", "link is a number of bits from "
+		    "20 to 80 (one decimal at most), not \"high\"" },
+		{ A "[matching]\nlink = 19.9\n", "not \"19.9\"" },
+		{ A "[matching]\nlink = 81\n", "not \"81\"" },
+		{ A "[matching]\nlink = 25.55\n", "not \"25.55\"" },
+		{ A "[matching]\nlink = -25\n", "not \"-25\"" },
+		{ A "[matching]\nlink = 25.\n", "not \"25.\"" },
+		{ A "[matching]\nlink = 0025\n", "not \"0025\"" },
+		{ A "[matching]\nreview = 9\n", "review is a number of bits "
+		    "from 10 to 80" },
+		{ A "[matching]\nlink = 25\nlink = 26\n",
+		    "link is given twice in [matching]" },
+		{ A "[matching]\nlink = 25\n[view school]\ncategories = all\n"
+		    "[matching]\nreview = 12\n", "[matching] is given twice" },
+		{ A "[matching]\nodds = 3\n", "unknown key \"odds\" in "
+		    "[matching] (link, review)" },
+		{ A "[matching]\nlink = 30\nreview = 30\n", "review (30.0) "
+		    "must be below link (30.0)" },
+		{ A "[matching]\nreview = 26\n", "review (26.0) must be below "
+		    "link (25.0)" },
+	};
+	struct ehx_policy p;
+	char err[512], path[PATH_MAX];
+
+	(void)state;
+	assert_int_equal(load(A, &p, err, sizeof(err), path, sizeof(path)), 0);
+	assert_true(p.match.link == EHX_MATCH_LINK_DEFAULT);
+	assert_true(p.match.review == EHX_MATCH_REVIEW_DEFAULT);
+	assert_int_equal(load(A "[matching]\nlink = 30.5\nreview = 12\n", &p,
+	    err, sizeof(err), path, sizeof(path)), 0);
+	assert_true(p.match.link == 30.5 && p.match.review == 12);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(load(bad[i].text, &p, err, sizeof(err), path,
+		    sizeof(path)), EHX_ERR_CONFIG);
+		if (strstr(err, bad[i].words) == NULL)
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err,
+			    bad[i].words);
+		assert_true(p.match.link == 0);         /* all zero */
+	}
+	/* the default policy says the defaults aloud */
+	assert_int_equal(ehx_policy_load("docs/sharing-policy.ini", &p, err,
+	    sizeof(err)), 0);
+	assert_true(p.match.link == 25 && p.match.review == 17);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default),
+		cmocka_unit_test(test_matching),
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_criteria),
 		cmocka_unit_test(test_format),
