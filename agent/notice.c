@@ -103,6 +103,35 @@ out:
 	return r;
 }
 
+/* The child as this agency named them (Notification.child), or null. */
+static json_object *
+jchild(const Ehx__ChildIdentity *c)
+{
+	static const char *const sexes[] = { NULL, "female", "male",
+	    "indeterminate" };
+	json_object *o, *names;
+
+	if (c == NULL)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "nhs_number", jtext_or_null(c->nhs_number));
+	json_object_object_add(o, "upn", jtext_or_null(c->upn));
+	json_object_object_add(o, "local_id", jtext_or_null(c->local_id));
+	json_object_object_add(o, "given_name", jtext_or_null(c->given_name));
+	json_object_object_add(o, "family_name", jtext_or_null(c->family_name));
+	names = json_object_new_array();
+	for (size_t i = 0; i < c->n_other_names; i++)
+		json_object_array_add(names, jtext(c->other_names[i]));
+	json_object_object_add(o, "other_names", names);
+	json_object_object_add(o, "date_of_birth",
+	    jtext_or_null(c->date_of_birth));
+	json_object_object_add(o, "sex", c->sex > 0 && c->sex <= 3 ?
+	    json_object_new_string(sexes[c->sex]) : NULL);
+	json_object_object_add(o, "postcode", jtext_or_null(c->postcode));
+	json_object_object_add(o, "uprn", jtext_or_null(c->uprn));
+	return o;
+}
+
 json_object *
 notice_json(const Ehx__InboxItem *it)
 {
@@ -119,7 +148,8 @@ notice_json(const Ehx__InboxItem *it)
 	    json_object_new_uint64(n->seq));
 	json_object_object_add(o, "message_id", envelope_msgid(id,
 	    &it->envelope) != NULL ? json_object_new_string(id) : NULL);
-	json_object_object_add(o, "nhs_number", jtext(n->nhs_number));
+	json_object_object_add(o, "nhs_number", jtext_or_null(n->nhs_number));
+	json_object_object_add(o, "child", jchild(n->child));
 	json_object_object_add(o, "agency", jtext(n->agency));
 	json_object_object_add(o, "agency_type",
 	    json_object_new_string(ehx_agency_type_name(n->agency_type)));

@@ -41,6 +41,7 @@
 
 #include "notice.h"
 #include "ehx/err.h"
+#include "ehx/identity.h"
 #include "ehx/log.h"
 #include "ehx/names.h"
 #include "ehx/nhs.h"
@@ -730,9 +731,15 @@ static bool
 notification_ok(const Ehx__Notification *n)
 {
 	const Ehx__Practitioner *p = n->contact;
+	char why[8];
 
+	/* the child: by NHS number, or as this agency named them, or both */
+	if (n->child != NULL && ehx_validate_identity(n->child, ehx_now_ms(),
+	    why, sizeof(why)) != 0)
+		return false;
 	return n->seq >= 1 && n->seq <= EHX_MAX_SEQ &&
-	    ehx_nhs_valid(n->nhs_number) && ehx_id_ok(n->agency) &&
+	    (ehx_nhs_valid(n->nhs_number) || (n->nhs_number[0] == '\0' &&
+	    n->child != NULL)) && ehx_id_ok(n->agency) &&
 	    ehx_category_name(n->category) != NULL && n->category != 0 &&
 	    n->level <= 4 && n->previous_level <= 4 &&
 	    (p == NULL || (text_ok(p->name, EHX_MAX_NAME) &&

@@ -30,6 +30,7 @@ struct broker {
 	struct ehx_crl *crl;            /* NULL: no CRL configured */
 	struct ehx_signer *signer;
 	struct ehx_pseudokey *pkey;
+	struct ehx_pseudokey *mkey;     /* matching tokens; NULL: none */
 	struct store store;
 	struct ehx_arena *arena;
 	struct ehx_policy policy;

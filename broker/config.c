@@ -35,6 +35,7 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	PATH(ca);
 	PATH(registry);
 	PATH(pseudonym_key);
+	PATH(matching_key);
 	PATH(endpoint_file);
 	PATH(policy);
 	PATH(crl);

@@ -22,6 +22,7 @@ struct broker_config {
 	char ca[BROKER_PATH_MAX];
 	char registry[BROKER_PATH_MAX];
 	char pseudonym_key[BROKER_PATH_MAX];
+	char matching_key[BROKER_PATH_MAX];    /* empty: identities refused */
 	char endpoint_file[BROKER_PATH_MAX];    /* optional: where to write the bound endpoint */
 	char policy[BROKER_PATH_MAX];           /* the sharing policy */
 	char crl[BROKER_PATH_MAX];              /* optional: the CA's CRL */

@@ -266,10 +266,21 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 	Ehx__FlagView fv = EHX__FLAG_VIEW__INIT;
 	unsigned char key[STORE_KEY_MAX];
 	int64_t news_at[EHX_MAX_NEWS_PER_DAY];
+	unsigned char node[EHX_PSEUDONYM_LEN];
+	const char *nhs = m->nhs_number;
 	size_t klen;
 	bool tell;
 	int r;
 
+	if (m->child != NULL) {
+		/* named as the agency knows the child: which child that is
+		 * (identity.c); the reply is the same whichever it was */
+		if ((r = request_child(rq, m->child, node, why, whysz)) != 0)
+			return r;
+		sf.origin.data = node;
+		sf.origin.len = EHX_PSEUDONYM_LEN;
+		nhs = m->child->nhs_number;
+	}
 	if (m->locality[0] != '\0') {
 		/* Who may say where a child lives decides who can put a
 		 * child on a list: only the types the policy names. */
@@ -285,7 +296,7 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 			    "sharing policy's", m->locality);
 			return EHX_ERR_INVALID_FIELD;
 		}
-		if ((r = set_locality(rq, m->locality, m->nhs_number)) != 0)
+		if ((r = set_locality(rq, m->locality, nhs)) != 0)
 			return r;
 	}
 	klen = store_flag_key(key, rq->child, rq->agency->id, m->ref);
@@ -352,10 +363,13 @@ handle_close_flag(struct request *rq, char *why, size_t whysz)
 {
 	const Ehx__CloseFlag *m = rq->body->close_flag;
 	Ehx__StoredFlag *sf = NULL;
-	unsigned char key[STORE_KEY_MAX];
+	unsigned char key[STORE_KEY_MAX], node[EHX_PSEUDONYM_LEN];
 	size_t klen;
 	int r;
 
+	if (m->child != NULL &&
+	    (r = request_child(rq, m->child, node, why, whysz)) != 0)
+		return r;
 	klen = store_flag_key(key, rq->child, rq->agency->id, m->ref);
 	if ((r = get_flag(rq, key, klen, &sf)) != 0) {
 		if (r == EHX_ERR_NOT_FOUND)

@@ -112,7 +112,8 @@ audit_entry(struct request *rq, const unsigned char *child)
 	return store_audit_append(&rq->b->store, rq->txn, &rec);
 }
 
-/* The child's NHS number, unsealed into the arena. */
+/* The child's NHS number, unsealed into the arena: empty for a child
+ * the agencies named without one (PROTOCOL §10.6). */
 static char *
 child_nhs(struct request *rq, const unsigned char *child, const MDB_val *v)
 {
@@ -121,11 +122,11 @@ child_nhs(struct request *rq, const unsigned char *child, const MDB_val *v)
 	char *out = NULL;
 
 	if (ehx_evidence_open(rq->b->pkey, child, v->mv_data, v->mv_size,
-	    &plain, &n) == 0 && n == EHX_NHS_LEN &&
+	    &plain, &n) == 0 && (n == EHX_NHS_LEN || n == 0) &&
 	    (out = ehx_arena_alloc(rq->b->arena, n + 1)) != NULL) {
 		memcpy(out, plain, n);
 		out[n] = '\0';
-		if (!ehx_nhs_valid(out))
+		if (n > 0 && !ehx_nhs_valid(out))
 			out = NULL;
 	}
 	free(plain);

@@ -625,6 +625,7 @@ nhs_node(const struct identity_ctx *c, MDB_txn *txn, const char *nhs,
     const struct ehx_tokens *t, unsigned char node[ID_LEN], int64_t now)
 {
 	struct ehx_tokens only;
+	Ehx__ChildIdentity ident;
 	unsigned char child[ID_LEN];
 	MDB_val k = { ID_LEN, node }, v;
 	int r, rc;
@@ -639,7 +640,11 @@ nhs_node(const struct identity_ctx *c, MDB_txn *txn, const char *nhs,
 	memcpy(only.tok[EHX_F_NHS][0], t->tok[EHX_F_NHS][0], EHX_TOKEN_LEN);
 	only.n[EHX_F_NHS] = 1;
 	memcpy(child, node, ID_LEN);
-	if ((r = node_write(c, txn, node, child, "", &only, NULL, now,
+	/* the number itself, sealed: told to an agency that named the child
+	 * by it when another names the child otherwise */
+	ehx__child_identity__init(&ident);
+	ident.nhs_number = (char *)nhs;
+	if ((r = node_write(c, txn, node, child, "", &only, &ident, now,
 	    now)) != 0 ||
 	    (r = member_put(c->s, txn, child, node)) != 0 ||
 	    (r = index_put(c->s, txn, t->tok[EHX_F_NHS][0], 'N', node)) != 0)
@@ -855,5 +860,85 @@ identity_resolve(const struct identity_ctx *c, MDB_txn *txn,
 out:
 	node_free(node);
 	free(w);
+	return r;
+}
+
+/* The identity sealed in a node record (heap), or NULL when it has none. */
+static int
+node_identity(const struct ehx_pseudokey *pkey,
+    const unsigned char id[ID_LEN], const Ehx__IdentityNode *n,
+    Ehx__ChildIdentity **out)
+{
+	unsigned char *plain = NULL;
+	size_t plen = 0;
+
+	*out = NULL;
+	if (n->sealed.len == 0)
+		return 0;
+	if (ehx_evidence_open(pkey, id, n->sealed.data, n->sealed.len, &plain,
+	    &plen) != 0)
+		return EHX_ERR_STORAGE;
+	*out = ehx__child_identity__unpack(NULL, plen, plain);
+	ehx_free_secret(plain, plen);   /* the buffer holds the seal's too */
+	return *out != NULL ? 0 : EHX_ERR_STORAGE;
+}
+
+int
+identity_known_as(struct store *s, MDB_txn *txn,
+    const struct ehx_pseudokey *pkey, const unsigned char child[ID_LEN],
+    const char *agency, Ehx__ChildIdentity **out, char nhs[11])
+{
+	unsigned char (*m)[ID_LEN];
+	int64_t latest = -1;
+	size_t n = 0;
+	int r;
+
+	*out = NULL;
+	nhs[0] = '\0';
+	if (!s->identity)
+		return 0;
+	if ((m = malloc(IDENTITY_MAX_MEMBERS * ID_LEN)) == NULL)
+		return EHX_ERR_NOMEM;
+	if ((r = identity_members(s, txn, child, m, IDENTITY_MAX_MEMBERS,
+	    &n)) != 0)
+		goto out;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		Ehx__IdentityNode *node = NULL;
+		Ehx__ChildIdentity *id = NULL;
+		bool nhs_node;
+
+		if ((r = node_get(s, txn, m[i], &node)) == EHX_ERR_NOT_FOUND) {
+			r = 0;
+			continue;
+		}
+		if (r != 0)
+			break;
+		nhs_node = node->agency == NULL || node->agency[0] == '\0';
+		if ((nhs_node || strcmp(node->agency, agency) == 0) &&
+		    (!nhs_node || nhs[0] == '\0') &&
+		    (r = node_identity(pkey, m[i], node, &id)) == 0 &&
+		    id != NULL) {
+			if (nhs_node) {
+				if (ehx_nhs_valid(id->nhs_number))
+					memcpy(nhs, id->nhs_number, 11);
+			} else if (node->updated_at > latest) {
+				if (*out != NULL)
+					ehx__child_identity__free_unpacked(*out,
+					    NULL);
+				*out = id;
+				id = NULL;
+				latest = node->updated_at;
+			}
+		}
+		if (id != NULL)
+			ehx__child_identity__free_unpacked(id, NULL);
+		node_free(node);
+	}
+out:
+	free(m);
+	if (r != 0 && *out != NULL) {
+		ehx__child_identity__free_unpacked(*out, NULL);
+		*out = NULL;
+	}
 	return r;
 }

@@ -92,6 +92,17 @@ int identity_merge(struct store *s, MDB_txn *txn,
     const unsigned char from[EHX_PSEUDONYM_LEN],
     const unsigned char into[EHX_PSEUDONYM_LEN], int64_t now);
 
+/*
+ * How agency itself named child: the identity it last sent for its
+ * record of the child (the latest of them, if it has several), unsealed
+ * and unpacked on the heap (free with ehx__child_identity__free_unpacked).
+ * Without one, *out is NULL, and nhs (11 bytes) gets the child's NHS
+ * number when the child has one, else "". 0 or a storage error.
+ */
+int identity_known_as(struct store *s, MDB_txn *txn,
+    const struct ehx_pseudokey *pkey, const unsigned char child[EHX_PSEUDONYM_LEN],
+    const char *agency, Ehx__ChildIdentity **out, char nhs[11]);
+
 /* The nodes of child (at most max) into out; how many in *n. A child
  * with no record has itself. */
 int identity_members(struct store *s, MDB_txn *txn,

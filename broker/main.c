@@ -176,6 +176,14 @@ load(struct broker *b, const char *conf, bool need_keys, char *err,
 		    ehx_strerror(r));
 		return r;
 	}
+	if (b->cfg.matching_key[0] != '\0' &&
+	    (r = ehx_pseudokey_load(b->cfg.matching_key, &b->mkey)) != 0) {
+		snprintf(err, errsz, "%s: cannot load the matching key: %s",
+		    b->cfg.matching_key, r == EHX_ERR_SYSTEM ? strerror(errno) :
+		    r == EHX_ERR_CRYPTO ? "it must hold 64 hex digits" :
+		    ehx_strerror(r));
+		return r;
+	}
 	{
 		unsigned char pub[EHX_KEY_LEN];
 
@@ -861,6 +869,7 @@ broker_free(struct broker *b)
 	registry_free(&b->reg);
 	ehx_signer_free(b->signer);
 	ehx_pseudokey_free(b->pkey);
+	ehx_pseudokey_free(b->mkey);
 	ehx_ca_free(b->ca);
 	ehx_crl_free(b->crl);
 	ehx_arena_free(b->arena);

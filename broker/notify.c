@@ -37,6 +37,7 @@
 #include "ehx/util.h"
 #include "ehx/wire.h"
 #include "handle.h"
+#include "identity.h"
 #include "notify.h"
 #include "registry.h"
 #include "store.h"
@@ -337,7 +338,8 @@ notify_keep(struct request *rq, MDB_txn *txn, uint64_t record)
 	plan.record = record;
 	plan.publisher = (char *)rq->agency->id;
 	plan.publisher_type = (Ehx__AgencyType)rq->agency->type;
-	plan.nhs_number = m->nhs_number;
+	plan.nhs_number = m->child != NULL ? m->child->nhs_number :
+	    m->nhs_number;
 	plan.child.data = rq->child;
 	plan.child.len = EHX_PSEUDONYM_LEN;
 	plan.category = m->category;
@@ -389,7 +391,8 @@ emit_one(struct broker *b, MDB_txn *txn, const Ehx__NotifyPlan *pl,
 	unsigned char id[EHX_MSGID_LEN], key[NOTIFY_KEY_MAX], ad[32];
 	unsigned char dk[EHX_MAX_ID + 1 + 8 + 1];
 	unsigned char *env = NULL, *sealed = NULL;
-	char basis[64];
+	char basis[64], nhs[11] = "";
+	Ehx__ChildIdentity *known = NULL;
 	size_t envlen, sealedlen, klen, pn = strlen(pl->publisher);
 	unsigned view;
 	MDB_val qkey, qval;
@@ -397,9 +400,17 @@ emit_one(struct broker *b, MDB_txn *txn, const Ehx__NotifyPlan *pl,
 
 	if (to == NULL)
 		return 0;       /* left the partnership since */
+	/* the child as this agency named them: its own record, or the NHS
+	 * number when that is how it knows the child */
+	if (pl->child.len == EHX_PSEUDONYM_LEN &&
+	    (r = identity_known_as(&b->store, txn, b->pkey, pl->child.data,
+	    to->id, &known, nhs)) != 0)
+		return r;
 	view = ehx_policy_view(&b->policy, to->type, pl->category);
 	n.seq = nd->seq;
-	n.nhs_number = pl->nhs_number;
+	n.nhs_number = pl->nhs_number != NULL && pl->nhs_number[0] != '\0' ?
+	    pl->nhs_number : nhs;
+	n.child = known;
 	n.agency = pl->publisher;
 	n.agency_type = pl->publisher_type;
 	n.category = pl->category;
@@ -416,8 +427,10 @@ emit_one(struct broker *b, MDB_txn *txn, const Ehx__NotifyPlan *pl,
 	n.consent_id = nd->consent_id;
 	n.agreement = b->policy.id;
 	n.flagged_at = pl->flagged_at;
-	if ((r = ehx_message_id(id)) != 0)
-		return EHX_ERR_INTERNAL;
+	if ((r = ehx_message_id(id)) != 0) {
+		r = EHX_ERR_INTERNAL;
+		goto out;
+	}
 	body.message_id.data = id;
 	body.message_id.len = sizeof(id);
 	body.sender = b->cfg.id;
@@ -425,8 +438,10 @@ emit_one(struct broker *b, MDB_txn *txn, const Ehx__NotifyPlan *pl,
 	body.sent_at = now;
 	body.payload_case = EHX__BODY__PAYLOAD_NOTIFICATION;
 	body.notification = &n;
-	if ((r = ehx_envelope_seal(b->signer, &body, &env, &envlen)) != 0)
-		return r == EHX_ERR_NOMEM ? r : EHX_ERR_INTERNAL;
+	if ((r = ehx_envelope_seal(b->signer, &body, &env, &envlen)) != 0) {
+		r = r == EHX_ERR_NOMEM ? r : EHX_ERR_INTERNAL;
+		goto out;
+	}
 	klen = queue_key(key, to->id, nd->seq);
 	seal_ad(key, klen, id, ad);
 	if ((r = ehx_evidence_seal(b->pkey, ad, env, envlen, &sealed,
@@ -475,6 +490,8 @@ emit_one(struct broker *b, MDB_txn *txn, const Ehx__NotifyPlan *pl,
 out:
 	free(env);
 	free(sealed);
+	if (known != NULL)
+		ehx__child_identity__free_unpacked(known, NULL);
 	return r;
 }
 

@@ -453,6 +453,9 @@ act(struct request *rq, MDB_txn *parent, handler_fn handle, char *why,
 	if ((r = handle(rq, why, whysz)) != 0) {
 		mdb_txn_abort(rq->txn);
 		rq->txn = NULL;
+		/* a child the refused request alone made is no child */
+		if (rq->child_new)
+			rq->has_child = false;
 		return r;
 	}
 	rc = mdb_txn_commit(rq->txn);

@@ -2,9 +2,42 @@
  * request.c — what handlers share to answer a request (request.h), so that
  * no handler calls back into the pipeline that called it.
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "ehx/arena.h"
 #include "ehx/err.h"
+#include "identity.h"
 #include "request.h"
+
+int
+request_child(struct request *rq, const Ehx__ChildIdentity *id,
+    unsigned char node[EHX_PSEUDONYM_LEN], char *why, size_t whysz)
+{
+	struct identity_ctx c;
+	struct identity_result res;
+	int r;
+
+	if (rq->b->mkey == NULL) {
+		snprintf(why, whysz, "this broker does not match children "
+		    "named without an NHS number (no matching_key in its "
+		    "configuration): name the child by nhs_number");
+		return EHX_ERR_INVALID_IDENTITY;
+	}
+	c.s = &rq->b->store;
+	c.pkey = rq->b->pkey;
+	c.mkey = rq->b->mkey;
+	c.th = rq->b->policy.match;
+	if ((r = identity_resolve(&c, rq->txn, rq->agency->id, id, rq->now,
+	    &res)) != 0)
+		return r;
+	memcpy(rq->child, res.child, EHX_PSEUDONYM_LEN);
+	memcpy(node, res.node, EHX_PSEUDONYM_LEN);
+	rq->has_child = true;
+	rq->child_new = res.how != IDENTITY_KNOWN &&
+	    memcmp(res.child, res.node, EHX_PSEUDONYM_LEN) == 0;
+	return 0;
+}
 
 int
 request_ack(struct request *rq, const char *id)

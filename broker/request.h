@@ -31,6 +31,7 @@ struct request {
 	MDB_txn *txn;                   /* the child transaction for effects */
 	unsigned char child[EHX_PSEUDONYM_LEN];
 	bool has_child;
+	bool child_new;                 /* made by this request's identity */
 	char basis[64];                 /* recorded in the audit record */
 	char consent_id[32];            /* the consent a decision rested on */
 	bool break_glass;               /* answered by break-glass */
@@ -58,6 +59,15 @@ struct request {
 	size_t ndisclosed;
 	Ehx__Body reply;                /* handlers set the payload */
 };
+
+/*
+ * The child an identity names (identity.c), found or made in rq's
+ * transaction, into rq->child; *node gets the sender's record of it.
+ * 0, EHX_ERR_INVALID_IDENTITY (this broker has no matching key), or a
+ * storage error.
+ */
+int request_child(struct request *rq, const Ehx__ChildIdentity *id,
+    unsigned char node[EHX_PSEUDONYM_LEN], char *why, size_t whysz);
 
 /* Answer rq with an Ack naming id (which must outlive the request) and
  * rq->basis. Returns 0 or EHX_ERR_NOMEM. */

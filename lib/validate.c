@@ -8,6 +8,7 @@
 
 #include "ehx/checkpoint.h"
 #include "ehx/err.h"
+#include "ehx/identity.h"
 #include "ehx/limits.h"
 #include "ehx/log.h"
 #include "ehx/names.h"
@@ -91,6 +92,19 @@ check_nhs(const char *nhs, char *why, size_t whysz)
 	return 0;
 }
 
+/* The child of a change: an NHS number, or an identity (§10.3), not both. */
+static int
+check_child(const char *nhs, const Ehx__ChildIdentity *child, int64_t now,
+    char *why, size_t whysz)
+{
+	if (child == NULL)
+		return check_nhs(nhs, why, whysz);
+	if (nhs != NULL && nhs[0] != '\0')
+		return BAD("name the child by nhs_number or by child, not both "
+		    "(an NHS number goes in child.nhs_number)");
+	return ehx_validate_identity(child, now, why, whysz);
+}
+
 static int
 check_practitioner(const Ehx__Practitioner *p, char *why, size_t whysz)
 {
@@ -109,11 +123,12 @@ check_practitioner(const Ehx__Practitioner *p, char *why, size_t whysz)
 }
 
 static int
-check_publish(const Ehx__PublishFlag *m, char *why, size_t whysz)
+check_publish(const Ehx__PublishFlag *m, int64_t now, char *why,
+    size_t whysz)
 {
 	int r;
 
-	if ((r = check_nhs(m->nhs_number, why, whysz)) != 0)
+	if ((r = check_child(m->nhs_number, m->child, now, why, whysz)) != 0)
 		return r;
 	if (!ehx_ref_ok(m->ref))
 		return BAD("ref must be 1..%d of A-Z a-z 0-9 . _ : / -",
@@ -145,11 +160,11 @@ check_list(const Ehx__QueryEarlyHelpList *m, char *why, size_t whysz)
 }
 
 static int
-check_close(const Ehx__CloseFlag *m, char *why, size_t whysz)
+check_close(const Ehx__CloseFlag *m, int64_t now, char *why, size_t whysz)
 {
 	int r;
 
-	if ((r = check_nhs(m->nhs_number, why, whysz)) != 0)
+	if ((r = check_child(m->nhs_number, m->child, now, why, whysz)) != 0)
 		return r;
 	if (!ehx_ref_ok(m->ref))
 		return BAD("ref must be 1..%d of A-Z a-z 0-9 . _ : / -",
@@ -350,9 +365,9 @@ ehx_validate_request(const Ehx__Body *b, int64_t now, char *why, size_t whysz)
 		why[0] = '\0';
 	switch (b->payload_case) {
 	case EHX__BODY__PAYLOAD_PUBLISH_FLAG:
-		return check_publish(b->publish_flag, why, whysz);
+		return check_publish(b->publish_flag, now, why, whysz);
 	case EHX__BODY__PAYLOAD_CLOSE_FLAG:
-		return check_close(b->close_flag, why, whysz);
+		return check_close(b->close_flag, now, why, whysz);
 	case EHX__BODY__PAYLOAD_RECORD_CONSENT:
 		return check_record_consent(b->record_consent, now, why, whysz);
 	case EHX__BODY__PAYLOAD_WITHDRAW_CONSENT:
@@ -419,8 +434,13 @@ const char *
 ehx_request_nhs(const Ehx__Body *b)
 {
 	switch (b->payload_case) {
-	case EHX__BODY__PAYLOAD_PUBLISH_FLAG: return b->publish_flag->nhs_number;
-	case EHX__BODY__PAYLOAD_CLOSE_FLAG: return b->close_flag->nhs_number;
+	case EHX__BODY__PAYLOAD_PUBLISH_FLAG:
+		return b->publish_flag->child != NULL ?
+		    b->publish_flag->child->nhs_number :
+		    b->publish_flag->nhs_number;
+	case EHX__BODY__PAYLOAD_CLOSE_FLAG:
+		return b->close_flag->child != NULL ?
+		    b->close_flag->child->nhs_number : b->close_flag->nhs_number;
 	case EHX__BODY__PAYLOAD_RECORD_CONSENT: return b->record_consent->nhs_number;
 	case EHX__BODY__PAYLOAD_WITHDRAW_CONSENT: return b->withdraw_consent->nhs_number;
 	case EHX__BODY__PAYLOAD_QUERY_PICTURE: return b->query_picture->nhs_number;

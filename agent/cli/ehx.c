@@ -36,6 +36,7 @@
 #include "render.h"
 #include "ehx/auditverify.h"
 #include "ehx/err.h"
+#include "ehx/identity.h"
 #include "ehx/names.h"
 #include "ehx/nhs.h"
 #include "ehx/util.h"
@@ -114,11 +115,26 @@ static const char main_help[] =
 "\n"
 EXIT_TEXT;
 
+#define CHILD_HELP \
+"The child is named by the NHS number, or as this agency knows them\n" \
+"(PROTOCOL.md §10.3): any of these, which must name a child on their own\n" \
+"(a UPN, this agency's own id, or a family name and a date of birth); an\n" \
+"NHS number given as well goes with them. The broker works out which\n" \
+"child that is, and says nothing of it in its answer.\n" \
+"  --upn UPN          the unique pupil number (\"a801 2000 05001\" is fine)\n" \
+"  --local-id ID      this agency's own id for the child (1-64 of A-Z a-z\n" \
+"                     0-9 . _ : / -)\n" \
+"  --given NAME       given names            --family NAME  family name\n" \
+"  --other-name NAME  another family name the child is or was known by\n" \
+"                     (up to 4 times)\n" \
+"  --dob YYYY-MM-DD   date of birth          --sex female|male|indeterminate\n" \
+"  --postcode PC      home postcode          --uprn N  the address's UPRN\n"
+
 static const char publish_help[] =
-"usage: ehx publish NHS_NUMBER --category CATEGORY --level 1-4\n"
-"                   --practitioner NAME [--job TITLE] [--contact CONTACT]\n"
-"                   [--lead] [--note TEXT] [--ref REF] [--withhold]\n"
-"                   [--locality L] [--wait [--timeout SECONDS]]\n"
+"usage: ehx publish [NHS_NUMBER] [CHILD OPTIONS] --category CATEGORY\n"
+"                   --level 1-4 --practitioner NAME [--job TITLE]\n"
+"                   [--contact CONTACT] [--lead] [--note TEXT] [--ref REF]\n"
+"                   [--withhold] [--locality L] [--wait [--timeout SECONDS]]\n"
 "\n"
 "Open a flag saying this agency is involved with the child, or change an\n"
 "open flag with the same --ref (a step up or down, a new practitioner).\n"
@@ -135,6 +151,8 @@ static const char publish_help[] =
 "sees it in the disclosures). --json prints {\"queued\": true, \"still_queued\": false,\n"
 "\"outbox\": N, \"message_id\": \"...\"}, or the acknowledgement {\"ok\": true,\n"
 "\"id\", \"basis\", \"unchanged\", \"outbox\", \"message_id\"}.\n"
+"\n"
+CHILD_HELP
 "\n"
 "  --category C       what the involvement is about: %s\n"
 "  --level N          level of need: 1 universal, 2 additional, 3 complex,\n"
@@ -190,7 +208,7 @@ static const char list_help[] =
 EXIT_TEXT;
 
 static const char close_help[] =
-"usage: ehx close NHS_NUMBER --ref REF [--reason TEXT]\n"
+"usage: ehx close [NHS_NUMBER] [CHILD OPTIONS] --ref REF [--reason TEXT]\n"
 "                 [--wait [--timeout SECONDS]]\n"
 "\n"
 "Close one of this agency's flags on the child. The flag stays in the\n"
@@ -200,6 +218,8 @@ static const char close_help[] =
 "command returns (\"Queued flag REF (outbox N); the agent delivers it.\");\n"
 "with --wait it waits for the broker's answer (\"Closed flag REF.\", or the\n"
 "refusal: not_found for a ref this agency never published).\n"
+"\n"
+CHILD_HELP
 "\n"
 "  --ref REF          the reference the flag was published with\n"
 "  --reason TEXT      why it closed, at most 280 bytes\n"
@@ -523,8 +543,82 @@ die_usage(const char *fmt, ...)
 /* Long options without a short form. */
 enum {
 	OPT_WAIT = 0x100, OPT_NO_WAIT, OPT_TIMEOUT, OPT_FORMAT, OPT_DRY_RUN,
-	OPT_ALL,
+	OPT_ALL, OPT_UPN, OPT_LOCAL_ID, OPT_GIVEN, OPT_FAMILY, OPT_OTHER_NAME,
+	OPT_DOB, OPT_SEX, OPT_POSTCODE, OPT_UPRN,
 };
+
+/* The options that name a child as this agency knows them (PROTOCOL
+ * §10.3), for publish and close. */
+#define CHILD_OPTS \
+	{ "upn", required_argument, NULL, OPT_UPN }, \
+	{ "local-id", required_argument, NULL, OPT_LOCAL_ID }, \
+	{ "given", required_argument, NULL, OPT_GIVEN }, \
+	{ "family", required_argument, NULL, OPT_FAMILY }, \
+	{ "other-name", required_argument, NULL, OPT_OTHER_NAME }, \
+	{ "dob", required_argument, NULL, OPT_DOB }, \
+	{ "sex", required_argument, NULL, OPT_SEX }, \
+	{ "postcode", required_argument, NULL, OPT_POSTCODE }, \
+	{ "uprn", required_argument, NULL, OPT_UPRN }
+
+struct child_opts {
+	Ehx__ChildIdentity id;
+	char upn[EHX_UPN_LEN + 1];
+	char postcode[EHX_POSTCODE_LEN + 1];
+	char *others[EHX_MAX_OTHER_NAMES];
+	bool any;
+};
+
+/* One of CHILD_OPTS into co; false for another option. */
+static bool
+child_opt(int c, struct child_opts *co)
+{
+	switch (c) {
+	case OPT_UPN:
+		if (ehx_upn_normalise(optarg, co->upn) != 0)
+			die_usage("--upn \"%s\" is not a unique pupil number "
+			    "(a check letter and 12 characters)", optarg);
+		co->id.upn = co->upn;
+		break;
+	case OPT_LOCAL_ID:
+		if (!ehx_ref_ok(optarg))
+			die_usage("--local-id \"%s\" must be 1-64 of A-Z a-z "
+			    "0-9 . _ : / -", optarg);
+		co->id.local_id = optarg;
+		break;
+	case OPT_GIVEN: co->id.given_name = optarg; break;
+	case OPT_FAMILY: co->id.family_name = optarg; break;
+	case OPT_OTHER_NAME:
+		if (co->id.n_other_names == EHX_MAX_OTHER_NAMES)
+			die_usage("--other-name at most %d times",
+			    EHX_MAX_OTHER_NAMES);
+		co->others[co->id.n_other_names++] = optarg;
+		co->id.other_names = co->others;
+		break;
+	case OPT_DOB: co->id.date_of_birth = optarg; break;
+	case OPT_SEX:
+		if (strcmp(optarg, "female") == 0)
+			co->id.sex = EHX__SEX__SEX_FEMALE;
+		else if (strcmp(optarg, "male") == 0)
+			co->id.sex = EHX__SEX__SEX_MALE;
+		else if (strcmp(optarg, "indeterminate") == 0)
+			co->id.sex = EHX__SEX__SEX_INDETERMINATE;
+		else
+			die_usage("--sex is female, male or indeterminate, not "
+			    "\"%s\"", optarg);
+		break;
+	case OPT_POSTCODE:
+		if (ehx_postcode_normalise(optarg, co->postcode) != 0)
+			die_usage("--postcode \"%s\" is not a UK postcode",
+			    optarg);
+		co->id.postcode = co->postcode;
+		break;
+	case OPT_UPRN: co->id.uprn = optarg; break;
+	default:
+		return false;
+	}
+	co->any = true;
+	return true;
+}
 
 /* The options of a change: how it waits for the broker. */
 #define WAIT_OPTS \
@@ -916,8 +1010,9 @@ cmd_publish(int argc, char **argv)
 		{ "ref", required_argument, NULL, 'r' },
 		{ "withhold", no_argument, NULL, 'W' },
 		{ "locality", required_argument, NULL, 'o' },
-		WAIT_OPTS, COMMON_OPTS, { NULL, 0, NULL, 0 },
+		CHILD_OPTS, WAIT_OPTS, COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
+	struct child_opts co;
 	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__PublishFlag m = EHX__PUBLISH_FLAG__INIT;
 	Ehx__Practitioner p = EHX__PRACTITIONER__INIT;
@@ -928,8 +1023,11 @@ cmd_publish(int argc, char **argv)
 	long lvl = 0;
 	char *end;
 
+	memset(&co, 0, sizeof(co));
+	ehx__child_identity__init(&co.id);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (common_opt(c, publish_help) || wait_opt(c, &w, 3600))
+		if (common_opt(c, publish_help) || wait_opt(c, &w, 3600) ||
+		    child_opt(c, &co))
 			continue;
 		switch (c) {
 		case 'c':
@@ -964,13 +1062,16 @@ cmd_publish(int argc, char **argv)
 			exit(EXIT_USAGE);
 		}
 	}
-	if (optind + 1 != argc)
-		die_usage("%s", "publish needs exactly one NHS number");
+	if (optind + 1 < argc || (optind == argc && !co.any))
+		die_usage("%s", "publish needs the child: one NHS number, or "
+		    "--upn, --local-id or names (ehx publish --help)");
 	if (cat == 0 || lvl == 0 || p.name == protobuf_c_empty_string)
 		die_usage("%s", "publish needs --category, --level and "
 		    "--practitioner");
 	wait_check(&w, "publish");
-	nhs_arg(argv[optind], nhs);
+	nhs[0] = '\0';
+	if (optind < argc)
+		nhs_arg(argv[optind], nhs);
 	if (ref[0] == '\0') {
 		char hex[13];
 
@@ -978,7 +1079,11 @@ cmd_publish(int argc, char **argv)
 			return EXIT_UNREACHABLE;
 		snprintf(ref, sizeof(ref), "ehx-%s", ehx_hex(hex, rnd, sizeof(rnd)));
 	}
-	m.nhs_number = nhs;
+	if (co.any) {
+		co.id.nhs_number = nhs;
+		m.child = &co.id;
+	} else
+		m.nhs_number = nhs;
 	m.ref = ref;
 	m.category = (Ehx__Category)cat;
 	m.level = (uint32_t)lvl;
@@ -996,16 +1101,20 @@ cmd_close(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "ref", required_argument, NULL, 'r' },
 		{ "reason", required_argument, NULL, 'w' },
-		WAIT_OPTS, COMMON_OPTS, { NULL, 0, NULL, 0 },
+		CHILD_OPTS, WAIT_OPTS, COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
+	struct child_opts co;
 	Ehx__Body b = EHX__BODY__INIT;
 	Ehx__CloseFlag m = EHX__CLOSE_FLAG__INIT;
 	struct waiting w = { false, false, 0 };
 	char nhs[EHX_NHS_LEN + 1], what[96];
 	int c;
 
+	memset(&co, 0, sizeof(co));
+	ehx__child_identity__init(&co.id);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (common_opt(c, close_help) || wait_opt(c, &w, 3600))
+		if (common_opt(c, close_help) || wait_opt(c, &w, 3600) ||
+		    child_opt(c, &co))
 			continue;
 		switch (c) {
 		case 'r': m.ref = optarg; break;
@@ -1013,11 +1122,19 @@ cmd_close(int argc, char **argv)
 		default: exit(EXIT_USAGE);
 		}
 	}
-	if (optind + 1 != argc || m.ref == protobuf_c_empty_string)
-		die_usage("%s", "close needs one NHS number and --ref");
+	if (optind + 1 < argc || (optind == argc && !co.any) ||
+	    m.ref == protobuf_c_empty_string)
+		die_usage("%s", "close needs the child (one NHS number, or as "
+		    "this agency knows them) and --ref");
 	wait_check(&w, "close");
-	nhs_arg(argv[optind], nhs);
-	m.nhs_number = nhs;
+	nhs[0] = '\0';
+	if (optind < argc)
+		nhs_arg(argv[optind], nhs);
+	if (co.any) {
+		co.id.nhs_number = nhs;
+		m.child = &co.id;
+	} else
+		m.nhs_number = nhs;
 	b.payload_case = EHX__BODY__PAYLOAD_CLOSE_FLAG;
 	b.close_flag = &m;
 	precheck(&b);

@@ -1320,6 +1320,42 @@ child_text(char out[13], const char *nhs)
 	return safe(nhs);
 }
 
+/* A notification's child: the NHS number, else the agency's own UPN or
+ * id for the child (Notification.child). */
+static const char *
+notice_child(char out[13], const Ehx__Notification *n)
+{
+	const Ehx__ChildIdentity *c = n->child;
+
+	if (ehx_nhs_valid(n->nhs_number) || c == NULL)
+		return child_text(out, n->nhs_number);
+	if (c->upn[0] != '\0')
+		return safe(c->upn);
+	if (c->local_id[0] != '\0')
+		return safe(c->local_id);
+	return safe(c->family_name);
+}
+
+/* The lines of a notification's child as this agency named them. */
+static void
+notice_child_lines(FILE *f, const Ehx__ChildIdentity *c)
+{
+	if (c == NULL)
+		return;
+	if (c->given_name[0] != '\0' || c->family_name[0] != '\0')
+		fprintf(f, "  named          %s%s%s\n", safe(c->given_name),
+		    c->given_name[0] != '\0' && c->family_name[0] != '\0' ?
+		    " " : "", safe(c->family_name));
+	if (c->date_of_birth[0] != '\0')
+		fprintf(f, "  born           %s\n", safe(c->date_of_birth));
+	if (c->upn[0] != '\0')
+		fprintf(f, "  UPN            %s\n", safe(c->upn));
+	if (c->local_id[0] != '\0')
+		fprintf(f, "  your id        %s\n", safe(c->local_id));
+	if (c->postcode[0] != '\0')
+		fprintf(f, "  postcode       %s\n", safe(c->postcode));
+}
+
 void
 render_inbox_list(FILE *f, const Ehx__InboxList *l, bool all, bool json)
 {
@@ -1352,7 +1388,7 @@ render_inbox_list(FILE *f, const Ehx__InboxList *l, bool all, bool json)
 			cell(f, "SEQ", 6); cell(f, "RECEIVED (UTC)", 16);
 			cell(f, "FROM", 12); cell(f, "CATEGORY", 20);
 			cell(f, "EVENT", 13); cell(f, "LEVEL", 12);
-			cell(f, "CHILD", 12); cell(f, "ACKED", 5);
+			cell(f, "CHILD", 13); cell(f, "ACKED", 5);
 			fprintf(f, "HOOKED\n");
 		}
 		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)it->seq);
@@ -1362,7 +1398,7 @@ render_inbox_list(FILE *f, const Ehx__InboxList *l, bool all, bool json)
 		cell(f, ehx_category_label(n->category), 20);
 		cell(f, event_label(n->event), 13);
 		cell(f, level_text(lvl, sizeof(lvl), n->level), 12);
-		cell(f, child_text(nhs, n->nhs_number), 12);
+		cell(f, notice_child(nhs, n), 13);
 		cell(f, it->acked_at ? "yes" : "-", 5);
 		fprintf(f, "%s\n", it->hooked_at ? "yes" : "-");
 	}
@@ -1402,7 +1438,8 @@ render_inbox_item(FILE *f, const Ehx__InboxItem *it, bool json)
 	}
 	fprintf(f, "Notification %llu: %s from %s\n",
 	    (unsigned long long)it->seq, event_label(n->event), safe(n->agency));
-	fprintf(f, "  child          %s\n", child_text(nhs, n->nhs_number));
+	fprintf(f, "  child          %s\n", notice_child(nhs, n));
+	notice_child_lines(f, n->child);
 	fprintf(f, "  from           %s (%s)\n", safe(n->agency),
 	    ehx_agency_type_name(n->agency_type));
 	fprintf(f, "  category       %s\n", ehx_category_label(n->category));

@@ -163,6 +163,9 @@ EHX_BENCH_SAMPLES=${BENCH_NOTIFY_SAMPLES:-100} EHX_BENCH_OUT=$W/notify.json \
     "$top/tests/bench/notify_latency.sh" >&2
 say "timing side channel: publishes on children others know, and not"
 EHX_BENCH_OUT=$W/side_channel.json "$top/tests/bench/side_channel.sh" >&2
+say "timing side channel: children named by identity, known to another agency or not"
+EHX_BENCH_IDENTITY=1 EHX_BENCH_OUT=$W/side_channel_identity.json \
+    "$top/tests/bench/side_channel.sh" >&2
 
 for n in $SCALES; do
 	say "scale $n children: generate"

@@ -67,6 +67,7 @@ def main():
     idle_pss = statistics.median(a["pss_kib"] for a in idle)
     notify = load(f"{w}/notify.json")
     side = load(f"{w}/side_channel.json")
+    side_id = load(f"{w}/side_channel_identity.json")
     match = load(f"{w}/matching.json")
     match["population"] = load(f"{w}/population.json")
     match["store_bytes_per_record"] = round(
@@ -128,6 +129,7 @@ def main():
                            "ratio_to_verify_all_cores": round(pub_b / verify_all, 3)},
         "notification": notify,
         "side_channel": side,
+        "side_channel_identity": side_id,
         "matching": match,
         "footprint": {"agent_idle": idle, "agent_idle_rss_kib": idle_rss,
                       "agent_idle_pss_kib": idle_pss,
@@ -198,6 +200,10 @@ def main():
         f"{match['per_second']:,.0f}",
         f"{match['hash_ceiling']:,.0f}", f"{match['ratio']:.3f}")
     row("matching: store bytes a record", f"{match['store_bytes_per_record']:,}")
+    row("publish by identity on a child another agency knows / nobody knows "
+        "(us; blocks spread)",
+        f"{side_id['known_median_us']:.0f} / {side_id['alone_median_us']:.0f} "
+        f"({side_id['block_spread_us']:.0f})", "same", f"{side_id['ratio']:.2f}")
     row("agent RSS idle / PSS idle / RSS peak loaded (MiB)",
         f"{idle_rss / 1024:.1f} / {idle_pss / 1024:.1f} / {pb['agent_rss_peak_kib'] / 1024:.1f}",
         "8 MiB", f"{idle_rss / 1024 / 8:.2f}")

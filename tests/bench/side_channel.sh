@@ -7,6 +7,13 @@
 # each block's mean latency and writes, as JSON to $EHX_BENCH_OUT, the
 # median of each kind, their ratio, and the spread of the blocks of one
 # kind (the noise the difference is to be set against).
+#
+# EHX_BENCH_IDENTITY=1 (issue 17): the same with children named without
+# an NHS number. The school publishes the known children by UPN and
+# names; the police publish by names, date and postcode under a new
+# person id each time, so that every publish is matched afresh: against
+# the school's record for a known child, against nothing (at first) for
+# a child nobody knows.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${EHX_BIN:-$top/build/bin}
@@ -38,8 +45,20 @@ def nhs(i):
         i += 100000
 print(" ".join(nhs(i) for i in range(2 * int(sys.argv[1]))))' "$BLOCKS")
 read -r -a K <<<"$kids"
+IDENTITY=${EHX_BENCH_IDENTITY:-}
+# name N: the made-up family name of child N (letters only)
+name() { printf 'Fam%s' "$(echo "$1" | tr 0-9 a-j)"; }
+# dob N: a date of birth of child N's own
+dob() { printf '2016-03-%02d' $(( 1 + 10#${1: -2} % 28 )); }
 for ((i = 0; i < BLOCKS; i++)); do
 	k=${K[$i]}
+	if [ -n "$IDENTITY" ]; then
+		ehx school publish --wait --local-id "ADM-$k" --given Amelia \
+			--family "$(name "$k")" --dob "$(dob "$k")" --postcode "YO31 0AB" \
+			--category school_attendance --level 2 \
+			--practitioner "Jo Brown" --ref "att-$k" >/dev/null
+		continue
+	fi
 	ehx school publish --wait "$k" --category school_attendance --level 2 \
 		--practitioner "Jo Brown" --ref "att-$k" >/dev/null
 	ehx health publish --wait "$k" --category mental_health --level 2 \
@@ -50,8 +69,15 @@ done
 block() {
 	local s e
 	s=$(date +%s%N)
-	probe --fresh --repeat "$PER" --category 1 --level 3 --publish "$1" \
-		--ref "da-$1" >/dev/null
+	if [ -n "$IDENTITY" ]; then
+		probe --fresh --repeat "$PER" --category 1 --level 3 --publish "" \
+			--child-given Amelia --child-family "$(name "$1")" \
+			--child-dob "$(dob "$1")" --child-postcode "YO31 0AB" \
+			--child-local "NYP-$1" --ref "da-$1" >/dev/null
+	else
+		probe --fresh --repeat "$PER" --category 1 --level 3 --publish "$1" \
+			--ref "da-$1" >/dev/null
+	fi
 	e=$(date +%s%N)
 	echo $(( (e - s) / PER / 1000 ))
 }

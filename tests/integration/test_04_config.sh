@@ -14,7 +14,7 @@ assert_match "$OUT" "is valid; agency police, 1 users" "ehx-agent --check on a g
 
 cp "$conf" "$SB/bad.conf"
 echo "colour = blue" >>"$SB/bad.conf"
-sed -i 's|= \.\./|= broker/../|; s|^\(certificate\|key\|curve_key\|pseudonym_key\) = |\1 = broker/|; s|^endpoint_file = .*|endpoint_file = broker/endpoint|; s|^data_dir = .*|data_dir = broker/data|' "$SB/bad.conf"
+sed -i 's|= \.\./|= broker/../|; s|^\(certificate\|key\|curve_key\|pseudonym_key\|matching_key\) = |\1 = broker/|; s|^endpoint_file = .*|endpoint_file = broker/endpoint|; s|^data_dir = .*|data_dir = broker/data|' "$SB/bad.conf"
 line=$(grep -n '^colour' "$SB/bad.conf" | cut -d: -f1)
 expect_status 1 "$BIN/ehx-broker" --check -c "$SB/bad.conf"
 assert_match "$OUT" "bad.conf:$line: unknown key \"colour\"" "unknown key: file, line and reason"
@@ -67,6 +67,14 @@ chmod 604 "$SB/broker/pseudonym.key"
 expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
 assert_match "$OUT" "pseudonym.key.*readable by group or others" "a readable pseudonym key is refused"
 chmod 600 "$SB/broker/pseudonym.key"
+chmod 640 "$SB/broker/matching.key"
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "matching.key: cannot load the matching key: a key file is readable by group or others" "a readable matching key is refused"
+chmod 600 "$SB/broker/matching.key"
+echo "not hex" >"$SB/broker/matching.key"
+expect_status 1 "$BIN/ehx-broker" --check -c "$conf"
+assert_match "$OUT" "matching.key: cannot load the matching key: it must hold 64 hex digits" "a matching key that is not one is refused"
+openssl rand -hex 32 >"$SB/broker/matching.key"
 
 # Registry: a certificate from another CA, a CN that is not the section,
 # a type that is not the certificate's, a duplicated CURVE key.

@@ -52,6 +52,10 @@ usage(void)
 "         --note-size N (a publish's note of N bytes)\n"
 "         --person-size N (the acting person's name: N bytes of 'p')\n"
 "         --person-hex HEX (the acting person's name: these bytes)\n"
+"         --child-family NAME --child-dob DATE --child-nhs NHS\n"
+"         --child-local ID --child-given NAME --child-postcode PC (a\n"
+"         publish names the child by an identity; --publish \"\" leaves\n"
+"         nhs_number out; with --fresh each repeat's local id is ID-N)\n"
 "       ehx-probe --fake-broker unsigned|other-signer|wrong-request\n"
 "                 --broker ENDPOINT --curve BROKER_CURVE_KEY --key KEY\n"
 "                 --cert CERT --agency ID_TO_CLAIM\n");
@@ -62,6 +66,9 @@ struct opts {
 	const char *broker, *server_curve, *curve, *key, *cert, *agency;
 	const char *broker_cert, *sender, *recipient, *id, *ref, *nhs;
 	const char *consent_types, *fake, *person_hex;
+	/* a publish's child as an identity (PROTOCOL §10.3) */
+	const char *child_family, *child_dob, *child_nhs, *child_local;
+	const char *child_given, *child_postcode;
 	bool unknown_field, fresh, second_payload, envelope_field;
 	bool show_reply_to;
 	int repeat_delay, note_size, person_size;
@@ -90,6 +97,7 @@ build(const struct opts *o, struct ehx_signer *s, unsigned char **env,
 	Ehx__GivenBy gb = EHX__GIVEN_BY__INIT;
 	Ehx__ConsentScope sc = EHX__CONSENT_SCOPE__INIT;
 	Ehx__Ack ack = EHX__ACK__INIT;
+	Ehx__ChildIdentity ci = EHX__CHILD_IDENTITY__INIT;
 	Ehx__AgencyType types[8];
 	Ehx__Purpose purpose = EHX__PURPOSE__PURPOSE_WHOLE_PICTURE;
 	unsigned char id[EHX_MSGID_LEN];
@@ -133,6 +141,22 @@ build(const struct opts *o, struct ehx_signer *s, unsigned char **env,
 	switch (o->action) {
 	case A_PUBLISH:
 		pf.nhs_number = (char *)o->nhs;
+		if (o->child_family || o->child_dob || o->child_nhs ||
+		    o->child_local || o->child_given || o->child_postcode) {
+			ci.given_name = (char *)(o->child_given ? o->child_given :
+			    "");
+			ci.postcode = (char *)(o->child_postcode ?
+			    o->child_postcode : "");
+			ci.family_name = (char *)(o->child_family ?
+			    o->child_family : "");
+			ci.date_of_birth = (char *)(o->child_dob ? o->child_dob :
+			    "");
+			ci.nhs_number = (char *)(o->child_nhs ? o->child_nhs :
+			    "");
+			ci.local_id = (char *)(o->child_local ? o->child_local :
+			    "");
+			pf.child = &ci;
+		}
 		pf.ref = (char *)(o->ref ? o->ref : "probe-1");
 		pf.category = (Ehx__Category)o->category;
 		pf.level = (uint32_t)o->level;
@@ -410,6 +434,12 @@ main(int argc, char **argv)
 		{ "second-payload", 0, NULL, '2' },
 		{ "envelope-field", 0, NULL, '9' },
 		{ "show-reply-to", 0, NULL, 'Y' },
+		{ "child-family", 1, NULL, 0x101 },
+		{ "child-dob", 1, NULL, 0x102 },
+		{ "child-nhs", 1, NULL, 0x103 },
+		{ "child-local", 1, NULL, 0x104 },
+		{ "child-given", 1, NULL, 0x105 },
+		{ "child-postcode", 1, NULL, 0x106 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .role = EHX__ROLE__ROLE_PRACTITIONER,
@@ -465,6 +495,12 @@ main(int argc, char **argv)
 		case '2': o.second_payload = true; break;
 		case '9': o.envelope_field = true; break;
 		case 'Y': o.show_reply_to = true; break;
+		case 0x101: o.child_family = optarg; break;
+		case 0x102: o.child_dob = optarg; break;
+		case 0x103: o.child_nhs = optarg; break;
+		case 0x104: o.child_local = optarg; break;
+		case 0x105: o.child_given = optarg; break;
+		case 0x106: o.child_postcode = optarg; break;
 		case 'D': o.repeat_delay = atoi(optarg); break;
 		case 'u': o.fresh = true; break;
 		case 'N': o.note_size = atoi(optarg); break;
@@ -534,11 +570,17 @@ main(int argc, char **argv)
 			zmq_poll(NULL, 0, o.repeat_delay);
 		if (i > 0 && o.fresh) {
 			struct opts fo = o;
-			char ref[96];
+			char ref[96], local[96];
 
 			snprintf(ref, sizeof(ref), "%s-%d", o.ref ? o.ref :
 			    "probe", i);
 			fo.ref = ref;
+			if (o.child_local != NULL) {
+				/* each a record of its own, matched afresh */
+				snprintf(local, sizeof(local), "%s-%d",
+				    o.child_local, i);
+				fo.child_local = local;
+			}
 			fo.id = NULL;
 			free(env);
 			env = NULL;
