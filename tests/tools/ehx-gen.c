@@ -287,6 +287,7 @@ struct change {
 	Ehx__GivenBy gb;
 	Ehx__ConsentScope scope;
 	Ehx__AgencyType types[EHX_POLICY_TYPES];
+	char *agencies[EHX_MAX_SCOPE_AGENCIES];
 	Ehx__Purpose purposes[3];
 	unsigned char id[EHX_MSGID_LEN];
 	unsigned char hash[32];         /* of an envelope never made */
@@ -415,6 +416,14 @@ change_consent(struct change *c, struct rng *r, const struct agency *a,
 		}
 	}
 	c->scope.agency_types = c->types;
+	/* and every agency by name: a type covers only its agencies with an
+	 * open flag on the child (issue 16), and the queries that follow
+	 * ask as any agency */
+	for (size_t i = 0; i < b.reg.n &&
+	    c->scope.n_agencies < EHX_MAX_SCOPE_AGENCIES; i++)
+		c->agencies[c->scope.n_agencies++] =
+		    (char *)b.reg.agencies[i].id;
+	c->scope.agencies = c->agencies;
 	c->purposes[0] = EHX__PURPOSE__PURPOSE_WHOLE_PICTURE;
 	c->purposes[1] = EHX__PURPOSE__PURPOSE_NOTIFICATIONS;
 	c->purposes[2] = EHX__PURPOSE__PURPOSE_ASSESSMENT;
