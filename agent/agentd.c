@@ -504,7 +504,8 @@ is_change(int c)
 	return c == EHX__BODY__PAYLOAD_PUBLISH_FLAG ||
 	    c == EHX__BODY__PAYLOAD_CLOSE_FLAG ||
 	    c == EHX__BODY__PAYLOAD_RECORD_CONSENT ||
-	    c == EHX__BODY__PAYLOAD_WITHDRAW_CONSENT;
+	    c == EHX__BODY__PAYLOAD_WITHDRAW_CONSENT ||
+	    c == EHX__BODY__PAYLOAD_RECORD_INVOLVEMENT;
 }
 
 /* Commit one checked change to the outbox; answer now, or on its decision. */

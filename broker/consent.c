@@ -9,8 +9,9 @@
  * passing of expires_at. A record is active from starts_at until
  * expires_at unless withdrawn, and it covers an agency when its scope names
  * the agency, or names the agency's type and the agency is involved with
- * the child (holds an open flag on it): a consent "for the child's school"
- * is not one for every school in the partnership.
+ * the child (holds an open flag on it, or serves it: the child is on its
+ * roll, say): a consent "for the child's school" is not one for every
+ * school in the partnership.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "consent.h"
 #include "ehx/err.h"
+#include "ehx/util.h"
 #include "store.h"
 
 bool
@@ -58,6 +60,40 @@ consent_concerns(const Ehx__ConsentRecord *c, const struct agency *a,
 	    covers(c, a, EHX__PURPOSE__PURPOSE_ASSESSMENT, involved);
 }
 
+/* Whether a serves the child today (handle_involvement.c): enrolled,
+ * registered, on a caseload, a tenancy. */
+static int
+serves(struct request *rq, const struct agency *a, bool *yes)
+{
+	unsigned char prefix[STORE_KEY_MAX];
+	size_t plen = store_flag_key(prefix, rq->child, a->id, "");
+	MDB_val k = { plen, prefix }, v;
+	Ehx__StoredInvolvement *si;
+	char today[11];
+	MDB_cursor *c;
+	int rc, r = 0;
+
+	if (ehx_fmt_day(today, sizeof(today), rq->now)[0] == '\0')
+		return EHX_ERR_INTERNAL;
+	if ((rc = mdb_cursor_open(rq->txn, rq->b->store.involvement, &c)) != 0)
+		return store_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !*yes;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size <= plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if ((r = store_read(&ehx__stored_involvement__descriptor, NULL,
+		    &v, &si)) != 0)
+			break;
+		*yes = strcmp(si->starts_on, today) <= 0 &&
+		    (si->ends_on[0] == '\0' || strcmp(si->ends_on, today) >= 0);
+		ehx__stored_involvement__free_unpacked(si, NULL);
+	}
+	mdb_cursor_close(c);
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = store_err(rc);
+	return r;
+}
+
 int
 consent_involved(struct request *rq, const struct agency *a, bool *yes)
 {
@@ -85,6 +121,8 @@ consent_involved(struct request *rq, const struct agency *a, bool *yes)
 	mdb_cursor_close(c);
 	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
 		r = store_err(rc);
+	if (r == 0 && !*yes)
+		r = serves(rq, a, yes);
 	return r;
 }
 

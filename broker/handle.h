@@ -2,8 +2,8 @@
  * handle.h — one handler per request payload, as the pipeline's dispatch
  * table (pipeline.c) calls them: handle_flag.c, handle_consent.c,
  * handle_picture.c, handle_list.c, handle_sar.c, the information governance
- * queries and the audit's proofs in audit.c, and fetch_notifications in
- * notify.c. Who may ask for each is ehx_payload_roles().
+ * queries and the audit's proofs in audit.c, fetch_notifications in
+ * notify.c, and record_involvement in handle_involvement.c. Who may ask for each is ehx_payload_roles().
  */
 #ifndef EHX_BROKER_HANDLE_H
 #define EHX_BROKER_HANDLE_H
@@ -32,5 +32,6 @@ int handle_cosign_checkpoint(struct request *rq, char *why, size_t whysz);
 int handle_query_sar(struct request *rq, char *why, size_t whysz);
 int handle_fetch_notifications(struct request *rq, char *why,
     size_t whysz);
+int handle_record_involvement(struct request *rq, char *why, size_t whysz);
 
 #endif

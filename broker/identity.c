@@ -610,9 +610,13 @@ join(const struct identity_ctx *c, MDB_txn *txn, struct identity_result *out,
 	    (r = nhs_child(c->s, txn, other, &theirs_nhs)) != 0)
 		return r;
 	if (ours_nhs && !theirs_nhs) {
-		r = identity_merge(c->s, txn, other, out->child, now);
+		if ((r = identity_merge(c->s, txn, other, out->child, now)) == 0)
+			r = store_move_child(c->s, txn, c->pkey, other,
+			    out->child);
 	} else {
-		r = identity_merge(c->s, txn, out->child, other, now);
+		if ((r = identity_merge(c->s, txn, out->child, other, now)) == 0)
+			r = store_move_child(c->s, txn, c->pkey, out->child,
+			    other);
 		memcpy(out->child, other, ID_LEN);
 	}
 	return r;

@@ -167,6 +167,67 @@ flag_open(const MDB_val *v, bool *open)
 	return 0;
 }
 
+/* Whether agency is planned already. */
+static bool
+planned(const struct request *rq, const char *agency)
+{
+	for (size_t i = 0; i < rq->nnotify; i++)
+		if (strcmp(rq->notify[i].to->id, agency) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The agencies that serve the child (handle_involvement.c): each with an
+ * involvement in force today is told as one with an open flag would be.
+ */
+static int
+plan_involved(struct request *rq)
+{
+	MDB_val k = { EHX_PSEUDONYM_LEN, rq->child }, v;
+	char today[11], agency[EHX_MAX_ID + 1];
+	MDB_cursor *c = NULL;
+	int rc, r = 0;
+
+	if (ehx_fmt_day(today, sizeof(today), rq->now)[0] == '\0')
+		return EHX_ERR_INTERNAL;
+	if ((rc = mdb_cursor_open(rq->txn, rq->b->store.involvement, &c)) != 0)
+		return store_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const unsigned char *key = k.mv_data;
+		const unsigned char *end;
+		Ehx__StoredInvolvement *si;
+		size_t n;
+		bool active;
+
+		if (k.mv_size <= EHX_PSEUDONYM_LEN ||
+		    memcmp(key, rq->child, EHX_PSEUDONYM_LEN) != 0)
+			break;
+		end = memchr(key + EHX_PSEUDONYM_LEN, 0,
+		    k.mv_size - EHX_PSEUDONYM_LEN);
+		n = end == NULL ? 0 : (size_t)(end - key) - EHX_PSEUDONYM_LEN;
+		if (n == 0 || n > EHX_MAX_ID)
+			continue;
+		memcpy(agency, key + EHX_PSEUDONYM_LEN, n);
+		agency[n] = '\0';
+		if (strcmp(agency, rq->agency->id) == 0 || planned(rq, agency))
+			continue;
+		if ((r = store_read(&ehx__stored_involvement__descriptor, NULL,
+		    &v, &si)) != 0)
+			break;
+		active = strcmp(si->starts_on, today) <= 0 &&
+		    (si->ends_on[0] == '\0' || strcmp(si->ends_on, today) >= 0);
+		ehx__stored_involvement__free_unpacked(si, NULL);
+		if (active)
+			r = plan_one(rq, agency);
+	}
+	mdb_cursor_close(c);
+	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		r = store_err(rc);
+	return r;
+}
+
 int
 notify_plan(struct request *rq, const Ehx__FlagView *old,
     const Ehx__FlagView *now)
@@ -233,6 +294,8 @@ notify_plan(struct request *rq, const Ehx__FlagView *old,
 	mdb_cursor_close(c);
 	if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
 		r = store_err(rc);
+	if (r == 0)
+		r = plan_involved(rq);
 	return r;
 }
 

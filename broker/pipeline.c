@@ -90,6 +90,7 @@ static const struct {
 	{ EHX__BODY__PAYLOAD_QUERY_PROOF, handle_query_proof },
 	{ EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT, handle_cosign_checkpoint },
 	{ EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS, handle_fetch_notifications },
+	{ EHX__BODY__PAYLOAD_RECORD_INVOLVEMENT, handle_record_involvement },
 };
 
 /* A request that changes flags or consent (not only the audit). */
@@ -99,7 +100,8 @@ is_change(int c)
 	return c == EHX__BODY__PAYLOAD_PUBLISH_FLAG ||
 	    c == EHX__BODY__PAYLOAD_CLOSE_FLAG ||
 	    c == EHX__BODY__PAYLOAD_RECORD_CONSENT ||
-	    c == EHX__BODY__PAYLOAD_WITHDRAW_CONSENT;
+	    c == EHX__BODY__PAYLOAD_WITHDRAW_CONSENT ||
+	    c == EHX__BODY__PAYLOAD_RECORD_INVOLVEMENT;
 }
 
 /* ---- outbox streams ------------------------------------------------------ */

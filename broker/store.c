@@ -27,6 +27,8 @@
  *                                               the message ids of the last 64
  *                                               applied (16 each, at number % 64)
  *   idnode, idindex, idmember                 → identities: broker/identity.c
+ *   involvement  child ‖ agency ‖ 0 ‖ kind    → StoredInvolvement: who serves
+ *                                               the child (handle_involvement.c)
  *   child_locality  child                     → the locality last published for it
  *   locality_index  locality ‖ 0 ‖ child      → its NHS number, sealed like
  *                                               evidence (the child in the AD):
@@ -110,7 +112,8 @@ store_err(int rc)
  * store with records, from before stamping) is refused rather than
  * misread.
  *
- *   5 → 6  the identity databases (idnode, idindex, idmember) are made,
+ *   5 → 6  the identity databases (idnode, idindex, idmember) and the
+ *          agencies' relationships with children (involvement) are made,
  *          empty: every child stored before is a child named by an NHS
  *          number, whose key stays its pseudonym. Nothing else changes.
  */
@@ -204,6 +207,7 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		{ "idnode", offsetof(struct store, idnode), 6 },
 		{ "idindex", offsetof(struct store, idindex), 6 },
 		{ "idmember", offsetof(struct store, idmember), 6 },
+		{ "involvement", offsetof(struct store, involvement), 6 },
 	};
 	MDB_txn *txn = NULL;
 	char why[256];
@@ -775,4 +779,231 @@ store_nearly_full(struct store *s, size_t pending)
 		reserve = STORE_RESERVE < info.me_mapsize / 4 ? STORE_RESERVE :
 		    info.me_mapsize / 4;
 	return used + reserve > info.me_mapsize;
+}
+
+/* ---- moving one child's records to another's key ------------------------ */
+
+/* The records of db under the prefix from, each handed to fn with its key
+ * rewritten under into; fn puts what it keeps. The old records are then
+ * deleted. */
+typedef int (*move_fn)(struct store *, MDB_txn *, MDB_dbi, const MDB_val *,
+    const MDB_val *, const unsigned char *, const unsigned char *);
+
+static int
+move_prefixed(struct store *s, MDB_txn *txn, MDB_dbi dbi,
+    const unsigned char from[32], const unsigned char into[32], move_fn fn)
+{
+	unsigned char nk[512], ok[512];
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	int rc, r = 0;
+
+	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+		return store_err(rc);
+	for (;;) {
+		MDB_val nkv, okv;
+
+		k = (MDB_val){ 32, (void *)from };
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size < 32 ||
+		    memcmp(k.mv_data, from, 32) != 0))) {
+			rc = 0;
+			break;
+		}
+		if (rc != 0)
+			break;
+		if (k.mv_size > sizeof(nk)) {
+			r = EHX_ERR_STORAGE;
+			break;
+		}
+		memcpy(ok, k.mv_data, k.mv_size);
+		okv = (MDB_val){ k.mv_size, ok };
+		memcpy(nk, into, 32);
+		memcpy(nk + 32, ok + 32, k.mv_size - 32);
+		nkv = (MDB_val){ k.mv_size, nk };
+		/* the value is read by fn before anything is written */
+		if ((r = fn(s, txn, dbi, &nkv, &v, from, into)) != 0)
+			break;
+		if ((rc = mdb_del(txn, dbi, &okv, NULL)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (r != 0)
+		return r;
+	return store_err(rc);
+}
+
+/* A flag: the one changed last wins; its origin is kept. */
+static int
+move_flag(struct store *s, MDB_txn *txn, MDB_dbi dbi, const MDB_val *nk,
+    const MDB_val *v, const unsigned char *from, const unsigned char *into)
+{
+	Ehx__StoredFlag *f = NULL, *there = NULL;
+	MDB_val old;
+	uint8_t *o = NULL;
+	int rc, r;
+
+	(void)s;
+	(void)into;
+	if ((r = store_read(&ehx__stored_flag__descriptor, NULL, v, &f)) != 0)
+		return r;
+	if ((rc = mdb_get(txn, dbi, (MDB_val *)nk, &old)) == 0) {
+		if ((r = store_read(&ehx__stored_flag__descriptor, NULL, &old,
+		    &there)) != 0)
+			goto out;
+		if (there->flag != NULL && f->flag != NULL &&
+		    there->flag->updated_at >= f->flag->updated_at)
+			goto out;               /* the one there is newer */
+	} else if (rc != MDB_NOTFOUND) {
+		r = store_err(rc);
+		goto out;
+	}
+	if (f->origin.len == 0) {
+		o = f->origin.data;
+		f->origin.data = (uint8_t *)from;
+		f->origin.len = 32;
+	}
+	{
+		size_t n = ehx__stored_flag__get_packed_size(f);
+		MDB_val nv = { n, NULL };
+
+		if ((rc = mdb_put(txn, dbi, (MDB_val *)nk, &nv, MDB_RESERVE)) == 0)
+			ehx__stored_flag__pack(f, nv.mv_data);
+		r = store_err(rc);
+	}
+	if (o != NULL || f->origin.data == (uint8_t *)from) {
+		f->origin.data = o;
+		f->origin.len = 0;
+	}
+out:
+	if (there != NULL)
+		ehx__stored_flag__free_unpacked(there, NULL);
+	ehx__stored_flag__free_unpacked(f, NULL);
+	return r;
+}
+
+/* A relationship or a consent withdrawal: as it is, unless one is there. */
+static int
+move_plain(struct store *s, MDB_txn *txn, MDB_dbi dbi, const MDB_val *nk,
+    const MDB_val *v, const unsigned char *from, const unsigned char *into)
+{
+	MDB_val old;
+	unsigned char *copy;
+	int rc;
+
+	(void)s;
+	(void)from;
+	(void)into;
+	if ((rc = mdb_get(txn, dbi, (MDB_val *)nk, &old)) == 0)
+		return 0;
+	if (rc != MDB_NOTFOUND)
+		return store_err(rc);
+	if ((copy = malloc(v->mv_size ? v->mv_size : 1)) == NULL)
+		return EHX_ERR_NOMEM;
+	memcpy(copy, v->mv_data, v->mv_size);
+	rc = mdb_put(txn, dbi, (MDB_val *)nk, &(MDB_val){ v->mv_size, copy }, 0);
+	free(copy);
+	return store_err(rc);
+}
+
+/* A consent record: it names its child. */
+static int
+move_consent(struct store *s, MDB_txn *txn, MDB_dbi dbi, const MDB_val *nk,
+    const MDB_val *v, const unsigned char *from, const unsigned char *into)
+{
+	Ehx__StoredConsent *sc = NULL;
+	uint8_t *was;
+	int rc, r;
+
+	(void)s;
+	(void)from;
+	if (nk->mv_size < 33 ||
+	    ((const unsigned char *)nk->mv_data)[nk->mv_size - 1] !=
+	    STORE_CONSENT_RECORD)
+		return move_plain(s, txn, dbi, nk, v, from, into);
+	if ((r = store_read(&ehx__stored_consent__descriptor, NULL, v, &sc)) != 0)
+		return r;
+	was = sc->child.data;
+	sc->child.data = (uint8_t *)into;
+	sc->child.len = 32;
+	{
+		size_t n = ehx__stored_consent__get_packed_size(sc);
+		MDB_val nv = { n, NULL };
+
+		if ((rc = mdb_put(txn, dbi, (MDB_val *)nk, &nv, MDB_RESERVE)) == 0)
+			ehx__stored_consent__pack(sc, nv.mv_data);
+		r = store_err(rc);
+	}
+	sc->child.data = was;
+	ehx__stored_consent__free_unpacked(sc, NULL);
+	return r;
+}
+
+/* The locality: into keeps its own; else from's, re-sealed for into. */
+static int
+move_locality(struct store *s, MDB_txn *txn, const struct ehx_pseudokey *pk,
+    const unsigned char from[32], const unsigned char into[32])
+{
+	unsigned char ik[STORE_LOCALITY_KEY_MAX], *plain = NULL, *sealed = NULL;
+	char loc[EHX_MAX_ID + 1];
+	size_t n, pn = 0, sn = 0;
+	MDB_val k = { 32, (void *)from }, v, iv;
+	int rc, r;
+
+	if ((rc = mdb_get(txn, s->child_locality, &k, &v)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_err(rc);
+	if (v.mv_size == 0 || v.mv_size > EHX_MAX_ID)
+		return EHX_ERR_STORAGE;
+	n = v.mv_size;
+	memcpy(loc, v.mv_data, n);
+	loc[n] = '\0';
+	if ((rc = mdb_del(txn, s->child_locality, &k, NULL)) != 0)
+		return store_err(rc);
+	k = (MDB_val){ store_locality_key(ik, loc, n, from), ik };
+	if ((rc = mdb_get(txn, s->locality_index, &k, &iv)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	r = ehx_evidence_open(pk, from, iv.mv_data, iv.mv_size, &plain, &pn);
+	if ((rc = mdb_del(txn, s->locality_index, &k, NULL)) != 0) {
+		free(plain);
+		return store_err(rc);
+	}
+	if (r != 0)
+		return 0;               /* unreadable: the list loses it */
+	k = (MDB_val){ 32, (void *)into };
+	if ((rc = mdb_get(txn, s->child_locality, &k, &v)) == 0) {
+		free(plain);
+		return 0;               /* into keeps its own */
+	}
+	r = ehx_evidence_seal(pk, into, plain, pn, &sealed, &sn);
+	free(plain);
+	if (r != 0)
+		return r == EHX_ERR_NOMEM ? r : EHX_ERR_INTERNAL;
+	v = (MDB_val){ n, loc };
+	if ((rc = mdb_put(txn, s->child_locality, &k, &v, 0)) == 0) {
+		k = (MDB_val){ store_locality_key(ik, loc, n, into), ik };
+		v = (MDB_val){ sn, sealed };
+		rc = mdb_put(txn, s->locality_index, &k, &v, 0);
+	}
+	free(sealed);
+	return store_err(rc);
+}
+
+int
+store_move_child(struct store *s, MDB_txn *txn,
+    const struct ehx_pseudokey *pk, const unsigned char from[32],
+    const unsigned char into[32])
+{
+	int r;
+
+	if (memcmp(from, into, 32) == 0)
+		return 0;
+	if ((r = move_prefixed(s, txn, s->flags, from, into, move_flag)) != 0 ||
+	    (r = move_prefixed(s, txn, s->involvement, from, into,
+	    move_plain)) != 0 ||
+	    (r = move_prefixed(s, txn, s->consent, from, into,
+	    move_consent)) != 0)
+		return r;
+	return move_locality(s, txn, pk, from, into);
 }

@@ -30,6 +30,8 @@ struct store {
 	MDB_dbi child_locality, locality_index;
 	/* identities (identity.c): nodes, their index, each child's nodes */
 	MDB_dbi idnode, idindex, idmember;
+	/* involvement: child ‖ agency ‖ 0 ‖ kind (1) → StoredInvolvement */
+	MDB_dbi involvement;
 	bool identity;          /* those are there (a read-only open of a
 	                         * store of layout 5 lacks them) */
 	int layout;             /* the store's layout */
@@ -124,6 +126,18 @@ size_t store_consent_key(unsigned char *out, const unsigned char *child,
 #define STORE_LOCALITY_KEY_MAX (EHX_MAX_ID + 1 + EHX_PSEUDONYM_LEN)
 size_t store_locality_key(unsigned char *out, const void *locality,
     size_t len, const unsigned char *child);
+
+/*
+ * When two children are found to be one (identity.c): every record kept
+ * under from's key moves to into's — flags (each keeping the record it
+ * came from, StoredFlag.origin), relationships, consents, and the
+ * locality (re-sealed under the new key). Where into holds the same
+ * (agency, ref) already, the one changed last is kept. The audit's
+ * records keep naming the key they were made under. 0 or an error.
+ */
+int store_move_child(struct store *s, MDB_txn *txn,
+    const struct ehx_pseudokey *pk, const unsigned char from[32],
+    const unsigned char into[32]);
 
 /* Serialize msg into the arena and put it under key. */
 int store_put_msg(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,

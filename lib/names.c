@@ -117,6 +117,13 @@ static const char *const lists[] = {
 	[EHX__EARLY_HELP_LIST__EARLY_HELP_LIST_TROUBLED_FAMILIES] = "troubled_families",
 };
 
+static const char *const kinds[] = {
+	[EHX__INVOLVEMENT_KIND__INVOLVEMENT_KIND_ENROLLED] = "enrolled",
+	[EHX__INVOLVEMENT_KIND__INVOLVEMENT_KIND_REGISTERED] = "registered",
+	[EHX__INVOLVEMENT_KIND__INVOLVEMENT_KIND_CASELOAD] = "caseload",
+	[EHX__INVOLVEMENT_KIND__INVOLVEMENT_KIND_TENANCY] = "tenancy",
+};
+
 static const char *const criteria[] = {
 	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_CRIME] = "crime",
 	[EHX__FAMILY_CRITERION__FAMILY_CRITERION_SCHOOL] = "school",
@@ -137,6 +144,8 @@ static const char *const criterion_labels[] = {
 
 const char *ehx_list_name(int v) { return name_of(lists, N(lists), v); }
 int ehx_list_parse(const char *s) { return parse_in(lists, N(lists), s); }
+const char *ehx_involvement_kind_name(int v) { return name_of(kinds, N(kinds), v); }
+int ehx_involvement_kind_parse(const char *s) { return parse_in(kinds, N(kinds), s); }
 const char *ehx_criterion_name(int v) { return name_of(criteria, N(criteria), v); }
 const char *ehx_criterion_label(int v) { return name_of(criterion_labels, N(criterion_labels), v); }
 

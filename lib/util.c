@@ -338,6 +338,20 @@ ehx_ref_ok(const char *s)
 }
 
 char *
+ehx_fmt_day(char *out, size_t outsz, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (outsz == 0)
+		return out;
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, outsz, "%Y-%m-%d", &tm) == 0)
+		out[0] = '\0';
+	return out;
+}
+
+char *
 ehx_fmt_time(char *out, size_t outsz, int64_t ms)
 {
 	time_t t = (time_t)(ms / 1000);

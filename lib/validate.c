@@ -145,6 +145,38 @@ check_publish(const Ehx__PublishFlag *m, int64_t now, char *why,
 }
 
 static int
+check_involvement(const Ehx__RecordInvolvement *m, int64_t now, char *why,
+    size_t whysz)
+{
+	int y, mo, d, r;
+	int64_t start, end, today = now / 86400000;
+
+	if (m->child == NULL)
+		return fail(EHX_ERR_INVALID_IDENTITY, why, whysz, "the child is "
+		    "not named: record_involvement needs child");
+	if ((r = ehx_validate_identity(m->child, now, why, whysz)) != 0)
+		return r;
+	if (m->kind < EHX__INVOLVEMENT_KIND__INVOLVEMENT_KIND_ENROLLED ||
+	    m->kind > EHX__INVOLVEMENT_KIND__INVOLVEMENT_KIND_TENANCY)
+		return BAD("kind must be enrolled, registered, caseload or "
+		    "tenancy");
+	if (ehx_date_parse(m->starts_on, &y, &mo, &d) != 0)
+		return BAD("starts_on must be a date written YYYY-MM-DD");
+	start = ehx_days_from_civil(y, mo, d);
+	if (start > today + 1)
+		return BAD("starts_on %s is in the future", m->starts_on);
+	if (m->ends_on[0] == '\0')
+		return 0;
+	if (ehx_date_parse(m->ends_on, &y, &mo, &d) != 0)
+		return BAD("ends_on must be empty or a date written YYYY-MM-DD");
+	end = ehx_days_from_civil(y, mo, d);
+	if (end < start)
+		return BAD("ends_on %s is before starts_on %s", m->ends_on,
+		    m->starts_on);
+	return 0;
+}
+
+static int
 check_list(const Ehx__QueryEarlyHelpList *m, char *why, size_t whysz)
 {
 	if (m->list != EHX__EARLY_HELP_LIST__EARLY_HELP_LIST_KNOWN_TO_SEVERAL &&
@@ -413,6 +445,8 @@ ehx_validate_request(const Ehx__Body *b, int64_t now, char *why, size_t whysz)
 		return check_cosign(b->cosign_checkpoint, why, whysz);
 	case EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST:
 		return check_list(b->query_early_help_list, why, whysz);
+	case EHX__BODY__PAYLOAD_RECORD_INVOLVEMENT:
+		return check_involvement(b->record_involvement, now, why, whysz);
 	case EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS:
 		if (b->fetch_notifications->limit < 1 ||
 		    b->fetch_notifications->limit > EHX_MAX_FETCH)
@@ -441,6 +475,9 @@ ehx_request_nhs(const Ehx__Body *b)
 	case EHX__BODY__PAYLOAD_CLOSE_FLAG:
 		return b->close_flag->child != NULL ?
 		    b->close_flag->child->nhs_number : b->close_flag->nhs_number;
+	case EHX__BODY__PAYLOAD_RECORD_INVOLVEMENT:
+		return b->record_involvement->child != NULL ?
+		    b->record_involvement->child->nhs_number : NULL;
 	case EHX__BODY__PAYLOAD_RECORD_CONSENT: return b->record_consent->nhs_number;
 	case EHX__BODY__PAYLOAD_WITHDRAW_CONSENT: return b->withdraw_consent->nhs_number;
 	case EHX__BODY__PAYLOAD_QUERY_PICTURE: return b->query_picture->nhs_number;
@@ -487,6 +524,8 @@ ehx_payload_roles(int c)
 		return ROLE(SYSTEM);
 	case EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST:
 		return ROLE(INFORMATION_OFFICER);
+	case EHX__BODY__PAYLOAD_RECORD_INVOLVEMENT:
+		return ROLE(SYSTEM) | ROLE(PRACTITIONER);
 	default:
 		return 0;
 	}

@@ -336,6 +336,7 @@ ehx_payload_is_request(int c)
 	case EHX__BODY__PAYLOAD_COSIGN_CHECKPOINT:
 	case EHX__BODY__PAYLOAD_FETCH_NOTIFICATIONS:
 	case EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST:
+	case EHX__BODY__PAYLOAD_RECORD_INVOLVEMENT:
 		return 1;
 	default:
 		return 0;
@@ -375,6 +376,7 @@ ehx_payload_name(int c)
 	case EHX__BODY__PAYLOAD_NOTIFICATION: return "notification";
 	case EHX__BODY__PAYLOAD_QUERY_EARLY_HELP_LIST: return "query_early_help_list";
 	case EHX__BODY__PAYLOAD_EARLY_HELP_LIST: return "early_help_list";
+	case EHX__BODY__PAYLOAD_RECORD_INVOLVEMENT: return "record_involvement";
 	default: return "none";
 	}
 }

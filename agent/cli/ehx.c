@@ -79,6 +79,8 @@ static const char main_help[] =
 "  close NHS_NUMBER --ref REF  close one of this agency's flags\n"
 "  import FILE                 publish or close many flags from a CSV or\n"
 "                              JSON-lines extract of the case system\n"
+"  involvement KIND ...        record that this agency serves a child: on\n"
+"                              its roll, registered, on a caseload, a tenancy\n"
 "  consent grant NHS_NUMBER ...    record consent (or another lawful basis)\n"
 "  consent withdraw NHS_NUMBER --id ID --reason TEXT\n"
 "  consent show NHS_NUMBER     consent this agency recorded or is named in\n"
@@ -206,6 +208,31 @@ static const char list_help[] =
 "                 \"highest_open_level\", \"criteria\", \"basis\"}\n"
 "\n"
 EXIT_TEXT;
+
+static const char involvement_help[] =
+"usage: ehx involvement enrolled|registered|caseload|tenancy [NHS_NUMBER]\n"
+"                       [CHILD OPTIONS] --from YYYY-MM-DD [--until YYYY-MM-DD]\n"
+"                       [--wait [--timeout SECONDS]]\n"
+"\n"
+"Record that this agency serves the child: a school that has the child on\n"
+"its roll (enrolled), a GP practice that registers them (registered), a\n"
+"health visitor's or school nurse's caseload (caseload), a tenancy with\n"
+"housing (tenancy). These universal involvements are what bring the\n"
+"agency notifications about the child when another agency raises a\n"
+"concern (Operation Encompass: the school where the child is enrolled is\n"
+"told of the police's domestic abuse flag), within the sharing policy.\n"
+"A school records enrolled, health registered or caseload, housing\n"
+"tenancy. Recording it again as it stands changes nothing (\"unchanged\");\n"
+"--until ends it. Queued in the agent's outbox like a publish.\n"
+"\n"
+CHILD_HELP
+"\n"
+"  --from DATE        when it began (YYYY-MM-DD, not in the future)\n"
+"  --until DATE       when it ended, or ends (YYYY-MM-DD); none: ongoing\n"
+"  --wait             wait for the broker's answer\n"
+"  --timeout SECONDS  with --wait: wait at most this long, 1-3600\n"
+"\n"
+"A school's whole roll is loaded with ehx import --roll FILE.\n";
 
 static const char close_help[] =
 "usage: ehx close [NHS_NUMBER] [CHILD OPTIONS] --ref REF [--reason TEXT]\n"
@@ -377,11 +404,12 @@ static const char audit_help[] =
 "answers itself, without the broker.\n";
 
 static const char import_help[] =
-"usage: ehx import FILE [--format csv|jsonl] [--dry-run] [--no-wait]\n"
+"usage: ehx import FILE [--roll] [--format csv|jsonl] [--dry-run] [--no-wait]\n"
 "                  [--timeout SECONDS]\n"
 "\n"
-"Publish or close many of this agency's flags from an extract of its case\n"
-"system: CSV with a header row, or JSON lines. Every row is checked first,\n"
+"Publish or close many of this agency's flags, or record the children it\n"
+"serves, from an extract of its case system (a school: its roll, with\n"
+"--roll): CSV with a header row, or JSON lines. Every row is checked first,\n"
 "field by field and then by the broker's own rules; if any is wrong, every\n"
 "error is printed (the first 100, then how many more) as\n"
 "  FILE: row N (line L): reason\n"
@@ -397,8 +425,13 @@ static const char import_help[] =
 "A flag is this agency's (agency, ref): a row changes the flag with its ref,\n"
 "so importing the same file again adds nothing, and each row the broker\n"
 "already holds exactly so is counted unchanged. Two rows with the same\n"
-"action and ref in one file are an error.\n"
+"action and ref in one file are an error; so are two involvement rows of\n"
+"one kind for one child.\n"
 "\n"
+"  --roll             a school's roll: each row a child enrolled here (an\n"
+"                     involvement of kind enrolled, from today unless the\n"
+"                     row says from), named as the school knows them; run\n"
+"                     it nightly: a pupil recorded as before is unchanged\n"
 "  --format F         csv or jsonl (default: from the name: .csv; .jsonl or\n"
 "                     .ndjson)\n"
 "  --dry-run          check only, print \"FILE: N rows valid\"\n"
@@ -417,9 +450,21 @@ static const char import_help[] =
 "\n"
 "The columns (CSV; a header names them, in any order and any case; empty\n"
 "cells are absent) and keys (JSON lines: one object a line, the same names):\n"
-"  action        publish (the default) or close\n"
-"  nhs_number    the child, 10 digits (spaces or hyphens 3-3-4 allowed)\n"
-"  ref           this agency's reference for the involvement (required)\n"
+"  action        publish (the default; with --roll, involvement), close or\n"
+"                involvement\n"
+"  nhs_number    the child, 10 digits (spaces or hyphens 3-3-4 allowed);\n"
+"                or, instead or as well, the child as this agency knows\n"
+"                them (PROTOCOL.md §10.3), on any row:\n"
+"  upn           the unique pupil number (spaces allowed)\n"
+"  local_id      this agency's own id for the child\n"
+"  given_name, family_name, date_of_birth (YYYY-MM-DD), sex (female,\n"
+"                male, indeterminate, f, m), postcode, uprn\n"
+"  ref           publish, close: this agency's reference for the\n"
+"                involvement (required)\n"
+"  kind          involvement: enrolled, registered, caseload or tenancy\n"
+"                (required but with --roll: enrolled)\n"
+"  from, until   involvement: when it began (required but with --roll:\n"
+"                today) and ended (YYYY-MM-DD)\n"
 "  category      publish: what the involvement is about (the categories\n"
 "                ehx help publish lists)\n"
 "  level         publish: level of need 1-4 (JSON: a number)\n"
@@ -544,7 +589,7 @@ die_usage(const char *fmt, ...)
 enum {
 	OPT_WAIT = 0x100, OPT_NO_WAIT, OPT_TIMEOUT, OPT_FORMAT, OPT_DRY_RUN,
 	OPT_ALL, OPT_UPN, OPT_LOCAL_ID, OPT_GIVEN, OPT_FAMILY, OPT_OTHER_NAME,
-	OPT_DOB, OPT_SEX, OPT_POSTCODE, OPT_UPRN,
+	OPT_DOB, OPT_SEX, OPT_POSTCODE, OPT_UPRN, OPT_ROLL,
 };
 
 /* The options that name a child as this agency knows them (PROTOCOL
@@ -1140,6 +1185,57 @@ cmd_close(int argc, char **argv)
 	precheck(&b);
 	snprintf(what, sizeof(what), "flag %s", render_safe(m.ref));
 	return send_change(&b, &w, "Closed flag", what);
+}
+
+static int
+cmd_involvement(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, 'f' },
+		{ "until", required_argument, NULL, 'u' },
+		CHILD_OPTS, WAIT_OPTS, COMMON_OPTS, { NULL, 0, NULL, 0 },
+	};
+	struct child_opts co;
+	Ehx__Body b = EHX__BODY__INIT;
+	Ehx__RecordInvolvement m = EHX__RECORD_INVOLVEMENT__INIT;
+	struct waiting w = { false, false, 0 };
+	char nhs[EHX_NHS_LEN + 1] = "", what[64];
+	int c, kind;
+
+	memset(&co, 0, sizeof(co));
+	ehx__child_identity__init(&co.id);
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (common_opt(c, involvement_help) || wait_opt(c, &w, 3600) ||
+		    child_opt(c, &co))
+			continue;
+		switch (c) {
+		case 'f': m.starts_on = optarg; break;
+		case 'u': m.ends_on = optarg; break;
+		default: exit(EXIT_USAGE);
+		}
+	}
+	if (optind >= argc ||
+	    (kind = ehx_involvement_kind_parse(argv[optind])) < 1)
+		die_usage("%s", "involvement needs its kind first: enrolled, "
+		    "registered, caseload or tenancy");
+	optind++;
+	if (optind + 1 < argc || (optind == argc && !co.any))
+		die_usage("%s", "involvement needs the child: an NHS number, or "
+		    "as this agency knows them (ehx involvement --help)");
+	if (m.starts_on == protobuf_c_empty_string)
+		die_usage("%s", "involvement needs --from DATE");
+	wait_check(&w, "involvement");
+	if (optind < argc)
+		nhs_arg(argv[optind], nhs);
+	co.id.nhs_number = nhs;
+	m.child = &co.id;
+	m.kind = (Ehx__InvolvementKind)kind;
+	b.payload_case = EHX__BODY__PAYLOAD_RECORD_INVOLVEMENT;
+	b.record_involvement = &m;
+	precheck(&b);
+	snprintf(what, sizeof(what), "involvement %s",
+	    ehx_involvement_kind_name(kind));
+	return send_change(&b, &w, "Recorded", what);
 }
 
 static int
@@ -2428,6 +2524,7 @@ cmd_import(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "roll", no_argument, NULL, OPT_ROLL },
 		COMMON_OPTS, { NULL, 0, NULL, 0 },
 	};
 	struct import_rows rows;
@@ -2460,6 +2557,7 @@ cmd_import(int argc, char **argv)
 				    "\"%s\"", optarg);
 			break;
 		case OPT_DRY_RUN: dry = true; break;
+		case OPT_ROLL: rows.roll = true; break;
 		case OPT_NO_WAIT: no_wait = true; break;
 		case OPT_TIMEOUT:
 			timeout_s = seconds_arg(optarg, IMPORT_MAX_TIMEOUT_S);
@@ -2649,6 +2747,8 @@ cmd_help(const char *topic)
 		fputs(inbox_help, stdout);
 	else if (strcmp(topic, "close") == 0)
 		fputs(close_help, stdout);
+	else if (strcmp(topic, "involvement") == 0)
+		fputs(involvement_help, stdout);
 	else if (strcmp(topic, "consent") == 0)
 		fputs(consent_help, stdout);
 	else if (strcmp(topic, "picture") == 0)
@@ -2696,6 +2796,8 @@ main(int argc, char **argv)
 		return cmd_publish(argc, argv);
 	if (strcmp(cmd, "close") == 0)
 		return cmd_close(argc, argv);
+	if (strcmp(cmd, "involvement") == 0)
+		return cmd_involvement(argc, argv);
 	if (strcmp(cmd, "consent") == 0)
 		return cmd_consent(argc, argv);
 	if (strcmp(cmd, "picture") == 0)

@@ -24,6 +24,7 @@
 #include "import.h"
 #include "render.h"
 #include "ehx/err.h"
+#include "ehx/identity.h"
 #include "ehx/names.h"
 #include "ehx/nhs.h"
 #include "ehx/util.h"
@@ -32,7 +33,9 @@
 /* The columns (CSV) and keys (JSON lines). */
 enum field {
 	F_ACTION, F_NHS, F_REF, F_CATEGORY, F_LEVEL, F_PRACTITIONER, F_JOB,
-	F_CONTACT, F_LEAD, F_NOTE, F_WITHHOLD, F_REASON, F_LOCALITY, NFIELDS
+	F_CONTACT, F_LEAD, F_NOTE, F_WITHHOLD, F_REASON, F_LOCALITY,
+	F_UPN, F_LOCAL_ID, F_GIVEN, F_FAMILY, F_DOB, F_SEX, F_POSTCODE, F_UPRN,
+	F_KIND, F_FROM, F_UNTIL, NFIELDS
 };
 
 /* How a field's text is read. */
@@ -48,21 +51,35 @@ static const struct {
 	const char *name;
 	size_t max;             /* bytes after trimming */
 	enum kind kind;
-	bool publish, close;    /* which actions may carry it */
+	bool publish, close, involve;   /* which actions may carry it */
 } fields[NFIELDS] = {
-	[F_ACTION] = { "action", 16, K_WORD, true, true },
-	[F_NHS] = { "nhs_number", 32, K_TEXT, true, true },
-	[F_REF] = { "ref", EHX_MAX_REF, K_TEXT, true, true },
-	[F_CATEGORY] = { "category", 64, K_WORD, true, false },
-	[F_LEVEL] = { "level", 8, K_LEVEL, true, false },
-	[F_PRACTITIONER] = { "practitioner", EHX_MAX_NAME, K_TEXT, true, false },
-	[F_JOB] = { "job", EHX_MAX_JOB, K_TEXT, true, false },
-	[F_CONTACT] = { "contact", EHX_MAX_CONTACT, K_TEXT, true, false },
-	[F_LEAD] = { "lead", 8, K_BOOL, true, false },
-	[F_NOTE] = { "note", EHX_MAX_NOTE, K_FOLD, true, false },
-	[F_WITHHOLD] = { "withhold", 8, K_BOOL, true, false },
-	[F_REASON] = { "reason", EHX_MAX_REASON, K_FOLD, false, true },
-	[F_LOCALITY] = { "locality", EHX_MAX_ID, K_TEXT, true, false },
+	[F_ACTION] = { "action", 16, K_WORD, true, true, true },
+	[F_NHS] = { "nhs_number", 32, K_TEXT, true, true, true },
+	[F_REF] = { "ref", EHX_MAX_REF, K_TEXT, true, true, false },
+	[F_CATEGORY] = { "category", 64, K_WORD, true, false, false },
+	[F_LEVEL] = { "level", 8, K_LEVEL, true, false, false },
+	[F_PRACTITIONER] = { "practitioner", EHX_MAX_NAME, K_TEXT, true, false,
+	    false },
+	[F_JOB] = { "job", EHX_MAX_JOB, K_TEXT, true, false, false },
+	[F_CONTACT] = { "contact", EHX_MAX_CONTACT, K_TEXT, true, false, false },
+	[F_LEAD] = { "lead", 8, K_BOOL, true, false, false },
+	[F_NOTE] = { "note", EHX_MAX_NOTE, K_FOLD, true, false, false },
+	[F_WITHHOLD] = { "withhold", 8, K_BOOL, true, false, false },
+	[F_REASON] = { "reason", EHX_MAX_REASON, K_FOLD, false, true, false },
+	[F_LOCALITY] = { "locality", EHX_MAX_ID, K_TEXT, true, false, false },
+	[F_UPN] = { "upn", 32, K_TEXT, true, true, true },
+	[F_LOCAL_ID] = { "local_id", EHX_MAX_REF, K_TEXT, true, true, true },
+	[F_GIVEN] = { "given_name", EHX_MAX_PERSON_NAME, K_TEXT, true, true,
+	    true },
+	[F_FAMILY] = { "family_name", EHX_MAX_PERSON_NAME, K_TEXT, true, true,
+	    true },
+	[F_DOB] = { "date_of_birth", 10, K_TEXT, true, true, true },
+	[F_SEX] = { "sex", 16, K_WORD, true, true, true },
+	[F_POSTCODE] = { "postcode", 10, K_TEXT, true, true, true },
+	[F_UPRN] = { "uprn", EHX_MAX_UPRN, K_TEXT, true, true, true },
+	[F_KIND] = { "kind", 16, K_WORD, false, false, true },
+	[F_FROM] = { "from", 10, K_TEXT, false, false, true },
+	[F_UNTIL] = { "until", 10, K_TEXT, false, false, true },
 };
 
 /* A field longer than this is not copied, only measured: it is refused. */
@@ -359,8 +376,32 @@ import_body(const struct import_rows *rows, size_t i, struct import_msg *m)
 	ehx__publish_flag__init(&m->publish);
 	ehx__close_flag__init(&m->close);
 	ehx__practitioner__init(&m->practitioner);
+	ehx__child_identity__init(&m->child);
+	ehx__record_involvement__init(&m->involvement);
+	if (w->identity) {
+		m->child.nhs_number = p + w->nhs;
+		m->child.upn = p + w->upn;
+		m->child.local_id = p + w->local_id;
+		m->child.given_name = p + w->given;
+		m->child.family_name = p + w->family;
+		m->child.date_of_birth = p + w->dob;
+		m->child.sex = (Ehx__Sex)w->sex;
+		m->child.postcode = p + w->postcode;
+		m->child.uprn = p + w->uprn;
+	}
+	if (w->action == IMPORT_INVOLVEMENT) {
+		m->involvement.child = &m->child;
+		m->involvement.kind = (Ehx__InvolvementKind)w->kind;
+		m->involvement.starts_on = p + w->from;
+		m->involvement.ends_on = p + w->until;
+		m->body.payload_case = EHX__BODY__PAYLOAD_RECORD_INVOLVEMENT;
+		m->body.record_involvement = &m->involvement;
+		return;
+	}
 	if (w->action == IMPORT_CLOSE) {
-		m->close.nhs_number = p + w->nhs;
+		m->close.nhs_number = w->identity ? (char *)"" : p + w->nhs;
+		if (w->identity)
+			m->close.child = &m->child;
 		m->close.ref = p + w->ref;
 		m->close.reason = p + w->reason;
 		m->body.payload_case = EHX__BODY__PAYLOAD_CLOSE_FLAG;
@@ -370,7 +411,9 @@ import_body(const struct import_rows *rows, size_t i, struct import_msg *m)
 	m->practitioner.name = p + w->practitioner;
 	m->practitioner.role = p + w->job;
 	m->practitioner.contact = p + w->contact;
-	m->publish.nhs_number = p + w->nhs;
+	m->publish.nhs_number = w->identity ? (char *)"" : p + w->nhs;
+	if (w->identity)
+		m->publish.child = &m->child;
 	m->publish.ref = p + w->ref;
 	m->publish.category = (Ehx__Category)w->category;
 	m->publish.level = w->level;
@@ -381,6 +424,73 @@ import_body(const struct import_rows *rows, size_t i, struct import_msg *m)
 	m->publish.locality = p + w->locality;
 	m->body.payload_case = EHX__BODY__PAYLOAD_PUBLISH_FLAG;
 	m->body.publish_flag = &m->publish;
+}
+
+/* The child's identity fields of a row (normalised in val). */
+static void
+take_identity(struct ctx *c, struct import_row *w,
+    char val[NFIELDS][FIELD_BUF], const bool *have, size_t row, size_t line)
+{
+	static const enum field id[] = { F_UPN, F_LOCAL_ID, F_GIVEN, F_FAMILY,
+	    F_DOB, F_SEX, F_POSTCODE, F_UPRN };
+	char upn[EHX_UPN_LEN + 1], pc[EHX_POSTCODE_LEN + 1];
+
+	w->identity = w->action == IMPORT_INVOLVEMENT;
+	for (size_t i = 0; i < sizeof(id) / sizeof(id[0]); i++)
+		w->identity |= have[id[i]];
+	if (have[F_UPN]) {
+		if (ehx_upn_normalise(val[F_UPN], upn) != 0)
+			add_error(c, row, line, "upn is not a unique pupil "
+			    "number (a check letter and 12 characters)");
+		else
+			snprintf(val[F_UPN], FIELD_BUF, "%s", upn);
+	}
+	if (have[F_POSTCODE]) {
+		if (ehx_postcode_normalise(val[F_POSTCODE], pc) != 0)
+			add_error(c, row, line, "postcode is not a UK postcode");
+		else
+			snprintf(val[F_POSTCODE], FIELD_BUF, "%s", pc);
+	}
+	if (have[F_SEX]) {
+		const char *s = val[F_SEX];
+
+		if (strcmp(s, "female") == 0 || strcmp(s, "f") == 0)
+			w->sex = EHX__SEX__SEX_FEMALE;
+		else if (strcmp(s, "male") == 0 || strcmp(s, "m") == 0)
+			w->sex = EHX__SEX__SEX_MALE;
+		else if (strcmp(s, "indeterminate") == 0)
+			w->sex = EHX__SEX__SEX_INDETERMINATE;
+		else
+			add_error(c, row, line, "sex must be female, male or "
+			    "indeterminate (or f, m)");
+	}
+}
+
+/* An involvement row's kind and dates (a roll's: enrolled, from today). */
+static void
+take_involvement(struct ctx *c, struct import_row *w,
+    char val[NFIELDS][FIELD_BUF], const bool *have, size_t row, size_t line)
+{
+	int k;
+
+	if (have[F_KIND]) {
+		if ((k = ehx_involvement_kind_parse(val[F_KIND])) < 1)
+			add_error(c, row, line, "kind must be enrolled, "
+			    "registered, caseload or tenancy");
+		else
+			w->kind = (uint8_t)k;
+	} else if (c->out->roll)
+		w->kind = EHX__INVOLVEMENT_KIND__INVOLVEMENT_KIND_ENROLLED;
+	else
+		add_error(c, row, line, "kind is required for an involvement "
+		    "(enrolled, registered, caseload or tenancy)");
+	if (!have[F_FROM]) {
+		if (c->out->roll)
+			ehx_fmt_day(val[F_FROM], FIELD_BUF, ehx_now_ms());
+		else
+			add_error(c, row, line, "from is required for an "
+			    "involvement (YYYY-MM-DD)");
+	}
 }
 
 /*
@@ -423,19 +533,22 @@ take_row(struct ctx *c, const struct raw *raw, size_t line)
 	}
 	if (c->errs->total != errs0)
 		return;
-	w.action = IMPORT_PUBLISH;
+	w.action = r->roll ? IMPORT_INVOLVEMENT : IMPORT_PUBLISH;
 	if (have[F_ACTION]) {
 		if (strcmp(val[F_ACTION], "publish") == 0)
 			w.action = IMPORT_PUBLISH;
 		else if (strcmp(val[F_ACTION], "close") == 0)
 			w.action = IMPORT_CLOSE;
+		else if (strcmp(val[F_ACTION], "involvement") == 0)
+			w.action = IMPORT_INVOLVEMENT;
 		else
-			add_error(c, row, line, "action must be publish or close, "
-			    "not \"%s\"", quote(q, val[F_ACTION],
+			add_error(c, row, line, "action must be publish, close or "
+			    "involvement, not \"%s\"", quote(q, val[F_ACTION],
 			    strlen(val[F_ACTION])));
 	}
 	for (int f = 0; f < NFIELDS; f++) {
 		bool allowed = w.action == IMPORT_CLOSE ? fields[f].close :
+		    w.action == IMPORT_INVOLVEMENT ? fields[f].involve :
 		    fields[f].publish;
 
 		if (!have[f] || allowed)
@@ -443,16 +556,29 @@ take_row(struct ctx *c, const struct raw *raw, size_t line)
 		/* A spreadsheet's "no" under lead on a close row is no harm. */
 		if (fields[f].kind == K_BOOL && parse_bool(val[f]) == 0)
 			continue;
-		add_error(c, row, line, "%s is for %s rows, not %s rows",
-		    fields[f].name, w.action == IMPORT_CLOSE ? "publish" :
-		    "close", w.action == IMPORT_CLOSE ? "close" : "publish");
+		{
+			const char *is = w.action == IMPORT_CLOSE ? "close" :
+			    w.action == IMPORT_INVOLVEMENT ? "involvement" :
+			    "publish";
+			const char *for_ = fields[f].publish ? "publish" :
+			    fields[f].close ? "close" : "involvement";
+
+			add_error(c, row, line, "%s is for %s rows, not %s rows",
+			    fields[f].name, for_, is);
+		}
 	}
-	if (!have[F_NHS])
-		add_error(c, row, line, "nhs_number is required");
-	else if (ehx_nhs_normalise(val[F_NHS], nhs) != 0)
+	take_identity(c, &w, val, have, row, line);
+	nhs[0] = '\0';
+	if (!have[F_NHS] && !w.identity)
+		add_error(c, row, line, "nhs_number is required, or the child "
+		    "as this agency knows them (upn, local_id, or "
+		    "family_name and date_of_birth)");
+	else if (have[F_NHS] && ehx_nhs_normalise(val[F_NHS], nhs) != 0)
 		add_error(c, row, line, "nhs_number is not a valid NHS number "
 		    "(10 digits with a modulus-11 check digit)");
-	if (!have[F_REF])
+	if (w.action == IMPORT_INVOLVEMENT)
+		take_involvement(c, &w, val, have, row, line);
+	else if (!have[F_REF])
 		add_error(c, row, line, "ref is required: the agency's own "
 		    "reference for the involvement");
 	if (w.action == IMPORT_PUBLISH) {
@@ -492,8 +618,21 @@ take_row(struct ctx *c, const struct raw *raw, size_t line)
 	}
 	if (c->errs->total != errs0)
 		return;
+	if (w.action == IMPORT_INVOLVEMENT)
+		/* what makes a row the same as another: its kind and child */
+		snprintf(val[F_REF], FIELD_BUF, "%u|%s|%s|%s", w.kind, nhs,
+		    val[F_UPN], val[F_LOCAL_ID]);
 	if ((w.nhs = pool_add(r, nhs)) == UINT32_MAX ||
 	    (w.ref = pool_add(r, val[F_REF])) == UINT32_MAX ||
+	    (w.upn = pool_add(r, val[F_UPN])) == UINT32_MAX ||
+	    (w.local_id = pool_add(r, val[F_LOCAL_ID])) == UINT32_MAX ||
+	    (w.given = pool_add(r, val[F_GIVEN])) == UINT32_MAX ||
+	    (w.family = pool_add(r, val[F_FAMILY])) == UINT32_MAX ||
+	    (w.dob = pool_add(r, val[F_DOB])) == UINT32_MAX ||
+	    (w.postcode = pool_add(r, val[F_POSTCODE])) == UINT32_MAX ||
+	    (w.uprn = pool_add(r, val[F_UPRN])) == UINT32_MAX ||
+	    (w.from = pool_add(r, val[F_FROM])) == UINT32_MAX ||
+	    (w.until = pool_add(r, val[F_UNTIL])) == UINT32_MAX ||
 	    (w.practitioner = pool_add(r, val[F_PRACTITIONER])) == UINT32_MAX ||
 	    (w.job = pool_add(r, val[F_JOB])) == UINT32_MAX ||
 	    (w.contact = pool_add(r, val[F_CONTACT])) == UINT32_MAX ||
@@ -517,7 +656,14 @@ take_row(struct ctx *c, const struct raw *raw, size_t line)
 		r->pool_len = pool0;
 		return;
 	}
-	if ((dup = seen_check(c, r->n)) != SIZE_MAX) {
+	if ((dup = seen_check(c, r->n)) != SIZE_MAX &&
+	    w.action == IMPORT_INVOLVEMENT) {
+		add_error(c, row, line, "the same child is on row %u (line %u) "
+		    "already", r->row[dup].row, r->row[dup].line);
+		r->pool_len = pool0;
+		return;
+	}
+	if (dup != SIZE_MAX) {
 		add_error(c, row, line, "ref \"%s\" is %sd already by row %u "
 		    "(line %u)", quote(q, val[F_REF], strlen(val[F_REF])),
 		    w.action == IMPORT_CLOSE ? "close" : "publishe",
@@ -626,8 +772,10 @@ csv_header(struct ctx *c, size_t line)
 		else if (f < 0)
 			add_error(c, 0, line, "unknown column \"%s\" (action, "
 			    "nhs_number, ref, category, level, practitioner, "
-			    "job, contact, lead, note, withhold, reason, locality)",
-			    quote(q, v + a, len - a));
+			    "job, contact, lead, note, withhold, reason, "
+			    "locality, upn, local_id, given_name, family_name, "
+			    "date_of_birth, sex, postcode, uprn, kind, from, "
+			    "until)", quote(q, v + a, len - a));
 		else if (seen[f])
 			add_error(c, 0, line, "column \"%s\" appears twice",
 			    fields[f].name);
@@ -636,11 +784,20 @@ csv_header(struct ctx *c, size_t line)
 			c->col[i] = f;
 		}
 	}
-	if (!seen[F_NHS] || !seen[F_REF]) {
-		add_error(c, 0, line, "the header needs the columns nhs_number "
-		    "and ref%s", c->nfld <= 1 ? " (is the first line the "
-		    "header, with commas between the names?)" : "");
-		c->stop = true;
+	{
+		/* the child: an NHS number, or who the agency knows */
+		bool child = seen[F_NHS] || seen[F_UPN] || seen[F_LOCAL_ID] ||
+		    seen[F_FAMILY];
+		bool ref = seen[F_REF] || c->out->roll || seen[F_ACTION];
+
+		if (!child || !ref) {
+			add_error(c, 0, line, "the header needs a column naming "
+			    "the child (nhs_number, upn, local_id or "
+			    "family_name)%s%s", ref ? "" : " and ref",
+			    c->nfld <= 1 ? " (is the first line the header, "
+			    "with commas between the names?)" : "");
+			c->stop = true;
+		}
 	}
 }
 
@@ -975,10 +1132,12 @@ import_parse(const char *data, size_t len, enum import_format fmt,
 {
 	struct ctx c;
 	size_t max_rows = out->max_rows;
+	bool roll = out->roll;
 
 	memset(out, 0, sizeof(*out));
 	memset(errs, 0, sizeof(*errs));
 	out->max_rows = max_rows;
+	out->roll = roll;
 	memset(&c, 0, sizeof(c));
 	c.out = out;
 	c.errs = errs;

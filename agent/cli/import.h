@@ -22,7 +22,8 @@
 #define IMPORT_BATCH_BYTES EHX_MAX_MESSAGE
 
 enum import_format { IMPORT_UNKNOWN = 0, IMPORT_CSV, IMPORT_JSONL };
-enum import_action { IMPORT_PUBLISH = 1, IMPORT_CLOSE = 2 };
+enum import_action { IMPORT_PUBLISH = 1, IMPORT_CLOSE = 2,
+	IMPORT_INVOLVEMENT = 3 };
 
 /* One valid row. Strings are offsets into import_rows.pool (NUL-ended);
  * use import_body() rather than reading them. */
@@ -30,8 +31,12 @@ struct import_row {
 	uint32_t row;                 /* its number among the data rows, from 1 */
 	uint32_t line;                /* the line it starts on, from 1 */
 	uint32_t nhs, ref, practitioner, job, contact, note, reason, locality;
-	uint8_t action, category, level;
-	bool lead, withhold;
+	/* the child as the agency knows them (PROTOCOL §10.3); any set
+	 * means the row names the child by identity */
+	uint32_t upn, local_id, given, family, dob, postcode, uprn;
+	uint32_t from, until;         /* an involvement's dates */
+	uint8_t action, category, level, sex, kind;
+	bool lead, withhold, identity;
 };
 
 struct import_rows {
@@ -39,6 +44,9 @@ struct import_rows {
 	size_t n, cap;
 	size_t seen;                  /* data rows read, valid or not */
 	size_t max_rows;              /* 0: IMPORT_MAX_ROWS (tests lower it) */
+	bool roll;                    /* a school's roll: each row, unless it
+	                               * says otherwise, an involvement of kind
+	                               * enrolled from today */
 	char *pool;
 	size_t pool_len, pool_cap;
 };
@@ -61,6 +69,8 @@ struct import_msg {
 	Ehx__PublishFlag publish;
 	Ehx__CloseFlag close;
 	Ehx__Practitioner practitioner;
+	Ehx__ChildIdentity child;
+	Ehx__RecordInvolvement involvement;
 };
 
 /* IMPORT_CSV for .csv, IMPORT_JSONL for .jsonl or .ndjson (any case),

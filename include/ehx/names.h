@@ -40,6 +40,11 @@ const char *ehx_category_list(void);
 const char *ehx_list_name(int list);
 int ehx_list_parse(const char *s);
 
+/* Relationships (InvolvementKind): "enrolled", "registered", "caseload",
+ * "tenancy". */
+const char *ehx_involvement_kind_name(int kind);
+int ehx_involvement_kind_parse(const char *s);
+
 /* The six Troubled Families headline criteria: "crime", "school",
  * "needs_help", "worklessness", "domestic_abuse", "health", and a label
  * for people. */

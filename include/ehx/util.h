@@ -78,6 +78,8 @@ bool ehx_ref_ok(const char *s);
 
 /* "2026-11-22 07:21" (UTC) or "-" for 0, into out of outsz bytes. */
 char *ehx_fmt_time(char *out, size_t outsz, int64_t ms);
+/* "2026-11-22", the UTC day of ms, into out of outsz bytes. */
+char *ehx_fmt_day(char *out, size_t outsz, int64_t ms);
 
 /* ISO 8601 "2026-11-22T07:21:29.123Z" (UTC), for JSON. */
 char *ehx_fmt_iso(char *out, size_t outsz, int64_t ms);

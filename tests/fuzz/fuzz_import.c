@@ -1,6 +1,6 @@
 /*
  * fuzz_import — the rows of `ehx import`: any bytes as CSV or JSON lines
- * (the first byte chooses). Whatever comes in, every row the parser keeps
+ * (the first byte chooses, and whether they are a school's roll). Whatever comes in, every row the parser keeps
  * must pass the broker's own validation, the errors must be counted and
  * kept within their bound with rows and lines that exist, and every batch
  * must fit in one request to the agent.
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "../../agent/cli/import.h"
+#include "ehx/util.h"
 #include "ehx/validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -30,6 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (null == NULL && (null = fopen("/dev/null", "w")) == NULL)
 		return 0;
 	fmt = data[0] & 1 ? IMPORT_JSONL : IMPORT_CSV;
+	rows.roll = (data[0] & 2) != 0;
 	data++;
 	size--;
 	for (size_t i = 0; i < size; i++)
@@ -46,7 +48,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct import_msg m;
 
 		import_body(&rows, i, &m);
-		if (ehx_validate_request(&m.body, 1767225600000LL, why,
+		/* as the parser checked them: dates are against today */
+		if (ehx_validate_request(&m.body, ehx_now_ms(), why,
 		    sizeof(why)) != 0 || rows.row[i].line > lines)
 			abort();
 	}

@@ -192,6 +192,22 @@ identity_seeds(void)
 	}
 	for (size_t i = 0; i < sizeof(typed) / sizeof(typed[0]); i++)
 		put("identity", 10 + (int)i, typed[i], strlen(typed[i]));
+	/* ehx import: identity columns, and a roll (first byte: 2 | format) */
+	{
+		static const char csv[] = "\000action,upn,local_id,given_name,"
+		    "family_name,date_of_birth,sex,postcode,ref,category,level,"
+		    "practitioner\npublish,b801 2000 05001,ADM-7,Amelia,Hart,"
+		    "2016-03-04,F,yo31 0ab,att-1,school_attendance,2,Jo\n"
+		    "close,,ADM-7,,,,,,att-0,,,\n";
+		static const char roll[] = "\003{\"upn\":\"B801200005001\","
+		    "\"local_id\":\"ADM-7\",\"family_name\":\"Hart\","
+		    "\"date_of_birth\":\"2016-03-04\"}\n{\"upn\":"
+		    "\"P207000016049\",\"from\":\"2025-09-03\",\"until\":"
+		    "\"2026-07-20\"}\n";
+
+		put("import", 20, csv, sizeof(csv) - 1);
+		put("import", 21, roll, sizeof(roll) - 1);
+	}
 }
 
 int

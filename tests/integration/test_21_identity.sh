@@ -151,4 +151,84 @@ expect_status 1 ehx_as police close --local-id NYP-P-404 --ref da-1 --wait
 assert_match "$OUT" "not_found|no flag" "a close of a child never named is not_found"
 assert_eq "$(entries idnode)" "$ids" "and makes no record"
 
+# ---- the school's roll: enrolment, not a flag, brings Operation Encompass ----
+cat >"$SB/roll.csv" <<'CSV'
+upn,local_id,given_name,family_name,date_of_birth,sex,postcode,nhs_number
+P207000016049,ADM-100,Erin,Walsh,2011-01-20,female,YO26 5TT,
+Q801200005002,ADM-101,Leo,Walsh,2013-06-02,male,YO26 5TT,
+,ADM-102,Mia,Chen,2012-09-09,female,YO10 3PQ,9997763173
+CSV
+expect_status 0 ehx_as school import --roll "$SB/roll.csv"
+assert_match "$OUT" "3 rows: 3 delivered \(0 unchanged\), 0 refused" "the school's roll is loaded"
+expect_status 0 ehx_as school import --roll "$SB/roll.csv"
+assert_match "$OUT" "3 rows: 3 delivered \(3 unchanged\), 0 refused" "loaded again (nightly), nothing changes"
+assert_eq "$(entries involvement)" 3 "three children on the school's roll"
+n0=$(inbox_json school | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+expect_status 0 ehx_as police publish --local-id NYP-P-9 --given Erin \
+	--family Walsh --dob 2011-01-20 --postcode "YO26 5TT" \
+	--category domestic_abuse --level 3 --practitioner "PC Sam Jones" \
+	--contact "101 ext 4471" --ref da-9 --wait
+wait_inbox school $((n0 + 1))
+inbox_json school >"$SB/school.inbox"
+/usr/bin/python3 - "$SB/school.inbox" <<'EOF' || fail "the school is not told of the pupil on its roll"
+import json, sys
+items = json.load(open(sys.argv[1]))["items"]
+d = [i for i in items if (i["child"] or {}).get("local_id") == "ADM-100"]
+assert len(d) == 1, items
+d = d[0]
+assert d["category"] == "domestic_abuse" and d["basis"] == "legal_obligation", d
+assert d["child"]["upn"] == "P207000016049" and d["child"]["given_name"] == "Erin", d
+assert d["contact"]["contact"] == "101 ext 4471", d
+EOF
+ok "Operation Encompass: the police's flag by name reaches the school where the child is enrolled, naming the pupil as the school does"
+expect_status 0 ehx_as school --json inbox show "$((n0 + 1))"
+# an ended enrolment earns nothing
+expect_status 0 ehx_as school involvement enrolled --local-id ADM-101 \
+	--upn Q801200005002 --from 2024-09-04 \
+	--until 2025-07-20 --wait
+assert_match "$OUT" "Recorded enrolled" "a leaver's enrolment is ended"
+expect_status 0 ehx_as police publish --local-id NYP-P-10 --given Leo \
+	--family Walsh --dob 2013-06-02 --postcode "YO26 5TT" \
+	--category domestic_abuse --level 3 --practitioner "PC Sam Jones" \
+	--ref da-10 --wait
+# the barrier: one more that does reach the school, then look
+expect_status 0 ehx_as police publish --local-id NYP-P-11 --given Mia \
+	--family Chen --dob 2012-09-09 --postcode "YO10 3PQ" \
+	--category domestic_abuse --level 3 --practitioner "PC Sam Jones" \
+	--ref da-11 --wait
+wait_inbox school $((n0 + 2))
+inbox_json school >"$SB/school.inbox"
+/usr/bin/python3 - "$SB/school.inbox" <<'EOF' || fail "a left pupil's school was told"
+import json, sys
+items = json.load(open(sys.argv[1]))["items"]
+ids = [(i["child"] or {}).get("local_id") for i in items]
+assert "ADM-102" in ids, ids
+assert "ADM-101" not in ids, ids
+EOF
+ok "a school whose enrolment has ended is not told; one on whose roll the child is, is"
+expect_status 1 ehx_as police involvement enrolled --local-id NYP-P-9 --from 2020-01-01 --wait
+assert_match "$OUT" "police agencies do not record a child as enrolled" "only a school records an enrolment"
+
+# ---- a provisional child joins its NHS number's child when it arrives ------
+expect_status 0 ehx_as health publish "$CHILD_E" --category physical_health \
+	--level 2 --practitioner "Dr Ng" --ref ph-9 --wait
+expect_status 0 ehx_as police publish --local-id NYP-P-20 --given Ada \
+	--family Lovell --dob 2017-12-10 --category offending --level 2 \
+	--practitioner "PC Sam Jones" --ref off-1 --wait
+# the police learn the NHS number: the same record, now with it
+flags0=$(entries flags)
+expect_status 0 ehx_as police publish "$CHILD_E" --local-id NYP-P-20 \
+	--given Ada --family Lovell --dob 2017-12-10 --category offending \
+	--level 3 --practitioner "PC Sam Jones" --ref off-1 --wait
+assert_eq "$(entries flags)" "$flags0" "the flag moved with the child (not left behind under the provisional key)"
+expect_status 0 ehx_as police --json picture "$CHILD_E" \
+	--break-glass "checking the record followed the child (test)"
+/usr/bin/python3 - "$OUT" <<'EOF' || fail "the provisional child's flag did not follow it to the NHS number's child"
+import json, sys
+d = json.loads(sys.argv[1])
+flags = [f for inv in d["involvements"] for f in inv["flags"] if f["ref"] == "off-1"]
+assert len(flags) == 1 and flags[0]["level"] == 3, d
+EOF
+ok "a child known only by the police's id joins its NHS number's child when the number arrives, and its flag with it"
+
 echo "PASS test_21_identity"

@@ -17,6 +17,7 @@
 #include "../../agent/cli/import.h"
 #include "ehx/err.h"
 #include "ehx/limits.h"
+#include "ehx/util.h"
 
 static struct import_rows rows;
 static struct import_errors errs;
@@ -72,6 +73,102 @@ has_error(size_t row, size_t line, const char *text)
 static const char header[] = "nhs_number,ref,category,level,practitioner\n";
 
 /* ---- CSV ---------------------------------------------------------------- */
+
+/* Children named as the agency knows them (issue 17): identity columns
+ * on publish and close rows, and a school's roll. */
+static void
+test_identity_rows(void **state)
+{
+	const Ehx__PublishFlag *p;
+	const Ehx__CloseFlag *c;
+	const Ehx__RecordInvolvement *iv;
+	char today[11];
+	static const char roll[] =
+	    "{\"upn\":\"B801200005001\",\"local_id\":\"ADM-7\","
+	    "\"given_name\":\"Amelia\",\"family_name\":\"Hart\","
+	    "\"date_of_birth\":\"2016-03-04\"}\n"
+	    "{\"upn\":\"P207000016049\",\"from\":\"2025-09-03\"}\n";
+
+	(void)state;
+	assert_int_equal(parse("action,upn,local_id,given_name,family_name,"
+	    "date_of_birth,sex,postcode,ref,category,level,practitioner\n"
+	    "publish,b801 2000 05001,ADM-7,Amelia,Hart,2016-03-04,F,yo31 0ab,"
+	    "att-1,school_attendance,2,Jo Brown\n"
+	    "close,,ADM-7,,,,,,att-0,,,\n", IMPORT_CSV), 0);
+	assert_int_equal(rows.n, 2);
+	p = pub(0);
+	assert_string_equal(p->nhs_number, "");
+	assert_non_null(p->child);
+	assert_string_equal(p->child->upn, "B801200005001");   /* normalised */
+	assert_string_equal(p->child->postcode, "YO31 0AB");
+	assert_int_equal(p->child->sex, EHX__SEX__SEX_FEMALE);
+	assert_string_equal(p->child->local_id, "ADM-7");
+	c = cls(1);
+	assert_non_null(c->child);
+	assert_string_equal(c->child->local_id, "ADM-7");
+	/* an NHS number with an identity goes inside it */
+	assert_int_equal(parse("nhs_number,local_id,ref,category,level,"
+	    "practitioner\n943 476 5919,P-1,r1,housing,2,Kim\n", IMPORT_CSV),
+	    0);
+	p = pub(0);
+	assert_string_equal(p->nhs_number, "");
+	assert_string_equal(p->child->nhs_number, "9434765919");
+	/* a roll: each row an enrolment from today */
+	import_rows_free(&rows);
+	memset(&rows, 0, sizeof(rows));
+	rows.roll = true;
+	assert_int_equal(import_parse(roll, sizeof(roll) - 1, IMPORT_JSONL,
+	    &rows, &errs), 0);
+	assert_int_equal(rows.n, 2);
+	import_body(&rows, 0, &msg);
+	assert_int_equal(msg.body.payload_case,
+	    EHX__BODY__PAYLOAD_RECORD_INVOLVEMENT);
+	iv = msg.body.record_involvement;
+	assert_int_equal(iv->kind,
+	    EHX__INVOLVEMENT_KIND__INVOLVEMENT_KIND_ENROLLED);
+	assert_string_equal(iv->starts_on, ehx_fmt_day(today, sizeof(today),
+	    ehx_now_ms()));
+	assert_string_equal(iv->ends_on, "");
+	assert_string_equal(iv->child->upn, "B801200005001");
+	import_body(&rows, 1, &msg);
+	assert_string_equal(msg.body.record_involvement->starts_on,
+	    "2025-09-03");
+	/* the roll's own mistakes, each named */
+	import_rows_free(&rows);
+	memset(&rows, 0, sizeof(rows));
+	rows.roll = true;
+	{
+		static const char bad[] =
+		    "upn,local_id,family_name,date_of_birth,sex,postcode,kind,"
+		    "ref\n"
+		    "A801200005001,,,,,,,\n"
+		    ",X1,,,,YO1 7CH,,\n"
+		    ",X2,,,other,,,\n"
+		    ",X3,,,,,lodger,\n"
+		    ",X4,,,,,,r-1\n"
+		    ",,Hart,,,,,\n"
+		    ",X5,,2016-02-30,,,,\n"
+		    ",X6,,,,,,\n"
+		    ",X6,,,,,,\n";
+
+		assert_int_equal(import_parse(bad, sizeof(bad) - 1, IMPORT_CSV,
+		    &rows, &errs), EHX_ERR_INVALID_FIELD);
+		has_error(1, 2, "upn is not a unique pupil number");
+		has_error(2, 3, "postcode is not a UK postcode");
+		has_error(3, 4, "sex must be female, male or indeterminate");
+		has_error(4, 5, "kind must be enrolled, registered, caseload or "
+		    "tenancy");
+		has_error(5, 6, "ref is for publish rows, not involvement rows");
+		has_error(6, 7, "the child is not named");
+		has_error(7, 8, "date_of_birth must be a date");
+		has_error(9, 10, "the same child is on row 8 (line 9) already");
+	}
+	/* without --roll an involvement needs its kind and start */
+	assert_int_equal(parse("action,local_id\ninvolvement,X1\n",
+	    IMPORT_CSV), EHX_ERR_INVALID_FIELD);
+	has_error(1, 2, "kind is required");
+	has_error(1, 2, "from is required");
+}
 
 static void
 test_csv_happy(void **state)
@@ -211,7 +308,7 @@ test_csv_header_errors(void **state)
 	assert_int_equal(rows.n, 1);
 	assert_int_equal(parse("ref,category\nx,send\n", IMPORT_CSV),
 	    EHX_ERR_INVALID_FIELD);
-	has_error(0, 1, "needs the columns nhs_number and ref");
+	has_error(0, 1, "the header needs a column naming the child");
 	assert_int_equal(errs.total, 1);       /* and no row errors then */
 	assert_int_equal(parse("nhs_number;ref;category\n", IMPORT_CSV),
 	    EHX_ERR_INVALID_FIELD);
@@ -269,7 +366,7 @@ test_csv_action_errors(void **state)
 	    "publish,9434765919,f-5,send,1,Jo,,,why\n"
 	    "close,9434765919,f-6,,,,yes,,\n",
 	    IMPORT_CSV), EHX_ERR_INVALID_FIELD);
-	has_error(1, 2, "action must be publish or close, not \"open\"");
+	has_error(1, 2, "action must be publish, close or involvement, not \"open\"");
 	has_error(2, 3, "category is for publish rows, not close rows");
 	/* "no" under lead on a close row does no harm. */
 	has_error(4, 5, "lead must be true, false, yes, no, 1 or 0, not "
@@ -771,6 +868,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_csv_happy, teardown),
+		cmocka_unit_test_teardown(test_identity_rows, teardown),
 		cmocka_unit_test_teardown(test_csv_locality, teardown),
 		cmocka_unit_test_teardown(test_csv_quoting, teardown),
 		cmocka_unit_test_teardown(test_csv_line_ends, teardown),
