@@ -11,6 +11,7 @@
 
 #include <lmdb.h>
 
+#include "ehx/arena.h"
 #include "ehx/crypto.h"
 #include "ehx/err.h"
 #include "ehx/identity.h"
@@ -284,6 +285,99 @@ test_conflicts(void **state)
 	assert_memory_equal(r.child, r.node, 32);
 }
 
+/* A flag and a relationship under a provisional child, found to be the
+ * NHS number's child: both move, the flag keeping where it came from;
+ * where both had the same flag, the one changed last stays. */
+static void
+test_records_follow(void **state)
+{
+	Ehx__StoredFlag sf = EHX__STORED_FLAG__INIT, *got = NULL;
+	Ehx__FlagView fv = EHX__FLAG_VIEW__INIT;
+	Ehx__StoredInvolvement si = EHX__STORED_INVOLVEMENT__INIT;
+	struct identity_result a, b;
+	struct ehx_arena *ar;
+	Ehx__ChildIdentity id;
+	unsigned char key[STORE_KEY_MAX], p[32];
+	size_t klen;
+	MDB_txn *txn;
+	MDB_val k, v;
+
+	(void)state;
+	assert_non_null(ar = ehx_arena_new(1 << 20));
+	id = pupil("Ruby", "Stone", "2015-02-02", EHX__SEX__SEX_FEMALE,
+	    "YO30 4XF");
+	id.local_id = "NYP-77";
+	assert_int_equal(resolve("police", &id, &a), IDENTITY_NEW);
+	/* the police's flag, and a newer one of the same ref already at the
+	 * NHS number's child (published there by number) */
+	assert_int_equal(ehx_pseudonym(pkey, "9990080631", p), 0);
+	assert_int_equal(mdb_txn_begin(st.env, NULL, 0, &txn), 0);
+	fv.ref = "off-1";
+	fv.status = EHX__FLAG_STATUS__FLAG_STATUS_OPEN;
+	fv.level = 2;
+	fv.updated_at = 1000;
+	sf.agency = "police";
+	sf.flag = &fv;
+	klen = store_flag_key(key, a.child, "police", "off-1");
+	assert_int_equal(store_put_msg(txn, st.flags, key, klen, &sf.base, ar),
+	    0);
+	fv.ref = "off-2";
+	klen = store_flag_key(key, a.child, "police", "off-2");
+	assert_int_equal(store_put_msg(txn, st.flags, key, klen, &sf.base, ar),
+	    0);
+	fv.ref = "off-2";
+	fv.level = 4;
+	fv.updated_at = 2000;
+	klen = store_flag_key(key, p, "police", "off-2");
+	assert_int_equal(store_put_msg(txn, st.flags, key, klen, &sf.base, ar),
+	    0);
+	si.kind = EHX__INVOLVEMENT_KIND__INVOLVEMENT_KIND_TENANCY;
+	si.starts_on = "2020-01-01";
+	klen = store_flag_key(key, a.child, "housing", "");
+	key[klen++] = (unsigned char)si.kind;
+	assert_int_equal(store_put_msg(txn, st.involvement, key, klen,
+	    &si.base, ar), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	/* the NHS number arrives */
+	id.nhs_number = "9990080631";
+	assert_int_equal(resolve("police", &id, &b), IDENTITY_KNOWN);
+	assert_memory_equal(b.child, p, 32);
+	assert_int_equal(mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn), 0);
+	klen = store_flag_key(key, p, "police", "off-1");
+	k = (MDB_val){ klen, key };
+	assert_int_equal(mdb_get(txn, st.flags, &k, &v), 0);
+	assert_int_equal(store_read(&ehx__stored_flag__descriptor, ar, &v,
+	    &got), 0);
+	assert_int_equal(got->flag->level, 2);
+	assert_int_equal(got->origin.len, 32);          /* where it was */
+	assert_memory_equal(got->origin.data, a.child, 32);
+	klen = store_flag_key(key, p, "police", "off-2");
+	k = (MDB_val){ klen, key };
+	assert_int_equal(mdb_get(txn, st.flags, &k, &v), 0);
+	assert_int_equal(store_read(&ehx__stored_flag__descriptor, ar, &v,
+	    &got), 0);
+	assert_int_equal(got->flag->level, 4);          /* the newer kept */
+	klen = store_flag_key(key, p, "housing", "");
+	key[klen++] = EHX__INVOLVEMENT_KIND__INVOLVEMENT_KIND_TENANCY;
+	k = (MDB_val){ klen, key };
+	assert_int_equal(mdb_get(txn, st.involvement, &k, &v), 0);
+	/* nothing left under the provisional key */
+	klen = store_flag_key(key, a.child, "police", "off-1");
+	k = (MDB_val){ klen, key };
+	assert_int_equal(mdb_get(txn, st.flags, &k, &v), MDB_NOTFOUND);
+	k = (MDB_val){ 32, a.child };
+	{
+		MDB_cursor *c;
+
+		assert_int_equal(mdb_cursor_open(txn, st.flags, &c), 0);
+		if (mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0)
+			assert_memory_not_equal(k.mv_data, a.child, 32);
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	ehx_arena_free(ar);
+}
+
 /* No name, date or postcode in the clear anywhere in the store file. */
 static void
 test_nothing_in_the_clear(void **state)
@@ -319,6 +413,7 @@ main(void)
 		cmocka_unit_test(test_scores),
 		cmocka_unit_test(test_provisional_then_nhs),
 		cmocka_unit_test(test_conflicts),
+		cmocka_unit_test(test_records_follow),
 		cmocka_unit_test(test_nothing_in_the_clear),
 	};
 
