@@ -302,7 +302,10 @@ handle_publish_flag(struct request *rq, char *why, size_t whysz)
 	klen = store_flag_key(key, rq->child, rq->agency->id, m->ref);
 	if ((r = get_flag(rq, key, klen, &old)) != 0 && r != EHX_ERR_NOT_FOUND)
 		return r;
-	if (old != NULL && unchanged(old->flag, m)) {
+	/* "unchanged" only about the agency's own record: a match must not
+	 * be read off it (§10.7) */
+	if (old != NULL && unchanged(old->flag, m) &&
+	    (m->child == NULL || rq->child_known)) {
 		if ((r = request_ack(rq, m->ref)) != 0)
 			return r;
 		rq->reply.ack->unchanged = true;
@@ -367,9 +370,14 @@ handle_close_flag(struct request *rq, char *why, size_t whysz)
 	size_t klen;
 	int r;
 
+	(void)node;
 	if (m->child != NULL &&
-	    (r = request_child(rq, m->child, node, why, whysz)) != 0)
+	    (r = request_child(rq, m->child, NULL, why, whysz)) != 0) {
+		if (r == EHX_ERR_NOT_FOUND)
+			snprintf(why, whysz, "%s has no flag \"%s\" for this "
+			    "child", rq->agency->id, m->ref);
 		return r;
+	}
 	klen = store_flag_key(key, rq->child, rq->agency->id, m->ref);
 	if ((r = get_flag(rq, key, klen, &sf)) != 0) {
 		if (r == EHX_ERR_NOT_FOUND)

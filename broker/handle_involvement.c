@@ -75,13 +75,19 @@ handle_record_involvement(struct request *rq, char *why, size_t whysz)
 		return store_err(rc);
 	if ((r = request_ack(rq, ehx_involvement_kind_name(m->kind))) != 0)
 		return r;
-	if (old != NULL && same_text(old->starts_on, m->starts_on) &&
-	    same_text(old->ends_on, m->ends_on)) {
+	/* the earlier start is kept: a roll loaded nightly says "from
+	 * today" of a pupil on roll since September */
+	si.starts_on = m->starts_on;
+	if (old != NULL && old->starts_on != NULL &&
+	    strcmp(old->starts_on, m->starts_on) < 0)
+		si.starts_on = old->starts_on;
+	if (old != NULL && same_text(old->starts_on, si.starts_on) &&
+	    same_text(old->ends_on, m->ends_on) &&
+	    (m->child == NULL || rq->child_known)) {
 		rq->reply.ack->unchanged = true;
 		return 0;
 	}
 	si.kind = m->kind;
-	si.starts_on = m->starts_on;
 	si.ends_on = m->ends_on;
 	si.origin.data = node;
 	si.origin.len = EHX_PSEUDONYM_LEN;

@@ -595,20 +595,120 @@ add_review(struct identity_result *out, const struct identity_candidate *cand)
 	out->review[i] = *cand;
 }
 
-/* Join the child of node (out->child) and other; the survivor keeps an
- * NHS number's key when one has it. */
+/* The NHS numbers' and UPNs' tokens of every record of child, into t. */
 static int
-join(const struct identity_ctx *c, MDB_txn *txn, struct identity_result *out,
-    const unsigned char other[ID_LEN], int64_t now)
+child_national(struct store *s, MDB_txn *txn, const unsigned char child[ID_LEN],
+    struct ehx_tokens *t, struct ehx_tokens *one)
 {
-	bool ours_nhs, theirs_nhs;
+	unsigned char (*m)[ID_LEN];
+	size_t n = 0;
 	int r;
 
+	memset(t, 0, sizeof(*t));
+	if ((m = malloc(IDENTITY_MAX_MEMBERS * ID_LEN)) == NULL)
+		return EHX_ERR_NOMEM;
+	if ((r = identity_members(s, txn, child, m, IDENTITY_MAX_MEMBERS,
+	    &n)) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		MDB_val k = { ID_LEN, m[i] }, v;
+		const uint8_t *cluster, *tok;
+		size_t toklen;
+		int rc;
+
+		if ((rc = mdb_get(txn, s->idnode, &k, &v)) == MDB_NOTFOUND)
+			continue;
+		if (rc != 0) {
+			r = store_err(rc);
+			goto out;
+		}
+		if ((r = node_peek(&v, &cluster, &tok, &toklen)) != 0 ||
+		    (r = tokens_decode(tok, toklen, one)) != 0)
+			goto out;
+		/* only the national ids */
+		for (int f = 0; f < EHX_F_COUNT; f++)
+			if (f != EHX_F_NHS && f != EHX_F_UPN)
+				one->n[f] = 0;
+		one->has_dob_swapped = false;
+		(void)tokens_union(t, one);
+	}
+out:
+	free(m);
+	return r;
+}
+
+/* Both have tokens of f and none in common. */
+static bool
+differ(const struct ehx_tokens *a, const struct ehx_tokens *b,
+    enum ehx_feature f)
+{
+	if (a->n[f] == 0 || b->n[f] == 0)
+		return false;
+	for (size_t i = 0; i < a->n[f]; i++)
+		for (size_t j = 0; j < b->n[f]; j++)
+			if (memcmp(a->tok[f][i], b->tok[f][j],
+			    EHX_TOKEN_LEN) == 0)
+				return false;
+	return true;
+}
+
+/*
+ * Whether the child of node (out->child) and other may be one: never two
+ * children with NHS numbers' keys, nor two whose records carry different
+ * NHS numbers, nor different UPNs unless an NHS number is shared. The
+ * records of both are looked at, not only the identity that came in.
+ */
+static int
+may_join(const struct identity_ctx *c, MDB_txn *txn,
+    const unsigned char ours[ID_LEN], const unsigned char other[ID_LEN],
+    bool ours_nhs, bool theirs_nhs, bool *ok)
+{
+	struct ehx_tokens *a, *b, *one;
+	int r;
+
+	*ok = false;
+	if (ours_nhs && theirs_nhs)
+		return 0;
+	if ((a = malloc(3 * sizeof(*a))) == NULL)
+		return EHX_ERR_NOMEM;
+	b = a + 1;
+	one = a + 2;
+	if ((r = child_national(c->s, txn, ours, a, one)) == 0 &&
+	    (r = child_national(c->s, txn, other, b, one)) == 0)
+		*ok = !differ(a, b, EHX_F_NHS) && !(differ(a, b, EHX_F_UPN) &&
+		    (a->n[EHX_F_NHS] == 0 || b->n[EHX_F_NHS] == 0 ||
+		    differ(a, b, EHX_F_NHS)));
+	free(a);
+	return r;
+}
+
+/* Join the child of node (out->child) and other, when they may be one
+ * (may_join; else other goes to review as a conflict, and *joined is
+ * false); the survivor keeps an NHS number's key when one has it. */
+static int
+join(const struct identity_ctx *c, MDB_txn *txn, struct identity_result *out,
+    const unsigned char other[ID_LEN], int64_t now, bool *joined)
+{
+	struct identity_candidate cand;
+	bool ours_nhs, theirs_nhs, ok;
+	int r;
+
+	*joined = false;
 	if (memcmp(out->child, other, ID_LEN) == 0)
 		return 0;
 	if ((r = nhs_child(c->s, txn, out->child, &ours_nhs)) != 0 ||
-	    (r = nhs_child(c->s, txn, other, &theirs_nhs)) != 0)
+	    (r = nhs_child(c->s, txn, other, &theirs_nhs)) != 0 ||
+	    (r = may_join(c, txn, out->child, other, ours_nhs, theirs_nhs,
+	    &ok)) != 0)
 		return r;
+	if (!ok) {
+		memset(&cand, 0, sizeof(cand));
+		memcpy(cand.child, other, ID_LEN);
+		cand.conflict = true;
+		add_review(out, &cand);
+		return 0;
+	}
+	*joined = true;
 	if (ours_nhs && !theirs_nhs) {
 		if ((r = identity_merge(c->s, txn, other, out->child, now)) == 0)
 			r = store_move_child(c->s, txn, c->pkey, other,
@@ -669,11 +769,12 @@ link_national(const struct identity_ctx *c, MDB_txn *txn, struct work *w,
 	unsigned char targets[IDENTITY_MAX_BLOCK_NODES + 1][ID_LEN];
 	unsigned char child[ID_LEN], nhsnode[ID_LEN];
 	size_t n = 0;
-	bool over;
+	bool over, one, nhs_given = id->nhs_number != NULL &&
+	    ehx_nhs_valid(id->nhs_number);
 	int r;
 
 	*joined = false;
-	if (id->nhs_number != NULL && ehx_nhs_valid(id->nhs_number)) {
+	if (nhs_given) {
 		if ((r = nhs_node(c, txn, id->nhs_number, &w->t, nhsnode,
 		    now)) != 0)
 			return r;
@@ -696,13 +797,16 @@ link_national(const struct identity_ctx *c, MDB_txn *txn, struct work *w,
 		if ((r = score_child(c, txn, w, child, &cand,
 		    &out->compared)) != 0)
 			return r;
-		if (cand.conflict) {
+		/* an NHS number joins its child whatever a UPN says (targets[0]
+		 * is its node when one was given); a UPN only where no
+		 * national id disagrees */
+		if (cand.conflict && !(i == 0 && nhs_given)) {
 			add_review(out, &cand);
 			continue;
 		}
-		if ((r = join(c, txn, out, child, now)) != 0)
+		if ((r = join(c, txn, out, child, now, &one)) != 0)
 			return r;
-		*joined = true;
+		*joined |= one;
 	}
 	return 0;
 }
@@ -786,9 +890,11 @@ link_by_score(const struct identity_ctx *c, MDB_txn *txn, struct work *w,
 		}
 	}
 	if (links == 1 && near == 0) {
+		unsigned char other[ID_LEN];
+
+		memcpy(other, link->child, ID_LEN);
 		out->n_review = before;
-		*linked = true;
-		return join(c, txn, out, link->child, now);
+		return join(c, txn, out, other, now, linked);
 	}
 	return 0;
 }
@@ -834,6 +940,17 @@ identity_resolve(const struct identity_ctx *c, MDB_txn *txn,
 		if ((r = tokens_decode(node->tokens.data, node->tokens.len,
 		    &w->m)) != 0)
 			goto out;
+		/* an NHS number is not changed on a record (its child would
+		 * have to be split); a new UPN replaces the old one (a
+		 * temporary UPN made permanent) */
+		if (w->t.n[EHX_F_NHS] > 0 && w->m.n[EHX_F_NHS] > 0 &&
+		    memcmp(w->t.tok[EHX_F_NHS][0], w->m.tok[EHX_F_NHS][0],
+		    EHX_TOKEN_LEN) != 0) {
+			r = EHX_ERR_INVALID_IDENTITY;
+			goto out;
+		}
+		if (w->t.n[EHX_F_UPN] > 0)
+			w->m.n[EHX_F_UPN] = 0;
 		added = tokens_union(&w->m, &w->t);
 		if ((r = node_write(c, txn, out->node, out->child, agency, &w->m,
 		    id, node->created_at, now)) != 0)
@@ -944,5 +1061,40 @@ out:
 		ehx__child_identity__free_unpacked(*out, NULL);
 		*out = NULL;
 	}
+	/* an agency with a record of its own is told what it sent, and no
+	 * number another agency gave */
+	if (*out != NULL)
+		nhs[0] = '\0';
+	return r;
+}
+
+int
+identity_own(const struct identity_ctx *c, MDB_txn *txn, const char *agency,
+    const Ehx__ChildIdentity *id, unsigned char child[ID_LEN])
+{
+	struct work *w;
+	unsigned char key[EHX_TOKEN_LEN], found[1][ID_LEN], pseud[ID_LEN];
+	size_t n = 0;
+	bool over;
+	int r;
+
+	if (!c->s->identity)
+		return EHX_ERR_STORAGE;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return EHX_ERR_NOMEM;
+	if ((r = ehx_identity_tokens(c->mkey, agency, id, &w->t)) != 0 ||
+	    (r = home_key(c, agency, id, &w->t, key)) != 0 ||
+	    (r = index_scan(c->s, txn, key, 'L', found, &n, 1, 1, &over)) != 0)
+		goto out;
+	if (n == 1)
+		r = identity_child_of(c->s, txn, found[0], child);
+	else if (id->nhs_number != NULL && ehx_nhs_valid(id->nhs_number) &&
+	    (r = ehx_pseudonym(c->pkey, id->nhs_number, pseud)) == 0)
+		/* named by the number alone before: its own knowledge */
+		r = identity_child_of(c->s, txn, pseud, child);
+	else if (r == 0)
+		r = EHX_ERR_NOT_FOUND;
+out:
+	free(w);
 	return r;
 }

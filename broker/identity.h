@@ -69,7 +69,11 @@ struct identity_ctx {
  * made; a new node joins the child its NHS number or UPN names, or the
  * one child whose score passes th.link, or starts a provisional child
  * (with candidates for review when scores fall between). A known node
- * keeps what it had and gains the identity's new tokens. 0, or
+ * keeps what it had and gains the identity's new tokens (a new UPN
+ * replaces the old). Two children are joined only when no record of
+ * either carries an NHS number or a UPN the other's contradict (else the
+ * pair goes to review). 0; EHX_ERR_INVALID_IDENTITY when the agency's
+ * known record was sent with another NHS number before; or
  * EHX_ERR_STORAGE / EHX_ERR_STORAGE_FULL / EHX_ERR_NOMEM /
  * EHX_ERR_CRYPTO.
  */
@@ -79,6 +83,17 @@ int identity_resolve(const struct identity_ctx *c, MDB_txn *txn,
 
 /* The child node belongs to: its cluster, or itself when it has no
  * record (a child known only by an NHS number, as before identities). */
+/*
+ * The child agency's own record of id names — found by its own id (or NHS
+ * number, UPN, demographics without one), never made, never matched —
+ * into child: the pseudonym when it has no record and id carries an NHS
+ * number. EHX_ERR_NOT_FOUND when it has none: what a close needs, and no
+ * more (a close must not tell whom else a child is known to).
+ */
+int identity_own(const struct identity_ctx *c, MDB_txn *txn,
+    const char *agency, const Ehx__ChildIdentity *id,
+    unsigned char child[EHX_PSEUDONYM_LEN]);
+
 int identity_child_of(struct store *s, MDB_txn *txn,
     const unsigned char node[EHX_PSEUDONYM_LEN],
     unsigned char child[EHX_PSEUDONYM_LEN]);

@@ -464,11 +464,23 @@ emit_one(struct broker *b, MDB_txn *txn, const Ehx__NotifyPlan *pl,
 	if (to == NULL)
 		return 0;       /* left the partnership since */
 	/* the child as this agency named them: its own record, or the NHS
-	 * number when that is how it knows the child */
-	if (pl->child.len == EHX_PSEUDONYM_LEN &&
-	    (r = identity_known_as(&b->store, txn, b->pkey, pl->child.data,
-	    to->id, &known, nhs)) != 0)
-		return r;
+	 * number when that is how it knows the child. The plan names the
+	 * child's key when it was kept: a link since then moved it. A
+	 * record that cannot be read is no record (logged), not a stop. */
+	if (pl->child.len == EHX_PSEUDONYM_LEN) {
+		unsigned char now_key[EHX_PSEUDONYM_LEN];
+
+		if (identity_child_of(&b->store, txn, pl->child.data,
+		    now_key) != 0 || identity_known_as(&b->store, txn, b->pkey,
+		    now_key, to->id, &known, nhs) != 0) {
+			log_error("notification %llu to %s: the child's records "
+			    "could not be read; it is sent with what the "
+			    "publisher gave", (unsigned long long)nd->seq,
+			    to->id);
+			known = NULL;
+			nhs[0] = '\0';
+		}
+	}
 	view = ehx_policy_view(&b->policy, to->type, pl->category);
 	n.seq = nd->seq;
 	n.nhs_number = pl->nhs_number != NULL && pl->nhs_number[0] != '\0' ?

@@ -455,8 +455,9 @@ act(struct request *rq, MDB_txn *parent, handler_fn handle, char *why,
 	if ((r = handle(rq, why, whysz)) != 0) {
 		mdb_txn_abort(rq->txn);
 		rq->txn = NULL;
-		/* a child the refused request alone made is no child */
-		if (rq->child_new)
+		/* a refused request names no child its identity was matched
+		 * to: only the agency's own record's (§10.7) */
+		if (rq->child_from_identity && !rq->child_known)
 			rq->has_child = false;
 		return r;
 	}

@@ -18,6 +18,7 @@ request_child(struct request *rq, const Ehx__ChildIdentity *id,
 	struct identity_result res;
 	int r;
 
+	rq->child_from_identity = true;
 	if (rq->b->mkey == NULL) {
 		snprintf(why, whysz, "this broker does not match children "
 		    "named without an NHS number (no matching_key in its "
@@ -28,14 +29,28 @@ request_child(struct request *rq, const Ehx__ChildIdentity *id,
 	c.pkey = rq->b->pkey;
 	c.mkey = rq->b->mkey;
 	c.th = rq->b->policy.match;
+	if (node == NULL) {
+		/* a close: only the agency's own record of the child */
+		if ((r = identity_own(&c, rq->txn, rq->agency->id, id,
+		    rq->child)) != 0)
+			return r;
+		rq->has_child = true;
+		rq->child_known = true;
+		return 0;
+	}
 	if ((r = identity_resolve(&c, rq->txn, rq->agency->id, id, rq->now,
-	    &res)) != 0)
+	    &res)) != 0) {
+		if (r == EHX_ERR_INVALID_IDENTITY)
+			snprintf(why, whysz, "this agency's record of the child "
+			    "was sent with another NHS number before; an NHS "
+			    "number cannot be changed on a record (ask the "
+			    "partnership to correct it)");
 		return r;
+	}
 	memcpy(rq->child, res.child, EHX_PSEUDONYM_LEN);
 	memcpy(node, res.node, EHX_PSEUDONYM_LEN);
 	rq->has_child = true;
-	rq->child_new = res.how != IDENTITY_KNOWN &&
-	    memcmp(res.child, res.node, EHX_PSEUDONYM_LEN) == 0;
+	rq->child_known = res.how == IDENTITY_KNOWN;
 	return 0;
 }
 

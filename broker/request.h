@@ -31,7 +31,8 @@ struct request {
 	MDB_txn *txn;                   /* the child transaction for effects */
 	unsigned char child[EHX_PSEUDONYM_LEN];
 	bool has_child;
-	bool child_new;                 /* made by this request's identity */
+	bool child_from_identity;       /* named by a ChildIdentity */
+	bool child_known;               /* by the agency's own record */
 	char basis[64];                 /* recorded in the audit record */
 	char consent_id[32];            /* the consent a decision rested on */
 	bool break_glass;               /* answered by break-glass */
@@ -62,9 +63,11 @@ struct request {
 
 /*
  * The child an identity names (identity.c), found or made in rq's
- * transaction, into rq->child; *node gets the sender's record of it.
- * 0, EHX_ERR_INVALID_IDENTITY (this broker has no matching key), or a
- * storage error.
+ * transaction, into rq->child; node gets the sender's record of it. With
+ * node NULL (a close) only the agency's own record is looked up: nothing
+ * is made or matched, and EHX_ERR_NOT_FOUND when it has none. 0,
+ * EHX_ERR_INVALID_IDENTITY (with a sentence: no matching key, or an NHS
+ * number changed on a record), or a storage error.
  */
 int request_child(struct request *rq, const Ehx__ChildIdentity *id,
     unsigned char node[EHX_PSEUDONYM_LEN], char *why, size_t whysz);

@@ -906,6 +906,41 @@ move_plain(struct store *s, MDB_txn *txn, MDB_dbi dbi, const MDB_val *nk,
 	return store_err(rc);
 }
 
+/* A relationship: the one recorded last wins. */
+static int
+move_involvement(struct store *s, MDB_txn *txn, MDB_dbi dbi,
+    const MDB_val *nk, const MDB_val *v, const unsigned char *from,
+    const unsigned char *into)
+{
+	Ehx__StoredInvolvement *a = NULL, *b = NULL;
+	MDB_val old;
+	bool newer = true;
+	int rc, r;
+
+	if ((rc = mdb_get(txn, dbi, (MDB_val *)nk, &old)) == MDB_NOTFOUND)
+		return move_plain(s, txn, dbi, nk, v, from, into);
+	if (rc != 0)
+		return store_err(rc);
+	if ((r = store_read(&ehx__stored_involvement__descriptor, NULL, v,
+	    &a)) != 0)
+		return r;
+	if ((r = store_read(&ehx__stored_involvement__descriptor, NULL, &old,
+	    &b)) == 0)
+		newer = a->recorded_at > b->recorded_at;
+	if (r == 0 && newer) {
+		size_t n = ehx__stored_involvement__get_packed_size(a);
+		MDB_val nv = { n, NULL };
+
+		if ((rc = mdb_put(txn, dbi, (MDB_val *)nk, &nv, MDB_RESERVE)) == 0)
+			ehx__stored_involvement__pack(a, nv.mv_data);
+		r = store_err(rc);
+	}
+	ehx__stored_involvement__free_unpacked(a, NULL);
+	if (b != NULL)
+		ehx__stored_involvement__free_unpacked(b, NULL);
+	return r;
+}
+
 /* A consent record: it names its child. */
 static int
 move_consent(struct store *s, MDB_txn *txn, MDB_dbi dbi, const MDB_val *nk,
@@ -966,18 +1001,18 @@ move_locality(struct store *s, MDB_txn *txn, const struct ehx_pseudokey *pk,
 		return rc == MDB_NOTFOUND ? 0 : store_err(rc);
 	r = ehx_evidence_open(pk, from, iv.mv_data, iv.mv_size, &plain, &pn);
 	if ((rc = mdb_del(txn, s->locality_index, &k, NULL)) != 0) {
-		free(plain);
+		ehx_free_secret(plain, pn);
 		return store_err(rc);
 	}
 	if (r != 0)
 		return 0;               /* unreadable: the list loses it */
 	k = (MDB_val){ 32, (void *)into };
 	if ((rc = mdb_get(txn, s->child_locality, &k, &v)) == 0) {
-		free(plain);
+		ehx_free_secret(plain, pn);
 		return 0;               /* into keeps its own */
 	}
 	r = ehx_evidence_seal(pk, into, plain, pn, &sealed, &sn);
-	free(plain);
+	ehx_free_secret(plain, pn);
 	if (r != 0)
 		return r == EHX_ERR_NOMEM ? r : EHX_ERR_INTERNAL;
 	v = (MDB_val){ n, loc };
@@ -1001,7 +1036,7 @@ store_move_child(struct store *s, MDB_txn *txn,
 		return 0;
 	if ((r = move_prefixed(s, txn, s->flags, from, into, move_flag)) != 0 ||
 	    (r = move_prefixed(s, txn, s->involvement, from, into,
-	    move_plain)) != 0 ||
+	    move_involvement)) != 0 ||
 	    (r = move_prefixed(s, txn, s->consent, from, into,
 	    move_consent)) != 0)
 		return r;

@@ -618,10 +618,21 @@ take_row(struct ctx *c, const struct raw *raw, size_t line)
 	}
 	if (c->errs->total != errs0)
 		return;
-	if (w.action == IMPORT_INVOLVEMENT)
-		/* what makes a row the same as another: its kind and child */
-		snprintf(val[F_REF], FIELD_BUF, "%u|%s|%s|%s", w.kind, nhs,
-		    val[F_UPN], val[F_LOCAL_ID]);
+	if (w.action == IMPORT_INVOLVEMENT) {
+		/* what makes a row the same as another: its kind and child,
+		 * by identifiers or, without any, by all it says of the child */
+		char key[FIELD_BUF];
+
+		if (nhs[0] != '\0' || val[F_UPN][0] != '\0' ||
+		    val[F_LOCAL_ID][0] != '\0')
+			snprintf(key, sizeof(key), "%u|%s|%s|%s", w.kind, nhs,
+			    val[F_UPN], val[F_LOCAL_ID]);
+		else
+			snprintf(key, sizeof(key), "%u||||%.70s|%.70s|%s|%s",
+			    w.kind, val[F_GIVEN], val[F_FAMILY], val[F_DOB],
+			    val[F_POSTCODE]);
+		memcpy(val[F_REF], key, sizeof(key));
+	}
 	if ((w.nhs = pool_add(r, nhs)) == UINT32_MAX ||
 	    (w.ref = pool_add(r, val[F_REF])) == UINT32_MAX ||
 	    (w.upn = pool_add(r, val[F_UPN])) == UINT32_MAX ||

@@ -163,6 +163,14 @@ assert_match "$OUT" "3 rows: 3 delivered \(0 unchanged\), 0 refused" "the school
 expect_status 0 ehx_as school import --roll "$SB/roll.csv"
 assert_match "$OUT" "3 rows: 3 delivered \(3 unchanged\), 0 refused" "loaded again (nightly), nothing changes"
 assert_eq "$(entries involvement)" 3 "three children on the school's roll"
+# Erin has been on roll since September: recorded so, and the nightly
+# roll's "from today" keeps that earlier start
+expect_status 0 ehx_as school involvement enrolled --upn P207000016049 \
+	--local-id ADM-100 --given Erin --family Walsh --dob 2011-01-20 \
+	--sex female --postcode "YO26 5TT" --from 2025-09-03 --wait
+assert_match "$OUT" "^Recorded enrolled\.$" "an earlier start is recorded"
+expect_status 0 ehx_as school import --roll "$SB/roll.csv"
+assert_match "$OUT" "3 rows: 3 delivered \\(3 unchanged\\), 0 refused" "the roll again: the earlier start kept, nothing changed"
 n0=$(inbox_json school | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
 expect_status 0 ehx_as police publish --local-id NYP-P-9 --given Erin \
 	--family Walsh --dob 2011-01-20 --postcode "YO26 5TT" \

@@ -378,6 +378,88 @@ test_records_follow(void **state)
 	ehx_arena_free(ar);
 }
 
+/* A UPN that two schools gave with two NHS numbers never makes those two
+ * children one, however a third agency names the child; an NHS number is
+ * not changed on a known record. */
+static void
+test_never_two_numbers(void **state)
+{
+	struct identity_result a, b, c;
+	Ehx__ChildIdentity id;
+	unsigned char px[32], py[32], cx[32], cy[32];
+	MDB_txn *txn;
+
+	(void)state;
+	ehx__child_identity__init(&id);
+	id.upn = "Q801200005002";
+	id.nhs_number = "9992914173";
+	id.local_id = "S1-1";
+	assert_int_equal(resolve("school1", &id, &a), IDENTITY_LINKED);
+	id.nhs_number = "9990669074";
+	id.local_id = "S2-1";
+	assert_int_equal(resolve("school2", &id, &b), IDENTITY_LINKED);
+	assert_memory_not_equal(a.child, b.child, 32);
+	ehx__child_identity__init(&id);
+	id.upn = "Q801200005002";
+	id.local_id = "NYP-5";
+	(void)resolve("police", &id, &c);
+	assert_int_equal(ehx_pseudonym(pkey, "9992914173", px), 0);
+	assert_int_equal(ehx_pseudonym(pkey, "9990669074", py), 0);
+	child_of(px, cx);
+	child_of(py, cy);
+	assert_memory_equal(cx, px, 32);
+	assert_memory_equal(cy, py, 32);        /* still two children */
+	/* school1 later sends its record with the other number: refused */
+	ehx__child_identity__init(&id);
+	id.local_id = "S1-1";
+	id.nhs_number = "9990669074";
+	assert_int_equal(ehx_validate_identity(&id, now, NULL, 0), 0);
+	assert_int_equal(mdb_txn_begin(st.env, NULL, 0, &txn), 0);
+	assert_int_equal(identity_resolve(&ctx, txn, "school1", &id, now, &c),
+	    EHX_ERR_INVALID_IDENTITY);
+	mdb_txn_abort(txn);
+	child_of(px, cx);
+	assert_memory_equal(cx, px, 32);
+}
+
+/* An agency with a record of its own is told what it sent, not a number
+ * another agency gave; one without is told the NHS number. */
+static void
+test_known_as(void **state)
+{
+	struct identity_result g, sc;
+	Ehx__ChildIdentity id, *known = NULL;
+	unsigned char p[32];
+	char nhs[11];
+	MDB_txn *txn;
+
+	(void)state;
+	id = pupil("Isabella", "Nowak", "2017-07-07", EHX__SEX__SEX_FEMALE,
+	    "YO32 9AA");
+	id.nhs_number = "4000000004";
+	id.local_id = "GP-1";
+	assert_int_equal(resolve("gp", &id, &g), IDENTITY_LINKED);
+	id.nhs_number = "";
+	id.local_id = "ADM-19";
+	id.upn = "E801200005003";
+	assert_int_equal(resolve("school", &id, &sc), IDENTITY_LINKED);
+	assert_int_equal(ehx_pseudonym(pkey, "4000000004", p), 0);
+	assert_memory_equal(sc.child, p, 32);
+	assert_int_equal(mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(identity_known_as(&st, txn, pkey, p, "school",
+	    &known, nhs), 0);
+	assert_non_null(known);
+	assert_string_equal(known->local_id, "ADM-19");
+	assert_string_equal(known->nhs_number, "");
+	assert_string_equal(nhs, "");           /* not the GP's number */
+	ehx__child_identity__free_unpacked(known, NULL);
+	assert_int_equal(identity_known_as(&st, txn, pkey, p, "police",
+	    &known, nhs), 0);
+	assert_null(known);
+	assert_string_equal(nhs, "4000000004");
+	mdb_txn_abort(txn);
+}
+
 /* No name, date or postcode in the clear anywhere in the store file. */
 static void
 test_nothing_in_the_clear(void **state)
@@ -414,6 +496,8 @@ main(void)
 		cmocka_unit_test(test_provisional_then_nhs),
 		cmocka_unit_test(test_conflicts),
 		cmocka_unit_test(test_records_follow),
+		cmocka_unit_test(test_never_two_numbers),
+		cmocka_unit_test(test_known_as),
 		cmocka_unit_test(test_nothing_in_the_clear),
 	};
 
