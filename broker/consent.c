@@ -84,8 +84,7 @@ serves(struct request *rq, const struct agency *a, bool *yes)
 		if ((r = store_read(&ehx__stored_involvement__descriptor, NULL,
 		    &v, &si)) != 0)
 			break;
-		*yes = strcmp(si->starts_on, today) <= 0 &&
-		    (si->ends_on[0] == '\0' || strcmp(si->ends_on, today) >= 0);
+		*yes = store_in_force(si, today);
 		ehx__stored_involvement__free_unpacked(si, NULL);
 	}
 	mdb_cursor_close(c);

@@ -366,11 +366,10 @@ handle_close_flag(struct request *rq, char *why, size_t whysz)
 {
 	const Ehx__CloseFlag *m = rq->body->close_flag;
 	Ehx__StoredFlag *sf = NULL;
-	unsigned char key[STORE_KEY_MAX], node[EHX_PSEUDONYM_LEN];
+	unsigned char key[STORE_KEY_MAX];
 	size_t klen;
 	int r;
 
-	(void)node;
 	if (m->child != NULL &&
 	    (r = request_child(rq, m->child, NULL, why, whysz)) != 0) {
 		if (r == EHX_ERR_NOT_FOUND)

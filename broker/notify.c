@@ -167,6 +167,30 @@ flag_open(const MDB_val *v, bool *open)
 	return 0;
 }
 
+/*
+ * The agency of a key child ‖ agency ‖ 0 ‖ … (flags, involvement) into
+ * agency: 2 when there is one, 1 for a key of the child without one (a
+ * damaged key: skipped), 0 past the child's keys.
+ */
+static int
+key_agency(const MDB_val *k, const unsigned char *child,
+    char agency[EHX_MAX_ID + 1])
+{
+	const unsigned char *key = k->mv_data, *end;
+	size_t n;
+
+	if (k->mv_size <= EHX_PSEUDONYM_LEN ||
+	    memcmp(key, child, EHX_PSEUDONYM_LEN) != 0)
+		return 0;
+	end = memchr(key + EHX_PSEUDONYM_LEN, 0, k->mv_size - EHX_PSEUDONYM_LEN);
+	n = end == NULL ? 0 : (size_t)(end - key) - EHX_PSEUDONYM_LEN;
+	if (n == 0 || n > EHX_MAX_ID)
+		return 1;
+	memcpy(agency, key + EHX_PSEUDONYM_LEN, n);
+	agency[n] = '\0';
+	return 2;
+}
+
 /* Whether agency is planned already. */
 static bool
 planned(const struct request *rq, const char *agency)
@@ -195,29 +219,20 @@ plan_involved(struct request *rq)
 		return store_err(rc);
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
 	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const unsigned char *key = k.mv_data;
-		const unsigned char *end;
 		Ehx__StoredInvolvement *si;
-		size_t n;
+		int n;
 		bool active;
 
-		if (k.mv_size <= EHX_PSEUDONYM_LEN ||
-		    memcmp(key, rq->child, EHX_PSEUDONYM_LEN) != 0)
+		if ((n = key_agency(&k, rq->child, agency)) == 0)
 			break;
-		end = memchr(key + EHX_PSEUDONYM_LEN, 0,
-		    k.mv_size - EHX_PSEUDONYM_LEN);
-		n = end == NULL ? 0 : (size_t)(end - key) - EHX_PSEUDONYM_LEN;
-		if (n == 0 || n > EHX_MAX_ID)
+		if (n == 1)
 			continue;
-		memcpy(agency, key + EHX_PSEUDONYM_LEN, n);
-		agency[n] = '\0';
 		if (strcmp(agency, rq->agency->id) == 0 || planned(rq, agency))
 			continue;
 		if ((r = store_read(&ehx__stored_involvement__descriptor, NULL,
 		    &v, &si)) != 0)
 			break;
-		active = strcmp(si->starts_on, today) <= 0 &&
-		    (si->ends_on[0] == '\0' || strcmp(si->ends_on, today) >= 0);
+		active = store_in_force(si, today);
 		ehx__stored_involvement__free_unpacked(si, NULL);
 		if (active)
 			r = plan_one(rq, agency);
@@ -260,21 +275,13 @@ notify_plan(struct request *rq, const Ehx__FlagView *old,
 		return store_err(rc);
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const unsigned char *key = k.mv_data;
-		const unsigned char *end;
 		char agency[EHX_MAX_ID + 1];
-		size_t n;
+		int n;
 
-		if (k.mv_size <= EHX_PSEUDONYM_LEN ||
-		    memcmp(key, rq->child, EHX_PSEUDONYM_LEN) != 0)
+		if ((n = key_agency(&k, rq->child, agency)) == 0)
 			break;
-		end = memchr(key + EHX_PSEUDONYM_LEN, 0,
-		    k.mv_size - EHX_PSEUDONYM_LEN);
-		n = end == NULL ? 0 : (size_t)(end - key) - EHX_PSEUDONYM_LEN;
-		if (n == 0 || n > EHX_MAX_ID)
+		if (n == 1)
 			continue;
-		memcpy(agency, key + EHX_PSEUDONYM_LEN, n);
-		agency[n] = '\0';
 		if (strcmp(agency, rq->agency->id) == 0)
 			continue;
 		if (strcmp(agency, last) != 0) {

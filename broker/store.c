@@ -37,7 +37,7 @@
  *                                               the broker and its registry have
  *                                               used, kept after rotation so old
  *                                               envelopes stay verifiable
- *   meta         "format"                     → the layout, STORE_FORMAT (8, BE)
+ *   meta         "format"                     → the layout (8, BE): migrate.c
  *                "audit_size"                 → records in the audit (8, BE)
  *                "notify:" agency             → the last notification seq given it (8, BE)
  *                "notified:" agency           → the last seq it acknowledged (8, BE) ‖
@@ -65,6 +65,7 @@
 #include "ehx/log.h"
 #include "ehx/merkle.h"
 #include "ehx/util.h"
+#include "migrate.h"
 #include "store.h"
 
 #define REPLAY_KEY_MAX (EHX_MAX_ID + 1 + EHX_MSGID_LEN)
@@ -103,77 +104,6 @@ store_err(int rc)
 	default:
 		return EHX_ERR_STORAGE;
 	}
-}
-
-/*
- * The store's layout version: a new store is stamped with it. A store of
- * an earlier layout this code can bring forward is migrated when the
- * broker opens it for writing (below); any other layout (or an unstamped
- * store with records, from before stamping) is refused rather than
- * misread.
- *
- *   5 → 6  the identity databases (idnode, idindex, idmember) and the
- *          agencies' relationships with children (involvement) are made,
- *          empty: every child stored before is a child named by an NHS
- *          number, whose key stays its pseudonym. Nothing else changes.
- */
-#define STORE_FORMAT 6
-#define STORE_FORMAT_OLDEST 5
-
-static int
-stamp(struct store *s, MDB_txn *txn, char *err, size_t errsz)
-{
-	unsigned char v[8];
-	MDB_val k = { 6, (void *)"format" }, d = { 8, v };
-	int rc;
-
-	put_be64(v, STORE_FORMAT);
-	if ((rc = mdb_put(txn, s->meta, &k, &d, 0)) != 0) {
-		snprintf(err, errsz, "%s", mdb_strerror(rc));
-		return -1;
-	}
-	return 0;
-}
-
-/* The layout the store says it has (0: unstamped); -1 on an error. */
-static int
-check_format(struct store *s, MDB_txn *txn, bool readonly, uint64_t *layout,
-    char *err, size_t errsz)
-{
-	MDB_val k = { 6, (void *)"format" }, d, any;
-	MDB_cursor *c;
-	bool empty = true;
-	int rc;
-
-	*layout = 0;
-	if ((rc = mdb_get(txn, s->meta, &k, &d)) == 0) {
-		*layout = d.mv_size == 8 ? get_be64(d.mv_data) : 0;
-		if (*layout >= STORE_FORMAT_OLDEST && *layout <= STORE_FORMAT)
-			return 0;
-		snprintf(err, errsz, "this store has layout %llu; this "
-		    "ehx-broker reads layouts %d to %d only",
-		    (unsigned long long)*layout, STORE_FORMAT_OLDEST,
-		    STORE_FORMAT);
-		return -1;
-	}
-	if (rc != MDB_NOTFOUND) {
-		snprintf(err, errsz, "%s", mdb_strerror(rc));
-		return -1;
-	}
-	if (mdb_cursor_open(txn, s->audit, &c) == 0) {
-		empty = mdb_cursor_get(c, &any, &d, MDB_FIRST) != 0;
-		mdb_cursor_close(c);
-	}
-	if (!empty) {
-		snprintf(err, errsz, "this store was made by an earlier "
-		    "ehx-broker (layout 1) and this one reads layouts %d to %d "
-		    "only; there is no migration from layout 1: start a new "
-		    "data_dir (keep the old one for its audit log)",
-		    STORE_FORMAT_OLDEST, STORE_FORMAT);
-		return -1;
-	}
-	*layout = STORE_FORMAT;
-	return readonly ? 0 : stamp(s, txn, err, errsz);
 }
 
 int
@@ -234,16 +164,17 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		rc = mdb_dbi_open(txn, dbs[i].name, readonly ? 0 : MDB_CREATE,
 		    (MDB_dbi *)((char *)s + dbs[i].off));
 		/* read-only, a store not yet migrated lacks the newer ones */
-		if (rc == MDB_NOTFOUND && readonly && dbs[i].since > 5) {
+		if (rc == MDB_NOTFOUND && readonly && dbs[i].since > MIGRATE_OLDEST) {
 			s->identity = false;
 			continue;
 		}
 		if (rc != 0)
 			goto fail;
 	}
-	if (check_format(s, txn, readonly, &layout, why, sizeof(why)) != 0 ||
-	    (!readonly && layout < STORE_FORMAT &&
-	    stamp(s, txn, why, sizeof(why)) != 0)) {
+	if (migrate_check(txn, s->meta, s->audit, readonly, &layout, why,
+	    sizeof(why)) != 0 ||
+	    (!readonly && migrate_run(txn, s->meta, layout, why,
+	    sizeof(why)) != 0)) {
 		snprintf(err, errsz, "%s: %s", dir, why);
 		mdb_txn_abort(txn);
 		mdb_env_close(s->env);
@@ -254,10 +185,10 @@ store_open(struct store *s, const char *dir, size_t map_size, bool readonly,
 		txn = NULL;
 		goto fail;
 	}
-	if (!readonly && layout < STORE_FORMAT)
+	if (!readonly && layout < MIGRATE_LAYOUT)
 		log_info("%s: store migrated from layout %llu to %d", dir,
-		    (unsigned long long)layout, STORE_FORMAT);
-	s->layout = readonly ? (int)layout : STORE_FORMAT;
+		    (unsigned long long)layout, MIGRATE_LAYOUT);
+	s->layout = readonly ? (int)layout : MIGRATE_LAYOUT;
 	return 0;
 fail:
 	snprintf(err, errsz, "%s: %s", dir, mdb_strerror(rc));
@@ -779,6 +710,13 @@ store_nearly_full(struct store *s, size_t pending)
 		reserve = STORE_RESERVE < info.me_mapsize / 4 ? STORE_RESERVE :
 		    info.me_mapsize / 4;
 	return used + reserve > info.me_mapsize;
+}
+
+bool
+store_in_force(const Ehx__StoredInvolvement *si, const char *today)
+{
+	return strcmp(si->starts_on, today) <= 0 &&
+	    (si->ends_on[0] == '\0' || strcmp(si->ends_on, today) >= 0);
 }
 
 /* ---- moving one child's records to another's key ------------------------ */

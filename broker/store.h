@@ -127,6 +127,10 @@ size_t store_consent_key(unsigned char *out, const unsigned char *child,
 size_t store_locality_key(unsigned char *out, const void *locality,
     size_t len, const unsigned char *child);
 
+/* Whether an involvement is in force on today ("YYYY-MM-DD"): from
+ * starts_on to ends_on, both included; no end, ongoing. */
+bool store_in_force(const Ehx__StoredInvolvement *si, const char *today);
+
 /*
  * When two children are found to be one (identity.c): every record kept
  * under from's key moves to into's — flags (each keeping the record it
